@@ -1,0 +1,123 @@
+"""Plain result types shared by the core and every front.
+
+They are frozen so that a cached index, an answer handed to the bot and the JSON written by the CLI
+can never drift apart after they were built.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ArticleMeta:
+    """What we know about one article, without its text.
+
+    ``date`` is set only when the article (or the maintainer's sidecar) states a full date;
+    ``date_text`` is the date exactly as it is written, so that a date without a year is shown
+    as such instead of being completed by guesswork.
+    """
+
+    id: str
+    path: str
+    title: str
+    outlet: str | None
+    date: dt.date | None
+    date_text: str | None
+    url: str | None
+    content_hash: str
+
+    def date_label(self) -> str:
+        """The date as a person should read it: as stated, or plainly not stated."""
+        if self.date_text:
+            return self.date_text
+        if self.date is not None:
+            return self.date.isoformat()
+        return "date not stated"
+
+    def outlet_label(self) -> str:
+        return self.outlet or "outlet unknown"
+
+
+@dataclass(frozen=True)
+class Article:
+    """A parsed article: the original text plus the spans of its real content.
+
+    ``text`` is the decoded file, untouched, so any span into it is a verbatim quote. ``body`` lists
+    the (start, end) spans of the paragraphs that survived boilerplate cleaning; chunks are cut
+    only from these spans.
+    """
+
+    meta: ArticleMeta
+    text: str
+    body: tuple[tuple[int, int], ...]
+
+    @property
+    def id(self) -> str:
+        return self.meta.id
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A short window of consecutive sentences of one article, the unit we embed and rank.
+
+    ``start``/``end`` index into the article's original text, and ``text`` is exactly that slice.
+    """
+
+    article_id: str
+    ordinal: int
+    start: int
+    end: int
+    text: str
+
+
+@dataclass(frozen=True)
+class Citation:
+    """One quote in an answer, with everything needed to cite it."""
+
+    n: int
+    article: ArticleMeta
+    quote: str
+    start: int
+    end: int
+    score: float
+
+    def to_json(self, file: str) -> dict[str, Any]:
+        meta = self.article
+        return {
+            "n": self.n,
+            "file": file,
+            "title": meta.title,
+            "outlet": meta.outlet,
+            "date": meta.date.isoformat() if meta.date else None,
+            "date_text": meta.date_text,
+            "quote": self.quote,
+            "score": round(float(self.score), 4),
+        }
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The reply to one question.
+
+    ``answered`` is False when the corpus does not answer the question; ``citations`` is then
+    empty and ``text`` says so plainly. ``notes`` carries user-facing remarks such as
+    "taking your previous question into account" or the filters that were applied.
+    """
+
+    question: str
+    answered: bool
+    text: str
+    citations: tuple[Citation, ...] = ()
+    notes: tuple[str, ...] = ()
+    suggestions: tuple[str, ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    """One line of ``qa-bot sources``: an article and how many chunks it has in the index."""
+
+    meta: ArticleMeta
+    chunks: int

@@ -1,0 +1,159 @@
+"""Settings: defaults from ``config/settings.toml``, overrides from ``QA_BOT_*`` variables.
+
+Settings are built once at the edge (CLI, bot) and passed down; nothing in the core reads the
+environment. Secrets (the bot token) are read from the environment only: a token written into
+the TOML file is refused rather than silently used.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+CONFIG_ENV = "QA_BOT_CONFIG"
+DEFAULT_CONFIG = Path("config/settings.toml")
+
+
+class SettingsError(ValueError):
+    """The configuration is unusable; the message says which setting and why."""
+
+
+class EmbeddingSettings(BaseModel):
+    model: str = "all-MiniLM-L6-v2"
+    #: "auto" answers questions with the ONNX export when one is in the index and builds with
+    #: sentence-transformers; "sentence-transformers" or "onnx" force one backend everywhere.
+    backend: Literal["auto", "sentence-transformers", "onnx"] = "auto"
+    batch_size: int = Field(32, ge=1, le=4096)
+    #: Torch/ONNX threads; 0 lets the library decide. The bot pins 1 so chats do not fight.
+    threads: int = Field(0, ge=0, le=256)
+
+
+class ChunkingSettings(BaseModel):
+    max_chars: int = Field(300, ge=40, le=4000)
+    max_sentences: int = Field(3, ge=1, le=20)
+
+
+class RetrievalSettings(BaseModel):
+    top_k: int = Field(3, ge=1, le=20)
+    candidates: int = Field(50, ge=5, le=2000)
+    #: Weight of the dense cosine in the linear fusion with max-normalized BM25.
+    dense_weight: float = Field(0.5, ge=0.0, le=1.0)
+    #: Abstain when the IDF-weighted share of the question's content words found in the best
+    #: passages falls below this, and the dense similarity is not convincing on its own.
+    min_coverage: float = Field(0.45, ge=0.0, le=1.0)
+    min_dense: float = Field(0.2, ge=-1.0, le=1.0)
+    #: A dense similarity this high answers even with few shared words (paraphrases).
+    strong_dense: float = Field(0.62, ge=-1.0, le=1.0)
+    max_answer_chars: int = Field(600, ge=100, le=10000)
+    #: Exact flat search up to this many chunks, an approximate index beyond.
+    exact_search_limit: int = Field(200_000, ge=0)
+    ann: Literal["hnsw", "ivf"] = "hnsw"
+    hnsw_m: int = Field(32, ge=4, le=128)
+    hnsw_ef_search: int = Field(128, ge=8, le=4096)
+    ivf_nprobe: int = Field(32, ge=1, le=4096)
+
+
+class TelegramSettings(BaseModel):
+    token: SecretStr | None = None
+    base_url: str = "https://api.telegram.org/bot"
+    base_file_url: str = "https://api.telegram.org/file/bot"
+    mode: Literal["polling", "webhook"] = "polling"
+    webhook_listen: str = "127.0.0.1"
+    webhook_port: int = Field(8443, ge=1, le=65535)
+    webhook_url: str | None = None
+    webhook_secret: SecretStr | None = None
+    allowed_user_ids: list[int] = Field(default_factory=list)
+    allowed_chat_ids: list[int] = Field(default_factory=list)
+    rate_limit_per_minute: int = Field(10, ge=0)
+    max_question_chars: int = Field(500, ge=10, le=4000)
+    workers: int = Field(2, ge=1, le=64)
+
+
+class ConversationSettings(BaseModel):
+    ttl_seconds: int = Field(900, ge=0)
+    max_turns: int = Field(3, ge=1, le=20)
+    #: Keep chat contexts on disk (JSON) between restarts; off by default.
+    persist_path: Path | None = None
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="QA_BOT_",
+        env_nested_delimiter="__",
+        extra="ignore",
+    )
+
+    seeds_dir: Path = Path("seeds")
+    index_dir: Path = Path("embeddings")
+    #: Paths in answers are shown relative to this folder.
+    root_dir: Path = Path(".")
+    metadata_file: str = "metadata.toml"
+    max_file_bytes: int = Field(20_000_000, ge=1)
+    embedding: EmbeddingSettings = EmbeddingSettings()
+    chunking: ChunkingSettings = ChunkingSettings()
+    retrieval: RetrievalSettings = RetrievalSettings()
+    telegram: TelegramSettings = TelegramSettings()
+    conversation: ConversationSettings = ConversationSettings()
+
+    @field_validator("seeds_dir", "index_dir", "root_dir", mode="after")
+    @classmethod
+    def _expand(cls, value: Path) -> Path:
+        return value.expanduser()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_file = _config_file()
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if toml_file is not None:
+            sources.append(_SecretFreeToml(settings_cls, toml_file))
+        return tuple(sources)
+
+
+class _SecretFreeToml(TomlConfigSettingsSource):
+    """The TOML defaults, refusing secrets: they belong in the environment only."""
+
+    def __init__(self, settings_cls: type[BaseSettings], path: Path):
+        super().__init__(settings_cls, toml_file=path)
+        telegram = self.toml_data.get("telegram", {})
+        for secret in ("token", "webhook_secret"):
+            if isinstance(telegram, dict) and telegram.get(secret):
+                raise SettingsError(
+                    f"{path}: telegram.{secret} must not be stored in a file; "
+                    f"set QA_BOT_TELEGRAM__{secret.upper()} in the environment instead"
+                )
+
+
+def _config_file() -> Path | None:
+    explicit = os.environ.get(CONFIG_ENV)
+    if explicit:
+        path = Path(explicit).expanduser()
+        if not path.is_file():
+            raise SettingsError(f"{CONFIG_ENV}={explicit}: no such settings file")
+        return path
+    return DEFAULT_CONFIG if DEFAULT_CONFIG.is_file() else None
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build the settings once, at a front's edge; ``overrides`` win over everything else."""
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except SettingsError:
+        raise
+    except Exception as exc:  # pydantic's ValidationError, TOML syntax errors
+        raise SettingsError(f"invalid settings: {exc}") from exc
