@@ -1,0 +1,424 @@
+"""From messy article files to :class:`Article` objects: decoding, cleaning and metadata.
+
+The files are web copies: menu strips, "READ MORE" promos, podcast timers, photo credits and
+footers surround the article. Cleaning does not rewrite the text; it only decides which lines
+are the article's body, so every quote cut from the body is verbatim.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+import re
+import tomllib
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from qa_bot.errors import SeedsError
+from qa_bot.models import Article, ArticleMeta
+from qa_bot.text import clean_inline, fold
+
+ARTICLE_SUFFIXES = (".txt", ".md")
+
+
+@dataclass(frozen=True)
+class SkippedFile:
+    """A file that could not be used, with the reason shown to the user."""
+
+    path: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """A candidate article file found under the seeds folder."""
+
+    path: Path
+    rel: str
+    size: int
+    mtime_ns: int
+
+
+# --- discovery and decoding --------------------------------------------------------------------
+
+
+def discover(seeds_dir: Path) -> tuple[list[SourceFile], list[SkippedFile]]:
+    """List article files recursively, in a stable order, without following symlink loops."""
+    if not seeds_dir.exists():
+        raise SeedsError(f"seeds folder not found: {seeds_dir}. Create it and put articles in it.")
+    if not seeds_dir.is_dir():
+        raise SeedsError(f"seeds path is not a folder: {seeds_dir}")
+    found: list[SourceFile] = []
+    skipped: list[SkippedFile] = []
+    seen_dirs: set[tuple[int, int]] = set()
+    root = seeds_dir.resolve()
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        try:
+            st = os.stat(dirpath)
+        except OSError:
+            continue
+        key = (st.st_dev, st.st_ino)
+        if key in seen_dirs:
+            dirnames.clear()
+            skipped.append(SkippedFile(_rel(Path(dirpath), root), "symlink loop: folder seen before"))
+            continue
+        seen_dirs.add(key)
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            if name.startswith(".") or not name.lower().endswith(ARTICLE_SUFFIXES):
+                continue
+            path = Path(dirpath) / name
+            rel = _rel(path, root)
+            try:
+                st = path.stat()
+            except OSError as exc:
+                skipped.append(SkippedFile(rel, f"cannot read: {exc.strerror or exc}"))
+                continue
+            found.append(SourceFile(path, rel, st.st_size, st.st_mtime_ns))
+    return found, skipped
+
+
+def _rel(path: Path, root: Path) -> str:
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def decode(data: bytes) -> str:
+    """Decode article bytes: UTF-8 (with or without BOM), else UTF-16 by BOM, else cp1252.
+
+    cp1252 is the usual culprit for "not UTF-8" web copies and maps nearly every byte, so the
+    text stays readable; a file that still looks binary is rejected by :func:`looks_binary`.
+    """
+    if data.startswith(b"\xef\xbb\xbf"):
+        return data[3:].decode("utf-8", errors="replace")
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return data.decode("utf-16", errors="replace")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("cp1252", errors="replace")
+
+
+def looks_binary(data: bytes) -> bool:
+    sample = data[:8192]
+    if b"\x00" in sample and not sample.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return True
+    controls = sum(1 for b in sample if b < 9 or 13 < b < 32)
+    return bool(sample) and controls / len(sample) > 0.05
+
+
+def content_hash(data: bytes, extra: str = "") -> str:
+    digest = hashlib.sha256(data)
+    if extra:
+        digest.update(b"\x00" + extra.encode())
+    return digest.hexdigest()
+
+
+# --- sidecar metadata --------------------------------------------------------------------------
+
+SIDECAR_FIELDS = ("title", "outlet", "date", "date_text", "url")
+
+
+def load_sidecar(seeds_dir: Path, name: str) -> dict[str, dict[str, Any]]:
+    """Read the maintainer's metadata file: a TOML table per article file (relative path).
+
+    Example::
+
+        ["004_6573c82807c02ec9.txt"]
+        date = 2016-09-22
+        url = "https://tass.com/..."
+    """
+    path = seeds_dir / name
+    if not path.is_file():
+        return {}
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise SeedsError(f"{path}: invalid metadata file: {exc}") from exc
+    out: dict[str, dict[str, Any]] = {}
+    for key, entry in data.items():
+        if not isinstance(entry, dict):
+            raise SeedsError(f"{path}: [{key}] must be a table of {', '.join(SIDECAR_FIELDS)}")
+        unknown = set(entry) - set(SIDECAR_FIELDS)
+        if unknown:
+            raise SeedsError(f"{path}: [{key}] has unknown fields: {', '.join(sorted(unknown))}")
+        if "date" in entry:
+            entry = dict(entry)
+            entry["date"] = _sidecar_date(path, key, entry["date"])
+        out[key] = entry
+    return out
+
+
+def _sidecar_date(path: Path, key: str, value: Any) -> dt.date:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError as exc:
+        raise SeedsError(f"{path}: [{key}] date must be YYYY-MM-DD, got {value!r}") from exc
+
+
+def sidecar_fingerprint(entry: dict[str, Any] | None) -> str:
+    return "" if not entry else repr(sorted((k, str(v)) for k, v in entry.items()))
+
+
+# --- parsing -----------------------------------------------------------------------------------
+
+_MONTHS = {
+    m: i
+    for i, names in enumerate(
+        (
+            ("jan", "january"),
+            ("feb", "february"),
+            ("mar", "march"),
+            ("apr", "april"),
+            ("may",),
+            ("jun", "june"),
+            ("jul", "july"),
+            ("aug", "august"),
+            ("sep", "sept", "september"),
+            ("oct", "october"),
+            ("nov", "november"),
+            ("dec", "december"),
+        ),
+        start=1,
+    )
+    for m in names
+}
+_MONTH = r"(?P<month>" + "|".join(sorted(_MONTHS, key=len, reverse=True)) + r")\.?"
+_TIME = r"(?:,?\s+(?:at\s+)?\d{1,2}:\d{2}(?::\d{2})?(?:\s*(?:GMT|UTC|MSK|[AP]M))?)?"
+_DATE_PATTERNS = (
+    # 2016-09-24, 1987-02-26T15:01:01
+    re.compile(r"\b(?P<year>\d{4})-(?P<mon>\d{2})-(?P<day>\d{2})(?:[T ]\d{2}:\d{2}(?::\d{2})?)?"),
+    # 24 Sep, 2016 01:53 / 24 September 2016
+    re.compile(
+        r"\b(?P<day>\d{1,2})\s+" + _MONTH + r",?\s+(?P<year>\d{4})" + _TIME, re.IGNORECASE
+    ),
+    # September 24, 2016 / Sep 24 2016 12:00
+    re.compile(_MONTH + r"\s+(?P<day>\d{1,2}),?\s+(?P<year>\d{4})" + _TIME, re.IGNORECASE),
+)
+_PARTIAL_DATE = (
+    re.compile(_MONTH + r"\s+(?P<day>\d{1,2})\b", re.IGNORECASE),
+    re.compile(r"\b(?P<day>\d{1,2})\s+" + _MONTH + r"\b", re.IGNORECASE),
+)
+# "MOSCOW, September 22./TASS/." or "SALVADOR, Feb 26 -" at the start of the first paragraph.
+_DATELINE = re.compile(
+    r"(?P<place>[A-Z][A-Z .'\-]{1,40}),\s+(?P<date>[A-Za-z]{3,9}\.?\s+\d{1,2}(?:,?\s+\d{4})?)"
+    r"\s*(?:\.?\s*/(?P<agency>[A-Za-z\- ]{2,20})/\s*\.?|\s*\((?P<agency2>[A-Za-z\- ]{2,20})\))?"
+    r"\s*[-–—.]?\s+"
+)
+
+_OUTLET_SIGNATURES: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("TASS", re.compile(r"/TASS/|\bTASS\b\s*\)", re.IGNORECASE)),
+    ("Press TV", re.compile(r"Press TV[’']s website|\bPress TV News\b|presstv\.", re.IGNORECASE)),
+    ("RT", re.compile(r"\b(?:told|to|for|with) RT\b|\bRT[’']s\b|\brt\.com\b|RT (?:News|Arabic)")),
+    ("Reuters", re.compile(r"\(Reuters\)\s*[-–—]")),
+    ("AP", re.compile(r"\(AP\)\s*[-–—]")),
+    ("AFP", re.compile(r"\(AFP\)\s*[-–—]")),
+    ("Sputnik", re.compile(r"\bsputniknews\.com\b|Sputnik[’']s website", re.IGNORECASE)),
+    ("Al Jazeera", re.compile(r"\bAl Jazeera[’']s\b|aljazeera\.com", re.IGNORECASE)),
+    ("BBC", re.compile(r"\bbbc\.co\.uk\b|\bBBC News\b")),
+)
+
+_NAV_WORDS = frozenset(
+    """image photo video all news home menu world russia business sport sports opinion search
+    share print advertisement skip to content main navigation latest top stories live""".split()
+)
+
+# Lines that are never article content, whatever the site.
+_JUNK_LINE = (
+    re.compile(r"^\s*(?:read more|read also|related|see also|also read)\s*[:\-–]", re.IGNORECASE),
+    re.compile(r"^\s*(?:podcasts?|share this article|share this|subscribe.*|advertisement)\s*$",
+               re.IGNORECASE),
+    re.compile(r"^\s*\d{1,2}:\d{1,2}(?::\d{1,2})?\s*$"),  # media player timers
+    re.compile(r"^\s*(?:https?://|www\.)\S+\s*$", re.IGNORECASE),  # bare addresses
+    re.compile(r"can (?:also )?be accessed at the following alternate address", re.IGNORECASE),
+    re.compile(r"^.{0,200}©\s*\S.{0,60}$"),  # photo captions and credits
+    re.compile(r"^\s*(?:[\w.’']+\s*){1,4}(?:\s+/\s+(?:[\w.’']+\s*){1,4})+\s*$"),  # breadcrumbs
+    re.compile(r"^\s*Press TV News Roku\s*$", re.IGNORECASE),
+)
+
+
+@dataclass(frozen=True)
+class _Line:
+    start: int
+    end: int
+    text: str
+
+
+def _lines(text: str) -> Iterator[_Line]:
+    pos = 0
+    for raw in text.splitlines(keepends=True):
+        body = raw.rstrip("\r\n")
+        stripped = body.strip()
+        if stripped:
+            offset = len(body) - len(body.lstrip())
+            yield _Line(pos + offset, pos + offset + len(stripped), stripped)
+        pos += len(raw)
+
+
+def _is_junk(line: str) -> bool:
+    if line.casefold().count("icon") >= 5:  # icon-font strips ("icon bookmark-bicon ...")
+        return True
+    return any(p.search(line) for p in _JUNK_LINE)
+
+
+def _is_nav(line: str) -> bool:
+    tokens = fold(line).split()
+    return 0 < len(tokens) <= 3 and all(t.strip(".:|") in _NAV_WORDS for t in tokens)
+
+
+def _full_date(line: str) -> tuple[dt.date | None, str] | None:
+    for pattern in _DATE_PATTERNS:
+        match = pattern.search(line)
+        if not match:
+            continue
+        parts = match.groupdict()
+        month = int(parts["mon"]) if parts.get("mon") else _MONTHS[parts["month"].lower()]
+        try:
+            return dt.date(int(parts["year"]), month, int(parts["day"])), match.group().strip()
+        except ValueError:
+            continue
+    return None
+
+
+def _partial_date(text: str) -> str | None:
+    for pattern in _PARTIAL_DATE:
+        match = pattern.search(text)
+        if match and 1 <= int(match.group("day")) <= 31:
+            return match.group().strip()
+    return None
+
+
+def _is_date_line(line: str) -> bool:
+    """A line that is only a date (with an optional time): header material, not body."""
+    found = _full_date(line)
+    return found is not None and len(line) <= len(found[1]) + 12
+
+
+def parse_article(
+    text: str, *, article_id: str, path: str, digest: str, overrides: dict[str, Any] | None = None
+) -> Article:
+    """Split one decoded file into title, metadata and body spans.
+
+    The title is the first line that is not menu, junk or a date; a second copy of it (pages
+    often repeat the headline) is dropped. Dates are taken only from the header lines and the
+    first paragraph's dateline, never from the story ("February 11, 2016" in a photo caption
+    is not the publication date), and a date without a year stays without a year.
+    """
+    lines = [ln for ln in _lines(text) if not _is_junk(ln.text)]
+    title: str | None = None
+    date: dt.date | None = None
+    date_text: str | None = None
+    body: list[tuple[int, int]] = []
+    header_done = False
+    title_key = ""
+    for line in lines:
+        if not header_done:
+            if _is_date_line(line.text):
+                if date is None:
+                    found = _full_date(line.text)
+                    if found:
+                        date, date_text = found
+                continue
+            if _is_nav(line.text) and title is None:
+                continue
+            if line.text.startswith("#") and title is None:
+                title = line.text.lstrip("#").strip()
+                title_key = fold(title)
+                continue
+            if title is None and len(line.text) <= 300:
+                title = line.text
+                title_key = fold(title)
+                continue
+            header_done = True
+        if title_key and fold(line.text) == title_key:
+            continue  # the repeated headline
+        if not header_done and _is_date_line(line.text):
+            continue
+        body.append((line.start, line.end))
+
+    outlet = _detect_outlet(text)
+    for i, (para_start, para_end) in enumerate(body[:3]):
+        dateline = _DATELINE.match(text, para_start, para_end)
+        if not dateline:
+            continue
+        agency = dateline.group("agency") or dateline.group("agency2")
+        if agency and outlet is None:
+            outlet = agency.strip()
+        if date is None:
+            stated = dateline.group("date")
+            found = _full_date(stated)
+            date, date_text = found if found else (None, _partial_date(stated) or stated)
+        if agency:
+            body[i] = (dateline.end(), para_end)
+        break
+    if title is None:
+        title = article_id
+    meta = ArticleMeta(
+        id=article_id,
+        path=path,
+        title=clean_inline(title),
+        outlet=outlet,
+        date=date,
+        date_text=date_text,
+        url=None,
+        content_hash=digest,
+    )
+    if overrides:
+        meta = _apply_overrides(meta, overrides)
+    return Article(meta=meta, text=text, body=tuple(body))
+
+
+def _detect_outlet(text: str) -> str | None:
+    for name, pattern in _OUTLET_SIGNATURES:
+        if pattern.search(text):
+            return name
+    return None
+
+
+def _apply_overrides(meta: ArticleMeta, entry: dict[str, Any]) -> ArticleMeta:
+    changes: dict[str, Any] = {k: entry[k] for k in ("title", "outlet", "url") if k in entry}
+    if "date" in entry:
+        changes["date"] = entry["date"]
+        changes["date_text"] = entry.get("date_text") or entry["date"].isoformat()
+    elif "date_text" in entry:
+        changes["date_text"] = entry["date_text"]
+    return replace(meta, **changes)
+
+
+def read_article(
+    source: SourceFile, overrides: dict[str, Any] | None, max_bytes: int
+) -> tuple[Article | None, str | None]:
+    """Read and parse one file; return (article, None) or (None, reason it was skipped)."""
+    if source.size > max_bytes:
+        return None, f"too large ({source.size:,} bytes; the limit is {max_bytes:,})"
+    try:
+        data = source.path.read_bytes()
+    except FileNotFoundError:
+        return None, "vanished while being read"
+    except OSError as exc:
+        return None, f"cannot read: {exc.strerror or exc}"
+    if not data.strip():
+        return None, "empty file"
+    if looks_binary(data):
+        return None, "binary file, not text"
+    text = decode(data)
+    digest = content_hash(data, sidecar_fingerprint(overrides))
+    article = parse_article(
+        text,
+        article_id=Path(source.rel).with_suffix("").as_posix(),
+        path=source.rel,
+        digest=digest,
+        overrides=overrides,
+    )
+    if not article.body:
+        return None, "no article text left after removing page furniture"
+    return article, None

@@ -1,0 +1,302 @@
+"""Incremental index builds: embed only what changed since the last build.
+
+A file is unchanged when its size and modification time match the manifest (no read at all),
+or when its content hash does. Unchanged files keep their vectors, copied from the previous
+generation; new and changed files are parsed, chunked and embedded; deleted files drop out.
+A different model or chunker setting, a corrupted previous index, or ``force`` means a full
+rebuild, and the report says why.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+
+import numpy as np
+
+from qa_bot.chunking import chunk_article, embedding_text
+from qa_bot.corpus import (
+    SkippedFile,
+    SourceFile,
+    discover,
+    load_sidecar,
+    read_article,
+    sidecar_fingerprint,
+)
+from qa_bot.embedding import Embedder
+from qa_bot.errors import IndexError_, SeedsError
+from qa_bot.models import Article, ArticleMeta, Chunk
+from qa_bot.settings import Settings
+from qa_bot.store import (
+    FORMAT_VERSION,
+    FileRecord,
+    IndexStore,
+    Manifest,
+    Snapshot,
+    atomic_write,
+)
+
+ProgressFactory = Callable[[int], Callable[[int], None]]
+"""Given the number of chunks to embed, returns the callback that advances a progress bar."""
+
+
+@dataclass
+class IndexReport:
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    skipped: list[SkippedFile] = field(default_factory=list)
+    chunks_embedded: int = 0
+    chunks_total: int = 0
+    full_rebuild_reason: str | None = None
+    generation: str | None = None
+    seconds: float = 0.0
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.added or self.updated or self.removed or self.full_rebuild_reason)
+
+    def to_json(self) -> dict[str, object]:
+        data = asdict(self)
+        data["skipped"] = [asdict(s) for s in self.skipped]
+        return data
+
+
+@dataclass(frozen=True)
+class _Plan:
+    keep: dict[str, FileRecord]
+    fresh: dict[str, tuple[Article, FileRecord]]
+    report: IndexReport
+
+
+def chunking_key(settings: Settings) -> dict[str, object]:
+    from qa_bot.chunking import HARD_MAX_CHARS
+
+    return {**settings.chunking.model_dump(), "hard_max_chars": HARD_MAX_CHARS, "scheme": 1}
+
+
+def sidecar_key(overrides: dict[str, object] | None) -> str:
+    """Short hash of a file's sidecar entry: editing the entry re-indexes that file only."""
+    return hashlib.sha256(sidecar_fingerprint(overrides).encode()).hexdigest()[:16]
+
+
+def stale_files(settings: Settings, manifest: Manifest) -> list[str]:
+    """Seed files that differ from the index at a glance (stat and sidecar, no reads)."""
+    files, _ = discover(settings.seeds_dir)
+    sidecar = load_sidecar(settings.seeds_dir, settings.metadata_file)
+    changed = [
+        f.rel
+        for f in files
+        if not _looks_unchanged(manifest.files.get(f.rel), f, sidecar_key(sidecar.get(f.rel)))
+    ]
+    current = {f.rel for f in files}
+    changed.extend(sorted(set(manifest.files) - current))
+    return changed
+
+
+def _looks_unchanged(record: FileRecord | None, source: SourceFile, key: str) -> bool:
+    return (
+        record is not None
+        and (record.size, record.mtime_ns) == (source.size, source.mtime_ns)
+        and record.digest.endswith(":" + key)
+    )
+
+
+def update_index(
+    settings: Settings,
+    embedder: Embedder,
+    *,
+    force: bool = False,
+    progress: ProgressFactory | None = None,
+    lock_wait: float = 0.0,
+) -> IndexReport:
+    """Bring the index in line with the seeds folder; returns what was done."""
+    started = time.perf_counter()
+    store = IndexStore(settings.index_dir)
+    with store.lock(wait=lock_wait):
+        files, skipped = discover(settings.seeds_dir)
+        sidecar = load_sidecar(settings.seeds_dir, settings.metadata_file)
+        previous, reason = _previous(store, settings, embedder, force)
+        plan = _plan(files, skipped, sidecar, previous, settings)
+        report = plan.report
+        report.full_rebuild_reason = reason
+        if previous is not None and not report.changed:
+            report.chunks_total = previous.n_chunks
+            report.generation = previous.generation
+            report.seconds = time.perf_counter() - started
+            if _records_moved(previous.manifest, plan.keep):
+                _refresh_manifest(previous, plan.keep)
+            previous.close()
+            return report
+        if not plan.keep and not plan.fresh:
+            raise SeedsError(
+                f"no usable article in {settings.seeds_dir}"
+                + (
+                    " (skipped: " + "; ".join(f"{s.path}: {s.reason}" for s in skipped[:5]) + ")"
+                    if skipped
+                    else ""
+                )
+                + ". Add .txt or .md files and run `qa-bot index` again."
+            )
+        report.generation = _write(store, settings, embedder, previous, plan, progress)
+        if previous is not None:
+            previous.close()
+        report.chunks_total = sum(r.chunks for r in plan.keep.values()) + report.chunks_embedded
+        report.seconds = time.perf_counter() - started
+        return report
+
+
+def _previous(
+    store: IndexStore, settings: Settings, embedder: Embedder, force: bool
+) -> tuple[Snapshot | None, str | None]:
+    if store.current() is None:
+        return None, "no index yet"
+    try:
+        snapshot = store.open(settings.retrieval)
+    except IndexError_ as exc:
+        return None, f"the previous index is unusable ({exc})"
+    manifest = snapshot.manifest
+    if force:
+        reason = "--force"
+    elif manifest.model_id != embedder.model_id:
+        reason = f"embedding model changed ({manifest.model_id} -> {embedder.model_id})"
+    elif manifest.chunking != chunking_key(settings):
+        reason = "chunker settings changed"
+    else:
+        return snapshot, None
+    snapshot.close()
+    return None, reason
+
+
+def _plan(
+    files: list[SourceFile],
+    skipped: list[SkippedFile],
+    sidecar: dict[str, dict[str, object]],
+    previous: Snapshot | None,
+    settings: Settings,
+) -> _Plan:
+    report = IndexReport(skipped=list(skipped))
+    old = previous.manifest.files if previous else {}
+    keep: dict[str, FileRecord] = {}
+    fresh: dict[str, tuple[Article, FileRecord]] = {}
+    seen_text: dict[str, str] = {}
+    for source in files:
+        overrides = sidecar.get(source.rel)
+        key = sidecar_key(overrides)
+        record = old.get(source.rel)
+        if _looks_unchanged(record, source, key):
+            assert record is not None
+            keep[source.rel] = record
+            report.unchanged.append(source.rel)
+            continue
+        article, why = read_article(source, overrides, settings.max_file_bytes)
+        if article is None:
+            report.skipped.append(SkippedFile(source.rel, why or "unreadable"))
+            continue
+        text_key = hashlib.sha256(article.text.encode()).hexdigest()
+        if text_key in seen_text:
+            report.skipped.append(
+                SkippedFile(source.rel, f"same text as {seen_text[text_key]}: indexed once")
+            )
+            continue
+        seen_text[text_key] = source.rel
+        digest = f"{article.meta.content_hash}:{key}"
+        if record is not None and record.digest == digest:
+            keep[source.rel] = replace(record, size=source.size, mtime_ns=source.mtime_ns)
+            report.unchanged.append(source.rel)
+            continue
+        fresh[source.rel] = (article, FileRecord(
+            source.rel, digest, source.size, source.mtime_ns, article.id, 0
+        ))
+        (report.updated if record is not None else report.added).append(source.rel)
+    report.removed = sorted(rel for rel in old if rel not in keep and rel not in fresh)
+    return _Plan(keep, fresh, report)
+
+
+def _records_moved(manifest: Manifest, keep: dict[str, FileRecord]) -> bool:
+    return any(manifest.files.get(rel) != rec for rel, rec in keep.items())
+
+
+def _refresh_manifest(previous: Snapshot, keep: dict[str, FileRecord]) -> None:
+    """Record new modification times of touched-but-identical files, so the next run skips them
+    by a stat instead of re-reading and hashing them."""
+
+    manifest = replace(previous.manifest, files=dict(sorted(keep.items())))
+    atomic_write(previous.path / "manifest.json", manifest.to_json())
+
+
+def _write(
+    store: IndexStore,
+    settings: Settings,
+    embedder: Embedder,
+    previous: Snapshot | None,
+    plan: _Plan,
+    progress: ProgressFactory | None,
+) -> str:
+    fresh_chunks: dict[str, list[Chunk]] = {
+        rel: chunk_article(article, settings.chunking) for rel, (article, _) in plan.fresh.items()
+    }
+    texts = [
+        embedding_text(plan.fresh[rel][0].meta.title, c.text)
+        for rel, chunks in fresh_chunks.items()
+        for c in chunks
+    ]
+    callback = progress(len(texts)) if progress else None
+    new_vectors = (
+        embedder.embed(texts, progress=callback)
+        if texts
+        else np.zeros((0, embedder.dimension), dtype=np.float32)
+    )
+    plan.report.chunks_embedded = len(texts)
+    dimension = int(new_vectors.shape[1]) if len(texts) else embedder.dimension
+
+    articles: list[tuple[ArticleMeta, str, int, int]] = []
+    chunks: list[Chunk] = []
+    lexical: list[str] = []
+    vector_parts: list[np.ndarray] = []
+    records: dict[str, FileRecord] = {}
+    fresh_offset = 0
+    for rel in sorted(set(plan.keep) | set(plan.fresh)):
+        first = len(chunks)
+        if rel in plan.keep:
+            assert previous is not None
+            record = plan.keep[rel]
+            meta = previous.article(record.article_id)
+            text = previous.article_text(record.article_id)
+            if meta is None or text is None:
+                raise IndexError_(f"{rel} is missing from the previous index")
+            ids = previous.chunk_ids_of([record.article_id])
+            old_chunks = previous.chunks(ids.tolist())
+            own = [old_chunks[int(i)] for i in ids]
+            vector_parts.append(np.asarray(previous.vectors[ids], dtype=np.float32))
+            records[rel] = record
+        else:
+            article, record = plan.fresh[rel]
+            meta, text = article.meta, article.text
+            own = fresh_chunks[rel]
+            vector_parts.append(new_vectors[fresh_offset : fresh_offset + len(own)])
+            fresh_offset += len(own)
+            records[rel] = replace(record, chunks=len(own))
+        chunks.extend(own)
+        lexical.extend(f"{meta.title} {c.text}" for c in own)
+        articles.append((meta, text, first, len(own)))
+    vectors = (
+        np.concatenate(vector_parts) if vector_parts else np.zeros((0, dimension), np.float32)
+    )
+    manifest = Manifest(
+        format_version=FORMAT_VERSION,
+        model_id=embedder.model_id,
+        dimension=dimension,
+        chunking=chunking_key(settings),
+        files=records,
+        built_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        chunks=len(chunks),
+    )
+    return store.write(manifest, articles, chunks, vectors, settings.retrieval, lexical)
+
+
+__all__ = ["IndexReport", "stale_files", "update_index"]

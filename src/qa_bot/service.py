@@ -1,0 +1,266 @@
+"""The one object every front talks to: index, ask, sources, status, passage.
+
+It owns the expensive things (the embedding model, the open index snapshot) so they are loaded
+once per process, and it notices when ``qa-bot index`` has switched the index underneath it:
+the next question is answered from the new generation, while a question already running keeps
+the snapshot it started with.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from qa_bot.answer import compose, decline
+from qa_bot.embedding import Embedder, SentenceTransformerEmbedder
+from qa_bot.errors import IndexMissingError, InvalidQuestionError
+from qa_bot.indexer import IndexReport, ProgressFactory, stale_files, update_index
+from qa_bot.models import Answer, ArticleMeta, SourceInfo
+from qa_bot.retrieval import Retrieval, SearchFilters, outlet_in_question, retrieve
+from qa_bot.settings import Settings
+from qa_bot.store import IndexStore, Snapshot
+
+MAX_QUESTION_CHARS = 1000
+
+
+@dataclass(frozen=True)
+class IndexStatus:
+    generation: str
+    built_at: str
+    model_id: str
+    dense_kind: str
+    articles: int
+    chunks: int
+    first_date: dt.date | None
+    last_date: dt.date | None
+    outlets: tuple[str, ...]
+    stale: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Passage:
+    """The text around a quote, for "show me more" in the bot and the CLI."""
+
+    article: ArticleMeta
+    text: str
+    quote_start: int
+    quote_end: int
+
+
+class QAService:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        embedder: Embedder | None = None,
+        query_embedder: Embedder | None = None,
+    ):
+        self.settings = settings
+        self.store = IndexStore(settings.index_dir)
+        self._embedder = embedder
+        self._query_embedder = query_embedder
+        self._snapshot: Snapshot | None = None
+        self._lock = threading.Lock()
+
+    # --- components, loaded on first use -------------------------------------------------------
+
+    @property
+    def embedder(self) -> Embedder:
+        """The model that builds the index (sentence-transformers unless told otherwise)."""
+        if self._embedder is None:
+            emb = self.settings.embedding
+            self._embedder = SentenceTransformerEmbedder(
+                emb.model, batch_size=emb.batch_size, threads=emb.threads
+            )
+        return self._embedder
+
+    @property
+    def query_embedder(self) -> Embedder:
+        """The model that embeds questions; may be a faster backend in the same vector space."""
+        if self._query_embedder is None:
+            self._query_embedder = self.embedder
+        return self._query_embedder
+
+    def snapshot(self) -> Snapshot:
+        """The current index generation, reopened when a rebuild has switched it."""
+        with self._lock:
+            current = self.store.current()
+            if current is None:
+                raise IndexMissingError(
+                    f"no index in {self.settings.index_dir}; run `qa-bot index` to build it"
+                )
+            if self._snapshot is None or self._snapshot.generation != current:
+                self._snapshot = self.store.open(self.settings.retrieval)
+            return self._snapshot
+
+    # --- indexing -------------------------------------------------------------------------------
+
+    def index(self, *, force: bool = False, progress: ProgressFactory | None = None,
+              lock_wait: float = 0.0) -> IndexReport:
+        return update_index(
+            self.settings, self.embedder, force=force, progress=progress, lock_wait=lock_wait
+        )
+
+    def ensure_index(self, progress: ProgressFactory | None = None) -> IndexReport | None:
+        """Build the index if it is missing, refresh it if seed files changed; else do nothing."""
+        if self.store.current() is not None:
+            try:
+                manifest = self.store.read_manifest()
+            except Exception:
+                return self.index(progress=progress, lock_wait=60)
+            if not stale_files(self.settings, manifest):
+                return None
+        return self.index(progress=progress, lock_wait=60)
+
+    # --- questions ------------------------------------------------------------------------------
+
+    def ask(
+        self,
+        question: str,
+        *,
+        filters: SearchFilters | None = None,
+        extra_terms: Sequence[str] = (),
+        boost_articles: Sequence[str] = (),
+        notes: Sequence[str] = (),
+    ) -> Answer:
+        question = validate_question(question)
+        snapshot = self.snapshot()
+        retrieval, notes = self._retrieve(
+            snapshot, question, filters, extra_terms, boost_articles, list(notes)
+        )
+        if retrieval is None:
+            return decline(question, None, notes=notes)
+        return compose(
+            question,
+            retrieval,
+            lambda article_id: snapshot.article_text(article_id) or "",
+            self.settings.retrieval,
+            notes=notes,
+        )
+
+    def ask_many(self, questions: Iterable[str], **kwargs: object) -> list[Answer]:
+        return [self.ask(q, **kwargs) for q in questions]  # type: ignore[arg-type]
+
+    def search(
+        self, question: str, *, filters: SearchFilters | None = None
+    ) -> Retrieval | None:
+        """The ranked passages behind an answer (for evaluation and debugging)."""
+        question = validate_question(question)
+        retrieval, _ = self._retrieve(self.snapshot(), question, filters, (), (), [])
+        return retrieval
+
+    def _retrieve(
+        self,
+        snapshot: Snapshot,
+        question: str,
+        filters: SearchFilters | None,
+        extra_terms: Sequence[str],
+        boost_articles: Sequence[str],
+        notes: list[str],
+    ) -> tuple[Retrieval | None, list[str]]:
+        ignore: list[str] = []
+        if filters is None or not filters.outlets:
+            named = outlet_in_question(question, snapshot.outlets())
+            if named:
+                base = filters or SearchFilters()
+                filters = SearchFilters(outlets=(named,), since=base.since, until=base.until)
+                ignore.append(named)
+        if filters is not None and filters.active:
+            notes.append(f"Searching only articles with {filters.describe()}.")
+        vector = self.query_embedder.embed([question])[0]
+        retrieval = retrieve(
+            snapshot,
+            question,
+            vector,
+            self.settings.retrieval,
+            filters=filters,
+            extra_terms=extra_terms,
+            boost_articles=boost_articles,
+            ignore_terms=ignore,
+        )
+        return retrieval, notes
+
+    # --- browsing -------------------------------------------------------------------------------
+
+    def sources(self) -> list[SourceInfo]:
+        return self.snapshot().sources()
+
+    def status(self) -> IndexStatus:
+        snapshot = self.snapshot()
+        sources = snapshot.sources()
+        dates = [s.meta.date for s in sources if s.meta.date]
+        manifest = snapshot.manifest
+        try:
+            stale = tuple(stale_files(self.settings, manifest))
+        except Exception:
+            stale = ()
+        return IndexStatus(
+            generation=snapshot.generation,
+            built_at=manifest.built_at,
+            model_id=manifest.model_id,
+            dense_kind=manifest.dense_kind,
+            articles=len(sources),
+            chunks=manifest.chunks,
+            first_date=min(dates, default=None),
+            last_date=max(dates, default=None),
+            outlets=tuple(snapshot.outlets()),
+            stale=stale,
+        )
+
+    def passage(self, article_id: str, start: int, end: int) -> Passage | None:
+        """The paragraph(s) around a quote: the quote's own paragraph and its neighbours."""
+        snapshot = self.snapshot()
+        meta = snapshot.article(article_id)
+        text = snapshot.article_text(article_id)
+        if meta is None or text is None or not (0 <= start < end <= len(text)):
+            return None
+        para_start = text.rfind("\n", 0, start) + 1
+        para_end = text.find("\n", end)
+        para_end = len(text) if para_end < 0 else para_end
+        while para_end - para_start < 700:
+            prev = text.rfind("\n", 0, max(para_start - 1, 0))
+            nxt = text.find("\n", para_end + 1)
+            grew = False
+            if para_start > 0:
+                para_start = prev + 1
+                grew = True
+            if para_end < len(text) and nxt > 0:
+                para_end = nxt
+                grew = True
+            if not grew:
+                break
+        excerpt = text[para_start:para_end].strip()
+        offset = text.index(excerpt, para_start)
+        return Passage(meta, excerpt, start - offset, end - offset)
+
+    def display_path(self, meta: ArticleMeta) -> str:
+        """The article's file as the user knows it: relative to the project root when inside."""
+        path = self.settings.seeds_dir / meta.path
+        try:
+            return path.resolve().relative_to(self.settings.root_dir.resolve()).as_posix()
+        except ValueError:
+            return path.as_posix()
+
+
+_HAS_WORD = re.compile(r"[^\W_]", re.UNICODE)
+
+
+def validate_question(question: str, limit: int = MAX_QUESTION_CHARS) -> str:
+    """A question must have something to search for and fit what a question can be."""
+    cleaned = " ".join((question or "").split())
+    if not cleaned:
+        raise InvalidQuestionError("the question is empty; ask something about the articles")
+    if len(cleaned) > limit:
+        raise InvalidQuestionError(
+            f"the question is {len(cleaned):,} characters long; the limit is {limit:,}"
+        )
+    if not _HAS_WORD.search(cleaned):
+        raise InvalidQuestionError("the question has no words in it; ask in words")
+    return cleaned
+
+
+__all__ = ["IndexStatus", "Passage", "Path", "QAService", "validate_question"]

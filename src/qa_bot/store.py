@@ -1,0 +1,436 @@
+"""The index on disk: immutable generations switched atomically.
+
+Layout of ``embeddings/``::
+
+    CURRENT              name of the live generation (replaced with os.replace)
+    gen-000003/          one complete, self-describing index
+        manifest.json    format version, model id, dimension, chunker settings, per-file hashes
+        meta.sqlite      articles and chunks (row id = vector row)
+        vectors.npy      float32 (chunks x dimension), memory-mapped on load
+        dense.faiss      the FAISS index over vectors.npy
+        lexical/         the BM25 index
+    .lock                held by the one process that is writing
+
+A build writes a whole new generation next to the live one and only then points CURRENT at it,
+so a crash, a full disk or Ctrl-C at any moment leaves the previous index live and intact, and
+readers (the bot, ``qa-bot chat``) keep answering from the generation they opened until they
+see CURRENT change.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import os
+import shutil
+import sqlite3
+import tempfile
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from qa_bot.errors import (
+    IndexCorruptError,
+    IndexLockedError,
+    IndexMismatchError,
+    IndexMissingError,
+    IndexWriteError,
+)
+from qa_bot.lexical import LexicalIndex
+from qa_bot.models import ArticleMeta, Chunk, SourceInfo
+from qa_bot.settings import RetrievalSettings
+from qa_bot.vector_index import VectorIndex
+
+FORMAT_VERSION = 1
+CURRENT = "CURRENT"
+LOCK = ".lock"
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    """What the last build knew of one seed file, to skip it next time if unchanged."""
+
+    rel: str
+    digest: str
+    size: int
+    mtime_ns: int
+    article_id: str
+    chunks: int
+
+
+@dataclass(frozen=True)
+class Manifest:
+    format_version: int
+    model_id: str
+    dimension: int
+    chunking: dict[str, Any]
+    files: dict[str, FileRecord]
+    built_at: str
+    chunks: int
+    dense_kind: str = "flat"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        data = asdict(self)
+        return json.dumps(data, indent=1, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> Manifest:
+        data = json.loads(text)
+        data["files"] = {k: FileRecord(**v) for k, v in data["files"].items()}
+        return cls(**data)
+
+
+_SCHEMA = """
+CREATE TABLE articles (
+    id TEXT PRIMARY KEY, path TEXT NOT NULL, title TEXT NOT NULL, outlet TEXT, date TEXT,
+    date_text TEXT, url TEXT, content_hash TEXT NOT NULL, text TEXT NOT NULL,
+    first_chunk INTEGER NOT NULL, n_chunks INTEGER NOT NULL
+);
+CREATE TABLE chunks (
+    id INTEGER PRIMARY KEY, article_id TEXT NOT NULL, ordinal INTEGER NOT NULL,
+    start INTEGER NOT NULL, "end" INTEGER NOT NULL, text TEXT NOT NULL
+);
+CREATE INDEX chunks_article ON chunks(article_id, ordinal);
+"""
+
+_ARTICLE_COLUMNS = "id, path, title, outlet, date, date_text, url, content_hash"
+
+
+def _meta_from_row(row: sqlite3.Row | tuple[Any, ...]) -> ArticleMeta:
+    id_, path, title, outlet, date, date_text, url, digest = row[:8]
+    return ArticleMeta(
+        id=id_,
+        path=path,
+        title=title,
+        outlet=outlet,
+        date=dt.date.fromisoformat(date) if date else None,
+        date_text=date_text,
+        url=url,
+        content_hash=digest,
+    )
+
+
+class Snapshot:
+    """One generation opened read-only. Thread-safe for reads (SQLite opened per thread)."""
+
+    def __init__(self, path: Path, manifest: Manifest, retrieval: RetrievalSettings):
+        self.path = path
+        self.generation = path.name
+        self.manifest = manifest
+        self._db_path = path / "meta.sqlite"
+        try:
+            self.vectors = np.load(path / "vectors.npy", mmap_mode="r")
+        except (OSError, ValueError) as exc:
+            raise IndexCorruptError(f"{path / 'vectors.npy'} is unreadable: {exc}") from exc
+        self.dense = VectorIndex.load(path / "dense.faiss", retrieval)
+        self.lexical = LexicalIndex.load(path / "lexical")
+        self._local = _ThreadLocalDB(self._db_path)
+        n_rows = self._db().execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
+        sizes = {
+            "manifest": manifest.chunks,
+            "vectors": int(self.vectors.shape[0]),
+            "dense index": int(self.dense.ntotal),
+            "chunk table": int(n_rows),
+            "lexical index": self.lexical.n_docs,
+        }
+        if len(set(sizes.values())) != 1:
+            raise IndexCorruptError(
+                "index parts are out of step ("
+                + ", ".join(f"{k}: {v}" for k, v in sizes.items())
+                + "); run `qa-bot index --force` to rebuild"
+            )
+        if self.vectors.ndim != 2 or (
+            self.vectors.shape[0] and self.vectors.shape[1] != manifest.dimension
+        ):
+            raise IndexCorruptError(f"vectors in {path} do not have dimension {manifest.dimension}")
+
+    def _db(self) -> sqlite3.Connection:
+        return self._local.get()
+
+    @property
+    def n_chunks(self) -> int:
+        return self.manifest.chunks
+
+    def chunks(self, ids: list[int]) -> dict[int, Chunk]:
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        rows = self._db().execute(
+            f'SELECT id, article_id, ordinal, start, "end", text FROM chunks WHERE id IN ({marks})',
+            [int(i) for i in ids],
+        )
+        return {r[0]: Chunk(r[1], r[2], r[3], r[4], r[5]) for r in rows}
+
+    def chunk_ids_of(self, article_ids: list[str]) -> np.ndarray:
+        if not article_ids:
+            return np.zeros(0, dtype=np.int64)
+        marks = ",".join("?" * len(article_ids))
+        rows = self._db().execute(
+            f"SELECT first_chunk, n_chunks FROM articles WHERE id IN ({marks})", article_ids
+        ).fetchall()
+        parts = [np.arange(first, first + n, dtype=np.int64) for first, n in rows]
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+
+    def article(self, article_id: str) -> ArticleMeta | None:
+        row = self._db().execute(
+            f"SELECT {_ARTICLE_COLUMNS} FROM articles WHERE id = ?", (article_id,)
+        ).fetchone()
+        return _meta_from_row(row) if row else None
+
+    def articles_by_id(self, article_ids: list[str]) -> dict[str, ArticleMeta]:
+        if not article_ids:
+            return {}
+        marks = ",".join("?" * len(article_ids))
+        rows = self._db().execute(
+            f"SELECT {_ARTICLE_COLUMNS} FROM articles WHERE id IN ({marks})", article_ids
+        )
+        return {r[0]: _meta_from_row(r) for r in rows}
+
+    def article_text(self, article_id: str) -> str | None:
+        row = self._db().execute("SELECT text FROM articles WHERE id = ?", (article_id,)).fetchone()
+        return row[0] if row else None
+
+    def sources(self) -> list[SourceInfo]:
+        rows = self._db().execute(
+            f"SELECT {_ARTICLE_COLUMNS}, n_chunks FROM articles ORDER BY path"
+        )
+        return [SourceInfo(_meta_from_row(r), int(r[8])) for r in rows]
+
+    def outlets(self) -> list[str]:
+        rows = self._db().execute("SELECT DISTINCT outlet FROM articles WHERE outlet IS NOT NULL")
+        return sorted(r[0] for r in rows)
+
+    def close(self) -> None:
+        self._local.close_all()
+
+
+class _ThreadLocalDB:
+    """One read-only SQLite connection per thread: the bot answers from a thread pool."""
+
+    def __init__(self, path: Path):
+        self._path = path
+        self._conns: dict[int, sqlite3.Connection] = {}
+        if not path.is_file():
+            raise IndexCorruptError(f"{path} is missing; run `qa-bot index --force` to rebuild")
+
+    def get(self) -> sqlite3.Connection:
+        import threading
+
+        key = threading.get_ident()
+        conn = self._conns.get(key)
+        if conn is None:
+            try:
+                conn = sqlite3.connect(
+                    f"file:{self._path}?mode=ro&immutable=1", uri=True, check_same_thread=False
+                )
+                conn.execute("SELECT 1 FROM articles LIMIT 1").fetchall()
+            except sqlite3.DatabaseError as exc:
+                raise IndexCorruptError(f"{self._path} is unreadable: {exc}") from exc
+            self._conns[key] = conn
+        return conn
+
+    def close_all(self) -> None:
+        for conn in self._conns.values():
+            conn.close()
+        self._conns.clear()
+
+
+class IndexStore:
+    """Finds, opens and writes generations under one index folder."""
+
+    def __init__(self, root: Path):
+        self.root = root
+
+    def current(self) -> str | None:
+        try:
+            name = (self.root / CURRENT).read_text(encoding="utf-8").strip()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise IndexCorruptError(f"cannot read {self.root / CURRENT}: {exc}") from exc
+        return name or None
+
+    def read_manifest(self, generation: str | None = None) -> Manifest:
+        generation = generation or self.current()
+        if generation is None:
+            raise IndexMissingError(f"no index in {self.root}; run `qa-bot index` to build it")
+        path = self.root / generation / "manifest.json"
+        try:
+            manifest = Manifest.from_json(path.read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise IndexCorruptError(
+                f"{path} is missing; run `qa-bot index --force` to rebuild"
+            ) from exc
+        except (ValueError, TypeError, KeyError) as exc:
+            raise IndexCorruptError(
+                f"{path} is corrupted ({exc}); run `qa-bot index --force` to rebuild"
+            ) from exc
+        if manifest.format_version != FORMAT_VERSION:
+            raise IndexMismatchError(
+                f"index format {manifest.format_version} in {self.root} is not the supported "
+                f"format {FORMAT_VERSION}; run `qa-bot index --force` to rebuild"
+            )
+        return manifest
+
+    def open(self, retrieval: RetrievalSettings) -> Snapshot:
+        generation = self.current()
+        manifest = self.read_manifest(generation)
+        assert generation is not None
+        return Snapshot(self.root / generation, manifest, retrieval)
+
+    @contextlib.contextmanager
+    def lock(self, *, wait: float = 0.0) -> Iterator[None]:
+        """Only one writer at a time; a second ``qa-bot index`` waits ``wait`` s, then refuses."""
+        from filelock import FileLock, Timeout
+
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise IndexWriteError(f"cannot create {self.root}: {exc.strerror or exc}") from exc
+        lock = FileLock(str(self.root / LOCK))
+        try:
+            lock.acquire(timeout=wait)
+        except Timeout as exc:
+            raise IndexLockedError(
+                f"another `qa-bot index` is updating {self.root}; try again when it is done"
+            ) from exc
+        except OSError as exc:
+            raise IndexWriteError(f"cannot lock {self.root}: {exc.strerror or exc}") from exc
+        try:
+            yield
+        finally:
+            lock.release()
+
+    def _next_generation(self) -> str:
+        numbers = [
+            int(p.name[4:]) for p in self.root.glob("gen-*") if p.name[4:].isdigit()
+        ]
+        return f"gen-{max(numbers, default=0) + 1:06d}"
+
+    def write(
+        self,
+        manifest: Manifest,
+        articles: list[tuple[ArticleMeta, str, int, int]],
+        chunks: list[Chunk],
+        vectors: np.ndarray,
+        retrieval: RetrievalSettings,
+        lexical_texts: list[str],
+    ) -> str:
+        """Write a complete new generation and make it current. Call with the lock held."""
+        generation = self._next_generation()
+        final = self.root / generation
+        try:
+            tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=self.root))
+        except OSError as exc:
+            raise IndexWriteError(
+                f"cannot write to {self.root}: {exc.strerror or exc}; the old index is unchanged"
+            ) from exc
+        try:
+            _write_sqlite(tmp / "meta.sqlite", articles, chunks)
+            np.save(tmp / "vectors.npy", np.ascontiguousarray(vectors, dtype=np.float32))
+            dense = VectorIndex.build(vectors, retrieval)
+            dense.save(tmp / "dense.faiss")
+            LexicalIndex.build(lexical_texts).save(tmp / "lexical")
+            manifest = _with(manifest, dense_kind=dense.kind)
+            (tmp / "manifest.json").write_text(manifest.to_json(), encoding="utf-8")
+            _fsync_tree(tmp)
+            os.replace(tmp, final)
+            atomic_write(self.root / CURRENT, generation + "\n")
+        except OSError as exc:
+            shutil.rmtree(tmp, ignore_errors=True)
+            if final.exists() and self.current() != generation:
+                shutil.rmtree(final, ignore_errors=True)
+            raise IndexWriteError(
+                f"writing the index failed ({exc.strerror or exc}); the previous index is "
+                "unchanged and still in use"
+            ) from exc
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        self._collect_garbage(keep=generation)
+        return generation
+
+    def _collect_garbage(self, keep: str) -> None:
+        """Drop old generations and leftovers of interrupted builds.
+
+        The generation just replaced is kept one round, so a reader that opened it a moment
+        ago (the bot mid-answer) can finish; anything older goes.
+        """
+        generations = sorted(p for p in self.root.glob("gen-*") if p.is_dir())
+        keep_set = {keep}
+        older = [p.name for p in generations if p.name < keep]
+        if older:
+            keep_set.add(older[-1])
+        for path in generations:
+            if path.name not in keep_set:
+                shutil.rmtree(path, ignore_errors=True)
+        for path in self.root.glob(".tmp-*"):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _with(manifest: Manifest, **changes: Any) -> Manifest:
+    from dataclasses import replace
+
+    return replace(manifest, **changes)
+
+
+def _write_sqlite(
+    path: Path, articles: list[tuple[ArticleMeta, str, int, int]], chunks: list[Chunk]
+) -> None:
+    conn = sqlite3.connect(path)
+    try:
+        conn.executescript(_SCHEMA)
+        conn.executemany(
+            "INSERT INTO articles VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            [
+                (
+                    m.id,
+                    m.path,
+                    m.title,
+                    m.outlet,
+                    m.date.isoformat() if m.date else None,
+                    m.date_text,
+                    m.url,
+                    m.content_hash,
+                    text,
+                    first,
+                    n,
+                )
+                for m, text, first, n in articles
+            ],
+        )
+        conn.executemany(
+            "INSERT INTO chunks VALUES (?,?,?,?,?,?)",
+            [(i, c.article_id, c.ordinal, c.start, c.end, c.text) for i, c in enumerate(chunks)],
+        )
+        conn.commit()
+    except sqlite3.Error as exc:
+        raise OSError(f"SQLite: {exc}") from exc
+    finally:
+        conn.close()
+
+
+def atomic_write(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _fsync_tree(folder: Path) -> None:
+    for item in folder.rglob("*"):
+        if item.is_file():
+            with open(item, "rb") as handle:
+                os.fsync(handle.fileno())

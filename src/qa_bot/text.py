@@ -1,0 +1,166 @@
+"""Text primitives shared by ingestion, chunking, lexical search and quote selection.
+
+Matching happens on a *folded* copy of the text (NFKC, no-break spaces as spaces, curly quotes
+and dashes as ASCII, lower case), while everything shown to a user is sliced from the original.
+Folding never changes where sentences start or end, so spans found on one are valid on the other.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterator
+from functools import lru_cache
+
+_TRANSLATE = str.maketrans(
+    {
+        "\u00a0": " ",
+        "\u2007": " ",
+        "\u202f": " ",
+        "\u2009": " ",
+        "\u200b": "",
+        "\ufeff": "",
+        "\u2018": "'",
+        "\u2019": "'",
+        "\u201a": "'",
+        "\u201b": "'",
+        "\u2032": "'",
+        "\u201c": '"',
+        "\u201d": '"',
+        "\u201e": '"',
+        "\u00ab": '"',
+        "\u00bb": '"',
+        "\u2010": "-",
+        "\u2011": "-",
+        "\u2012": "-",
+        "\u2013": "-",
+        "\u2014": "-",
+        "\u2015": "-",
+        "\u2212": "-",
+        "\u2026": "...",
+    }
+)
+
+
+def fold(text: str) -> str:
+    """Normalize for matching: the same words written with other code points compare equal."""
+    return unicodedata.normalize("NFKC", text.translate(_TRANSLATE)).casefold()
+
+
+def clean_inline(text: str) -> str:
+    """Collapse runs of white space (no-break spaces too) and keep every other character as is."""
+    return re.sub(r"\s+", " ", text.replace("\u200b", "").replace("\ufeff", "")).strip()
+
+
+# --- words -------------------------------------------------------------------------------------
+
+_WORD = re.compile(r"[^\W_]+(?:['’.\-][^\W_]+)*", re.UNICODE)
+
+STOPWORDS = frozenset(
+    """
+    a about above according after again against all also am an and any are as at be because been
+    before being below between both but by can could did do does doing down during each few for
+    from further had has have having he her here hers herself him himself his how i if in into is
+    it its itself just me more most my myself no nor not now of off on once only or other our
+    ours ourselves out over own same she should so some such than that the their theirs them
+    themselves then there these they this those through to too under until up very was we were
+    what when where which while who whom why will with would you your yours yourself yourselves
+    said say says tell told did does according report reported reports describe described
+    mention mentioned many much whose s t don t'
+    """.split()
+)
+
+
+@lru_cache(maxsize=65536)
+def _stem(word: str) -> str:
+    """A light suffix stripper: enough for "attacks"/"attacked"/"attack" to meet.
+
+    A full stemmer would also merge unrelated words; for names and numbers (the words that
+    matter most here) this leaves them alone.
+    """
+    if len(word) <= 3 or not word.isalpha():
+        return word
+    for suffix, repl in (
+        ("ies", "y"),
+        ("ied", "y"),
+        ("ing", ""),
+        ("ed", ""),
+        ("es", ""),
+        ("s", ""),
+    ):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            if suffix == "s" and word.endswith("ss"):
+                return word
+            if suffix == "es" and not word.endswith(("ches", "shes", "sses", "xes", "zes")):
+                return word[:-1]
+            return word[: len(word) - len(suffix)] + repl
+    return word
+
+
+def words(text: str) -> list[str]:
+    """Folded word tokens, keeping hyphenated names ("ez-zor") and numbers ("3,600" -> "3600")."""
+    folded = fold(text)
+    folded = re.sub(r"(?<=\d)[,.](?=\d{3}\b)", "", folded)
+    return [w.strip("'.-") for w in _WORD.findall(folded) if w.strip("'.-")]
+
+
+def terms(text: str) -> list[str]:
+    """Search terms: folded words, stop words removed, lightly stemmed.
+
+    Hyphenated names are kept whole and also split into their parts, so "Deir ez-Zor" is found
+    by "ez-zor" as well as by "zor".
+    """
+    out: list[str] = []
+    for word in words(text):
+        if word in STOPWORDS:
+            continue
+        out.append(_stem(word))
+        if "-" in word:
+            out.extend(_stem(p) for p in word.split("-") if p and p not in STOPWORDS)
+    return out
+
+
+# --- sentences ---------------------------------------------------------------------------------
+
+_ABBREVIATIONS = frozenset(
+    """
+    mr mrs ms dr prof gen lt col maj capt sgt cpl adm gov sen rep st jr sr rev hon pres
+    no nos vs etc e.g i.e inc corp co ltd jan feb mar apr jun jul aug sep sept oct nov dec
+    u.s u.n u.k e.u a.m p.m approx dept fig est
+    """.split()
+)
+
+_BOUNDARY = re.compile(r"[.!?…]+[\"'”’»)\]]*(?=\s+[\"'“‘«(\[]?[A-Z0-9А-ЯЁ])|\n")
+
+
+def sentence_spans(text: str, start: int = 0, end: int | None = None) -> Iterator[tuple[int, int]]:
+    """Yield (start, end) spans of the sentences of ``text[start:end]``, stripped of white space.
+
+    A rule-based splitter: it breaks after ., ! or ? (and closing quotes) when a capital or a
+    digit follows, except after common abbreviations and single initials. Good enough for news
+    prose, and it never loses a character: the spans tile the input apart from white space.
+    """
+    end = len(text) if end is None else end
+    cursor = start
+    for match in _BOUNDARY.finditer(text, start, end):
+        cut = match.end()
+        if match.group() != "\n":
+            token = re.search(r"(\S+)$", text[cursor : match.start() + 1])
+            word = token.group(1).rstrip(".").lstrip("\"'“‘(").casefold() if token else ""
+            if word in _ABBREVIATIONS or (len(word) == 1 and word.isalpha()):
+                continue
+        span = _strip(text, cursor, cut)
+        if span is not None:
+            yield span
+        cursor = cut
+    span = _strip(text, cursor, end)
+    if span is not None:
+        yield span
+
+
+def _strip(text: str, start: int, end: int) -> tuple[int, int] | None:
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return (start, end) if end > start else None
