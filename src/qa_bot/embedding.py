@@ -125,10 +125,13 @@ class SentenceTransformerEmbedder:
     def _load(self) -> SentenceTransformer:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
         # Heavy import on purpose here: see the class docstring.
         import torch
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
 
+        hf_logging.disable_progress_bar()
         if self._threads > 0:
             torch.set_num_threads(self._threads)
         path = resolve_model_path(self._model_name)
