@@ -1,0 +1,131 @@
+"""Shared fixtures: a counting fake embedder, tiny corpora, and the real model loaded once."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from qa_bot.embedding import SentenceTransformerEmbedder
+from qa_bot.service import QAService
+from qa_bot.settings import Settings, load_settings
+from qa_bot.text import words
+
+REPO = Path(__file__).resolve().parents[1]
+SEEDS = REPO / "seeds"
+SHARED = REPO.parent / "shared"
+DEV_QUESTIONS = SHARED / "eval" / "dev_questions.jsonl"
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+class CountingEmbedder:
+    """A fast, deterministic stand-in for the model that records every text it embeds.
+
+    Vectors are hashed bags of words, so texts sharing words are similar: enough for the
+    plumbing tests, and it lets a test prove which texts were (not) embedded again.
+    """
+
+    def __init__(self, dimension: int = 64, model_id: str = "counting-fake"):
+        self._dimension = dimension
+        self._model_id = model_id
+        self.calls: list[list[str]] = []
+
+    @property
+    def model_id(self) -> str:
+        return self._model_id
+
+    @property
+    def dimension(self) -> int:
+        return self._dimension
+
+    @property
+    def embedded(self) -> list[str]:
+        return [t for call in self.calls for t in call]
+
+    def embed(
+        self, texts: Sequence[str], *, progress: Callable[[int], None] | None = None
+    ) -> np.ndarray:
+        self.calls.append(list(texts))
+        out = np.zeros((len(texts), self._dimension), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for word in words(text) or ["<empty>"]:
+                h = int.from_bytes(hashlib.blake2b(word.encode(), digest_size=8).digest(), "big")
+                out[row, h % self._dimension] += 1.0
+        out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-9)
+        if progress is not None:
+            progress(len(texts))
+        return out
+
+
+def write_article(folder: Path, name: str, title: str, body: str, date: str = "") -> Path:
+    """A tiny article file in the shape of the real web copies."""
+    path = folder / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    header = f"{date}\n\n" if date else ""
+    path.write_text(f"{header}{title}\n\n{body}\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> Path:
+    """Three short articles in ``tmp_path/seeds``."""
+    seeds = tmp_path / "seeds"
+    write_article(
+        seeds,
+        "alpha.txt",
+        "Drone spotted over the convoy",
+        "An attack drone was registered over the convoy at an altitude of 3,600 meters. "
+        "It had taken off from the Incirlik air base.\n\nThe drone left thirty minutes later.",
+        date="24 Sep, 2016 01:53",
+    )
+    write_article(
+        seeds,
+        "beta.txt",
+        "Ceasefire talks stall in Geneva",
+        "Diplomats said the ceasefire talks in Geneva stalled on Tuesday. "
+        "The next round is planned for October.",
+        date="2016-09-28",
+    )
+    write_article(
+        seeds,
+        "nested/gamma.md",
+        "Harvest outlook improves",
+        "Rain in the cocoa zone improved the harvest outlook, traders said. "
+        "Prices fell two percent.",
+    )
+    return seeds
+
+
+def make_settings(tmp_path: Path, seeds: Path, **overrides: object) -> Settings:
+    return load_settings(
+        seeds_dir=seeds, index_dir=tmp_path / "index", root_dir=tmp_path, **overrides
+    )
+
+
+@pytest.fixture(scope="session")
+def real_embedder() -> SentenceTransformerEmbedder:
+    """The real all-MiniLM-L6-v2, loaded once for the whole test session."""
+    embedder = SentenceTransformerEmbedder()
+    embedder.embed(["warm up"])
+    return embedder
+
+
+@pytest.fixture(scope="session")
+def seeds_service(
+    tmp_path_factory: pytest.TempPathFactory, real_embedder: SentenceTransformerEmbedder
+) -> QAService:
+    """A service over a copy of the repository's seeds, indexed once with the real model."""
+    root = tmp_path_factory.mktemp("seeds-project")
+    shutil.copytree(SEEDS, root / "seeds")
+    settings = load_settings(
+        seeds_dir=root / "seeds", index_dir=root / "embeddings", root_dir=root
+    )
+    service = QAService(settings, embedder=real_embedder)
+    service.index()
+    return service

@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from qa_bot.chunking import HARD_MAX_CHARS, chunk_article, sentences
+from qa_bot.corpus import parse_article
+from qa_bot.settings import ChunkingSettings
+from qa_bot.text import sentence_spans
+
+from .conftest import SEEDS
+
+
+@pytest.mark.parametrize("path", sorted(SEEDS.glob("*.txt")), ids=lambda p: p.stem[:3])
+def test_seed_chunks_map_back_to_the_original(path) -> None:
+    text = path.read_text(encoding="utf-8")
+    article = parse_article(text, article_id=path.stem, path=path.name, digest="d")
+    chunks = chunk_article(article, ChunkingSettings())
+    assert chunks
+    for i, chunk in enumerate(chunks):
+        assert chunk.ordinal == i
+        assert chunk.text == text[chunk.start : chunk.end]
+        assert any(s <= chunk.start < e for s, e in article.body)
+        assert len(chunk.text) <= max(300, HARD_MAX_CHARS)
+    # Every body sentence starts a window: the answering sentence always leads some window.
+    starts = {c.start for c in chunks}
+    assert starts == {s for s, _ in sentences(article)}
+
+
+def test_windows_respect_limits_and_overlap() -> None:
+    body = " ".join(f"Sentence number {i} is here." for i in range(10))
+    article = parse_article(f"Title\n\n{body}", article_id="a", path="a", digest="d")
+    chunks = chunk_article(article, ChunkingSettings(max_chars=60, max_sentences=3))
+    assert all(len(c.text) <= 60 for c in chunks)
+    assert chunks[0].text == "Sentence number 0 is here. Sentence number 1 is here."
+    assert chunks[1].text.startswith("Sentence number 1")
+
+
+def test_sentence_splitter_keeps_abbreviations_and_quotes() -> None:
+    text = (
+        "Lt. Gen. Rudskoy met U.S. officials. “It is over,” he said. "
+        "The talks ended at 3 p.m. Washington. Then J. Smith left!"
+    )
+    got = [text[s:e] for s, e in sentence_spans(text)]
+    assert got == [
+        "Lt. Gen. Rudskoy met U.S. officials.",
+        "“It is over,” he said.",
+        "The talks ended at 3 p.m. Washington.",
+        "Then J. Smith left!",
+    ]
+
+
+def test_overlong_sentence_is_cut_below_the_model_window() -> None:
+    sentence = ", ".join(["a clause of several words"] * 120) + "."
+    article = parse_article(f"Title\n\n{sentence}", article_id="a", path="a", digest="d")
+    chunks = chunk_article(article, ChunkingSettings())
+    assert len(chunks) > 1
+    assert all(len(c.text) <= HARD_MAX_CHARS for c in chunks)
+    assert "".join(c.text for c in chunks).replace(" ", "") == sentence.replace(" ", "")
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=200),
+        max_size=8,
+    ),
+    st.integers(min_value=40, max_value=400),
+    st.integers(min_value=1, max_value=4),
+)
+def test_chunk_spans_always_map_back(paragraphs: list[str], max_chars: int, max_sent: int) -> None:
+    text = "Title\n\n" + "\n\n".join(paragraphs)
+    article = parse_article(text, article_id="h", path="h", digest="d")
+    for chunk in chunk_article(article, ChunkingSettings(max_chars=max_chars, max_sentences=max_sent)):
+        assert 0 <= chunk.start < chunk.end <= len(text)
+        assert chunk.text == text[chunk.start : chunk.end]
+        assert chunk.text.strip() == chunk.text

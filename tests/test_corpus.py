@@ -1,0 +1,240 @@
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from qa_bot.corpus import (
+    SourceFile,
+    decode,
+    discover,
+    load_sidecar,
+    parse_article,
+    read_article,
+)
+from qa_bot.errors import SeedsError
+
+from .conftest import SEEDS
+
+# title, outlet, date, date_text for every seed: what a reader of each page would say.
+EXPECTED = {
+    "000_cb0a8d303033b8e8": (
+        "US-led coalition must prove it really wants to separate Al-Nusra Front from rebels "
+        "– Lavrov",
+        "RT",
+        dt.date(2016, 9, 24),
+        "24 Sep, 2016 01:53",
+    ),
+    "001_fe20e008763192bb": (
+        "Moscow says US failed to separate rebels from terrorists in response to US "
+        "ultimatum over Syria",
+        "RT",
+        dt.date(2016, 9, 28),
+        "28 Sep, 2016 15:59",
+    ),
+    "002_752c9a2701acfc05": (
+        "US seeks to shield Nusra Front from airstrikes: Russia",
+        "Press TV",
+        None,
+        None,
+    ),
+    "003_1b155dc13c4e1f4e": (
+        "Russia accuses the US of supporting terror groups in Syria",
+        None,
+        None,
+        None,
+    ),
+    "004_6573c82807c02ec9": (
+        "Russia does not rule out strikes against Jaysh al-Islam and Ahrar Al-Sham",
+        "TASS",
+        None,  # "September 22" has no year: never invent one
+        "September 22",
+    ),
+}
+
+JUNK = (
+    "cameraicon",
+    "READ MORE",
+    "Podcasts",
+    "SHARE THIS ARTICLE",
+    "alternate addresses",
+    "www.presstv",
+    "© Reuters",
+    "News   /   Russia",
+    "All news",
+    "0:00",
+    "/TASS/",
+)
+
+
+def _read(path: Path, overrides: dict | None = None):
+    st_ = path.stat()
+    return read_article(SourceFile(path, path.name, st_.st_size, st_.st_mtime_ns), overrides, 10**8)
+
+
+@pytest.mark.parametrize("stem", sorted(EXPECTED))
+def test_seed_metadata(stem: str) -> None:
+    article, why = _read(SEEDS / f"{stem}.txt")
+    assert article is not None, why
+    meta = article.meta
+    assert (meta.title, meta.outlet, meta.date, meta.date_text) == EXPECTED[stem]
+    assert meta.id == stem
+    assert len(meta.content_hash) == 64
+
+
+@pytest.mark.parametrize("stem", sorted(EXPECTED))
+def test_seed_body_is_clean_and_verbatim(stem: str) -> None:
+    article, _ = _read(SEEDS / f"{stem}.txt")
+    assert article is not None
+    raw = (SEEDS / f"{stem}.txt").read_text(encoding="utf-8")
+    assert article.text == raw
+    body = "\n".join(article.text[s:e] for s, e in article.body)
+    for junk in JUNK:
+        assert junk not in body, junk
+    # The headline is not repeated inside the body.
+    assert article.meta.title not in body
+    assert len(body) > 1500
+
+
+def test_no_break_spaces_stay_in_the_original_text() -> None:
+    article, _ = _read(SEEDS / "002_752c9a2701acfc05.txt")
+    assert article is not None
+    assert "\u00a0" in "".join(article.text[s:e] for s, e in article.body)
+
+
+def test_discover_is_recursive_sorted_and_filters_suffixes(corpus: Path) -> None:
+    (corpus / "notes.json").write_text("{}")
+    (corpus / ".hidden.txt").write_text("secret")
+    files, skipped = discover(corpus)
+    assert [f.rel for f in files] == ["alpha.txt", "beta.txt", "nested/gamma.md"]
+    assert skipped == []
+
+
+def test_missing_seeds_folder_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(SeedsError, match="seeds folder not found"):
+        discover(tmp_path / "nope")
+
+
+def test_symlink_loop_is_reported_not_followed_forever(corpus: Path) -> None:
+    (corpus / "nested" / "loop").symlink_to(corpus, target_is_directory=True)
+    files, skipped = discover(corpus)
+    assert [f.rel for f in files] == ["alpha.txt", "beta.txt", "nested/gamma.md"]
+    assert any("symlink loop" in s.reason for s in skipped)
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (b"", "empty file"),
+        (b"   \n\n  ", "empty file"),
+        (b"\x00\x01\x02binary\x00\x00" * 50, "binary"),
+        (b"icon a icon b icon c icon d icon e\nREAD MORE: nothing\n", "no article text"),
+    ],
+)
+def test_unusable_files_are_reported(tmp_path: Path, data: bytes, reason: str) -> None:
+    path = tmp_path / "bad.txt"
+    path.write_bytes(data)
+    article, why = _read(path)
+    assert article is None
+    assert why is not None and reason in why
+
+
+def test_oversized_file_is_skipped(tmp_path: Path) -> None:
+    path = tmp_path / "big.txt"
+    path.write_bytes(b"Title\n\n" + b"word " * 1000)
+    st_ = path.stat()
+    article, why = read_article(SourceFile(path, "big.txt", st_.st_size, st_.st_mtime_ns), None, 100)
+    assert article is None and why is not None and "too large" in why
+
+
+def test_vanished_file_is_reported(tmp_path: Path) -> None:
+    path = tmp_path / "gone.txt"
+    article, why = read_article(SourceFile(path, "gone.txt", 10, 0), None, 10**6)
+    assert article is None and why == "vanished while being read"
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        ("Café – “quoted”".encode(), "Café – “quoted”"),
+        (b"\xef\xbb\xbfBOM text", "BOM text"),
+        ("UTF-16 text".encode("utf-16"), "UTF-16 text"),
+        ("Caf\xe9 \x93quoted\x94".encode("latin-1"), "Café “quoted”"),
+    ],
+)
+def test_decode_fallbacks(data: bytes, expected: str) -> None:
+    assert decode(data) == expected
+
+
+def test_dates_in_several_formats() -> None:
+    cases = {
+        "1987-02-26T15:01:01\n\nTitle\n\nBody text here.": (dt.date(1987, 2, 26), None),
+        "September 24, 2016\n\nTitle\n\nBody text here.": (dt.date(2016, 9, 24), None),
+        "24 September 2016 10:00 GMT\n\nTitle\n\nBody.": (dt.date(2016, 9, 24), None),
+        "Title\n\nLONDON, March 3 (Reuters) - Body.": (None, "March 3"),
+        "Title\n\nNo date anywhere. Even February 11, 2016 in the story is not one.": (
+            None,
+            None,
+        ),
+    }
+    for text, (date, date_text) in cases.items():
+        meta = parse_article(text, article_id="x", path="x.txt", digest="d").meta
+        assert meta.date == date, text
+        if date is None:
+            assert meta.date_text == date_text, text
+    reuters = parse_article(
+        "Title\n\nLONDON, March 3 (Reuters) - Body.", article_id="x", path="x", digest="d"
+    )
+    assert reuters.meta.outlet == "Reuters"
+
+
+def test_markdown_heading_is_the_title() -> None:
+    article = parse_article("# A headline\n\nSome body text.", article_id="m", path="m.md", digest="d")
+    assert article.meta.title == "A headline"
+    assert article.text[article.body[0][0] : article.body[0][1]] == "Some body text."
+
+
+def test_sidecar_overrides_metadata(tmp_path: Path) -> None:
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    (seeds / "a.txt").write_text("Old title\n\nMOSCOW, September 22./TASS/. Body text.\n")
+    (seeds / "metadata.toml").write_text(
+        '["a.txt"]\ndate = 2016-09-22\nurl = "https://example.org/a"\ntitle = "New title"\n'
+    )
+    sidecar = load_sidecar(seeds, "metadata.toml")
+    article, _ = _read(seeds / "a.txt", sidecar["a.txt"])
+    assert article is not None
+    meta = article.meta
+    assert (meta.title, meta.outlet, meta.date, meta.url) == (
+        "New title",
+        "TASS",
+        dt.date(2016, 9, 22),
+        "https://example.org/a",
+    )
+    assert meta.date_text == "2016-09-22"
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ('["a.txt"]\ncolour = "red"\n', "unknown fields"),
+        ('["a.txt"]\ndate = "22/09/2016"\n', "YYYY-MM-DD"),
+        ("not = [valid", "invalid metadata file"),
+    ],
+)
+def test_bad_sidecar_is_a_clear_error(tmp_path: Path, content: str, message: str) -> None:
+    (tmp_path / "metadata.toml").write_text(content)
+    with pytest.raises(SeedsError, match=message):
+        load_sidecar(tmp_path, "metadata.toml")
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.text(alphabet=st.characters(codec="utf-8"), max_size=400))
+def test_parser_never_crashes_and_body_spans_are_in_bounds(text: str) -> None:
+    article = parse_article(text, article_id="p", path="p.txt", digest="d")
+    for start, end in article.body:
+        assert 0 <= start < end <= len(text)
+        assert article.text[start:end].strip() == article.text[start:end]
