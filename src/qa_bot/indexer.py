@@ -136,8 +136,10 @@ def update_index(
             raise SeedsError(
                 f"no usable article in {settings.seeds_dir}"
                 + (
-                    " (skipped: " + "; ".join(f"{s.path}: {s.reason}" for s in skipped[:5]) + ")"
-                    if skipped
+                    " (skipped: "
+                    + "; ".join(f"{s.path}: {s.reason}" for s in report.skipped[:5])
+                    + ")"
+                    if report.skipped
                     else ""
                 )
                 + ". Add .txt or .md files and run `qa-bot index` again."

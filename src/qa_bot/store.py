@@ -281,7 +281,14 @@ class IndexStore:
         generation = self.current()
         manifest = self.read_manifest(generation)
         assert generation is not None
-        return Snapshot(self.root / generation, manifest, retrieval)
+        try:
+            return Snapshot(self.root / generation, manifest, retrieval)
+        except IndexCorruptError as exc:
+            if "qa-bot index" in str(exc):
+                raise
+            raise IndexCorruptError(
+                f"{exc}; run `qa-bot index` to rebuild (the damaged index is replaced)"
+            ) from exc
 
     @contextlib.contextmanager
     def lock(self, *, wait: float = 0.0) -> Iterator[None]:

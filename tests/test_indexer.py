@@ -1,0 +1,286 @@
+from __future__ import annotations
+
+import json
+import os
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from qa_bot.errors import (
+    IndexCorruptError,
+    IndexLockedError,
+    IndexMismatchError,
+    IndexMissingError,
+    IndexWriteError,
+    SeedsError,
+)
+from qa_bot.indexer import stale_files, update_index
+from qa_bot.service import QAService
+from qa_bot.store import IndexStore
+
+from .conftest import CountingEmbedder, make_settings, write_article
+
+
+def _build(tmp_path: Path, seeds: Path, embedder: CountingEmbedder, **kw):
+    return update_index(make_settings(tmp_path, seeds), embedder, **kw)
+
+
+def test_first_build_embeds_everything(tmp_path: Path, corpus: Path) -> None:
+    fake = CountingEmbedder()
+    report = _build(tmp_path, corpus, fake)
+    assert report.added == ["alpha.txt", "beta.txt", "nested/gamma.md"]
+    assert report.chunks_embedded == len(fake.embedded) == report.chunks_total > 0
+    assert report.full_rebuild_reason == "no index yet"
+
+
+def test_unchanged_files_are_not_embedded_again(tmp_path: Path, corpus: Path) -> None:
+    _build(tmp_path, corpus, CountingEmbedder())
+    fake = CountingEmbedder()
+    report = _build(tmp_path, corpus, fake)
+    assert fake.calls == []
+    assert not report.changed
+    assert report.unchanged == ["alpha.txt", "beta.txt", "nested/gamma.md"]
+
+
+def test_touched_but_identical_file_is_not_embedded(tmp_path: Path, corpus: Path) -> None:
+    _build(tmp_path, corpus, CountingEmbedder())
+    path = corpus / "beta.txt"
+    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))
+    fake = CountingEmbedder()
+    report = _build(tmp_path, corpus, fake)
+    assert fake.calls == [] and not report.changed
+    # The new mtime was recorded: the next run does not even read the file.
+    manifest = IndexStore(tmp_path / "index").read_manifest()
+    assert manifest.files["beta.txt"].mtime_ns == path.stat().st_mtime_ns
+
+
+def test_add_modify_delete_embed_only_what_changed(tmp_path: Path, corpus: Path) -> None:
+    settings = make_settings(tmp_path, corpus)
+    first = update_index(settings, CountingEmbedder())
+    write_article(corpus, "delta.txt", "New story", "A brand new story about wheat exports.")
+    write_article(
+        corpus, "beta.txt", "Ceasefire talks resume", "The talks resumed in Geneva on Friday."
+    )
+    (corpus / "nested" / "gamma.md").unlink()
+    fake = CountingEmbedder()
+    report = update_index(settings, fake)
+    assert report.added == ["delta.txt"]
+    assert report.updated == ["beta.txt"]
+    assert report.removed == ["nested/gamma.md"]
+    assert report.unchanged == ["alpha.txt"]
+    assert all("wheat" in t or "resumed" in t for t in fake.embedded)
+    assert report.chunks_embedded == len(fake.embedded) == 2
+    assert report.generation != first.generation
+
+    service = QAService(settings, embedder=CountingEmbedder())
+    files = [s.meta.path for s in service.sources()]
+    assert files == ["alpha.txt", "beta.txt", "delta.txt"]
+    # Kept vectors are the very vectors embedded the first time.
+    snap = service.snapshot()
+    ids = snap.chunk_ids_of(["alpha"])
+    expected = CountingEmbedder().embed(
+        [f"Drone spotted over the convoy. {' '.join(c.text.split())}"
+         for c in snap.chunks(ids.tolist()).values()]
+    )
+    np.testing.assert_allclose(np.asarray(snap.vectors[ids]), expected, atol=1e-6)
+
+
+def test_model_change_and_force_rebuild_everything(tmp_path: Path, corpus: Path) -> None:
+    _build(tmp_path, corpus, CountingEmbedder())
+    other = CountingEmbedder(model_id="another-model")
+    report = _build(tmp_path, corpus, other)
+    assert "embedding model changed" in (report.full_rebuild_reason or "")
+    assert len(other.embedded) == report.chunks_total
+    forced = CountingEmbedder(model_id="another-model")
+    report = _build(tmp_path, corpus, forced, force=True)
+    assert report.full_rebuild_reason == "--force"
+    assert len(forced.embedded) == report.chunks_total
+
+
+def test_chunker_setting_change_rebuilds(tmp_path: Path, corpus: Path) -> None:
+    update_index(make_settings(tmp_path, corpus), CountingEmbedder())
+    settings = make_settings(tmp_path, corpus, chunking={"max_chars": 120, "max_sentences": 2})
+    report = update_index(settings, CountingEmbedder())
+    assert report.full_rebuild_reason == "chunker settings changed"
+
+
+def test_sidecar_edit_reindexes_only_that_file(tmp_path: Path, corpus: Path) -> None:
+    _build(tmp_path, corpus, CountingEmbedder())
+    (corpus / "metadata.toml").write_text('["beta.txt"]\noutlet = "Example Wire"\n')
+    settings = make_settings(tmp_path, corpus)
+    assert stale_files(settings, IndexStore(settings.index_dir).read_manifest()) == ["beta.txt"]
+    fake = CountingEmbedder()
+    report = update_index(settings, fake)
+    assert report.updated == ["beta.txt"]
+    service = QAService(settings, embedder=fake)
+    outlets = {s.meta.path: s.meta.outlet for s in service.sources()}
+    assert outlets["beta.txt"] == "Example Wire"
+
+
+def test_duplicates_and_bad_files_are_skipped_with_reasons(tmp_path: Path, corpus: Path) -> None:
+    (corpus / "copy.txt").write_bytes((corpus / "alpha.txt").read_bytes())
+    (corpus / "empty.txt").write_text("")
+    (corpus / "blob.txt").write_bytes(b"\x00\xff" * 100)
+    report = _build(tmp_path, corpus, CountingEmbedder())
+    reasons = {s.path: s.reason for s in report.skipped}
+    assert "same text as alpha.txt" in reasons["copy.txt"]
+    assert reasons["empty.txt"] == "empty file"
+    assert "binary" in reasons["blob.txt"]
+    assert report.added == ["alpha.txt", "beta.txt", "nested/gamma.md"]
+
+
+def test_empty_corpus_is_a_clear_error(tmp_path: Path) -> None:
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    with pytest.raises(SeedsError, match="no usable article"):
+        _build(tmp_path, seeds, CountingEmbedder())
+    (seeds / "empty.txt").write_text("")
+    with pytest.raises(SeedsError, match=r"empty\.txt: empty file"):
+        _build(tmp_path, seeds, CountingEmbedder())
+
+
+class Boom(RuntimeError):
+    pass
+
+
+class FailingEmbedder(CountingEmbedder):
+    def embed(self, texts, *, progress=None):
+        raise Boom("model crashed")
+
+
+@pytest.mark.parametrize("failure", ["embed", "write", "interrupt"])
+def test_failed_rebuild_leaves_the_old_index_usable(
+    tmp_path: Path, corpus: Path, monkeypatch: pytest.MonkeyPatch, failure: str
+) -> None:
+    settings = make_settings(tmp_path, corpus)
+    update_index(settings, CountingEmbedder())
+    store = IndexStore(settings.index_dir)
+    before = store.current()
+    write_article(corpus, "delta.txt", "New story", "A new story about wheat.")
+    if failure == "embed":
+        with pytest.raises(Boom):
+            update_index(settings, FailingEmbedder())
+    else:
+        import qa_bot.store as store_module
+
+        def fail(*args, **kwargs):
+            if failure == "write":
+                raise OSError(28, "No space left on device")
+            raise KeyboardInterrupt
+
+        monkeypatch.setattr(store_module.LexicalIndex, "build", fail)
+        with pytest.raises(IndexWriteError if failure == "write" else KeyboardInterrupt) as info:
+            update_index(settings, CountingEmbedder())
+        if failure == "write":
+            assert "previous index is unchanged" in str(info.value)
+        monkeypatch.undo()
+    assert store.current() == before
+    assert not list(settings.index_dir.glob(".tmp-*"))
+    service = QAService(settings, embedder=CountingEmbedder())
+    assert [s.meta.path for s in service.sources()] == ["alpha.txt", "beta.txt", "nested/gamma.md"]
+    # The next run completes the work.
+    report = update_index(settings, CountingEmbedder())
+    assert report.added == ["delta.txt"]
+
+
+def test_second_writer_is_refused_while_one_runs(tmp_path: Path, corpus: Path) -> None:
+    settings = make_settings(tmp_path, corpus)
+    store = IndexStore(settings.index_dir)
+    entered, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with store.lock():
+            entered.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    try:
+        assert entered.wait(10)
+        with pytest.raises(IndexLockedError, match="another `qa-bot index`"):
+            update_index(settings, CountingEmbedder())
+    finally:
+        release.set()
+        thread.join()
+    assert update_index(settings, CountingEmbedder()).added
+
+
+@pytest.mark.parametrize(
+    ("damage", "error"),
+    [
+        ("truncate-faiss", IndexCorruptError),
+        ("garbage-manifest", IndexCorruptError),
+        ("format-version", IndexMismatchError),
+        ("drop-vectors", IndexCorruptError),
+        ("out-of-step", IndexCorruptError),
+        ("garbage-sqlite", IndexCorruptError),
+    ],
+)
+def test_damaged_index_is_detected_and_rebuilt(
+    tmp_path: Path, corpus: Path, damage: str, error: type[Exception]
+) -> None:
+    settings = make_settings(tmp_path, corpus)
+    update_index(settings, CountingEmbedder())
+    store = IndexStore(settings.index_dir)
+    gen = settings.index_dir / (store.current() or "")
+    if damage == "truncate-faiss":
+        data = (gen / "dense.faiss").read_bytes()
+        (gen / "dense.faiss").write_bytes(data[: len(data) // 2])
+    elif damage == "garbage-manifest":
+        (gen / "manifest.json").write_text("{not json")
+    elif damage == "format-version":
+        manifest = json.loads((gen / "manifest.json").read_text())
+        manifest["format_version"] = 999
+        (gen / "manifest.json").write_text(json.dumps(manifest))
+    elif damage == "drop-vectors":
+        (gen / "vectors.npy").unlink()
+    elif damage == "out-of-step":
+        vectors = np.load(gen / "vectors.npy")
+        np.save(gen / "vectors.npy", vectors[:-1])
+    elif damage == "garbage-sqlite":
+        (gen / "meta.sqlite").write_bytes(b"this is not a database" * 100)
+    with pytest.raises(error, match="qa-bot index"):
+        QAService(settings, embedder=CountingEmbedder()).sources()
+    report = update_index(settings, CountingEmbedder())
+    assert "unusable" in (report.full_rebuild_reason or "")
+    assert len(QAService(settings, embedder=CountingEmbedder()).sources()) == 3
+
+
+def test_missing_index_is_a_clear_error(tmp_path: Path, corpus: Path) -> None:
+    with pytest.raises(IndexMissingError, match="run `qa-bot index`"):
+        QAService(make_settings(tmp_path, corpus)).sources()
+
+
+def test_read_only_index_folder_is_a_clear_error(
+    tmp_path: Path, corpus: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = make_settings(tmp_path, corpus)
+    update_index(settings, CountingEmbedder())
+    write_article(corpus, "delta.txt", "New story", "A new story about wheat.")
+    if os.geteuid() == 0:  # root ignores permissions: make the folder refuse writes instead
+
+        def refuse(*args: object, **kwargs: object) -> str:
+            raise PermissionError(13, "Permission denied")
+
+        monkeypatch.setattr("qa_bot.store.tempfile.mkdtemp", refuse)
+    else:
+        settings.index_dir.chmod(0o500)
+    try:
+        with pytest.raises(IndexWriteError, match="Permission denied"):
+            update_index(settings, CountingEmbedder())
+    finally:
+        settings.index_dir.chmod(0o700)
+        monkeypatch.undo()
+    assert len(QAService(settings, embedder=CountingEmbedder()).sources()) == 3
+
+
+def test_old_generations_are_collected(tmp_path: Path, corpus: Path) -> None:
+    settings = make_settings(tmp_path, corpus)
+    for i in range(4):
+        write_article(corpus, "beta.txt", "Talks", f"Round {i} of talks ended.")
+        update_index(settings, CountingEmbedder())
+    gens = sorted(p.name for p in settings.index_dir.glob("gen-*"))
+    assert len(gens) == 2  # the live one and the one a running reader may still hold
+    assert IndexStore(settings.index_dir).current() == gens[-1]
