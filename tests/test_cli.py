@@ -1,0 +1,162 @@
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from qa_bot.cli import app
+from qa_bot.service import QAService
+
+from .conftest import write_article
+
+runner = CliRunner()
+
+
+def _run(*args: str, input: str | None = None):
+    return runner.invoke(app, list(args), input=input, catch_exceptions=False)
+
+
+@pytest.fixture
+def project(tmp_path: Path, seeds_service: QAService) -> Path:
+    """A copy of the indexed seeds project, so tests can break it without harming others."""
+    src = seeds_service.settings
+    shutil.copytree(src.seeds_dir, tmp_path / "seeds")
+    shutil.copytree(src.index_dir, tmp_path / "embeddings")
+    return tmp_path
+
+
+def _opts(project: Path) -> list[str]:
+    return ["--seeds", str(project / "seeds"), "--index", str(project / "embeddings")]
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["ask", ""], 2, "the question is empty"),
+        (["ask", "   "], 2, "the question is empty"),
+        (["ask", "?!?"], 2, "no words"),
+        (["ask", "x" * 10_000], 2, "10,000 characters long"),
+        (["ask"], 2, "give a question"),
+        (["ask", "--since", "yesterday", "Who?"], 2, "--since must be a date"),
+        (["ask", "--batch", "/nonexistent/questions.txt"], 2, "cannot read"),
+    ],
+)
+def test_bad_questions_get_clear_errors(
+    project: Path, args: list[str], code: int, message: str
+) -> None:
+    result = _run(*_opts(project), *args)
+    assert result.exit_code == code
+    assert message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_missing_seeds_folder(tmp_path: Path) -> None:
+    result = _run("--seeds", str(tmp_path / "nope"), "--index", str(tmp_path / "i"), "index")
+    assert result.exit_code == 3
+    assert "seeds folder not found" in result.output
+
+
+def test_empty_corpus(tmp_path: Path) -> None:
+    (tmp_path / "seeds").mkdir()
+    result = _run("--seeds", str(tmp_path / "seeds"), "--index", str(tmp_path / "i"), "index")
+    assert result.exit_code == 3
+    assert "no usable article" in result.output
+
+
+@pytest.mark.parametrize("command", ["sources", "status"])
+def test_missing_index(tmp_path: Path, command: str) -> None:
+    result = _run("--index", str(tmp_path / "none"), command)
+    assert result.exit_code == 4
+    assert "no index" in result.output and "qa-bot index" in result.output
+
+
+def test_corrupted_index(project: Path) -> None:
+    current = (project / "embeddings" / "CURRENT").read_text().strip()
+    (project / "embeddings" / current / "meta.sqlite").write_bytes(b"garbage" * 100)
+    result = _run(*_opts(project), "sources")
+    assert result.exit_code == 4
+    assert "unreadable" in result.output and "qa-bot index" in result.output
+
+
+def test_ask_prints_quotes_and_sources(project: Path) -> None:
+    result = _run(*_opts(project), "ask", "Who is Russia's ambassador to the UN?")
+    assert result.exit_code == 0, result.output
+    assert "Vitaly Churkin" in result.output
+    assert "[1] Russia accuses the US of supporting terror groups in Syria — outlet unknown, " \
+        "date not stated (" in result.output
+
+
+def test_ask_json_batch_from_stdin(project: Path) -> None:
+    questions = "How long after the convoy caught fire did the drone leave?\n\nWho is the CEO of Apple?\n"
+    result = _run(*_opts(project), "ask", "--json", "--batch", "-", input=questions)
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [line["answered"] for line in lines] == [True, False]
+    cite = lines[0]["citations"][0]
+    assert set(cite) == {"n", "file", "title", "outlet", "date", "date_text", "quote", "score"}
+    assert cite["file"].endswith("seeds/004_6573c82807c02ec9.txt")
+    assert cite["outlet"] == "TASS" and cite["date"] is None and cite["date_text"] == "September 22"
+    text = (project / cite["file"].split("seeds/", 1)[0] / "seeds" / Path(cite["file"]).name)
+    assert cite["quote"] in (project / "seeds" / Path(cite["file"]).name).read_text()
+    assert text.name == Path(cite["file"]).name
+    assert lines[1]["citations"] == [] and "don't cover" in lines[1]["answer"]
+
+
+def test_ask_filters_by_outlet(project: Path) -> None:
+    result = _run(
+        *_opts(project), "ask", "--json", "--outlet", "RT", "What did Lavrov say about the convoy?"
+    )
+    answer = json.loads(result.stdout)
+    assert answer["citations"] and {c["outlet"] for c in answer["citations"]} == {"RT"}
+
+
+def test_ask_refreshes_a_stale_index_and_says_so(project: Path) -> None:
+    write_article(
+        project / "seeds",
+        "005_new.txt",
+        "Wheat exports soar",
+        "Canadian wheat exports rose by a record 40 percent in August, officials said.",
+        date="2016-09-30",
+    )
+    result = _run(*_opts(project), "ask", "By how much did Canadian wheat exports rise?")
+    assert result.exit_code == 0, result.output
+    assert "index refreshed: added 1" in result.output
+    assert "40 percent" in result.output
+
+
+def test_sources_lists_every_article(project: Path) -> None:
+    result = _run(*_opts(project), "sources", "--json")
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["outlet"] for r in rows] == ["RT", "RT", "Press TV", None, "TASS"]
+    assert all(r["chunks"] > 0 for r in rows)
+
+
+def test_index_reports_what_it_did(project: Path) -> None:
+    (project / "seeds" / "001_fe20e008763192bb.txt").unlink()
+    result = _run(*_opts(project), "index", "--json")
+    report = json.loads(result.stdout)
+    assert report["removed"] == ["001_fe20e008763192bb.txt"]
+    assert report["chunks_embedded"] == 0
+    assert len(report["unchanged"]) == 4
+
+
+def test_commands_that_need_no_model_do_not_import_torch(project: Path) -> None:
+    """`--help`, `sources` and `status` must stay fast: no torch, no sentence-transformers."""
+    probe = (
+        "import sys; from qa_bot.cli import app\n"
+        "try:\n    app(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
+        "heavy = sorted(m for m in ('torch', 'sentence_transformers', 'transformers') "
+        "if m in sys.modules)\n"
+        "print('HEAVY=' + ','.join(heavy))\n"
+    )
+    for args in (["--help"], [*_opts(project), "sources"], [*_opts(project), "status"]):
+        done = subprocess.run(
+            [sys.executable, "-c", probe, *args], capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip().endswith("HEAVY="), (args, done.stdout[-300:])
