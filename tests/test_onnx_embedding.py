@@ -1,4 +1,7 @@
-"""The ONNX backend gives the sentence-transformers vectors, in order, without importing torch."""
+"""The ONNX backend gives the sentence-transformers vectors, in order, without importing torch.
+
+The reference vectors come from conftest's session-wide ``real_embedder``.
+"""
 
 from __future__ import annotations
 
@@ -97,11 +100,6 @@ QUERIES = [
 
 
 @pytest.fixture(scope="session")
-def st_embedder() -> SentenceTransformerEmbedder:
-    return SentenceTransformerEmbedder(PACKAGED_MODEL)
-
-
-@pytest.fixture(scope="session")
 def export_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return export_onnx(PACKAGED_MODEL, tmp_path_factory.mktemp("onnx") / "export")
 
@@ -123,18 +121,18 @@ def test_export_folder_describes_itself(export_dir: Path) -> None:
 
 
 def test_is_an_embedder_in_the_same_space(
-    onnx_embedder: OnnxEmbedder, st_embedder: SentenceTransformerEmbedder
+    onnx_embedder: OnnxEmbedder, real_embedder: SentenceTransformerEmbedder
 ) -> None:
     assert isinstance(onnx_embedder, Embedder)
-    assert onnx_embedder.model_id == st_embedder.model_id
+    assert onnx_embedder.model_id == real_embedder.model_id
     assert onnx_embedder.dimension == 384
 
 
 def test_vectors_match_sentence_transformers(
-    onnx_embedder: OnnxEmbedder, st_embedder: SentenceTransformerEmbedder
+    onnx_embedder: OnnxEmbedder, real_embedder: SentenceTransformerEmbedder
 ) -> None:
     got = onnx_embedder.embed(TEXTS)
-    expected = st_embedder.embed(TEXTS)
+    expected = real_embedder.embed(TEXTS)
     assert got.shape == (len(TEXTS), 384)
     assert got.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
@@ -155,13 +153,13 @@ def test_long_texts_are_truncated_like_the_model(
 
 
 def test_same_top5_as_sentence_transformers(
-    onnx_embedder: OnnxEmbedder, st_embedder: SentenceTransformerEmbedder
+    onnx_embedder: OnnxEmbedder, real_embedder: SentenceTransformerEmbedder
 ) -> None:
     def top5(embedder: Embedder) -> list[list[int]]:
         scores = embedder.embed(QUERIES) @ embedder.embed(PASSAGES).T
         return np.argsort(-scores, axis=1, kind="stable")[:, :5].tolist()
 
-    assert top5(onnx_embedder) == top5(st_embedder)
+    assert top5(onnx_embedder) == top5(real_embedder)
 
 
 def test_order_is_kept_across_batches_of_mixed_lengths(export_dir: Path) -> None:
