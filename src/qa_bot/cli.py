@@ -343,7 +343,7 @@ def status(
 
 
 #: Commands that live in modules of their own: each module has ``register(app)``.
-_COMMAND_MODULES: tuple[str, ...] = ("qa_bot.cli_eval",)
+_COMMAND_MODULES: tuple[str, ...] = ("qa_bot.cli_eval", "qa_bot.cli_bot")
 
 
 def _register_commands() -> None:

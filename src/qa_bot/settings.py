@@ -81,6 +81,8 @@ class TelegramSettings(BaseModel):
 class ConversationSettings(BaseModel):
     ttl_seconds: int = Field(900, ge=0)
     max_turns: int = Field(3, ge=1, le=20)
+    #: Two questions /start suggests; when empty, they are built from article titles.
+    example_questions: list[str] = Field(default_factory=list)
     #: Keep chat contexts on disk (JSON) between restarts; off by default.
     persist_path: Path | None = None
 

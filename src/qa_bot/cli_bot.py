@@ -1,0 +1,188 @@
+"""``qa-bot bot``: the Telegram bot in front of the same service the CLI uses.
+
+Start-up does the slow things once, in order, and says so in the log: check (and build or
+refresh) the index, load the model and the index, then connect to the Bot API. The token comes
+from ``QA_BOT_TELEGRAM__TOKEN`` only and is scrubbed from every log line; a missing or rejected
+token, or an unreachable Bot API, is a one-line error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import logging
+import os
+import sys
+import time
+from typing import Annotated, Any
+
+import typer
+
+from qa_bot.errors import QABotError
+from qa_bot.settings import Settings, SettingsError, load_settings
+
+log = logging.getLogger("qa_bot.bot")
+
+
+class BotStartError(QABotError):
+    """The bot could not connect to the Bot API with its token."""
+
+    exit_code = 5
+
+
+class RedactingFormatter(logging.Formatter):
+    """Formats like its parent, then replaces secrets (the token) wherever they appear,
+    tracebacks included."""
+
+    def __init__(self, fmt: str, secrets: list[str]):
+        super().__init__(fmt)
+        self._secrets = [s for s in secrets if s]
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        for secret in self._secrets:
+            text = text.replace(secret, "<redacted>")
+        return text
+
+
+def configure_logging(secrets: list[str], *, verbose: bool = False) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s", secrets)
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    # httpx logs every request at INFO, and the Bot API URL contains the token.
+    for noisy in ("httpx", "httpcore", "apscheduler", "faiss", "sentence_transformers"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def pin_threads(settings: Settings) -> Settings:
+    """One embedding thread per worker unless configured: answering chats in parallel beats
+    splitting one question over every core, and the threads must not fight each other."""
+    threads = settings.embedding.threads or 1
+    # Read by OpenMP (FAISS, torch) when they are first imported, which has not happened yet.
+    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+    embedding = settings.embedding.model_copy(update={"threads": threads})
+    return settings.model_copy(update={"embedding": embedding})
+
+
+def _check_telegram(settings: Settings) -> str:
+    tg = settings.telegram
+    token = tg.token.get_secret_value().strip() if tg.token else ""
+    if not token:
+        raise SettingsError(
+            "no bot token: set QA_BOT_TELEGRAM__TOKEN to the token @BotFather gave you"
+        )
+    if tg.mode == "webhook":
+        if not tg.webhook_url:
+            raise SettingsError(
+                "webhook mode needs the public URL: set QA_BOT_TELEGRAM__WEBHOOK_URL"
+            )
+        if importlib.util.find_spec("tornado") is None:
+            raise SettingsError(
+                "webhook mode needs python-telegram-bot's webhook server: "
+                "pip install 'python-telegram-bot[webhooks]', or use mode = \"polling\""
+            )
+    return token
+
+
+def _describe(report: Any) -> str:
+    return (
+        f"added {len(report.added)}, updated {len(report.updated)}, "
+        f"removed {len(report.removed)} files; embedded {report.chunks_embedded} chunks "
+        f"({report.chunks_total} in the index) in {report.seconds:.1f} s"
+    )
+
+
+def prepare_service(service: Any) -> None:
+    """Build or refresh the index if needed, then load the model and the index."""
+    settings = service.settings
+    log.info("checking the index in %s against %s", settings.index_dir, settings.seeds_dir)
+    report = service.ensure_index()
+    if report is None:
+        log.info("index is up to date")
+    else:
+        if report.full_rebuild_reason:
+            log.info("index rebuilt: %s", report.full_rebuild_reason)
+        log.info("index refreshed: %s", _describe(report))
+        for skipped in report.skipped:
+            log.warning("skipped %s: %s", skipped.path, skipped.reason)
+    started = time.perf_counter()
+    service.query_embedder.embed(["warm up"])
+    status = service.status()
+    log.info(
+        "loaded model %s and %d articles (%d passages) in %.1f s; %d embedding thread(s)",
+        status.model_id,
+        status.articles,
+        status.chunks,
+        time.perf_counter() - started,
+        settings.embedding.threads,
+    )
+
+
+async def _connect(application: Any) -> Any:
+    """Log in to the Bot API once (``getMe``), so a bad token or URL fails before the slow
+    start-up rather than after it."""
+    async with application.bot as bot:
+        return bot.bot
+
+
+def bot(
+    ctx: typer.Context,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug details.")] = False,
+) -> None:
+    """Run the Telegram bot: long polling, or a webhook when telegram.mode = "webhook".
+
+    The token comes from QA_BOT_TELEGRAM__TOKEN, the Bot API server from
+    QA_BOT_TELEGRAM__BASE_URL (default: Telegram's). The index is built or refreshed first if
+    it is missing or stale; a later `qa-bot index` is picked up without a restart.
+    """
+    # At call time: qa_bot.cli imports this module while it is being set up.
+    from qa_bot.cli import _errors, _state
+
+    with _errors():
+        settings = load_settings(**_state(ctx).overrides)
+        token = _check_telegram(settings)
+        tg = settings.telegram
+        secret = tg.webhook_secret.get_secret_value() if tg.webhook_secret else ""
+        configure_logging([token, secret], verbose=verbose)
+        settings = pin_threads(settings)
+
+        from telegram.error import InvalidToken, NetworkError
+
+        from qa_bot.service import QAService  # numpy/FAISS; keeps `qa-bot --help` fast
+        from qa_bot.telegram_bot import build_application, run
+
+        service = QAService(settings)
+        application = build_application(service, tg)
+        origin = _origin(tg.base_url)
+        try:
+            me = asyncio.run(_connect(application))
+            log.info("connected to the Bot API at %s as @%s", origin, me.username)
+            prepare_service(service)
+            log.info("answering (%s mode, %d workers)", tg.mode, tg.workers)
+            run(application, tg)
+        except InvalidToken:
+            raise BotStartError(
+                f"the Bot API at {origin} rejected the token; check QA_BOT_TELEGRAM__TOKEN"
+            ) from None
+        except NetworkError as exc:
+            raise BotStartError(
+                f"cannot reach the Bot API at {origin}: "
+                f"{str(exc).replace(token, '<redacted>')}; check QA_BOT_TELEGRAM__BASE_URL"
+            ) from None
+        log.info("stopped")
+
+
+def _origin(url: str) -> str:
+    """Scheme, host and port of a URL: enough to recognise it, nothing secret."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}" if parts.netloc else url
+
+
+def register(app: typer.Typer) -> None:
+    app.command("bot")(bot)
