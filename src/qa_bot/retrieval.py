@@ -133,7 +133,7 @@ def retrieve(
     qv = np.asarray(query_vector, dtype=np.float32).reshape(1, -1)
     k = min(settings.candidates, n)
     if allowed is None:
-        d_scores, d_ids = snapshot.dense.search(qv, k)
+        _, d_ids = snapshot.dense.search(qv, k)
         dense_ids = [int(i) for i in d_ids[0] if i >= 0]
     else:
         sims = np.asarray(snapshot.vectors[allowed], dtype=np.float32) @ qv[0]
@@ -156,12 +156,11 @@ def retrieve(
     ids = np.array(sorted(set(dense_ids) | set(lex_ids)), dtype=np.int64)
     dense = np.asarray(snapshot.vectors[ids], dtype=np.float32) @ qv[0]
     lexical = lex[ids] / lex_max if lex_max > 0 else np.zeros(len(ids), dtype=np.float32)
-    w = settings.dense_weight
-    fused = w * dense + (1.0 - w) * lexical
+    fused = fuse(dense, lexical, settings)
     if boost_articles:
         boosted = set(snapshot.chunk_ids_of(list(boost_articles)).tolist())
         fused = fused + np.array([0.05 if int(i) in boosted else 0.0 for i in ids])
-    order = np.argsort(-fused)[:limit]
+    order = np.argsort(-fused, kind="stable")[:limit]
     chosen = [int(ids[i]) for i in order]
     chunks = snapshot.chunks(chosen)
     metas = snapshot.articles_by_id(sorted({c.article_id for c in chunks.values()}))
@@ -176,19 +175,55 @@ def retrieve(
         )
         for i in order
     ]
-    coverage = question_coverage(snapshot, q_terms, hits[:3])
-    top_dense = max((h.dense for h in hits[:5]), default=0.0)
     if not hits:
         return Retrieval([], 0.0, False, q_terms, "nothing matched")
-    if not q_terms:
-        answerable = top_dense >= settings.strong_dense
-        reason = "no content words; dense similarity decides"
-    else:
-        answerable = (
-            coverage >= settings.min_coverage and top_dense >= settings.min_dense
-        ) or top_dense >= settings.strong_dense
-        reason = f"coverage {coverage:.2f}, best cosine {top_dense:.2f}"
+    answerable, coverage, reason = decide(snapshot, q_terms, hits, settings)
     return Retrieval(hits, coverage, answerable, q_terms, reason)
+
+
+def fuse(dense: np.ndarray, lexical: np.ndarray, settings: RetrievalSettings) -> np.ndarray:
+    """One score per candidate from its cosine and its max-normalized BM25 score.
+
+    "linear" keeps how far apart the candidates are on each signal; "rrf" keeps only their
+    order (``1 / (k + rank)`` on each side), so a weak lexical match ranked second counts as
+    much as a strong one would. Both honour ``dense_weight`` (0: BM25 only, 1: dense only).
+    """
+    w = settings.dense_weight
+    if settings.fusion == "linear":
+        return w * dense + (1.0 - w) * lexical
+    return w * _reciprocal_ranks(dense, settings.rrf_k) + (1.0 - w) * _reciprocal_ranks(
+        lexical, settings.rrf_k, zero_is_absent=True
+    )
+
+
+def _reciprocal_ranks(scores: np.ndarray, k: int, *, zero_is_absent: bool = False) -> np.ndarray:
+    order = np.argsort(-scores, kind="stable")
+    ranks = np.empty(len(scores), dtype=np.float64)
+    ranks[order] = np.arange(1, len(scores) + 1)
+    out = 1.0 / (k + ranks)
+    if zero_is_absent:
+        out[scores <= 0] = 0.0
+    return out
+
+
+def decide(
+    snapshot: Snapshot, q_terms: Sequence[str], hits: Sequence[Hit], settings: RetrievalSettings
+) -> tuple[bool, float, str]:
+    """Whether the best passages answer the question: (answerable, coverage, reason)."""
+    if not hits:
+        return False, 0.0, "nothing matched"
+    coverage = question_coverage(snapshot, q_terms, hits[:3])
+    top_dense = max((h.dense for h in hits[:5]), default=0.0)
+    if not q_terms:
+        return (
+            top_dense >= settings.strong_dense,
+            coverage,
+            "no content words; dense similarity decides",
+        )
+    answerable = (
+        coverage >= settings.min_coverage and top_dense >= settings.min_dense
+    ) or top_dense >= settings.strong_dense
+    return answerable, coverage, f"coverage {coverage:.2f}, best cosine {top_dense:.2f}"
 
 
 def question_coverage(snapshot: Snapshot, q_terms: Sequence[str], hits: Sequence[Hit]) -> float:

@@ -45,8 +45,13 @@ class ChunkingSettings(BaseModel):
 class RetrievalSettings(BaseModel):
     top_k: int = Field(3, ge=1, le=20)
     candidates: int = Field(50, ge=5, le=2000)
+    #: How the dense and the BM25 rankings are combined: "linear" adds the cosine and the
+    #: max-normalized BM25 score, "rrf" adds reciprocal ranks (see benchmarks/README.md).
+    fusion: Literal["linear", "rrf"] = "linear"
     #: Weight of the dense cosine in the linear fusion with max-normalized BM25.
     dense_weight: float = Field(0.5, ge=0.0, le=1.0)
+    #: The k of reciprocal rank fusion, 1 / (k + rank).
+    rrf_k: int = Field(60, ge=1, le=1000)
     #: Abstain when the IDF-weighted share of the question's content words found in the best
     #: passages falls below this, and the dense similarity is not convincing on its own.
     min_coverage: float = Field(0.45, ge=0.0, le=1.0)

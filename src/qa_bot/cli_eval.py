@@ -1,0 +1,133 @@
+"""``qa-bot eval QUESTIONS.jsonl``: how well the bot answers a question set with gold answers."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from qa_bot.cli import _errors, _print_report, _progress_factory, _state, err, out
+
+_ROWS = (
+    ("questions", "questions ({answerable} answerable, {unanswerable} unanswerable)"),
+    ("hit_at_1", "gold article ranked first"),
+    ("hit_at_3", "gold article in the top 3"),
+    ("hit_at_5", "gold article in the top 5"),
+    ("mrr_at_10", "MRR@10 by gold article"),
+    ("answered_rate", "answerable questions answered"),
+    ("first_quote_answer_rate", "first quote holds a gold answer (of answerable)"),
+    ("answered_quote_answer_rate", "some quote holds a gold answer (of answered)"),
+    ("first_quote_in_gold_paragraph", "first quote inside the gold paragraph"),
+    ("abstention_precision", "declined questions that were unanswerable"),
+    ("abstention_recall", "unanswerable questions declined"),
+    ("faithfulness", "quotes found verbatim in their article"),
+    ("median_quoted_chars", "median quoted characters per answer"),
+    ("latency_mean_ms", "mean latency, ms"),
+    ("latency_p95_ms", "p95 latency, ms"),
+    ("baseline_mean_ms", "embedding + vector search alone, ms"),
+    ("latency_ratio", "latency / (embedding + vector search)"),
+)
+
+
+def eval_command(
+    ctx: typer.Context,
+    questions_file: Annotated[
+        Path, typer.Argument(metavar="QUESTIONS.jsonl", help="Questions with gold answers.")
+    ],
+    seeds: Annotated[
+        Path | None, typer.Option("--seeds", help="Folder of article files to answer from.")
+    ] = None,
+    index: Annotated[Path | None, typer.Option("--index", help="Folder of the index.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    refresh: Annotated[
+        bool, typer.Option(help="Build or refresh the index first if missing or stale.")
+    ] = True,
+) -> None:
+    """Score answers against gold: ranking, quotes, abstention, faithfulness and latency."""
+    from qa_bot.evaluation import evaluate, load_questions
+
+    with _errors():
+        state = _state(ctx)
+        if seeds is not None:
+            state.overrides["seeds_dir"] = seeds
+        if index is not None:
+            state.overrides["index_dir"] = index
+        questions = load_questions(questions_file)
+        service = state.service
+        show_progress = sys.stderr.isatty()
+        if refresh:
+            report = service.ensure_index(progress=_progress_factory(show_progress))
+            if report is not None:
+                _print_report(report, quiet=True)
+        result = evaluate(
+            service, questions, progress=_bar(len(questions)) if show_progress else None
+        )
+        if as_json:
+            sys.stdout.write(json.dumps(result.to_json(), ensure_ascii=False, indent=1) + "\n")
+            return
+        _print_result(result.to_json())
+
+
+def _bar(total: int) -> Any:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    progress = Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+    )
+    task = progress.add_task("asking", total=total)
+    progress.start()
+
+    def advance(n: int) -> None:
+        progress.advance(task, n)
+        if progress.tasks[0].completed >= total:
+            progress.stop()
+
+    return advance
+
+
+def _print_result(data: dict[str, Any]) -> None:
+    for key, label in _ROWS:
+        value = data[key]
+        if value is None:
+            continue
+        if key == "questions":
+            shown = label.format(**data)
+            out.print(f"{value:>9}  {escape(shown)}")
+            continue
+        text = f"{value:.3f}" if isinstance(value, float) and value <= 1.0 else f"{value:,.1f}"
+        if key in ("median_quoted_chars", "latency_mean_ms", "latency_p95_ms", "baseline_mean_ms"):
+            text = f"{value:,.0f}"
+        if key == "latency_ratio":
+            text = f"{value:.2f}x"
+        out.print(f"{text:>9}  {escape(label)}")
+    failures = data["failures"]
+    if not failures:
+        out.print("no failures")
+        return
+    table = Table("id", "failure", "question", "gold", "rank", "first quote", show_lines=True)
+    for row in failures:
+        quote = row["first_quote"] or ""
+        table.add_row(
+            escape(str(row["id"])),
+            escape(row["failure"]),
+            escape(row["question"]),
+            escape(" | ".join(row["gold"])),
+            str(row["gold_rank"] or "-"),
+            escape(quote if len(quote) <= 160 else quote[:157] + "..."),
+        )
+    out.print(table)
+    out.print(f"{len(failures)} failures")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("eval")(eval_command)

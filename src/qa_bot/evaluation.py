@@ -1,0 +1,383 @@
+"""Measure answers against a question set: ranking, quotes, abstention, faithfulness, latency.
+
+Two question formats are read, one line of JSON per question:
+
+* our dev set: ``{"id", "question", "answers": [...], "docs": ["000", ...], "unanswerable"?}``
+  where a doc is a file-name prefix ("000" matches ``000_cb0a....txt``);
+* XQuAD: ``{"id", "question", "answers": [...], "doc": "000_Super_Bowl_50.txt",
+  "context_start", "context_end", ...}`` where the context span is the gold paragraph.
+
+The judging is pure (:func:`judge`, :func:`summarize`); :func:`evaluate` runs a question set
+through a :class:`~qa_bot.service.QAService` with the same code path as ``ask`` and times it.
+A gold answer counts as found when it is a substring of the quote after :func:`qa_bot.text.fold`
+on both sides, nothing looser.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Any
+
+from qa_bot.errors import QABotError
+from qa_bot.text import fold
+
+if TYPE_CHECKING:
+    from qa_bot.service import QAService
+
+#: How many of the nearest passages count when ranking documents (MRR@10).
+MRR_DEPTH = 10
+
+
+class EvalDataError(QABotError):
+    """The question file cannot be read or a line is not a question."""
+
+    exit_code = 2
+
+
+@dataclass(frozen=True)
+class EvalQuestion:
+    id: str
+    question: str
+    answers: tuple[str, ...] = ()
+    #: Gold documents: file names or file-name prefixes.
+    docs: tuple[str, ...] = ()
+    unanswerable: bool = False
+    #: The gold paragraph as a character span of the gold document, when the set gives one.
+    gold_span: tuple[int, int] | None = None
+
+
+@dataclass(frozen=True)
+class Quote:
+    """One citation of an answer, as the evaluation sees it."""
+
+    path: str
+    quote: str
+    start: int
+    end: int
+    verbatim: bool
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the system did with one question."""
+
+    question: EvalQuestion
+    answered: bool
+    #: Article paths in the order retrieval ranked them (each once).
+    ranked_paths: tuple[str, ...]
+    quotes: tuple[Quote, ...]
+    seconds: float
+    #: Cost of embedding the question plus the vector search alone, measured in the same run.
+    baseline_seconds: float | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Judgement:
+    outcome: Outcome
+    #: 1-based rank of the first gold document, None when not in the ranking.
+    gold_rank: int | None
+    first_quote_hit: bool
+    any_quote_hit: bool
+    #: Whether the first quote overlaps the gold paragraph (None when the set gives no span).
+    first_in_gold_span: bool | None
+    quoted_chars: int
+    failure: str | None
+
+
+@dataclass
+class Report:
+    questions: int
+    answerable: int
+    unanswerable: int
+    hit_at_1: float | None
+    hit_at_3: float | None
+    hit_at_5: float | None
+    mrr_at_10: float | None
+    answered_rate: float | None
+    first_quote_answer_rate: float | None
+    answered_quote_answer_rate: float | None
+    first_quote_in_gold_paragraph: float | None
+    abstention_precision: float | None
+    abstention_recall: float | None
+    faithfulness: float | None
+    quotes: int
+    median_quoted_chars: float | None
+    mean_quoted_chars: float | None
+    latency_mean_ms: float | None
+    latency_p95_ms: float | None
+    baseline_mean_ms: float | None
+    latency_ratio: float | None
+    failures: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        return {k: round(v, 4) if isinstance(v, float) else v for k, v in data.items()}
+
+
+# --- reading question sets -------------------------------------------------------------------
+
+
+def load_questions(path: Path) -> list[EvalQuestion]:
+    """Read a JSON-lines question file in either supported format."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise EvalDataError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise EvalDataError(f"{path} is not UTF-8 text") from exc
+    questions: list[EvalQuestion] = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            questions.append(parse_question(json.loads(line), default_id=f"{path.stem}:{number}"))
+        except (ValueError, TypeError, KeyError) as exc:
+            raise EvalDataError(f"{path}:{number}: not a question ({exc})") from exc
+    if not questions:
+        raise EvalDataError(f"{path} holds no questions")
+    return questions
+
+
+def parse_question(data: dict[str, Any], *, default_id: str = "") -> EvalQuestion:
+    question = str(data["question"]).strip()
+    if not question:
+        raise ValueError("empty question")
+    docs = data.get("docs")
+    if docs is None:
+        docs = [data["doc"]] if data.get("doc") else []
+    span = None
+    if data.get("context_start") is not None and data.get("context_end") is not None:
+        span = (int(data["context_start"]), int(data["context_end"]))
+    answers = tuple(str(a) for a in data.get("answers") or ())
+    unanswerable = bool(data.get("unanswerable", False))
+    if not unanswerable and not answers:
+        raise ValueError("an answerable question needs at least one answer")
+    return EvalQuestion(
+        id=str(data.get("id") or default_id),
+        question=question,
+        answers=answers,
+        docs=tuple(str(d) for d in docs),
+        unanswerable=unanswerable,
+        gold_span=span,
+    )
+
+
+# --- judging ---------------------------------------------------------------------------------
+
+
+def doc_matches(gold: str, path: str) -> bool:
+    """A gold doc names a file ("000_Super_Bowl_50.txt") or a file-name prefix ("000")."""
+    name = PurePosixPath(path).name
+    stem = PurePosixPath(path).stem
+    return gold in (name, stem) or stem.startswith(gold + "_")
+
+
+def contains_answer(quote: str, answers: Iterable[str]) -> bool:
+    folded = fold(quote)
+    return any(fold(a) in folded for a in answers if a.strip())
+
+
+def judge(outcome: Outcome) -> Judgement:
+    q = outcome.question
+    gold_rank = None
+    for rank, path in enumerate(outcome.ranked_paths[:MRR_DEPTH], 1):
+        if any(doc_matches(d, path) for d in q.docs):
+            gold_rank = rank
+            break
+    quotes = outcome.quotes
+    first_hit = bool(quotes) and contains_answer(quotes[0].quote, q.answers)
+    any_hit = any(contains_answer(c.quote, q.answers) for c in quotes)
+    in_span = None
+    if q.gold_span is not None:
+        first = quotes[0] if quotes else None
+        in_span = (
+            first is not None
+            and any(doc_matches(d, first.path) for d in q.docs)
+            and first.start < q.gold_span[1]
+            and q.gold_span[0] < first.end
+        )
+    failure = _failure(outcome, gold_rank, first_hit, any_hit)
+    return Judgement(
+        outcome=outcome,
+        gold_rank=gold_rank,
+        first_quote_hit=first_hit,
+        any_quote_hit=any_hit,
+        first_in_gold_span=in_span,
+        quoted_chars=sum(len(c.quote) for c in quotes),
+        failure=failure,
+    )
+
+
+def _failure(outcome: Outcome, gold_rank: int | None, first_hit: bool, any_hit: bool) -> str | None:
+    q = outcome.question
+    if outcome.error:
+        return f"error: {outcome.error}"
+    if not all(c.verbatim for c in outcome.quotes):
+        return "quote not verbatim"
+    if q.unanswerable:
+        return "answered an unanswerable question" if outcome.answered else None
+    if not outcome.answered:
+        return "declined an answerable question"
+    if first_hit:
+        return None
+    if any_hit:
+        return "answer in a later quote"
+    if gold_rank is None:
+        return "gold article not retrieved"
+    return "no quote holds the answer"
+
+
+def summarize(judgements: Sequence[Judgement]) -> Report:
+    answerable = [j for j in judgements if not j.outcome.question.unanswerable]
+    unanswerable = [j for j in judgements if j.outcome.question.unanswerable]
+    ranked = [j for j in answerable if j.outcome.question.docs]
+    answered = [j for j in answerable if j.outcome.answered]
+    declined = [j for j in judgements if not j.outcome.answered and not j.outcome.error]
+    spans = [j for j in answerable if j.first_in_gold_span is not None]
+    quotes = [c for j in judgements for c in j.outcome.quotes]
+    chars = [j.quoted_chars for j in judgements if j.outcome.answered]
+    seconds = [j.outcome.seconds for j in judgements if not j.outcome.error]
+    baseline = [
+        j.outcome.baseline_seconds for j in judgements if j.outcome.baseline_seconds is not None
+    ]
+    latency_mean = statistics.fmean(seconds) if seconds else None
+    baseline_mean = statistics.fmean(baseline) if baseline else None
+    return Report(
+        questions=len(judgements),
+        answerable=len(answerable),
+        unanswerable=len(unanswerable),
+        hit_at_1=_share(ranked, lambda j: j.gold_rank is not None and j.gold_rank <= 1),
+        hit_at_3=_share(ranked, lambda j: j.gold_rank is not None and j.gold_rank <= 3),
+        hit_at_5=_share(ranked, lambda j: j.gold_rank is not None and j.gold_rank <= 5),
+        mrr_at_10=(
+            statistics.fmean(1.0 / j.gold_rank if j.gold_rank else 0.0 for j in ranked)
+            if ranked
+            else None
+        ),
+        answered_rate=_share(answerable, lambda j: j.outcome.answered),
+        first_quote_answer_rate=_share(answerable, lambda j: j.first_quote_hit),
+        answered_quote_answer_rate=_share(answered, lambda j: j.any_quote_hit),
+        first_quote_in_gold_paragraph=_share(spans, lambda j: bool(j.first_in_gold_span)),
+        abstention_precision=_share(declined, lambda j: j.outcome.question.unanswerable),
+        abstention_recall=_share(unanswerable, lambda j: not j.outcome.answered),
+        faithfulness=(sum(c.verbatim for c in quotes) / len(quotes)) if quotes else None,
+        quotes=len(quotes),
+        median_quoted_chars=statistics.median(chars) if chars else None,
+        mean_quoted_chars=statistics.fmean(chars) if chars else None,
+        latency_mean_ms=latency_mean * 1000 if latency_mean is not None else None,
+        latency_p95_ms=_percentile(seconds, 95) * 1000 if seconds else None,
+        baseline_mean_ms=baseline_mean * 1000 if baseline_mean is not None else None,
+        latency_ratio=(
+            latency_mean / baseline_mean if latency_mean is not None and baseline_mean else None
+        ),
+        failures=[_failure_row(j) for j in judgements if j.failure],
+    )
+
+
+def _share(items: Sequence[Judgement], test: Callable[[Judgement], bool]) -> float | None:
+    return sum(1 for j in items if test(j)) / len(items) if items else None
+
+
+def _percentile(values: Sequence[float], pct: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(pct / 100 * len(ordered) + 0.5) - 1))
+    return ordered[index]
+
+
+def _failure_row(j: Judgement) -> dict[str, Any]:
+    q = j.outcome.question
+    first = j.outcome.quotes[0] if j.outcome.quotes else None
+    return {
+        "id": q.id,
+        "question": q.question,
+        "failure": j.failure,
+        "gold": list(q.answers),
+        "gold_docs": list(q.docs),
+        "gold_rank": j.gold_rank,
+        "top_doc": j.outcome.ranked_paths[0] if j.outcome.ranked_paths else None,
+        "first_quote": first.quote if first else None,
+    }
+
+
+# --- running against the service ------------------------------------------------------------
+
+
+def evaluate(
+    service: QAService,
+    questions: Sequence[EvalQuestion],
+    *,
+    progress: Callable[[int], None] | None = None,
+    warmup: bool = True,
+) -> Report:
+    """Ask every question the way ``ask`` does, judge the answers and summarize them.
+
+    Latency is measured warm: one question is asked first, untimed, to load the model and the
+    index. The baseline (embedding the question and one vector search) is timed per question
+    in the same run, so the ratio holds on a busy machine too.
+    """
+    if warmup and questions:
+        _run_one(service, questions[0], {})
+    file_texts: dict[str, str | None] = {}
+    judgements = []
+    for q in questions:
+        judgements.append(judge(_run_one(service, q, file_texts)))
+        if progress is not None:
+            progress(1)
+    return summarize(judgements)
+
+
+def _run_one(service: QAService, q: EvalQuestion, file_texts: dict[str, str | None]) -> Outcome:
+    from qa_bot.answer import compose
+
+    started = time.perf_counter()
+    try:
+        snapshot = service.snapshot()
+        retrieval = service.search(q.question)
+        assert retrieval is not None
+        answer = compose(
+            q.question,
+            retrieval,
+            lambda article_id: snapshot.article_text(article_id) or "",
+            service.settings.retrieval,
+        )
+    except QABotError as exc:
+        return Outcome(q, False, (), (), time.perf_counter() - started, None, str(exc))
+    seconds = time.perf_counter() - started
+    baseline = _baseline_seconds(service, q.question)
+    ranked = tuple(dict.fromkeys(h.article.path for h in retrieval.hits))
+    quotes = []
+    for c in answer.citations:
+        stored = snapshot.article_text(c.article.id) or ""
+        if c.article.path not in file_texts:
+            file_texts[c.article.path] = _read_source(service, c.article.path)
+        on_disk = file_texts[c.article.path]
+        verbatim = stored[c.start : c.end] == c.quote and (on_disk is None or c.quote in on_disk)
+        quotes.append(Quote(c.article.path, c.quote, c.start, c.end, verbatim))
+    return Outcome(q, answer.answered, ranked, tuple(quotes), seconds, baseline)
+
+
+def _baseline_seconds(service: QAService, question: str) -> float:
+    import numpy as np
+
+    snapshot = service.snapshot()
+    started = time.perf_counter()
+    vector = service.query_embedder.embed([question])
+    k = min(service.settings.retrieval.candidates, snapshot.n_chunks)
+    snapshot.dense.search(np.asarray(vector, dtype=np.float32).reshape(1, -1), k)
+    return time.perf_counter() - started
+
+
+def _read_source(service: QAService, rel: str) -> str | None:
+    """The article file as it is on disk now (None if it is gone): quotes must be in it."""
+    from qa_bot.corpus import decode
+
+    try:
+        return decode((service.settings.seeds_dir / rel).read_bytes())
+    except OSError:
+        return None
