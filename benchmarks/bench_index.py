@@ -44,8 +44,9 @@ def _percentile(values: list[float], q: float) -> float:
     return float(np.percentile(np.array(values), q)) if values else float("nan")
 
 
-def bench(name: str, seeds: Path, questions: list[str], embedder: SentenceTransformerEmbedder,
-          work: Path) -> dict[str, object]:
+def bench(
+    name: str, seeds: Path, questions: list[str], embedder: SentenceTransformerEmbedder, work: Path
+) -> dict[str, object]:
     settings = load_settings(seeds_dir=seeds, index_dir=work / f"{name}-index", root_dir=work)
     service = QAService(settings, embedder=embedder)
 
@@ -65,16 +66,21 @@ def bench(name: str, seeds: Path, questions: list[str], embedder: SentenceTransf
                 for c in chunk_article(article, settings.chunking)
             )
     started = time.perf_counter()
-    embedder.model.encode(texts, batch_size=settings.embedding.batch_size,
-                          normalize_embeddings=True, show_progress_bar=False)
+    embedder.model.encode(
+        texts,
+        batch_size=settings.embedding.batch_size,
+        normalize_embeddings=True,
+        show_progress_bar=False,
+    )
     encode_s = time.perf_counter() - started
 
     # Change one file: replace its link with an edited copy.
     victim = sorted(p for p in seeds.iterdir() if p.is_symlink() or p.is_file())[0]
     content = victim.read_text(encoding="utf-8", errors="replace")
     victim.unlink()
-    victim.write_text(content + "\n\nOne more sentence was added to this story today.\n",
-                      encoding="utf-8")
+    victim.write_text(
+        content + "\n\nOne more sentence was added to this story today.\n", encoding="utf-8"
+    )
     started = time.perf_counter()
     incremental = service.index()
     incr_s = time.perf_counter() - started
@@ -124,8 +130,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="qa-bench-") as tmp:
         work = Path(tmp)
         dev = args.shared / "eval" / "dev_questions.jsonl"
-        seed_questions = [json.loads(line)["question"] for line in dev.read_text().splitlines()
-                          if line.strip()]
+        seed_questions = [
+            json.loads(line)["question"] for line in dev.read_text().splitlines() if line.strip()
+        ]
         _link_corpus(REPO / "seeds", work / "seeds", None)
         rows.append(bench("seeds", work / "seeds", seed_questions, embedder, work))
         if not args.skip_reuters:

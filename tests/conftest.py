@@ -123,9 +123,7 @@ def seeds_service(
     """A service over a copy of the repository's seeds, indexed once with the real model."""
     root = tmp_path_factory.mktemp("seeds-project")
     shutil.copytree(SEEDS, root / "seeds")
-    settings = load_settings(
-        seeds_dir=root / "seeds", index_dir=root / "embeddings", root_dir=root
-    )
+    settings = load_settings(seeds_dir=root / "seeds", index_dir=root / "embeddings", root_dir=root)
     service = QAService(settings, embedder=real_embedder)
     service.index()
     return service

@@ -72,7 +72,9 @@ def test_overlong_sentence_is_cut_below_the_model_window() -> None:
 def test_chunk_spans_always_map_back(paragraphs: list[str], max_chars: int, max_sent: int) -> None:
     text = "Title\n\n" + "\n\n".join(paragraphs)
     article = parse_article(text, article_id="h", path="h", digest="d")
-    for chunk in chunk_article(article, ChunkingSettings(max_chars=max_chars, max_sentences=max_sent)):
+    for chunk in chunk_article(
+        article, ChunkingSettings(max_chars=max_chars, max_sentences=max_sent)
+    ):
         assert 0 <= chunk.start < chunk.end <= len(text)
         assert chunk.text == text[chunk.start : chunk.end]
         assert chunk.text.strip() == chunk.text

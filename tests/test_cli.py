@@ -87,12 +87,16 @@ def test_ask_prints_quotes_and_sources(project: Path) -> None:
     result = _run(*_opts(project), "ask", "Who is Russia's ambassador to the UN?")
     assert result.exit_code == 0, result.output
     assert "Vitaly Churkin" in result.output
-    assert "[1] Russia accuses the US of supporting terror groups in Syria — outlet unknown, " \
+    assert (
+        "[1] Russia accuses the US of supporting terror groups in Syria — outlet unknown, "
         "date not stated (" in result.output
+    )
 
 
 def test_ask_json_batch_from_stdin(project: Path) -> None:
-    questions = "How long after the convoy caught fire did the drone leave?\n\nWho is the CEO of Apple?\n"
+    questions = (
+        "How long after the convoy caught fire did the drone leave?\n\nWho is the CEO of Apple?\n"
+    )
     result = _run(*_opts(project), "ask", "--json", "--batch", "-", input=questions)
     assert result.exit_code == 0, result.output
     lines = [json.loads(line) for line in result.stdout.splitlines()]
@@ -101,7 +105,7 @@ def test_ask_json_batch_from_stdin(project: Path) -> None:
     assert set(cite) == {"n", "file", "title", "outlet", "date", "date_text", "quote", "score"}
     assert cite["file"].endswith("seeds/004_6573c82807c02ec9.txt")
     assert cite["outlet"] == "TASS" and cite["date"] is None and cite["date_text"] == "September 22"
-    text = (project / cite["file"].split("seeds/", 1)[0] / "seeds" / Path(cite["file"]).name)
+    text = project / cite["file"].split("seeds/", 1)[0] / "seeds" / Path(cite["file"]).name
     assert cite["quote"] in (project / "seeds" / Path(cite["file"]).name).read_text()
     assert text.name == Path(cite["file"]).name
     assert lines[1]["citations"] == [] and "don't cover" in lines[1]["answer"]
@@ -146,7 +150,8 @@ def test_index_reports_what_it_did(project: Path) -> None:
 
 
 def test_commands_that_need_no_model_do_not_import_torch(project: Path) -> None:
-    """`--help`, `sources` and `status` must stay fast: no torch, no sentence-transformers."""
+    """`--help`, `sources`, `status`, and a question once the ONNX export exists, stay fast:
+    no torch, no sentence-transformers."""
     probe = (
         "import sys; from qa_bot.cli import app\n"
         "try:\n    app(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
@@ -154,9 +159,17 @@ def test_commands_that_need_no_model_do_not_import_torch(project: Path) -> None:
         "if m in sys.modules)\n"
         "print('HEAVY=' + ','.join(heavy))\n"
     )
-    for args in (["--help"], [*_opts(project), "sources"], [*_opts(project), "status"]):
+    assert list((project / "embeddings" / "onnx").glob("*/model*.onnx"))
+    for args in (
+        ["--help"],
+        [*_opts(project), "sources"],
+        [*_opts(project), "status"],
+        [*_opts(project), "ask", "Who is Russia's ambassador to the UN?"],
+    ):
         done = subprocess.run(
             [sys.executable, "-c", probe, *args], capture_output=True, text=True, timeout=120
         )
         assert done.returncode == 0, done.stderr
         assert done.stdout.strip().endswith("HEAVY="), (args, done.stdout[-300:])
+        if "ask" in args:
+            assert "Vitaly Churkin" in done.stdout

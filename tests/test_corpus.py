@@ -146,7 +146,9 @@ def test_oversized_file_is_skipped(tmp_path: Path) -> None:
     path = tmp_path / "big.txt"
     path.write_bytes(b"Title\n\n" + b"word " * 1000)
     st_ = path.stat()
-    article, why = read_article(SourceFile(path, "big.txt", st_.st_size, st_.st_mtime_ns), None, 100)
+    article, why = read_article(
+        SourceFile(path, "big.txt", st_.st_size, st_.st_mtime_ns), None, 100
+    )
     assert article is None and why is not None and "too large" in why
 
 
@@ -192,7 +194,9 @@ def test_dates_in_several_formats() -> None:
 
 
 def test_markdown_heading_is_the_title() -> None:
-    article = parse_article("# A headline\n\nSome body text.", article_id="m", path="m.md", digest="d")
+    article = parse_article(
+        "# A headline\n\nSome body text.", article_id="m", path="m.md", digest="d"
+    )
     assert article.meta.title == "A headline"
     assert article.text[article.body[0][0] : article.body[0][1]] == "Some body text."
 

@@ -81,8 +81,10 @@ def test_add_modify_delete_embed_only_what_changed(tmp_path: Path, corpus: Path)
     snap = service.snapshot()
     ids = snap.chunk_ids_of(["alpha"])
     expected = CountingEmbedder().embed(
-        [f"Drone spotted over the convoy. {' '.join(c.text.split())}"
-         for c in snap.chunks(ids.tolist()).values()]
+        [
+            f"Drone spotted over the convoy. {' '.join(c.text.split())}"
+            for c in snap.chunks(ids.tolist()).values()
+        ]
     )
     np.testing.assert_allclose(np.asarray(snap.vectors[ids]), expected, atol=1e-6)
 

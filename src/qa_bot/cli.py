@@ -126,6 +126,8 @@ def _print_report(report: Any, *, quiet: bool = False) -> None:
         f"in {report.seconds:.1f} s"
     )
     err.print(line if not quiet else f"index refreshed: {line}")
+    if getattr(report, "onnx_exported", False):
+        err.print("exported the ONNX query model (questions no longer need torch)")
     for skipped in report.skipped:
         err.print(f"[yellow]skipped[/] {escape(skipped.path)}: {escape(skipped.reason)}")
 
@@ -157,7 +159,9 @@ def _parse_date(value: str | None, name: str) -> dt.date | None:
     try:
         return dt.date.fromisoformat(value)
     except ValueError:
-        raise InvalidQuestionError(f"{name} must be a date like 2016-09-24, got {value!r}") from None
+        raise InvalidQuestionError(
+            f"{name} must be a date like 2016-09-24, got {value!r}"
+        ) from None
 
 
 def _read_batch(batch: Path) -> list[str]:
@@ -200,7 +204,7 @@ def ask(
         if batch is not None:
             asked.extend(_read_batch(batch))
         if not asked:
-            raise InvalidQuestionError("give a question, e.g. qa-bot ask \"Who is Vitaly Churkin?\"")
+            raise InvalidQuestionError('give a question, e.g. qa-bot ask "Who is Vitaly Churkin?"')
         filters = SearchFilters(
             outlets=tuple(outlet or ()),
             since=_parse_date(since, "--since"),

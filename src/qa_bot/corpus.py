@@ -63,7 +63,9 @@ def discover(seeds_dir: Path) -> tuple[list[SourceFile], list[SkippedFile]]:
         key = (st.st_dev, st.st_ino)
         if key in seen_dirs:
             dirnames.clear()
-            skipped.append(SkippedFile(_rel(Path(dirpath), root), "symlink loop: folder seen before"))
+            skipped.append(
+                SkippedFile(_rel(Path(dirpath), root), "symlink loop: folder seen before")
+            )
             continue
         seen_dirs.add(key)
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
@@ -198,9 +200,7 @@ _DATE_PATTERNS = (
     # 2016-09-24, 1987-02-26T15:01:01
     re.compile(r"\b(?P<year>\d{4})-(?P<mon>\d{2})-(?P<day>\d{2})(?:[T ]\d{2}:\d{2}(?::\d{2})?)?"),
     # 24 Sep, 2016 01:53 / 24 September 2016
-    re.compile(
-        r"\b(?P<day>\d{1,2})\s+" + _MONTH + r",?\s+(?P<year>\d{4})" + _TIME, re.IGNORECASE
-    ),
+    re.compile(r"\b(?P<day>\d{1,2})\s+" + _MONTH + r",?\s+(?P<year>\d{4})" + _TIME, re.IGNORECASE),
     # September 24, 2016 / Sep 24 2016 12:00
     re.compile(_MONTH + r"\s+(?P<day>\d{1,2}),?\s+(?P<year>\d{4})" + _TIME, re.IGNORECASE),
 )
@@ -235,8 +235,10 @@ _NAV_WORDS = frozenset(
 # Lines that are never article content, whatever the site.
 _JUNK_LINE = (
     re.compile(r"^\s*(?:read more|read also|related|see also|also read)\s*[:\-–]", re.IGNORECASE),
-    re.compile(r"^\s*(?:podcasts?|share this article|share this|subscribe.*|advertisement)\s*$",
-               re.IGNORECASE),
+    re.compile(
+        r"^\s*(?:podcasts?|share this article|share this|subscribe.*|advertisement)\s*$",
+        re.IGNORECASE,
+    ),
     re.compile(r"^\s*\d{1,2}:\d{1,2}(?::\d{1,2})?\s*$"),  # media player timers
     re.compile(r"^\s*(?:https?://|www\.)\S+\s*$", re.IGNORECASE),  # bare addresses
     re.compile(r"can (?:also )?be accessed at the following alternate address", re.IGNORECASE),

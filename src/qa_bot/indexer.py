@@ -55,6 +55,7 @@ class IndexReport:
     full_rebuild_reason: str | None = None
     generation: str | None = None
     seconds: float = 0.0
+    onnx_exported: bool = False
 
     @property
     def changed(self) -> bool:
@@ -211,9 +212,10 @@ def _plan(
             keep[source.rel] = replace(record, size=source.size, mtime_ns=source.mtime_ns)
             report.unchanged.append(source.rel)
             continue
-        fresh[source.rel] = (article, FileRecord(
-            source.rel, digest, source.size, source.mtime_ns, article.id, 0
-        ))
+        fresh[source.rel] = (
+            article,
+            FileRecord(source.rel, digest, source.size, source.mtime_ns, article.id, 0),
+        )
         (report.updated if record is not None else report.added).append(source.rel)
     report.removed = sorted(rel for rel in old if rel not in keep and rel not in fresh)
     return _Plan(keep, fresh, report)
@@ -286,9 +288,7 @@ def _write(
         chunks.extend(own)
         lexical.extend(f"{meta.title} {c.text}" for c in own)
         articles.append((meta, text, first, len(own)))
-    vectors = (
-        np.concatenate(vector_parts) if vector_parts else np.zeros((0, dimension), np.float32)
-    )
+    vectors = np.concatenate(vector_parts) if vector_parts else np.zeros((0, dimension), np.float32)
     manifest = Manifest(
         format_version=FORMAT_VERSION,
         model_id=embedder.model_id,

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from qa_bot.answer import compose, decline
 from qa_bot.embedding import Embedder, SentenceTransformerEmbedder
-from qa_bot.errors import IndexMissingError, InvalidQuestionError
+from qa_bot.errors import IndexMismatchError, IndexMissingError, InvalidQuestionError
 from qa_bot.indexer import IndexReport, ProgressFactory, stale_files, update_index
 from qa_bot.models import Answer, ArticleMeta, SourceInfo
 from qa_bot.retrieval import Retrieval, SearchFilters, outlet_in_question, retrieve
@@ -80,10 +80,63 @@ class QAService:
 
     @property
     def query_embedder(self) -> Embedder:
-        """The model that embeds questions; may be a faster backend in the same vector space."""
+        """The model that embeds questions: the ONNX export when there is one (no torch to
+        import, ~5 ms a question), else the build model itself."""
         if self._query_embedder is None:
-            self._query_embedder = self.embedder
+            self._query_embedder = self._pick_query_embedder()
         return self._query_embedder
+
+    def onnx_dir(self) -> Path:
+        """Where the ONNX export of the configured model lives: beside the generations, so
+        rebuilding the index does not export again."""
+        slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", self.embedder.model_id)
+        return self.settings.index_dir / "onnx" / slug
+
+    def _onnx_embedder(self) -> Embedder | None:
+        from qa_bot.onnx_embedding import OnnxEmbedder, OnnxExportError
+
+        folder = self.onnx_dir()
+        if not folder.is_dir():
+            return None
+        try:
+            onnx = OnnxEmbedder(
+                folder,
+                batch_size=self.settings.embedding.batch_size,
+                threads=self.settings.embedding.threads,
+            )
+        except OnnxExportError:
+            return None
+        return onnx if onnx.model_id == self.embedder.model_id else None
+
+    def _pick_query_embedder(self) -> Embedder:
+        backend = self.settings.embedding.backend
+        if backend == "sentence-transformers" or not isinstance(
+            self.embedder, SentenceTransformerEmbedder
+        ):
+            return self.embedder
+        onnx = self._onnx_embedder()
+        if onnx is not None:
+            return onnx
+        if backend == "onnx":
+            raise IndexMissingError(
+                f"no ONNX export of {self.settings.embedding.model} in {self.onnx_dir()}; "
+                "run `qa-bot index` to make it"
+            )
+        return self.embedder
+
+    def _export_onnx(self) -> bool:
+        """Export the query model once, after a build (torch is loaded by then anyway)."""
+        if self.settings.embedding.backend == "sentence-transformers" or not isinstance(
+            self.embedder, SentenceTransformerEmbedder
+        ):
+            return False
+        if self._onnx_embedder() is not None:
+            return False
+        from qa_bot.onnx_embedding import export_onnx
+
+        export_onnx(self.settings.embedding.model, self.onnx_dir())
+        self._query_embedder = None
+        return True
 
     def snapshot(self) -> Snapshot:
         """The current index generation, reopened when a rebuild has switched it."""
@@ -99,11 +152,18 @@ class QAService:
 
     # --- indexing -------------------------------------------------------------------------------
 
-    def index(self, *, force: bool = False, progress: ProgressFactory | None = None,
-              lock_wait: float = 0.0) -> IndexReport:
-        return update_index(
+    def index(
+        self,
+        *,
+        force: bool = False,
+        progress: ProgressFactory | None = None,
+        lock_wait: float = 0.0,
+    ) -> IndexReport:
+        report = update_index(
             self.settings, self.embedder, force=force, progress=progress, lock_wait=lock_wait
         )
+        report.onnx_exported = self._export_onnx()
+        return report
 
     def ensure_index(self, progress: ProgressFactory | None = None) -> IndexReport | None:
         """Build the index if it is missing, refresh it if seed files changed; else do nothing."""
@@ -129,6 +189,7 @@ class QAService:
     ) -> Answer:
         question = validate_question(question)
         snapshot = self.snapshot()
+        self._check_model(snapshot)
         retrieval, notes = self._retrieve(
             snapshot, question, filters, extra_terms, boost_articles, list(notes)
         )
@@ -142,15 +203,23 @@ class QAService:
             notes=notes,
         )
 
+    def _check_model(self, snapshot: Snapshot) -> None:
+        built_with, asking_with = snapshot.manifest.model_id, self.query_embedder.model_id
+        if built_with != asking_with:
+            raise IndexMismatchError(
+                f"the index was built with {built_with} but the configured model is "
+                f"{asking_with}; run `qa-bot index` to rebuild it"
+            )
+
     def ask_many(self, questions: Iterable[str], **kwargs: object) -> list[Answer]:
         return [self.ask(q, **kwargs) for q in questions]  # type: ignore[arg-type]
 
-    def search(
-        self, question: str, *, filters: SearchFilters | None = None
-    ) -> Retrieval | None:
+    def search(self, question: str, *, filters: SearchFilters | None = None) -> Retrieval | None:
         """The ranked passages behind an answer (for evaluation and debugging)."""
         question = validate_question(question)
-        retrieval, _ = self._retrieve(self.snapshot(), question, filters, (), (), [])
+        snapshot = self.snapshot()
+        self._check_model(snapshot)
+        retrieval, _ = self._retrieve(snapshot, question, filters, (), (), [])
         return retrieval
 
     def _retrieve(

@@ -170,16 +170,22 @@ class Snapshot:
         if not article_ids:
             return np.zeros(0, dtype=np.int64)
         marks = ",".join("?" * len(article_ids))
-        rows = self._db().execute(
-            f"SELECT first_chunk, n_chunks FROM articles WHERE id IN ({marks})", article_ids
-        ).fetchall()
+        rows = (
+            self._db()
+            .execute(
+                f"SELECT first_chunk, n_chunks FROM articles WHERE id IN ({marks})", article_ids
+            )
+            .fetchall()
+        )
         parts = [np.arange(first, first + n, dtype=np.int64) for first, n in rows]
         return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
 
     def article(self, article_id: str) -> ArticleMeta | None:
-        row = self._db().execute(
-            f"SELECT {_ARTICLE_COLUMNS} FROM articles WHERE id = ?", (article_id,)
-        ).fetchone()
+        row = (
+            self._db()
+            .execute(f"SELECT {_ARTICLE_COLUMNS} FROM articles WHERE id = ?", (article_id,))
+            .fetchone()
+        )
         return _meta_from_row(row) if row else None
 
     def articles_by_id(self, article_ids: list[str]) -> dict[str, ArticleMeta]:
@@ -314,9 +320,7 @@ class IndexStore:
             lock.release()
 
     def _next_generation(self) -> str:
-        numbers = [
-            int(p.name[4:]) for p in self.root.glob("gen-*") if p.name[4:].isdigit()
-        ]
+        numbers = [int(p.name[4:]) for p in self.root.glob("gen-*") if p.name[4:].isdigit()]
         return f"gen-{max(numbers, default=0) + 1:06d}"
 
     def write(
