@@ -1,0 +1,344 @@
+"""Benchmark the vector index types on a synthetic corpus shaped like sentence embeddings.
+
+Random unit vectors are a pathological case for approximate search (in 384 dimensions every
+pair is nearly orthogonal, so "nearest" means little), so the corpus is built like real
+embeddings: topics, clusters inside topics with a low-dimensional spread each (a cluster's
+points vary along 32 directions, not 384), a little isotropic noise, and cluster sizes that
+vary a lot. Queries are perturbed data points: moved inside their cluster and off it.
+
+For each configuration it prints build time, single-query latency p50/p95 (1 thread and
+FAISS's default thread count), recall@10 against exact search, resident memory per vector
+(measured in a fresh process loading the saved file) and the file's size.
+
+    python benchmarks/bench_ann.py                 # 1,000,000 x 384, takes ~30 minutes
+    python benchmarks/bench_ann.py --n 200000      # quicker
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+from qa_bot import vector_index
+from qa_bot.settings import RetrievalSettings
+from qa_bot.vector_index import VectorIndex
+
+K = 10
+
+
+# -- synthetic corpus -------------------------------------------------------------------------
+
+
+@dataclass
+class Corpus:
+    vectors: np.ndarray  # (n, dim) float32, rows L2-normalized
+    queries: np.ndarray  # (q, dim) float32, rows L2-normalized
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    return (x / np.linalg.norm(x, axis=-1, keepdims=True)).astype(np.float32)
+
+
+def make_corpus(
+    n: int,
+    dim: int,
+    n_queries: int,
+    *,
+    clusters: int,
+    latent: int = 32,
+    spread: float = 0.9,
+    noise: float = 0.35,
+    seed: int = 0,
+) -> Corpus:
+    """Clustered, low-intrinsic-dimension unit vectors, and queries near some of them."""
+    rng = np.random.default_rng(seed)
+    topics = _unit(rng.standard_normal((max(1, clusters // 16), dim)))
+    centers = _unit(
+        topics[rng.integers(len(topics), size=clusters)]
+        + 0.8 * _unit(rng.standard_normal((clusters, dim)))
+    )
+    # Each cluster spreads along its own `latent` directions, with decaying variance.
+    spectrum = 1.0 / np.sqrt(1.0 + np.arange(latent))
+    spectrum = (spectrum / np.linalg.norm(spectrum)).astype(np.float32)
+    bases = _unit(rng.standard_normal((clusters, latent, dim))) * spectrum[None, :, None]
+    weights = rng.lognormal(0.0, 1.0, clusters)
+    labels = rng.choice(clusters, size=n, p=weights / weights.sum())
+
+    def sample(cluster: int, m: int) -> np.ndarray:
+        z = rng.standard_normal((m, latent), dtype=np.float32)
+        iso = rng.standard_normal((m, dim), dtype=np.float32) / np.sqrt(dim)
+        return centers[cluster] + spread * (z @ bases[cluster]) + noise * iso
+
+    vectors = np.empty((n, dim), np.float32)
+    order = np.argsort(labels, kind="stable")
+    bounds = np.concatenate([[0], np.cumsum(np.bincount(labels, minlength=clusters))])
+    for c in range(clusters):
+        rows = order[bounds[c] : bounds[c + 1]]
+        if len(rows):
+            vectors[rows] = _unit(sample(c, len(rows)))
+
+    # Queries: a data point moved by a third of a cluster's spread, plus off-cluster noise.
+    sources = rng.choice(n, size=n_queries, replace=False)
+    queries = np.empty((n_queries, dim), np.float32)
+    for i, row in enumerate(sources):
+        c = labels[row]
+        z = rng.standard_normal((1, latent), dtype=np.float32)
+        iso = rng.standard_normal((1, dim), dtype=np.float32) / np.sqrt(dim)
+        moved = vectors[row] + (spread / 3) * (z @ bases[c]) + noise * iso
+        queries[i] = _unit(moved)[0]
+    return Corpus(vectors, queries)
+
+
+def describe(corpus: Corpus, truth_scores: np.ndarray, seed: int = 1) -> str:
+    rng = np.random.default_rng(seed)
+    a = corpus.vectors[rng.integers(len(corpus.vectors), size=20_000)]
+    b = corpus.vectors[rng.integers(len(corpus.vectors), size=20_000)]
+    random_pairs = np.einsum("ij,ij->i", a, b)
+    return (
+        f"cosine: random pairs mean {random_pairs.mean():.3f} (p99 "
+        f"{np.percentile(random_pairs, 99):.3f}); query->top1 mean {truth_scores[:, 0].mean():.3f},"
+        f" query->top10 mean {truth_scores[:, K - 1].mean():.3f}, "
+        f"top1-top10 gap mean {(truth_scores[:, 0] - truth_scores[:, K - 1]).mean():.3f}"
+    )
+
+
+# -- measurements -----------------------------------------------------------------------------
+
+
+@dataclass
+class Row:
+    kind: str
+    params: str
+    build_s: float
+    p50_1t: float
+    p95_1t: float
+    p50_nt: float
+    p95_nt: float
+    recall: float
+    bytes_per_vector: float
+    disk_mb: float
+
+
+def latency_ms(index: VectorIndex, queries: np.ndarray, threads: int) -> tuple[float, float]:
+    """p50 and p95 of single-query searches.
+
+    ``threads=1`` goes through :meth:`VectorIndex.search` (which runs single queries on one
+    thread); any other count calls FAISS directly with that many OpenMP threads, to show what
+    the one-thread rule saves.
+    """
+    if threads == 1:
+
+        def search(q: np.ndarray) -> object:
+            return index.search(q, K)
+    else:
+        raw = index.faiss_index
+
+        def search(q: np.ndarray) -> object:
+            return raw.search(q[None, :], K)
+
+    previous = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(threads)
+    try:
+        for q in queries[:5]:  # warm-up
+            search(q)
+        times = np.empty(len(queries))
+        for i, q in enumerate(queries):
+            start = time.perf_counter()
+            search(q)
+            times[i] = time.perf_counter() - start
+    finally:
+        faiss.omp_set_num_threads(previous)
+    return float(np.percentile(times, 50) * 1e3), float(np.percentile(times, 95) * 1e3)
+
+
+def recall_at_k(found: np.ndarray, truth: np.ndarray) -> float:
+    hits = sum(len(set(f[f >= 0]) & set(t)) for f, t in zip(found, truth, strict=True))
+    return hits / truth.size
+
+
+_LOAD_SCRIPT = """
+import json, sys, time
+from pathlib import Path
+def rss():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+from qa_bot.settings import RetrievalSettings
+from qa_bot.vector_index import VectorIndex
+import numpy as np
+before = rss()
+start = time.perf_counter()
+index = VectorIndex.load(Path(sys.argv[1]), RetrievalSettings(), mmap=sys.argv[2] == "1")
+load_s = time.perf_counter() - start
+after_load = rss()
+index.search(np.ones(index.dimension, np.float32) / index.dimension ** 0.5, 10)
+print(json.dumps({"load_s": load_s, "rss_load": after_load - before,
+                  "rss_search": rss() - before, "n": index.ntotal}))
+"""
+
+
+def measure_load(path: Path, mmap: bool = False) -> dict[str, float]:
+    """Load time and resident memory growth in a fresh process (no allocator leftovers)."""
+    out = subprocess.run(
+        [sys.executable, "-c", _LOAD_SCRIPT, str(path), "1" if mmap else "0"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return json.loads(out.stdout)
+
+
+def measure(
+    index: VectorIndex,
+    kind: str,
+    params: str,
+    build_s: float,
+    corpus: Corpus,
+    truth: np.ndarray,
+    latency_queries: int,
+) -> Row:
+    _, found = index.search(corpus.queries, K)
+    lat_q = corpus.queries[:latency_queries]
+    p50_1, p95_1 = latency_ms(index, lat_q, 1)
+    p50_n, p95_n = latency_ms(index, lat_q, faiss.omp_get_max_threads())
+    return Row(kind, params, build_s, p50_1, p95_1, p50_n, p95_n, recall_at_k(found, truth), 0, 0)
+
+
+def persist(index: VectorIndex, folder: Path, name: str) -> tuple[Path, float, float]:
+    path = folder / f"{name}.faiss"
+    index.save(path)
+    loaded = measure_load(path)
+    return path, loaded["rss_load"] / index.ntotal, path.stat().st_size / 2**20
+
+
+def print_table(rows: list[Row], threads: int) -> None:
+    header = (
+        f"| index | params | build s | p50 ms 1T | p95 ms 1T | p50 ms {threads}T raw | "
+        f"p95 ms {threads}T raw | recall@10 | B/vector | disk MB |"
+    )
+    print(header)
+    print("|" + "---|" * 10)
+    for r in rows:
+        build = f"{r.build_s:.1f}" if r.build_s >= 0 else '"'
+        mem = f"{r.bytes_per_vector:.0f}" if r.bytes_per_vector else '"'
+        disk = f"{r.disk_mb:.0f}" if r.disk_mb else '"'
+        print(
+            f"| {r.kind} | {r.params} | {build} | {r.p50_1t:.2f} | {r.p95_1t:.2f} | "
+            f"{r.p50_nt:.2f} | {r.p95_nt:.2f} | {r.recall:.3f} | {mem} | {disk} |"
+        )
+    sys.stdout.flush()
+
+
+# -- main -------------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=1_000_000, help="corpus size")
+    parser.add_argument("--dim", type=int, default=384)
+    parser.add_argument("--queries", type=int, default=500, help="queries for recall/latency")
+    parser.add_argument(
+        "--flat-latency-queries", type=int, default=100, help="exact search is slow at 1M"
+    )
+    parser.add_argument("--clusters", type=int, default=0, help="default: n // 300")
+    parser.add_argument("--hnsw-m", type=int, nargs="*", default=[16, 32])
+    parser.add_argument("--ef-search", type=int, nargs="*", default=[32, 64, 128, 256])
+    parser.add_argument(
+        "--ivf-lists-per-sqrt-n", type=int, nargs="*", default=[1, 4], help="nlist = x*sqrt(n)"
+    )
+    parser.add_argument("--nprobe", type=int, nargs="*", default=[8, 16, 32, 64, 128])
+    parser.add_argument("--dir", type=Path, default=None, help="where to write the index files")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+
+    threads = faiss.omp_get_max_threads()
+    folder = args.dir or Path(tempfile.mkdtemp(prefix="bench_ann_"))
+    folder.mkdir(parents=True, exist_ok=True)
+    clusters = args.clusters or max(10, args.n // 300)
+    print(f"faiss {faiss.__version__}, {threads} threads, n={args.n:,} dim={args.dim}")
+
+    start = time.perf_counter()
+    corpus = make_corpus(args.n, args.dim, args.queries, clusters=clusters, seed=args.seed)
+    print(f"corpus: {clusters} clusters, made in {time.perf_counter() - start:.1f} s")
+
+    rows: list[Row] = []
+    exact = RetrievalSettings(exact_search_limit=args.n)
+    start = time.perf_counter()
+    flat = VectorIndex.build(corpus.vectors, exact)
+    build_s = time.perf_counter() - start
+    truth_scores, truth = flat.search(corpus.queries, K)
+    print(describe(corpus, truth_scores))
+    row = measure(flat, "flat", "-", build_s, corpus, truth, args.flat_latency_queries)
+    path, row.bytes_per_vector, row.disk_mb = persist(flat, folder, "flat")
+    rows.append(row)
+    mapped = measure_load(path, mmap=True)
+    plain = measure_load(path)
+    print(
+        f"flat load: {plain['load_s']:.2f} s read, RSS +{plain['rss_load'] / 2**20:.0f} MB; "
+        f"{mapped['load_s']:.3f} s mmap, RSS +{mapped['rss_load'] / 2**20:.0f} MB after load, "
+        f"+{mapped['rss_search'] / 2**20:.0f} MB (page cache, shared) after one search"
+    )
+    path.unlink()
+    del flat
+    gc.collect()
+    print_table(rows, threads)
+
+    for m in args.hnsw_m:
+        settings = RetrievalSettings(exact_search_limit=0, ann="hnsw", hnsw_m=m)
+        start = time.perf_counter()
+        index = VectorIndex.build(corpus.vectors, settings)
+        build_s = time.perf_counter() - start
+        path, per_vector, disk = persist(index, folder, f"hnsw{m}")
+        path.unlink()
+        for i, ef in enumerate(args.ef_search):
+            index.configure(settings.model_copy(update={"hnsw_ef_search": ef}))
+            efc = vector_index.ef_construction(m)
+            row = measure(
+                index, "hnsw", f"M={m} efC={efc} efS={ef}", build_s if i == 0 else -1,
+                corpus, truth, args.queries,
+            )  # fmt: skip
+            if i == 0:
+                row.bytes_per_vector, row.disk_mb = per_vector, disk
+            rows.append(row)
+            print_table(rows[-1:], threads)
+        del index
+        gc.collect()
+
+    for per_sqrt in args.ivf_lists_per_sqrt_n:
+        vector_index.IVF_LISTS_PER_SQRT_N = per_sqrt
+        settings = RetrievalSettings(exact_search_limit=0, ann="ivf")
+        start = time.perf_counter()
+        index = VectorIndex.build(corpus.vectors, settings)
+        build_s = time.perf_counter() - start
+        nlist = index.faiss_index.nlist
+        path, per_vector, disk = persist(index, folder, f"ivf{nlist}")
+        path.unlink()
+        for i, nprobe in enumerate(args.nprobe):
+            index.configure(settings.model_copy(update={"ivf_nprobe": nprobe}))
+            row = measure(
+                index, "ivf", f"nlist={nlist} nprobe={nprobe}", build_s if i == 0 else -1,
+                corpus, truth, args.queries,
+            )  # fmt: skip
+            if i == 0:
+                row.bytes_per_vector, row.disk_mb = per_vector, disk
+            rows.append(row)
+            print_table(rows[-1:], threads)
+        del index
+        gc.collect()
+
+    print()
+    print_table(rows, threads)
+
+
+if __name__ == "__main__":
+    main()
