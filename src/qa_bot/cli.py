@@ -347,7 +347,7 @@ def status(
 
 
 #: Commands that live in modules of their own: each module has ``register(app)``.
-_COMMAND_MODULES: tuple[str, ...] = ("qa_bot.cli_eval", "qa_bot.cli_bot")
+_COMMAND_MODULES: tuple[str, ...] = ("qa_bot.cli_eval", "qa_bot.cli_bot", "qa_bot.cli_chat")
 
 
 def _register_commands() -> None:

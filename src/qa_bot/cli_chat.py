@@ -1,0 +1,255 @@
+"""``qa-bot chat``: ask question after question in one process, follow-ups included.
+
+The model and the index are loaded once, before the first prompt, so each answer takes only the
+question's own work. Follow-ups ("When was that?") are answered with the previous question's
+topic, exactly as in the Telegram bot (:mod:`qa_bot.conversation`). When ``qa-bot index``
+switches the index while the chat runs, the next question is answered from the new one.
+
+Line editing and history (readline) only when stdin is a terminal; piped questions are read
+line by line, without prompts, so ``qa-bot chat < questions.txt`` works as a script.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+
+from qa_bot.cli import (
+    _errors,
+    _parse_date,
+    _print_report,
+    _progress_factory,
+    _state,
+    answer_json,
+    err,
+    out,
+    print_answer,
+)
+from qa_bot.errors import InvalidQuestionError, QABotError
+
+#: The chat id of the terminal in the conversation store (one conversation per process).
+CHAT_ID = "terminal"
+PROMPT = "? "
+
+HELP = """\
+Ask a question about the articles; follow-ups like "When was that?" or "And according to TASS?"
+build on your previous question (the answer says so when they do).
+  :sources   the articles I know
+  :context   what a follow-up would build on
+  :reset     forget the previous questions; the next one stands alone
+  :help      this help
+  :quit      leave (or Ctrl-D)"""
+
+
+@dataclass
+class ChatSession:
+    """One terminal conversation: reads commands and questions, prints answers."""
+
+    service: Any
+    conversations: Any
+    filters: Any = None
+    use_context: bool = True
+    as_json: bool = False
+    generation: str | None = None
+    commands: dict[str, Callable[[], bool]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.commands = {
+            ":quit": self.quit,
+            ":q": self.quit,
+            ":exit": self.quit,
+            ":help": self.help,
+            ":sources": self.sources,
+            ":context": self.context,
+            ":reset": self.reset,
+        }
+
+    def handle(self, line: str) -> bool:
+        """Act on one line; False when the user wants to leave."""
+        line = line.strip()
+        if not line:
+            return True
+        if line.startswith(":"):
+            command = self.commands.get(line.split()[0].casefold())
+            if command is None:
+                err.print(f"unknown command {escape(line.split()[0])}; :help lists them")
+                return True
+            return command()
+        self.ask(line)
+        return True
+
+    def ask(self, question: str) -> None:
+        try:
+            self._notice_new_index()
+            started = time.perf_counter()
+            if self.use_context:
+                reply = self.conversations.reply(
+                    self.service, CHAT_ID, question, filters=self.filters
+                )
+                answer, follow_up = reply.answer, reply.follow_up
+            else:
+                answer, follow_up = self.service.ask(question, filters=self.filters), False
+            elapsed = time.perf_counter() - started
+        except InvalidQuestionError as exc:
+            err.print(f"[bold red]error:[/] {escape(str(exc))}")
+            return
+        except QABotError as exc:
+            err.print(f"[bold red]error:[/] {escape(str(exc))}")
+            return
+        except Exception as exc:  # a bug must not end the session; say what it was
+            name = type(exc).__name__
+            err.print(f"[bold red]unexpected error:[/] {escape(name)}: {escape(str(exc))}")
+            return
+        if self.as_json:
+            data = answer_json(self.service, answer)
+            data["follow_up"] = follow_up
+            data["ms"] = round(elapsed * 1000, 1)
+            sys.stdout.write(json.dumps(data, ensure_ascii=False) + "\n")
+            sys.stdout.flush()
+            return
+        print_answer(self.service, answer)
+        if sys.stdin.isatty():
+            out.print(f"[dim]{elapsed * 1000:.0f} ms[/]")
+        out.print()
+
+    def _notice_new_index(self) -> None:
+        generation = self.service.snapshot().generation
+        if self.generation is not None and generation != self.generation:
+            err.print("[dim]The index was rebuilt; answering from the new one.[/]")
+        self.generation = generation
+
+    # --- commands -------------------------------------------------------------------------------
+
+    def quit(self) -> bool:
+        return False
+
+    def help(self) -> bool:
+        out.print(escape(HELP))
+        return True
+
+    def sources(self) -> bool:
+        try:
+            rows = self.service.sources()
+        except QABotError as exc:
+            err.print(f"[bold red]error:[/] {escape(str(exc))}")
+            return True
+        for s in rows:
+            meta = s.meta
+            out.print(
+                f"• {meta.title} — {meta.outlet_label()}, {meta.date_label()} "
+                f"({self.service.display_path(meta)})",
+                markup=False,
+            )
+        out.print(f"{len(rows)} articles")
+        return True
+
+    def context(self) -> bool:
+        turns = self.conversations.context(CHAT_ID) if self.use_context else []
+        if not turns:
+            out.print("No context: the next question stands alone.")
+            return True
+        last = turns[-1]
+        left = max(0, round((last.at + self.conversations.ttl_seconds - time.time()) / 60))
+        out.print(f"Follow-ups build on: “{escape(last.topic)}”")
+        if last.words:
+            out.print(f"  key words: {escape(', '.join(last.words))}")
+        out.print(f"  forgotten in about {left} min, or now with :reset")
+        return True
+
+    def reset(self) -> bool:
+        self.conversations.reset(CHAT_ID)
+        out.print("Context cleared: the next question stands alone.")
+        return True
+
+
+def _read_lines(interactive: bool) -> Callable[[], str | None]:
+    """A function returning the next line, or None at the end of input."""
+    if interactive:
+        with contextlib.suppress(ImportError):  # Windows without pyreadline: no editing
+            import readline  # noqa: F401  (importing it gives input() editing and history)
+
+        def read_tty() -> str | None:
+            try:
+                return input(PROMPT)
+            except EOFError:
+                return None
+
+        return read_tty
+
+    def read_pipe() -> str | None:
+        line = sys.stdin.readline()
+        return line if line else None
+
+    return read_pipe
+
+
+def chat_command(
+    ctx: typer.Context,
+    outlet: Annotated[
+        list[str] | None, typer.Option(help="Only articles from this outlet (repeatable).")
+    ] = None,
+    since: Annotated[str | None, typer.Option(help="Only articles published on/after.")] = None,
+    until: Annotated[str | None, typer.Option(help="Only articles published on/before.")] = None,
+    context: Annotated[
+        bool, typer.Option(help="Answer follow-ups with the previous question's topic.")
+    ] = True,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="One JSON object per answer per line.")
+    ] = False,
+    refresh: Annotated[
+        bool, typer.Option(help="Build or refresh the index first if missing or stale.")
+    ] = True,
+) -> None:
+    """Ask questions one after another; follow-ups build on the previous question."""
+    from qa_bot.conversation import Conversations
+    from qa_bot.retrieval import SearchFilters
+
+    interactive = sys.stdin.isatty()
+    with _errors():
+        filters = SearchFilters(
+            outlets=tuple(outlet or ()),
+            since=_parse_date(since, "--since"),
+            until=_parse_date(until, "--until"),
+        )
+        service = _state(ctx).service
+        if refresh:
+            report = service.ensure_index(progress=_progress_factory(sys.stderr.isatty()))
+            if report is not None:
+                _print_report(report, quiet=True)
+        status = service.status()
+        service.query_embedder.embed(["warm up"])  # load the model now, not at question one
+        session = ChatSession(
+            service,
+            Conversations(service.settings.conversation),
+            filters=filters if filters.active else None,
+            use_context=context,
+            as_json=as_json,
+            generation=status.generation,
+        )
+    if interactive:
+        err.print(
+            f"{status.articles} articles indexed. Ask a question; :help for commands, "
+            ":quit or Ctrl-D to leave."
+        )
+    read = _read_lines(interactive)
+    try:
+        while True:
+            line = read()
+            if line is None or not session.handle(line):
+                break
+    except KeyboardInterrupt:
+        pass
+    if interactive:
+        err.print()
+
+
+def register(app: typer.Typer) -> None:
+    app.command("chat")(chat_command)
