@@ -141,7 +141,7 @@ class Conversation:
         return len(self._turns)
 
     def _alive(self, turn: Turn, now: float) -> bool:
-        return self.ttl_seconds > 0 and 0 <= now - turn.at < self.ttl_seconds
+        return self.ttl_seconds > 0 and now - turn.at < self.ttl_seconds
 
 
 # --- deciding whether a message is a follow-up ---------------------------------------------------
