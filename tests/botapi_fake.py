@@ -433,6 +433,16 @@ class BotAPIFake:
             )
             return query_id
 
+    def add_message(self, message: dict[str, Any]) -> None:
+        """Make a message (e.g. one an earlier bot process sent) exist in its chat."""
+        with self._cond:
+            chat = message["chat"]
+            self._chats.setdefault(chat["id"], dict(chat))
+            self._messages[(chat["id"], message["message_id"])] = dict(message)
+            self._next_message_id[chat["id"]] = max(
+                self._next_message_id.get(chat["id"], 1), message["message_id"] + 1
+            )
+
     def fail_next(
         self,
         method: str,

@@ -140,10 +140,12 @@ def bot(
     it is missing or stale; a later `qa-bot index` is picked up without a restart.
     """
     # At call time: qa_bot.cli imports this module while it is being set up.
-    from qa_bot.cli import _errors, _state
+    from qa_bot.cli import _errors
 
     with _errors():
-        settings = load_settings(**_state(ctx).overrides)
+        # The global --seeds/--index options (cli.State); read by attribute so that this also
+        # works when cli.py runs as __main__ and its State class is a second copy.
+        settings = load_settings(**getattr(ctx.obj, "overrides", {}))
         token = _check_telegram(settings)
         tg = settings.telegram
         secret = tg.webhook_secret.get_secret_value() if tg.webhook_secret else ""

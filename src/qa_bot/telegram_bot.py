@@ -359,8 +359,13 @@ def chat_filters(chat_data: ChatData) -> SearchFilters | None:
     return SearchFilters(outlets=(chat_data.outlet,)) if chat_data.outlet else None
 
 
-async def ask_service(context: Context, question: str) -> Answer:
-    """The one place a chat message becomes ``service.ask(...)``."""
+async def ask_service(update: Update, context: Context, question: str) -> Answer:
+    """The one place a chat message becomes ``service.ask(...)``.
+
+    Everything a conversation-aware version needs is at hand: the chat
+    (``update.effective_chat.id``), whether the message replies to the bot
+    (``_replies_to_me(update.effective_message)``) and per-chat state (``context.chat_data``).
+    """
     return await run_blocking(
         context,
         context.bot_data.service.ask,
@@ -387,7 +392,7 @@ async def answer_question(update: Update, context: Context, question: str) -> No
     started = time.perf_counter()
     try:
         async with typing(context, message.chat_id, _thread_id(message)):
-            answer = await ask_service(context, question)
+            answer = await ask_service(update, context, question)
     except InvalidQuestionError as exc:
         await reply(update, context, f"I can't search for that: {escape(str(exc))}.")
         return

@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 
 #: ``telegram.constants.MessageLimit.MAX_TEXT_LENGTH``; the library does not split for us.
 MAX_MESSAGE_LENGTH = 4096
+#: What an answer with nothing to show says (the core always gives a text; this is a guard).
+NO_ANSWER = "The articles don't cover this."
 #: Links longer than this are not rendered as links (the title is still shown).
 MAX_URL_LENGTH = 512
 
@@ -118,8 +120,22 @@ def _glued(text: str, i: int) -> bool:
         or "\U0001f3fb" <= ch <= "\U0001f3ff"  # skin tone modifiers
         or "\U000e0020" <= ch <= "\U000e007f"  # tag sequences (flags)
         or text[i - 1] in _JOINERS
-        or ("\U0001f1e6" <= ch <= "\U0001f1ff" and "\U0001f1e6" <= text[i - 1] <= "\U0001f1ff")
+        or _inside_flag(text, i)
     )
+
+
+def _regional(ch: str) -> bool:
+    return "\U0001f1e6" <= ch <= "\U0001f1ff"
+
+
+def _inside_flag(text: str, i: int) -> bool:
+    """A flag is a pair of regional indicators: a cut after an odd number of them splits one."""
+    if not (_regional(text[i]) and _regional(text[i - 1])):
+        return False
+    run = 0
+    while i - run - 1 >= 0 and _regional(text[i - run - 1]):
+        run += 1
+    return run % 2 == 1
 
 
 def _cut(text: str, start: int, most: int) -> int:
@@ -142,9 +158,9 @@ def _cut(text: str, start: int, most: int) -> int:
         if text[i].isspace():
             return i
     cut = most
-    while cut - 1 > start and _glued(text, cut):
+    while cut - 1 > start and most - cut < 32 and _glued(text, cut):
         cut -= 1
-    return cut
+    return cut if not _glued(text, cut) else most
 
 
 def _skip_space(text: str, i: int) -> int:
@@ -242,7 +258,8 @@ def answer_blocks(answer: Answer) -> list[Block]:
 
 
 def render_answer(answer: Answer, limit: int = MAX_MESSAGE_LENGTH) -> list[str]:
-    return pack(answer_blocks(answer), limit)
+    """The answer as one or more messages; never none (Telegram refuses empty messages)."""
+    return pack(answer_blocks(answer), limit) or [NO_ANSWER]
 
 
 def render_passage(passage: Passage, n: int, limit: int = MAX_MESSAGE_LENGTH) -> list[str]:

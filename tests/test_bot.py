@@ -1,0 +1,712 @@
+"""End to end: the real bot (python-telegram-bot ``Application``, long polling) against the
+Bot API fake on 127.0.0.1, answering from the real model over a tiny corpus.
+
+Each test starts its own fake and bot (about a second); the model and the corpus's index are
+built once per session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Coroutine
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import SecretStr
+from typer.testing import CliRunner
+
+from qa_bot.errors import IndexMissingError
+from qa_bot.models import Answer
+from qa_bot.service import QAService
+from qa_bot.settings import TelegramSettings, load_settings
+from qa_bot.telegram_bot import EXPIRED, REFUSAL, SORRY, build_application, polling
+from tests.botapi_fake import BotAPIFake, parse_html
+from tests.conftest import SEEDS, write_article
+
+pytestmark = pytest.mark.model
+
+AMBASSADOR = "Who is Russia's ambassador to the UN?"
+CEASEFIRE = "On what basis did Lavrov say the revival of the ceasefire is possible?"
+UNANSWERABLE = "What is the capital of France?"
+SPILLWAY = "By how much was the Kessel dam spillway undersized?"
+
+#: One paragraph of about 6,000 characters: its passage cannot fit one message.
+_DAM_SENTENCES = [
+    "The inquiry found that the Kessel dam spillway was undersized by forty percent.",
+    "Engineers had warned the regional water board about the spillway as early as 2009.",
+    "Minutes of the board's meetings show the warnings were noted but never costed.",
+    "The contractor said it had built the dam exactly to the approved drawings.",
+    "Residents downstream described water reaching the first floor within an hour.",
+    "The report recommends rebuilding the spillway before the next flood season.",
+]
+DAM_PARAGRAPH = " ".join(
+    f"{sentence} (Section {i + 1}.)" if i % 6 else sentence
+    for i, sentence in enumerate(_DAM_SENTENCES * 13)
+)
+
+
+def run(coro: Coroutine[Any, Any, Any], timeout: float = 60) -> Any:
+    return asyncio.run(asyncio.wait_for(coro, timeout))
+
+
+@pytest.fixture(scope="session")
+def bot_service(tmp_path_factory: pytest.TempPathFactory, real_embedder: Any) -> QAService:
+    """Three articles: RT with a stated date, one with neither outlet nor date, and one whose
+    single paragraph is longer than a Telegram message."""
+    root = tmp_path_factory.mktemp("bot-project")
+    seeds = root / "seeds"
+    seeds.mkdir()
+    for name in ("000_cb0a8d303033b8e8.txt", "003_1b155dc13c4e1f4e.txt"):
+        shutil.copy(SEEDS / name, seeds / name)
+    write_article(
+        seeds, "dam.txt", "Kessel dam inquiry finds design flaws", DAM_PARAGRAPH, "2016-10-02"
+    )
+    settings = load_settings(seeds_dir=seeds, index_dir=root / "embeddings", root_dir=root)
+    service = QAService(settings, embedder=real_embedder)
+    service.index()
+    return service
+
+
+@contextlib.asynccontextmanager
+async def running(service: Any, **settings: Any) -> AsyncIterator[BotAPIFake]:
+    """A fresh Bot API fake and the bot polling it."""
+    with BotAPIFake() as fake:
+        telegram = TelegramSettings(token=SecretStr(fake.token), base_url=fake.base_url, **settings)
+        async with polling(build_application(service, telegram), timeout=1):
+            yield fake
+
+
+def buttons(message: dict[str, Any]) -> dict[str, str]:
+    """Button text -> callback data under a message."""
+    rows = message.get("reply_markup", {}).get("inline_keyboard", [])
+    return {b["text"]: b["callback_data"] for row in rows for b in row}
+
+
+def entity_text(message: dict[str, Any], kind: str) -> list[str]:
+    """The text covered by each entity of ``kind`` (offsets are UTF-16)."""
+    data = message["text"].encode("utf-16-le")
+    return [
+        data[2 * e["offset"] : 2 * (e["offset"] + e["length"])].decode("utf-16-le")
+        for e in message.get("entities", [])
+        if e["type"] == kind
+    ]
+
+
+def user_and_chat(user_id: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    user = BotAPIFake.user(user_id, f"User{user_id}")
+    return user, BotAPIFake.private_chat(user)
+
+
+# --- conversation ----------------------------------------------------------------------------
+
+
+def test_start_says_what_the_bot_knows(bot_service: QAService) -> None:
+    async def scenario() -> None:
+        async with running(
+            bot_service, example_questions=[AMBASSADOR, CEASEFIRE, "not shown"]
+        ) as fake:
+            user, chat = user_and_chat(1)
+            fake.send(chat, user, "/start")
+            [welcome] = await fake.replies(chat["id"])
+            text = welcome["text"]
+            assert "3 news articles" in text
+            assert "24 Sep 2016 to 2 Oct 2016" in text
+            assert AMBASSADOR in text and CEASEFIRE in text and "not shown" not in text
+            assert {c["command"] for c in fake.commands} >= {"ask", "sources", "help", "status"}
+
+            for command, expected in [
+                ("/help", "/outlet"),
+                ("/sources", "Kessel dam inquiry finds design flaws"),
+                ("/status", "Up to date"),
+                ("/about", "Articles: 3"),
+            ]:
+                mark = fake.mark()
+                fake.send(chat, user, command)
+                [reply] = await fake.replies(chat["id"], after=mark)
+                assert expected in reply["text"], (command, reply["text"])
+            mark = fake.mark()
+            fake.send(chat, user, "/sources")
+            [listing] = await fake.replies(chat["id"], after=mark)
+            assert "RT, 24 Sep, 2016 01:53" in listing["text"]
+            assert "outlet unknown, date not stated" in listing["text"]
+
+    run(scenario())
+
+
+def test_start_builds_examples_from_titles(bot_service: QAService) -> None:
+    async def scenario() -> None:
+        async with running(bot_service) as fake:
+            user, chat = user_and_chat(2)
+            fake.send(chat, user, "/start")
+            [welcome] = await fake.replies(chat["id"])
+            examples = [line[2:] for line in welcome["text"].splitlines() if line.startswith("• ")]
+        assert len(examples) == 2
+        for question in examples:  # the suggestions must actually work
+            assert bot_service.ask(question).answered, question
+
+    run(scenario())
+
+
+def test_question_gets_quoted_dated_sources(bot_service: QAService) -> None:
+    async def scenario() -> None:
+        async with running(bot_service) as fake:
+            user, chat = user_and_chat(3)
+            mark = fake.mark()
+            fake.send(chat, user, AMBASSADOR)
+            [answer] = await fake.replies(chat["id"], after=mark)
+            quotes = entity_text(answer, "blockquote")
+            assert quotes and "Vitaly Churkin" in quotes[0] and quotes[0].startswith("[1] ")
+            assert "Russia accuses the US of supporting terror groups in Syria" in entity_text(
+                answer, "bold"
+            )
+            assert (
+                "[1] Russia accuses the US of supporting terror groups in Syria — "
+                "outlet unknown, date not stated" in answer["text"]
+            )
+            assert set(buttons(answer)) == {"Passage 1", "More"}
+            assert "reply_to_message" not in answer  # private chat: no quoting needed
+            typing = fake.calls_of("sendChatAction", after=mark)
+            assert typing and typing[0].params["action"] == "typing"
+            assert typing[0].at < fake.calls_of("sendMessage", after=mark)[0].at
+
+            mark = fake.mark()
+            fake.send(chat, user, CEASEFIRE)
+            [answer] = await fake.replies(chat["id"], after=mark)
+            assert "collective basis" in answer["text"]
+            assert "— RT, 24 Sep, 2016 01:53" in answer["text"]  # the date as the article has it
+
+    run(scenario())
+
+
+def test_unanswerable_question_is_declined_plainly(bot_service: QAService) -> None:
+    async def scenario() -> None:
+        async with running(bot_service) as fake:
+            user, chat = user_and_chat(4)
+            fake.send(chat, user, UNANSWERABLE)
+            [reply] = await fake.replies(chat["id"])
+            assert reply["text"].startswith("The articles don't cover this.")
+            assert "blockquote" not in {e["type"] for e in reply.get("entities", [])}
+            assert "reply_markup" not in reply
+
+    run(scenario())
+
+
+class LongAnswers:
+    """The real service, except that ``ask`` returns a very long answer full of markup-like
+    text (to prove splitting and escaping through the real API rules)."""
+
+    def __init__(self, service: QAService):
+        self._service = service
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._service, name)
+
+    def ask(self, question: str, **kwargs: Any) -> Answer:
+        real = self._service.ask(AMBASSADOR)
+        base = real.citations[0]
+        quote = "A <b>claim</b> & “a quote” 🚀 with <i>tags</i> that must stay text. " * 30
+        citations = tuple(
+            dataclasses.replace(base, n=n, quote=f"{quote} (quote {n})") for n in range(1, 5)
+        )
+        return dataclasses.replace(real, citations=citations, notes=("A note & <b>more</b>",))
+
+
+def test_long_answer_is_split_at_boundaries(bot_service: QAService) -> None:
+    async def scenario() -> None:
+        async with running(LongAnswers(bot_service)) as fake:
+            user, chat = user_and_chat(5)
+            fake.send(chat, user, "anything")
+            messages = await fake.replies(chat["id"], count=2, settle=0.3)
+            failed = [c for c in fake.calls if not c.ok]
+            assert not failed, failed
+            assert len(messages) >= 2
+            for message in messages:
+                assert len(message["text"].encode("utf-16-le")) // 2 <= 4096
+            text = "\n".join(m["text"] for m in messages)
+            assert "<b>claim</b> & “a quote” 🚀" in text  # escaped, so shown as text
+            for n in range(1, 5):
+                assert f"(quote {n})" in text
+            assert text.index("(quote 1)") < text.index("(quote 4)") < text.index("Sources")
+            # Only the last message carries the buttons.
+            assert [bool(buttons(m)) for m in messages] == [False] * (len(messages) - 1) + [True]
+            # Cut at sentence boundaries: every message but the last ends a sentence or a block.
+            for message in messages[:-1]:
+                assert message["text"].rstrip()[-1] in ".)]", message["text"][-40:]
+
+    run(scenario())
+
+
+# --- buttons ---------------------------------------------------------------------------------
+
+
+def test_passage_button_shows_the_text_around_the_quote(bot_service: QAService) -> None:
+    async def scenario() -> None:
+        async with running(bot_service) as fake:
+            user, chat = user_and_chat(6)
+            fake.send(chat, user, AMBASSADOR)
+            [answer] = await fake.replies(chat["id"])
+            mark = fake.mark()
+            query = fake.press(answer, buttons(answer)["Passage 1"], user)
+            [passage] = await fake.replies(chat["id"], after=mark)
+            assert fake.answered(query)
+            assert passage["text"].startswith("Passage [1]")
+            assert passage["reply_to_message"]["message_id"] == answer["message_id"]
+            [bold_quote] = [b for b in entity_text(passage, "bold") if "Churkin" in b]
+            assert bold_quote in entity_text(answer, "blockquote")[0]
+            [context] = entity_text(passage, "blockquote")
+            assert len(context) > len(bold_quote) and bold_quote in context
+            assert passage["text"].rstrip().endswith("outlet unknown, date not stated")
+
+    run(scenario())
+
+
+def test_long_passage_is_split(bot_service: QAService) -> None:
+    async def scenario() -> None:
+        async with running(bot_service) as fake:
+            user, chat = user_and_chat(7)
+            fake.send(chat, user, SPILLWAY)
+            [answer] = await fake.replies(chat["id"])
+            assert "forty percent" in answer["text"]
+            assert "— outlet unknown, 2016-10-02" in answer["text"]
+            mark = fake.mark()
+            fake.press(answer, buttons(answer)["Passage 1"], user)
+            parts = await fake.replies(chat["id"], after=mark, count=2, settle=0.3)
+            assert len(parts) == 2
+            assert all(entity_text(p, "blockquote") for p in parts)
+            # Nothing lost at the cut: the two quoted halves are the paragraph.
+            halves = [entity_text(p, "blockquote")[0] for p in parts]
+            assert " ".join(halves) == DAM_PARAGRAPH
+            assert parts[1]["text"].rstrip().endswith("2016-10-02")
+
+    run(scenario())
+
+
+def test_more_button_shows_further_passages_once(bot_service: QAService) -> None:
+    async def scenario() -> None:
+        async with running(bot_service) as fake:
+            user, chat = user_and_chat(8)
+            fake.send(chat, user, SPILLWAY)
+            [answer] = await fake.replies(chat["id"])
+            shown = len(buttons(answer)) - 1
+            mark = fake.mark()
+            query = fake.press(answer, buttons(answer)["More"], user)
+            [more] = await fake.replies(chat["id"], after=mark)
+            assert fake.answered(query)
+            assert more["text"].startswith("Further passages")
+            assert f"[{shown + 1}]" in more["text"]
+            assert f"Passage {shown + 1}" in buttons(more)
+            # The answer keeps its Passage buttons, without More.
+            edited = fake.message(chat["id"], answer["message_id"])
+            assert set(buttons(edited)) == set(buttons(answer)) - {"More"}
+            for quote in entity_text(more, "blockquote"):
+                assert quote[quote.index("] ") + 2 :] not in answer["text"]
+
+    run(scenario())
+
+
+# --- groups ----------------------------------------------------------------------------------
+
+
+def test_group_answers_only_when_addressed(bot_service: QAService) -> None:
+    async def scenario() -> None:
+        async with running(bot_service) as fake:
+            group = BotAPIFake.group(-100500, "Newsroom")
+            ann, bob = BotAPIFake.user(10, "Ann"), BotAPIFake.user(11, "Bob")
+            fake.send(group, ann, AMBASSADOR)  # chatter, however on-topic
+            fake.send(group, bob, "/ask@some_other_bot " + AMBASSADOR)
+            asked = fake.send(group, bob, f"@qa_test_bot {AMBASSADOR}")
+            [answer] = await fake.replies(group["id"], settle=0.5)
+            assert answer["reply_to_message"]["message_id"] == asked["message_id"]
+            assert "Vitaly Churkin" in answer["text"]
+            # Typing was shown to the group only for the addressed question.
+            assert len(fake.calls_of("sendChatAction")) == 1
+
+            mark = fake.mark()
+            follow = fake.send(group, ann, UNANSWERABLE, reply_to=answer)
+            [reply] = await fake.replies(group["id"], after=mark)
+            assert reply["reply_to_message"]["message_id"] == follow["message_id"]
+            assert reply["text"].startswith("The articles don't cover this.")
+
+            mark = fake.mark()
+            command = fake.send(group, ann, f"/ask {CEASEFIRE}")
+            [reply] = await fake.replies(group["id"], after=mark)
+            assert reply["reply_to_message"]["message_id"] == command["message_id"]
+            assert "collective basis" in reply["text"]
+
+            mark = fake.mark()
+            question = fake.send(group, bob, AMBASSADOR)
+            fake.send(group, ann, "/ask", reply_to=question)  # ask someone else's question
+            [reply] = await fake.replies(group["id"], after=mark)
+            assert "Vitaly Churkin" in reply["text"]
+
+            mark = fake.mark()
+            fake.send(group, ann, "thanks, @qa_test_bot_fan is a different account")
+            fake.send(group, bob, "Nice!", reply_to=question)  # a reply, but not to the bot
+            await asyncio.sleep(0.5)
+            assert fake.sent(group["id"], after=mark) == []
+
+    run(scenario())
+
+
+# --- safety ----------------------------------------------------------------------------------
+
+
+def test_allowlist_refuses_others_politely(bot_service: QAService) -> None:
+    async def scenario() -> None:
+        async with running(bot_service, allowed_user_ids=[20], allowed_chat_ids=[-100777]) as fake:
+            friend, friend_chat = user_and_chat(20)
+            stranger, stranger_chat = user_and_chat(21)
+            team = BotAPIFake.group(-100777, "Team")
+            other_group = BotAPIFake.group(-100888, "Elsewhere")
+
+            fake.send(friend_chat, friend, AMBASSADOR)
+            [answer] = await fake.replies(friend_chat["id"])
+            assert "Vitaly Churkin" in answer["text"]
+
+            for text in (AMBASSADOR, "/start", "/sources"):
+                mark = fake.mark()
+                fake.send(stranger_chat, stranger, text)
+                [refusal] = await fake.replies(stranger_chat["id"], after=mark)
+                assert refusal["text"] == REFUSAL
+
+            # Strangers in an allowed group may ask; in another group, chatter stays unanswered
+            # and addressed messages are refused.
+            fake.send(team, stranger, f"/ask {AMBASSADOR}")
+            [answer] = await fake.replies(team["id"])
+            assert "Vitaly Churkin" in answer["text"]
+            fake.send(other_group, stranger, "just chatting")
+            fake.send(other_group, stranger, f"@qa_test_bot {AMBASSADOR}")
+            [refusal] = await fake.replies(other_group["id"], settle=0.3)
+            assert refusal["text"] == REFUSAL
+
+            # A stranger pressing a friend's button (in the allowed group it would work).
+            mark = fake.mark()
+            fake.send(other_group, friend, f"/ask {AMBASSADOR}")
+            [answer] = await fake.replies(other_group["id"], after=mark)
+            mark = fake.mark()
+            query = fake.press(answer, buttons(answer)["Passage 1"], stranger)
+            call = await fake.wait_for(lambda c: c.method == "answerCallbackQuery", after=mark)
+            assert call.params["text"] == REFUSAL and fake.answered(query)
+            await asyncio.sleep(0.2)
+            assert fake.sent(other_group["id"], after=mark) == []
+
+    run(scenario())
+
+
+def test_rate_limit_and_length_limit(bot_service: QAService) -> None:
+    async def scenario() -> None:
+        async with running(bot_service, rate_limit_per_minute=2, max_question_chars=80) as fake:
+            user, chat = user_and_chat(30)
+            other, other_chat = user_and_chat(31)
+            for _ in range(2):
+                mark = fake.mark()
+                fake.send(chat, user, AMBASSADOR)
+                [answer] = await fake.replies(chat["id"], after=mark)
+                assert "Vitaly Churkin" in answer["text"]
+            mark = fake.mark()
+            fake.send(chat, user, AMBASSADOR)
+            [slow] = await fake.replies(chat["id"], after=mark)
+            assert "slow down" in slow["text"] and "2 questions a minute" in slow["text"]
+            assert not fake.calls_of("sendChatAction", after=mark)
+
+            fake.send(other_chat, other, AMBASSADOR)  # others are not affected
+            [answer] = await fake.replies(other_chat["id"])
+            assert "Vitaly Churkin" in answer["text"]
+
+            mark = fake.mark()
+            fake.send(other_chat, other, "Why " * 30 + "?")
+            [refusal] = await fake.replies(other_chat["id"], after=mark)
+            assert "please keep it under 80" in refusal["text"]
+
+    run(scenario())
+
+
+class Failing:
+    """A service whose ``ask`` fails, to exercise the error handler."""
+
+    def __init__(self, service: QAService, error: Exception):
+        self._service, self._error = service, error
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._service, name)
+
+    def ask(self, question: str, **kwargs: Any) -> Answer:
+        raise self._error
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (RuntimeError("/secret/path/embeddings is broken"), SORRY),
+        (IndexMissingError("no index in /secret/path"), "not available right now"),
+    ],
+)
+def test_errors_are_logged_and_reported_without_internals(
+    bot_service: QAService, caplog: pytest.LogCaptureFixture, error: Exception, expected: str
+) -> None:
+    async def scenario() -> None:
+        async with running(Failing(bot_service, error)) as fake:
+            user, chat = user_and_chat(40)
+            fake.send(chat, user, AMBASSADOR)
+            [reply] = await fake.replies(chat["id"])
+            assert expected in reply["text"] and "secret" not in reply["text"]
+
+    with caplog.at_level(logging.ERROR, logger="qa_bot.telegram_bot"):
+        run(scenario())
+    [record] = [r for r in caplog.records if r.name == "qa_bot.telegram_bot"]
+    assert record.exc_info is not None and record.exc_info[1] is error
+
+
+def test_flood_control_and_network_errors_are_retried(bot_service: QAService) -> None:
+    async def scenario() -> None:
+        async with running(bot_service) as fake:
+            user, chat = user_and_chat(50)
+            fake.fail_next("sendMessage", retry_after=1)
+            fake.drop_next("sendMessage")
+            started = time.monotonic()
+            fake.send(chat, user, AMBASSADOR)
+            [answer] = await fake.replies(chat["id"])
+            assert "Vitaly Churkin" in answer["text"]
+            attempts = fake.calls_of("sendMessage")
+            assert [c.ok for c in attempts] == [False, False, True]
+            assert attempts[0].error.startswith("Too Many Requests")
+            assert attempts[2].at - attempts[0].at >= 1.0  # waited out retry_after
+            assert time.monotonic() - started < 10
+
+    run(scenario())
+
+
+def test_slow_question_does_not_hold_up_other_chats(bot_service: QAService) -> None:
+    class Slow:
+        def __init__(self, service: QAService):
+            self._service = service
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self._service, name)
+
+        def ask(self, question: str, **kwargs: Any) -> Answer:
+            if question.startswith("slow"):
+                time.sleep(2)
+            return self._service.ask(AMBASSADOR, **kwargs)
+
+    async def scenario() -> None:
+        async with running(Slow(bot_service)) as fake:
+            slow_user, slow_chat = user_and_chat(60)
+            quick_user, quick_chat = user_and_chat(61)
+            fake.send(slow_chat, slow_user, "slow question")
+            await asyncio.sleep(0.2)
+            fake.send(quick_chat, quick_user, "quick question")
+            await fake.replies(quick_chat["id"])
+            assert fake.sent(slow_chat["id"]) == []  # still thinking, and still typing
+            assert fake.calls_of("sendChatAction")[0].params["chat_id"] == slow_chat["id"]
+            await fake.replies(slow_chat["id"])
+
+    run(scenario())
+
+
+def test_outlet_filter_per_chat(bot_service: QAService) -> None:
+    async def scenario() -> None:
+        async with running(bot_service) as fake:
+            user, chat = user_and_chat(70)
+            for text, expected in [
+                ("/outlet", "Outlets: RT."),
+                ("/outlet Reuters", "I know no outlet called “Reuters”"),
+                ("/outlet rt", "only <b>RT</b>"),
+                (AMBASSADOR, "Searching only articles with outlet RT."),
+                ("/outlet all", "Searching all outlets again."),
+                (AMBASSADOR, "Vitaly Churkin"),
+            ]:
+                mark = fake.mark()
+                fake.send(chat, user, text)
+                [reply] = await fake.replies(chat["id"], after=mark)
+                rendered = fake.calls_of("sendMessage", after=mark)[0].params["text"]
+                assert expected in rendered, (text, rendered)
+            assert "Searching only" not in reply["text"]
+
+    run(scenario())
+
+
+# --- hot reload --------------------------------------------------------------------------------
+
+
+def test_reindex_is_used_without_restart(tmp_path: Path, real_embedder: Any) -> None:
+    seeds = tmp_path / "seeds"
+    write_article(
+        seeds,
+        "vault.txt",
+        "Seed vault expands",
+        "The Svalbard seed vault received 30,000 new samples on Tuesday, its director said.",
+        "2016-09-27",
+    )
+    settings = load_settings(seeds_dir=seeds, index_dir=tmp_path / "index", root_dir=tmp_path)
+    service = QAService(settings, embedder=real_embedder)
+    service.index()
+    question = "How many beehives did the Oslo rooftop project install?"
+
+    async def scenario() -> None:
+        async with running(service) as fake:
+            user, chat = user_and_chat(80)
+            fake.send(chat, user, "How many samples did the Svalbard seed vault receive?")
+            [before] = await fake.replies(chat["id"])
+            assert "30,000" in before["text"]
+            mark = fake.mark()
+            fake.send(chat, user, question)
+            [declined] = await fake.replies(chat["id"], after=mark)
+            assert declined["text"].startswith("The articles don't cover this.")
+
+            # `qa-bot index` in another process: a second service over the same folders.
+            write_article(
+                seeds,
+                "bees.txt",
+                "Rooftop bees in Oslo",
+                "The Oslo rooftop project installed 140 beehives on office buildings this year.",
+                "2016-09-28",
+            )
+            write_article(
+                seeds,
+                "vault.txt",
+                "Seed vault expands",
+                "The Svalbard seed vault received 45,000 new samples on Tuesday, its director "
+                "said after the count was corrected.",
+                "2016-09-27",
+            )
+            indexer = QAService(settings, embedder=real_embedder)
+            # Questions keep being answered while the index is rebuilt.
+            rebuild = asyncio.create_task(asyncio.to_thread(indexer.index))
+            mark = fake.mark()
+            fake.send(chat, user, "How many samples did the Svalbard seed vault receive?")
+            await fake.replies(chat["id"], after=mark)
+            await rebuild
+
+            mark = fake.mark()
+            fake.send(chat, user, question)
+            [after] = await fake.replies(chat["id"], after=mark)
+            assert "140 beehives" in after["text"]
+            assert "Rooftop bees in Oslo" in after["text"]
+
+            # A button under an answer from before the change no longer shows stale text.
+            mark = fake.mark()
+            query = fake.press(before, buttons(before)["Passage 1"], user)
+            call = await fake.wait_for(lambda c: c.method == "answerCallbackQuery", after=mark)
+            assert "changed" in call.params["text"] and fake.answered(query)
+
+    run(scenario())
+
+
+def test_expired_more_button(bot_service: QAService) -> None:
+    async def scenario() -> None:
+        async with running(bot_service) as fake:
+            user, chat = user_and_chat(90)
+            fake.send(chat, user, AMBASSADOR)
+            [answer] = await fake.replies(chat["id"])
+        # A new bot process (a restart) has no memory of the question behind "More".
+        async with running(bot_service) as fake2:
+            fake2.add_message(answer)
+            mark = fake2.mark()
+            query = fake2.press(answer, buttons(answer)["More"], user)
+            call = await fake2.wait_for(lambda c: c.method == "answerCallbackQuery", after=mark)
+            assert call.params["text"] == EXPIRED and fake2.answered(query)
+            # The Passage button carries everything it needs and survives the restart.
+            mark = fake2.mark()
+            fake2.press(answer, buttons(answer)["Passage 1"], user)
+            [passage] = await fake2.replies(chat["id"], after=mark)
+            assert passage["text"].startswith("Passage [1]")
+
+    run(scenario())
+
+
+# --- the command line --------------------------------------------------------------------------
+
+
+def _cli(*args: str, env: dict[str, str]) -> Any:
+    from qa_bot.cli import app
+
+    return CliRunner().invoke(app, list(args), env=env)
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({}, "no bot token: set QA_BOT_TELEGRAM__TOKEN"),
+        (
+            {"QA_BOT_TELEGRAM__TOKEN": "1:abc", "QA_BOT_TELEGRAM__MODE": "webhook"},
+            "webhook mode needs the public URL",
+        ),
+    ],
+)
+def test_cli_setup_errors_are_one_line(tmp_path: Path, env: dict[str, str], message: str) -> None:
+    clean = {k: "" for k in os.environ if k.startswith("QA_BOT_TELEGRAM__")}
+    result = _cli("--index", str(tmp_path / "none"), "bot", env={**clean, **env})
+    assert result.exit_code == 2
+    output = result.output.strip()
+    assert output.startswith("error:") and message in output and "\n" not in output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_cli_bot_runs_against_the_fake(bot_service: QAService) -> None:
+    """`qa-bot bot` in a subprocess: settings from the environment, the token never logged,
+    a clean stop on SIGINT."""
+    settings = bot_service.settings
+
+    async def scenario(fake: BotAPIFake, process: subprocess.Popen[str]) -> None:
+        deadline = time.monotonic() + 120
+        while not fake.calls_of("deleteWebhook"):  # polling has started
+            assert process.poll() is None, "the bot exited"
+            assert time.monotonic() < deadline, "the bot did not start"
+            await asyncio.sleep(0.1)
+        user, chat = user_and_chat(100)
+        fake.send(chat, user, AMBASSADOR)
+        [answer] = await fake.replies(chat["id"])
+        assert "Vitaly Churkin" in answer["text"]
+
+    with BotAPIFake() as fake:
+        env = {
+            **os.environ,
+            "QA_BOT_TELEGRAM__TOKEN": fake.token,
+            "QA_BOT_TELEGRAM__BASE_URL": fake.base_url,
+            "QA_BOT_ROOT_DIR": str(settings.root_dir),
+        }
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                "from qa_bot.cli import main; main()",
+                "--seeds",
+                str(settings.seeds_dir),
+                "--index",
+                str(settings.index_dir),
+                "bot",
+            ],
+            env=env,
+            stderr=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            text=True,
+        )
+        try:
+            run(scenario(fake, process), timeout=150)
+        finally:
+            process.send_signal(signal.SIGINT)
+            _, log = process.communicate(timeout=30)
+    assert process.returncode == 0, log
+    assert fake.token not in log and fake.token.split(":")[1] not in log
+    assert "index is up to date" in log and "connected to the Bot API" in log
+    assert "stopped" in log
+
+
+def test_rendered_answers_pass_the_fakes_html_rules(bot_service: QAService) -> None:
+    """The fake's parser is the one the property tests use; sanity-check it on a real answer."""
+    from qa_bot.telegram_render import render_answer
+
+    [html] = render_answer(bot_service.ask(AMBASSADOR))
+    text, entities = parse_html(html)
+    assert "Vitaly Churkin" in text and {e["type"] for e in entities} >= {"blockquote", "bold"}
