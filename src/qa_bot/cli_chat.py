@@ -7,6 +7,9 @@ switches the index while the chat runs, the next question is answered from the n
 
 Line editing and history (readline) only when stdin is a terminal; piped questions are read
 line by line, without prompts, so ``qa-bot chat < questions.txt`` works as a script.
+
+This module imports :mod:`qa_bot.cli` only inside its functions: ``cli`` imports every command
+module when it loads, so importing ``cli`` here at the top would be circular.
 """
 
 from __future__ import annotations
@@ -22,18 +25,7 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from qa_bot.cli import (
-    _errors,
-    _parse_date,
-    _print_report,
-    _progress_factory,
-    _state,
-    answer_json,
-    err,
-    out,
-    print_answer,
-)
-from qa_bot.errors import InvalidQuestionError, QABotError
+from qa_bot.errors import QABotError
 
 #: The chat id of the terminal in the conversation store (one conversation per process).
 CHAT_ID = "terminal"
@@ -59,9 +51,15 @@ class ChatSession:
     use_context: bool = True
     as_json: bool = False
     generation: str | None = None
-    commands: dict[str, Callable[[], bool]] = field(default_factory=dict)
+    #: The CLI's consoles and answer printers, shared with ``qa-bot ask``.
+    cli: Any = None
+    commands: dict[str, Callable[[], bool]] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
+        if self.cli is None:
+            from qa_bot import cli
+
+            self.cli = cli
         self.commands = {
             ":quit": self.quit,
             ":q": self.quit,
@@ -80,7 +78,7 @@ class ChatSession:
         if line.startswith(":"):
             command = self.commands.get(line.split()[0].casefold())
             if command is None:
-                err.print(f"unknown command {escape(line.split()[0])}; :help lists them")
+                self.cli.err.print(f"unknown command {escape(line.split()[0])}; :help lists them")
                 return True
             return command()
         self.ask(line)
@@ -98,32 +96,29 @@ class ChatSession:
             else:
                 answer, follow_up = self.service.ask(question, filters=self.filters), False
             elapsed = time.perf_counter() - started
-        except InvalidQuestionError as exc:
-            err.print(f"[bold red]error:[/] {escape(str(exc))}")
-            return
-        except QABotError as exc:
-            err.print(f"[bold red]error:[/] {escape(str(exc))}")
+        except QABotError as exc:  # a bad question, a missing index: say so, keep going
+            self.cli.err.print(f"[bold red]error:[/] {escape(str(exc))}")
             return
         except Exception as exc:  # a bug must not end the session; say what it was
             name = type(exc).__name__
-            err.print(f"[bold red]unexpected error:[/] {escape(name)}: {escape(str(exc))}")
+            self.cli.err.print(f"[bold red]unexpected error:[/] {escape(name)}: {escape(str(exc))}")
             return
         if self.as_json:
-            data = answer_json(self.service, answer)
+            data = self.cli.answer_json(self.service, answer)
             data["follow_up"] = follow_up
             data["ms"] = round(elapsed * 1000, 1)
             sys.stdout.write(json.dumps(data, ensure_ascii=False) + "\n")
             sys.stdout.flush()
             return
-        print_answer(self.service, answer)
+        self.cli.print_answer(self.service, answer)
         if sys.stdin.isatty():
-            out.print(f"[dim]{elapsed * 1000:.0f} ms[/]")
-        out.print()
+            self.cli.out.print(f"[dim]{elapsed * 1000:.0f} ms[/]")
+        self.cli.out.print()
 
     def _notice_new_index(self) -> None:
         generation = self.service.snapshot().generation
         if self.generation is not None and generation != self.generation:
-            err.print("[dim]The index was rebuilt; answering from the new one.[/]")
+            self.cli.err.print("[dim]The index was rebuilt; answering from the new one.[/]")
         self.generation = generation
 
     # --- commands -------------------------------------------------------------------------------
@@ -132,41 +127,41 @@ class ChatSession:
         return False
 
     def help(self) -> bool:
-        out.print(escape(HELP))
+        self.cli.out.print(escape(HELP))
         return True
 
     def sources(self) -> bool:
         try:
             rows = self.service.sources()
         except QABotError as exc:
-            err.print(f"[bold red]error:[/] {escape(str(exc))}")
+            self.cli.err.print(f"[bold red]error:[/] {escape(str(exc))}")
             return True
         for s in rows:
             meta = s.meta
-            out.print(
+            self.cli.out.print(
                 f"• {meta.title} — {meta.outlet_label()}, {meta.date_label()} "
                 f"({self.service.display_path(meta)})",
                 markup=False,
             )
-        out.print(f"{len(rows)} articles")
+        self.cli.out.print(f"{len(rows)} articles")
         return True
 
     def context(self) -> bool:
         turns = self.conversations.context(CHAT_ID) if self.use_context else []
         if not turns:
-            out.print("No context: the next question stands alone.")
+            self.cli.out.print("No context: the next question stands alone.")
             return True
         last = turns[-1]
         left = max(0, round((last.at + self.conversations.ttl_seconds - time.time()) / 60))
-        out.print(f"Follow-ups build on: “{escape(last.topic)}”")
+        self.cli.out.print(f"Follow-ups build on: “{escape(last.topic)}”")
         if last.words:
-            out.print(f"  key words: {escape(', '.join(last.words))}")
-        out.print(f"  forgotten in about {left} min, or now with :reset")
+            self.cli.out.print(f"  key words: {escape(', '.join(last.words))}")
+        self.cli.out.print(f"  forgotten in about {left} min, or now with :reset")
         return True
 
     def reset(self) -> bool:
         self.conversations.reset(CHAT_ID)
-        out.print("Context cleared: the next question stands alone.")
+        self.cli.out.print("Context cleared: the next question stands alone.")
         return True
 
 
@@ -209,6 +204,7 @@ def chat_command(
     ] = True,
 ) -> None:
     """Ask questions one after another; follow-ups build on the previous question."""
+    from qa_bot.cli import _errors, _parse_date, _print_report, _progress_factory, _state, err
     from qa_bot.conversation import Conversations
     from qa_bot.retrieval import SearchFilters
 
