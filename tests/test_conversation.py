@@ -215,6 +215,7 @@ def test_follow_up_is_asked_with_the_topic_and_says_so() -> None:
     assert reply.follow_up
     call = service.calls[-1]
     assert call["question"] == "When was that? US attacked convoy"
+    assert reply.searched == "When was that? US attacked convoy"
     assert call["boost_articles"] == ("a1",)
     assert call["notes"] == (context_note("Who did the US say attacked the convoy?"),)
     # the user sees their own question, and the note
@@ -323,14 +324,14 @@ def test_persistence_round_trip(tmp_path: Path) -> None:
     clock = Clock()
     store = Conversations(settings, clock=clock)
     store.ask(RecordingService(), 42, "Who did the US say attacked the convoy?")  # type: ignore[arg-type]
-    store.ask(RecordingService(), "group:7", "Who is Russia's ambassador to the UN?")  # type: ignore[arg-type]
+    store.ask(RecordingService(), (-100, 7), "Who is Russia's ambassador to the UN?")  # type: ignore[arg-type]
     assert json.loads(path.read_text())["version"] == 1
     assert [p.name for p in path.parent.iterdir()] == ["conversations.json"]  # no temp files left
 
     restarted = Conversations(settings, clock=clock)
     assert restarted.context(42) == store.context(42)
     assert restarted.reply(RecordingService(), 42, "When was that?").follow_up  # type: ignore[arg-type]
-    assert restarted.context("group:7")[0].question == "Who is Russia's ambassador to the UN?"
+    assert restarted.context((-100, 7))[0].question == "Who is Russia's ambassador to the UN?"
 
     restarted.reset(42)
     assert Conversations(settings, clock=clock).context(42) == []

@@ -352,6 +352,9 @@ class Reply:
     cue: str | None
     #: The question whose topic was used; None when the question stood alone.
     topic: str | None = None
+    #: The text that was searched (the question, plus the topic's words for a follow-up): what
+    #: to search again for further passages ("More" in the bot).
+    searched: str = ""
 
 
 def ask_in_conversation(
@@ -389,7 +392,7 @@ def ask_in_conversation(
             topic=answer.question,
         )
         conversation.add(turn)
-        return Reply(answer, follow_up=False, cue=None)
+        return Reply(answer, follow_up=False, cue=None, searched=answer.question)
 
     in_question = set(terms(question))
     missing = [w for w in previous.words if not all(t in in_question for t in terms(w))]
@@ -403,6 +406,7 @@ def ask_in_conversation(
         boost_articles=previous.articles,
         notes=(context_note(previous.topic),),
     )
+    searched = answer.question
     if asked != question:
         answer = dataclasses.replace(answer, question=" ".join(question.split()))
     words = _merge(own.words, extra_words)[:MAX_CONTEXT_WORDS]
@@ -418,7 +422,7 @@ def ask_in_conversation(
             follow_up=True,
         )
     )
-    return Reply(answer, follow_up=True, cue=cue, topic=previous.topic)
+    return Reply(answer, follow_up=True, cue=cue, topic=previous.topic, searched=searched)
 
 
 def _cited(answer: Answer) -> tuple[str, ...]:

@@ -18,7 +18,7 @@ answer (compared after :func:`qa_bot.text.fold`), with the context and without i
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
@@ -64,7 +64,8 @@ def is_dialogue_file(path: Path) -> bool:
     return False
 
 
-def load_dialogues(path: Path) -> list[Dialogue]:
+def load_dialogues(path: Path | str) -> list[Dialogue]:
+    path = Path(path)
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except OSError as exc:
@@ -179,10 +180,25 @@ class DialogueReport:
         return "\n".join(lines)
 
 
-def evaluate_dialogues(service: QAService, path: Path | str) -> DialogueReport:
-    """Run every dialogue of ``path`` through a fresh conversation and score its last turn."""
-    dialogues = load_dialogues(Path(path))
-    return summarize([run_dialogue(service, d) for d in dialogues])
+def evaluate_dialogues(
+    service: QAService,
+    path: Path | str,
+    *,
+    progress: Callable[[int], None] | None = None,
+) -> DialogueReport:
+    """Run every dialogue of ``path`` through a fresh conversation and score its last turn.
+
+    Args:
+        service: the service to ask, with the same code path as ``qa-bot chat`` and the bot.
+        path: a dialogue file (see the module docstring).
+        progress: called with 1 after each dialogue (for a progress bar).
+    """
+    outcomes = []
+    for dialogue in load_dialogues(path):
+        outcomes.append(run_dialogue(service, dialogue))
+        if progress is not None:
+            progress(1)
+    return summarize(outcomes)
 
 
 def run_dialogue(service: QAService, dialogue: Dialogue) -> DialogueOutcome:
