@@ -1,6 +1,6 @@
 """Follow-up questions without an LLM: a short per-chat memory and clear linguistic cues.
 
-A chat remembers its last few turns (the question, its key terms, the articles the answer cited)
+A chat remembers its last few turns (the question, its key words, the articles the answer cited)
 for a limited time. A new message is a *follow-up* when it plainly leans on what came before:
 
 * it replies to the bot's own answer (Telegram);
@@ -78,15 +78,15 @@ def context_note(topic_question: str) -> str:
 class Turn:
     """One question of a chat, as later follow-ups need it.
 
-    ``words`` are the key words of the topic as the user wrote them and ``terms`` their search
-    terms; for a follow-up they include the topic inherited from the turn it followed, so a
-    chain "Who attacked the convoy?" / "When was that?" / "And according to TASS?" keeps the
-    convoy. ``topic`` is the question that introduced that topic, quoted in the note.
+    ``words`` are the key words of the topic as the user wrote them; for a follow-up they
+    include the topic inherited from the turn it followed, so a chain "Who attacked the
+    convoy?" / "When was that?" / "And according to TASS?" keeps the convoy. ``articles`` are
+    the articles its answer cited, ``topic`` the question that introduced the topic (quoted in
+    the note).
     """
 
     question: str
     words: tuple[str, ...]
-    terms: tuple[str, ...]
     articles: tuple[str, ...]
     at: float
     topic: str
@@ -100,7 +100,6 @@ class Turn:
         return cls(
             question=str(data["question"]),
             words=tuple(str(w) for w in data["words"]),
-            terms=tuple(str(t) for t in data["terms"]),
             articles=tuple(str(a) for a in data["articles"]),
             at=float(data["at"]),
             topic=str(data.get("topic") or data["question"]),
@@ -319,16 +318,9 @@ def is_follow_up(
 # --- asking with context -------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class KeyWords:
-    """A question's topic: its content words as written, and their search terms."""
-
-    words: tuple[str, ...]
-    terms: tuple[str, ...]
-
-
-def key_words(question: str, *, outlets: Iterable[str] = ()) -> KeyWords:
-    """The words that carry a question's topic: no stop words, question words or outlet names."""
+def key_words(question: str, *, outlets: Iterable[str] = ()) -> tuple[str, ...]:
+    """The words that carry a question's topic, as written: names and nouns, not stop words,
+    question words, the question's frame ("What did X *tell* Y") or outlet names."""
     named = outlet_in_question(question, list(outlets))
     skip = {w.casefold() for w in named.split()} if named else set()
     words: list[str] = []
@@ -340,7 +332,7 @@ def key_words(question: str, *, outlets: Iterable[str] = ()) -> KeyWords:
         if new:
             words.append(token)
             found.extend(new)
-    return KeyWords(tuple(words), tuple(found))
+    return tuple(words)
 
 
 @dataclass(frozen=True)
@@ -371,6 +363,7 @@ def ask_in_conversation(
     The turn is recorded in ``conversation`` afterwards (a question the service refuses as
     invalid raises and is not recorded).
     """
+    question = validate_question(question)
     now = time.time() if now is None else now
     outlets = service.snapshot().outlets()
     previous = conversation.last(now)
@@ -379,14 +372,12 @@ def ask_in_conversation(
         if previous is not None
         else None
     )
-    validate_question(question)
     own = key_words(question, outlets=outlets)
     if previous is None or cue is None:
         answer = service.ask(question, filters=filters)
         turn = Turn(
             question=answer.question,
-            words=own.words,
-            terms=own.terms,
+            words=own,
             articles=_cited(answer),
             at=now,
             topic=answer.question,
@@ -408,14 +399,11 @@ def ask_in_conversation(
     )
     searched = answer.question
     if asked != question:
-        answer = dataclasses.replace(answer, question=" ".join(question.split()))
-    words = _merge(own.words, extra_words)[:MAX_CONTEXT_WORDS]
-    merged_terms = tuple(t for w in words for t in terms(w) if t not in _GENERIC)
+        answer = dataclasses.replace(answer, question=question)
     conversation.add(
         Turn(
             question=answer.question,
-            words=words,
-            terms=tuple(dict.fromkeys(merged_terms)),
+            words=_merge(own, extra_words)[:MAX_CONTEXT_WORDS],
             articles=_cited(answer) or previous.articles,
             at=now,
             topic=previous.topic,
@@ -603,7 +591,6 @@ def _write_atomically(path: Path, text: str) -> None:
 __all__ = [
     "Conversation",
     "Conversations",
-    "KeyWords",
     "Reply",
     "Turn",
     "ask_in_conversation",
