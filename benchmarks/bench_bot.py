@@ -38,7 +38,7 @@ from tests.botapi_fake import BotAPIFake  # noqa: E402
 
 from qa_bot.service import QAService  # noqa: E402
 from qa_bot.settings import TelegramSettings, load_settings  # noqa: E402
-from qa_bot.telegram_bot import PatientRateLimiter, build_application, polling  # noqa: E402
+from qa_bot.telegram_bot import PatientRateLimiter, build_application, serving  # noqa: E402
 
 DEV_QUESTIONS = REPO.parent / "shared" / "eval" / "dev_questions.jsonl"
 FALLBACK_QUESTIONS = [
@@ -83,7 +83,7 @@ async def run_load(
         )
         limiter = PatientRateLimiter() if throttled else _NoLimits()
         application = build_application(service, settings, rate_limiter=limiter)
-        async with polling(application, timeout=1):
+        async with serving(application, poll_timeout=1):
             warm_user = fake.user(999_999)
             fake.send(fake.private_chat(warm_user), warm_user, todo[0])
             await fake.replies(warm_user["id"], settle=0)

@@ -316,6 +316,10 @@ class BotAPIFake:
         self._next_message_id: dict[int, int] = {}
         self._callbacks: dict[str, bool] = {}  # id -> answered
         self._faults: list[_Fault] = []
+        self._webhook: dict[str, Any] | None = None
+        self._routes: dict[str, str] = {}
+        #: (update_id, HTTP status) of every webhook delivery, in order.
+        self.deliveries: list[tuple[int, int]] = []
         self._closing = False
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -385,11 +389,13 @@ class BotAPIFake:
         self,
         chat: dict[str, Any],
         user: dict[str, Any],
-        text: str,
+        text: str | None,
         *,
         reply_to: dict[str, Any] | None = None,
+        **fields: Any,
     ) -> dict[str, Any]:
-        """A user writes ``text`` in ``chat``; returns the message as the bot will see it."""
+        """A user writes ``text`` in ``chat`` (or sends ``fields``, e.g. ``location={...}``);
+        returns the message as the bot will see it."""
         with self._cond:
             self._chats.setdefault(chat["id"], dict(chat))
             message = {
@@ -397,11 +403,13 @@ class BotAPIFake:
                 "from": user,
                 "chat": chat,
                 "date": int(time.time()),
-                "text": text,
+                **fields,
             }
-            entities = _entities_in(text)
-            if entities:
-                message["entities"] = entities
+            if text is not None:
+                message["text"] = text
+                entities = _entities_in(text)
+                if entities:
+                    message["entities"] = entities
             if reply_to is not None:
                 message["reply_to_message"] = _shallow(reply_to)
             self._messages[(chat["id"], message["message_id"])] = message
@@ -443,6 +451,11 @@ class BotAPIFake:
             self._next_message_id[chat["id"]] = max(
                 self._next_message_id.get(chat["id"], 1), message["message_id"] + 1
             )
+
+    def route_webhook(self, public_url: str, local_url: str) -> None:
+        """Deliver webhook posts meant for ``public_url`` to ``local_url`` (the bot's server on
+        127.0.0.1), as a reverse proxy in front of it would."""
+        self._routes[public_url] = local_url
 
     def fail_next(
         self,
@@ -546,8 +559,33 @@ class BotAPIFake:
 
     def _push(self, update: dict[str, Any]) -> None:
         update["update_id"] = next(self._update_ids)
+        if self._webhook is not None:
+            threading.Thread(target=self._deliver, args=(update,), daemon=True).start()
+            return
         self._updates.append(update)
         self._cond.notify_all()
+
+    def _deliver(self, update: dict[str, Any]) -> None:
+        """POST an update to the webhook, as Telegram does, with the secret token header."""
+        import urllib.error
+        import urllib.request
+
+        assert self._webhook is not None
+        url = self._routes.get(self._webhook["url"], self._webhook["url"])
+        request = urllib.request.Request(
+            url, data=json.dumps(update).encode(), headers={"Content-Type": "application/json"}
+        )
+        if self._webhook.get("secret_token"):
+            request.add_header("X-Telegram-Bot-Api-Secret-Token", self._webhook["secret_token"])
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                status = response.status
+        except urllib.error.HTTPError as exc:
+            status = exc.code
+        except OSError:
+            status = 0
+        with self._cond:
+            self.deliveries.append((update["update_id"], status))
 
     def _new_message_id(self, chat_id: int) -> int:
         n = self._next_message_id.get(chat_id, 1)
@@ -583,6 +621,12 @@ class BotAPIFake:
         timeout = float(params.get("timeout") or 0)
         deadline = time.monotonic() + timeout
         with self._cond:
+            if self._webhook is not None:
+                raise APIError(
+                    409,
+                    "Conflict: can't use getUpdates method while webhook is active; "
+                    "use deleteWebhook to delete the webhook first",
+                )
             while True:
                 if offset:
                     self._updates = [u for u in self._updates if u["update_id"] >= offset]
@@ -615,10 +659,24 @@ class BotAPIFake:
         return self.bot
 
     def _m_deletewebhook(self, params: dict[str, Any]) -> bool:
+        self._webhook = None
+        return True
+
+    def _m_setwebhook(self, params: dict[str, Any]) -> bool:
+        url = str(params.get("url") or "")
+        if not url:
+            return self._m_deletewebhook(params)
+        if not url.startswith("https://"):
+            raise bad_request("bad webhook: HTTPS url must be provided for webhook")
+        secret = params.get("secret_token")
+        if secret is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", str(secret)):
+            raise bad_request("secret token contains unallowed characters")
+        self._webhook = {"url": url, "secret_token": secret}
         return True
 
     def _m_getwebhookinfo(self, params: dict[str, Any]) -> dict[str, Any]:
-        return {"url": "", "has_custom_certificate": False, "pending_update_count": 0}
+        url = self._webhook["url"] if self._webhook else ""
+        return {"url": url, "has_custom_certificate": False, "pending_update_count": 0}
 
     def _m_close(self, params: dict[str, Any]) -> bool:
         return True

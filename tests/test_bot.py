@@ -29,7 +29,7 @@ from qa_bot.errors import IndexMissingError
 from qa_bot.models import Answer
 from qa_bot.service import QAService
 from qa_bot.settings import TelegramSettings, load_settings
-from qa_bot.telegram_bot import EXPIRED, REFUSAL, SORRY, build_application, polling
+from qa_bot.telegram_bot import EXPIRED, REFUSAL, SORRY, build_application, serving
 from tests.botapi_fake import BotAPIFake, parse_html
 from tests.conftest import SEEDS, write_article
 
@@ -82,7 +82,7 @@ async def running(service: Any, **settings: Any) -> AsyncIterator[BotAPIFake]:
     """A fresh Bot API fake and the bot polling it."""
     with BotAPIFake() as fake:
         telegram = TelegramSettings(token=SecretStr(fake.token), base_url=fake.base_url, **settings)
-        async with polling(build_application(service, telegram), timeout=1):
+        async with serving(build_application(service, telegram), poll_timeout=1):
             yield fake
 
 
@@ -532,6 +532,116 @@ def test_outlet_filter_per_chat(bot_service: QAService) -> None:
                 rendered = fake.calls_of("sendMessage", after=mark)[0].params["text"]
                 assert expected in rendered, (text, rendered)
             assert "Searching only" not in reply["text"]
+
+    run(scenario())
+
+
+def test_private_chat_explains_what_it_cannot_do(bot_service: QAService) -> None:
+    async def scenario() -> None:
+        async with running(bot_service) as fake:
+            user, chat = user_and_chat(75)
+            for kwargs, expected in [
+                ({"text": "/frobnicate"}, "I don't know that command. /help"),
+                ({"text": None, "location": {"latitude": 1.0, "longitude": 2.0}}, "as text"),
+                ({"text": "/ask"}, "Ask me something about the articles"),
+            ]:
+                mark = fake.mark()
+                fake.send(chat, user, **kwargs)
+                [reply] = await fake.replies(chat["id"], after=mark)
+                assert expected in reply["text"]
+
+    run(scenario())
+
+
+def test_bad_markup_falls_back_to_plain_text(
+    bot_service: QAService, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Should the renderer ever produce markup Telegram refuses, the answer still arrives."""
+    import qa_bot.telegram_bot as telegram_bot
+
+    monkeypatch.setattr(telegram_bot, "render_answer", lambda answer: ["<b>Broken &amp; <i>x</b>"])
+
+    async def scenario() -> None:
+        async with running(bot_service) as fake:
+            user, chat = user_and_chat(76)
+            fake.send(chat, user, AMBASSADOR)
+            [reply] = await fake.replies(chat["id"])
+            refused = [c for c in fake.calls_of("sendMessage") if not c.ok]
+            assert refused and "can't parse entities" in refused[0].error
+            assert reply["text"] == "Broken & x" and "entities" not in reply
+            assert buttons(reply)  # the buttons survive too
+
+    with caplog.at_level(logging.ERROR, logger="qa_bot.telegram_bot"):
+        run(scenario())
+    assert any("refused our HTML" in r.getMessage() for r in caplog.records)
+
+
+def test_webhook_mode(bot_service: QAService) -> None:
+    pytest.importorskip("tornado", reason="webhook mode needs python-telegram-bot[webhooks]")
+    import socket
+    import urllib.error
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    public = "https://bot.example.org/telegram/hook"
+
+    async def scenario() -> None:
+        async with running(
+            bot_service,
+            mode="webhook",
+            webhook_listen="127.0.0.1",
+            webhook_port=port,
+            webhook_url=public,
+            webhook_secret=SecretStr("s3cret_Token-1"),
+        ) as fake:
+            [registered] = fake.calls_of("setWebhook")
+            assert registered.params["url"] == public
+            assert registered.params["secret_token"] == "s3cret_Token-1"
+            assert not fake.calls_of("getUpdates")
+            fake.route_webhook(public, f"http://127.0.0.1:{port}/telegram/hook")
+
+            user, chat = user_and_chat(77)
+            fake.send(chat, user, AMBASSADOR)
+            [answer] = await fake.replies(chat["id"])
+            assert "Vitaly Churkin" in answer["text"]
+            assert [status for _, status in fake.deliveries] == [200]
+
+            # Without the secret the bot's server refuses the post, and nothing is answered.
+            forged = urllib.request.Request(
+                f"http://127.0.0.1:{port}/telegram/hook",
+                data=b'{"update_id": 99, "message": {}}',
+                headers={"Content-Type": "application/json"},
+            )
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                await asyncio.to_thread(urllib.request.urlopen, forged, timeout=5)
+            assert refused.value.code == 403
+
+    run(scenario())
+
+
+def test_the_fake_speaks_python_telegram_bot(bot_service: QAService) -> None:
+    """getChat needs the full chat object in v22; errors come back as PTB's exceptions."""
+    from telegram import ChatFullInfo
+    from telegram.error import BadRequest
+
+    async def scenario() -> None:
+        with BotAPIFake() as fake:
+            telegram = TelegramSettings(token=SecretStr(fake.token), base_url=fake.base_url)
+            application = build_application(bot_service, telegram)
+            async with serving(application, poll_timeout=1):
+                user, chat = user_and_chat(78)
+                fake.send(chat, user, "/help")
+                await fake.replies(chat["id"])
+                info = await application.bot.get_chat(chat["id"])
+                assert isinstance(info, ChatFullInfo) and info.first_name == "User78"
+                commands = await application.bot.get_my_commands()
+                assert [c.command for c in commands][:2] == ["ask", "sources"]
+                with pytest.raises(BadRequest, match=r"(?i)chat not found"):
+                    await application.bot.send_message(424242, "hello")
+                with pytest.raises(BadRequest, match=r"(?i)message is too long"):
+                    await application.bot.send_message(chat["id"], "x" * 4097)
 
     run(scenario())
 

@@ -12,6 +12,7 @@ import asyncio
 import importlib.util
 import logging
 import os
+import re
 import sys
 import time
 from typing import Annotated, Any
@@ -79,6 +80,11 @@ def _check_telegram(settings: Settings) -> str:
         if not tg.webhook_url:
             raise SettingsError(
                 "webhook mode needs the public URL: set QA_BOT_TELEGRAM__WEBHOOK_URL"
+            )
+        secret = tg.webhook_secret.get_secret_value() if tg.webhook_secret else ""
+        if secret and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", secret):
+            raise SettingsError(
+                "QA_BOT_TELEGRAM__WEBHOOK_SECRET must be 1-256 characters of A-Z, a-z, 0-9, _ and -"
             )
         if importlib.util.find_spec("tornado") is None:
             raise SettingsError(
@@ -165,7 +171,12 @@ def bot(
             log.info("connected to the Bot API at %s as @%s", origin, me.username)
             prepare_service(service)
             log.info("answering (%s mode, %d workers)", tg.mode, tg.workers)
-            run(application, tg)
+            if tg.mode == "webhook" and not tg.webhook_secret:
+                log.warning(
+                    "no QA_BOT_TELEGRAM__WEBHOOK_SECRET: anyone who learns the webhook URL "
+                    "can send the bot updates"
+                )
+            run(application)
         except InvalidToken:
             raise BotStartError(
                 f"the Bot API at {origin} rejected the token; check QA_BOT_TELEGRAM__TOKEN"

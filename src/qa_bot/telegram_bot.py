@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import functools
 import html
 import logging
@@ -162,7 +163,7 @@ async def run_blocking(context: Context, fn: Callable[..., T], *args: Any, **kwa
 
 
 @contextlib.asynccontextmanager
-async def typing(context: Context, chat_id: int, thread_id: int | None) -> AsyncIterator[None]:
+async def show_typing(context: Context, chat_id: int, thread_id: int | None) -> AsyncIterator[None]:
     """Show "typing…" in the chat until the block ends, renewing it while the work lasts."""
     done = asyncio.Event()
 
@@ -391,7 +392,7 @@ async def answer_question(update: Update, context: Context, question: str) -> No
         return
     started = time.perf_counter()
     try:
-        async with typing(context, message.chat_id, _thread_id(message)):
+        async with show_typing(context, message.chat_id, _thread_id(message)):
             answer = await ask_service(update, context, question)
     except InvalidQuestionError as exc:
         await reply(update, context, f"I can't search for that: {escape(str(exc))}.")
@@ -402,7 +403,9 @@ async def answer_question(update: Update, context: Context, question: str) -> No
         f"{len(answer.citations)} quote(s)" if answer.answered else "not covered",
         time.perf_counter() - started,
     )
-    await send_answer(update, context, answer, question=question)
+    await send_answer(
+        update, context, answer, question=question, filters=chat_filters(context.chat_data)
+    )
 
 
 async def send_answer(
@@ -411,25 +414,28 @@ async def send_answer(
     answer: Answer,
     *,
     question: str,
-    filters: SearchFilters | None = None,
+    filters: SearchFilters | None,
     shown: Sequence[tuple[str, int, int]] = (),
 ) -> None:
-    message = update.effective_message
-    assert message is not None
+    """Send an answer, split as needed, with a "Passage n" button per quote and "More"
+    (which remembers the question, its filters and what was ``shown`` already)."""
+    chat = update.effective_chat
+    assert chat is not None
     markup = None
     if answer.answered and answer.citations:
         token = _remember_more(
             context.chat_data,
             MoreRequest(
                 question=question,
-                filters=filters if filters is not None else chat_filters(context.chat_data),
+                filters=filters,
                 shown=[*shown, *((c.article.id, c.start, c.end) for c in answer.citations)],
                 next_n=answer.citations[-1].n + 1,
             ),
         )
         markup = answer_keyboard(answer.citations, more_token=token)
-    quote = message if message.chat.type != ChatType.PRIVATE else None
-    await send_texts(context, message.chat_id, render_answer(answer), reply_to=quote, markup=markup)
+    anchor = update.effective_message
+    quote = anchor if chat.type != ChatType.PRIVATE else None
+    await send_texts(context, chat.id, render_answer(answer), reply_to=quote, markup=markup)
 
 
 def _remember_more(chat_data: ChatData, request: MoreRequest) -> str:
@@ -536,10 +542,8 @@ async def start(update: Update, context: Context) -> None:
 
 
 def example_questions(service: Any) -> list[str]:
-    """Two questions the articles answer: the configured ones, else built from titles."""
-    sources = sorted(
-        service.sources(), key=lambda s: (s.meta.date is not None, s.meta.date), reverse=True
-    )
+    """Two questions for /start when none are configured: about the latest two articles."""
+    sources = sorted(service.sources(), key=lambda s: s.meta.date or dt.date.min, reverse=True)
     return [f"What does the article “{s.meta.title}” say?" for s in sources[:2]]
 
 
@@ -583,6 +587,16 @@ async def group_text(update: Update, context: Context) -> None:
     username = context.bot.username
     question = re.sub(rf"@{re.escape(username)}\b", " ", text, flags=re.IGNORECASE)
     await answer_question(update, context, question)
+
+
+async def unknown_command(update: Update, context: Context) -> None:
+    """A command the bot does not have (private chats only)."""
+    await reply(update, context, "I don't know that command. /help lists the ones I have.")
+
+
+async def not_text(update: Update, context: Context) -> None:
+    """Photos, stickers, voice... (private chats only)."""
+    await reply(update, context, "I can only read questions written as text.")
 
 
 async def sources_command(update: Update, context: Context) -> None:
@@ -702,24 +716,17 @@ async def _show_more(update: Update, context: Context, token: str) -> None:
         with contextlib.suppress(BadRequest):
             await anchor.edit_reply_markup(InlineKeyboardMarkup(rows) if rows else None)
     service = context.bot_data.service
-    async with typing(context, update.effective_chat.id, _thread_id(anchor)):
+    async with show_typing(context, update.effective_chat.id, _thread_id(anchor)):
         answer = await run_blocking(
             context, further_passages, service, request, service.settings.retrieval.top_k
         )
-    markup = None
-    if answer.citations:
-        token = _remember_more(
-            context.chat_data,
-            MoreRequest(
-                request.question,
-                request.filters,
-                [*request.shown, *((c.article.id, c.start, c.end) for c in answer.citations)],
-                answer.citations[-1].n + 1,
-            ),
-        )
-        markup = answer_keyboard(answer.citations, more_token=token)
-    await send_texts(
-        context, update.effective_chat.id, render_answer(answer), reply_to=anchor, markup=markup
+    await send_answer(
+        update,
+        context,
+        answer,
+        question=request.question,
+        filters=request.filters,
+        shown=request.shown,
     )
 
 
@@ -729,11 +736,14 @@ async def on_error(update: object, context: Context) -> None:
     if not isinstance(update, Update):
         return
     text = INDEX_UNAVAILABLE if isinstance(context.error, QABotError) else SORRY
-    with contextlib.suppress(TelegramError):
-        if update.callback_query is not None:
+    if update.callback_query is not None:
+        try:
             await update.callback_query.answer(text[:MAX_ALERT], show_alert=True)
-        elif update.effective_message is not None:
-            await reply(update, context, text)
+            return
+        except TelegramError:
+            pass  # answered before the failure: say it in the chat instead
+    with contextlib.suppress(TelegramError):
+        await reply(update, context, text)
 
 
 # --- the application -------------------------------------------------------------------------
@@ -844,6 +854,8 @@ def build_application(
     application.add_handler(
         MessageHandler(new & groups & filters.TEXT & ~filters.COMMAND & ADDRESSED_TO_ME, group_text)
     )
+    application.add_handler(MessageHandler(new & private & filters.COMMAND, unknown_command))
+    application.add_handler(MessageHandler(new & private & ~filters.TEXT, not_text))
     application.add_handler(CallbackQueryHandler(button))
     application.add_error_handler(on_error)
     return application
@@ -852,22 +864,46 @@ def build_application(
 ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
 
 
+def webhook_options(settings: TelegramSettings) -> dict[str, Any]:
+    """Where the webhook server listens and what Telegram is told. The local path is the
+    public URL's path, so a reverse proxy can pass requests through unchanged."""
+    from urllib.parse import urlsplit
+
+    if not settings.webhook_url:
+        raise ValueError("webhook mode needs telegram.webhook_url")
+    return {
+        "listen": settings.webhook_listen,
+        "port": settings.webhook_port,
+        "url_path": urlsplit(settings.webhook_url).path.lstrip("/"),
+        "webhook_url": settings.webhook_url,
+        "secret_token": (
+            settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
+        ),
+        "allowed_updates": ALLOWED_UPDATES,
+    }
+
+
 @contextlib.asynccontextmanager
-async def polling(
+async def serving(
     application: Application,  # type: ignore[type-arg]
     *,
-    timeout: float = 10.0,
+    poll_timeout: float = 10.0,
 ) -> AsyncIterator[Application]:  # type: ignore[type-arg]
-    """Run the bot with long polling inside an already running event loop (tests, benchmarks);
-    the same start-up and shut-down steps as :meth:`Application.run_polling`."""
+    """Run the bot inside an already running event loop (tests, benchmarks): long polling or
+    the webhook server as the settings say, with the start-up and shut-down steps of
+    :meth:`Application.run_polling`."""
+    settings: TelegramSettings = application.bot_data.settings
     async with application:
         if application.post_init is not None:
             await application.post_init(application)
         await application.start()
         assert application.updater is not None
-        await application.updater.start_polling(
-            poll_interval=0.0, timeout=timeout, allowed_updates=ALLOWED_UPDATES
-        )
+        if settings.mode == "webhook":
+            await application.updater.start_webhook(**webhook_options(settings))
+        else:
+            await application.updater.start_polling(
+                poll_interval=0.0, timeout=poll_timeout, allowed_updates=ALLOWED_UPDATES
+            )
         try:
             yield application
         finally:
@@ -879,22 +915,11 @@ async def polling(
         await application.post_shutdown(application)
 
 
-def run(application: Application, settings: TelegramSettings) -> None:  # type: ignore[type-arg]
-    """Run until interrupted: long polling, or a webhook when ``settings.mode`` says so."""
+def run(application: Application) -> None:  # type: ignore[type-arg]
+    """Run until interrupted (SIGINT, SIGTERM): long polling, or the webhook server."""
+    settings: TelegramSettings = application.bot_data.settings
     if settings.mode == "webhook":
-        from urllib.parse import urlsplit
-
-        assert settings.webhook_url is not None
-        application.run_webhook(
-            listen=settings.webhook_listen,
-            port=settings.webhook_port,
-            url_path=urlsplit(settings.webhook_url).path.lstrip("/"),
-            webhook_url=settings.webhook_url,
-            secret_token=(
-                settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
-            ),
-            allowed_updates=ALLOWED_UPDATES,
-        )
+        application.run_webhook(**webhook_options(settings))
     else:
         application.run_polling(allowed_updates=ALLOWED_UPDATES)
 
@@ -907,6 +932,7 @@ __all__ = [
     "answer_question",
     "ask_service",
     "build_application",
-    "polling",
     "run",
+    "serving",
+    "webhook_options",
 ]
