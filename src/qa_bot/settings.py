@@ -81,13 +81,13 @@ class TelegramSettings(BaseModel):
     rate_limit_per_minute: int = Field(10, ge=0)
     max_question_chars: int = Field(500, ge=10, le=4000)
     workers: int = Field(2, ge=1, le=64)
+    #: Two questions /start suggests; when empty, they are built from article titles.
+    example_questions: list[str] = Field(default_factory=list)
 
 
 class ConversationSettings(BaseModel):
     ttl_seconds: int = Field(900, ge=0)
     max_turns: int = Field(3, ge=1, le=20)
-    #: Two questions /start suggests; when empty, they are built from article titles.
-    example_questions: list[str] = Field(default_factory=list)
     #: Keep chat contexts on disk (JSON) between restarts; off by default.
     persist_path: Path | None = None
 
