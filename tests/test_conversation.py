@@ -75,7 +75,12 @@ OUTLETS = ("Press TV", "RT", "TASS")
         # too vague to pick out an event
         ("How many soldiers were killed?", True),
         ("How many people died?", True),
+        ("Who was killed?", True),
         # self-contained questions
+        ("Who attacked the convoy?", False),
+        ("Why did the ceasefire collapse?", False),
+        ("What are bunker buster bombs?", False),
+        ("Who is Vitaly Churkin?", False),
         ("Who did the US say attacked the convoy?", False),
         ("Who is Russia's ambassador to the UN?", False),
         ("Who is Churkin?", False),

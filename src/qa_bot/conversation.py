@@ -8,7 +8,8 @@ for a limited time. A new message is a *follow-up* when it plainly leans on what
 * it is a fragment: "According to TASS?", "In Aleppo?", "Why?";
 * it points back with a pronoun or a demonstrative that has no antecedent in the question itself:
   "When was *that*?", "Who said *it*?", "How many were injured *there*?", "What did *he* say?";
-* it has at most two content words and names nobody: "How many soldiers died?".
+* it has at most one content word and names nobody ("Why?", "How many died?"), or two for a
+  count ("How many soldiers were killed?").
 
 A follow-up is searched with the previous turn's *topic*: the key words of the question that
 opened it (names and nouns, not the question's frame: "What did X *tell* Y") are appended to the
@@ -59,8 +60,11 @@ Clock = Callable[[], float]
 
 #: The most context words a follow-up carries along (a long first question is mostly its topic).
 MAX_CONTEXT_WORDS = 8
-#: A question with this few content words and no name cannot pick out an event by itself.
-MAX_VAGUE_WORDS = 2
+#: A question with this few content words and no name cannot pick out an event by itself
+#: ("Why?", "How many died?"); a count needs its event even with two ("How many soldiers were
+#: killed?"), while "Who attacked the convoy?" stands alone.
+MAX_VAGUE_WORDS = 1
+MAX_VAGUE_COUNT_WORDS = 2
 #: Chats kept in memory at most; the least recently active are forgotten first.
 MAX_CHATS = 10_000
 PERSIST_VERSION = 1
@@ -296,7 +300,10 @@ def follow_up_cue(
     if pointer is not None:
         return f"“{pointer}” refers to something earlier"
     content = [t for t in tokens if _is_content(t)]
-    if len(content) <= MAX_VAGUE_WORDS and not any(_is_name(t, i) for i, t in enumerate(tokens)):
+    limit = (
+        MAX_VAGUE_COUNT_WORDS if low[:2] in (["how", "many"], ["how", "much"]) else MAX_VAGUE_WORDS
+    )
+    if len(content) <= limit and not any(_is_name(t, i) for i, t in enumerate(tokens)):
         return "too few words to stand alone"
     return None
 
