@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 
+from qa_bot.errors import QABotError
+
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
@@ -24,8 +26,10 @@ PACKAGED_MODEL = "all-MiniLM-L6-v2"
 ProgressCallback = Callable[[int], None]
 
 
-class EmbeddingError(RuntimeError):
+class EmbeddingError(QABotError, RuntimeError):
     """The configured model cannot be loaded or used."""
+
+    exit_code = 5
 
 
 @runtime_checkable
