@@ -72,6 +72,9 @@ OUTLETS = ("Press TV", "RT", "TASS")
         ("Who was there?", True),
         ("What happened then?", True),
         ("Is that true?", True),
+        ("That's Lavrov's view; what did Kerry say?", True),
+        ("What’s it called now?", True),
+        ("It's possible that Russia bombed the convoy?", False),
         # too vague to pick out an event
         ("How many soldiers were killed?", True),
         ("How many people died?", True),

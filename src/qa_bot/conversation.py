@@ -231,7 +231,8 @@ def _is_name(word: str, position: int) -> bool:
 
 def _anaphor(tokens: Sequence[str]) -> str | None:
     """The first pronoun or demonstrative that points outside the question, if any."""
-    low = [t.casefold() for t in tokens]
+    # "that's", "it's": the pronoun is what counts
+    low = [re.sub(r"'s$", "", t.casefold().replace("’", "'")) for t in tokens]
     seen_content = False
     for i, word in enumerate(low):
         prev = low[i - 1] if i else ""
