@@ -14,6 +14,7 @@ users ask far faster than people.
 
     python benchmarks/bench_bot.py                        # 200 questions, 20 users
     python benchmarks/bench_bot.py --questions 500 --users 50 --index embeddings
+    python benchmarks/bench_bot.py --stub                 # the Telegram layer alone
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ sys.path.insert(0, str(REPO))  # tests.botapi_fake
 
 from tests.botapi_fake import BotAPIFake  # noqa: E402
 
+from qa_bot.models import Answer, ArticleMeta, Citation  # noqa: E402
 from qa_bot.service import QAService  # noqa: E402
 from qa_bot.settings import TelegramSettings, load_settings  # noqa: E402
 from qa_bot.telegram_bot import PatientRateLimiter, build_application, serving  # noqa: E402
@@ -47,6 +49,36 @@ FALLBACK_QUESTIONS = [
     "How long after the convoy caught fire did the drone leave?",
     "What is the capital of France?",
 ]
+
+
+class StubService:
+    """Answers instantly with a fixed two-quote answer: measures the Telegram layer alone
+    (python-telegram-bot, rendering, the fake), without retrieval."""
+
+    def __init__(self) -> None:
+        meta = ArticleMeta(
+            id="a",
+            path="a.txt",
+            title="US-led coalition must prove it really wants to separate Al-Nusra Front",
+            outlet="RT",
+            date=None,
+            date_text="24 Sep, 2016 01:53",
+            url=None,
+            content_hash="0" * 64,
+        )
+        quote = "Russia will “no longer take seriously” requests that its forces make concessions."
+        self._answer = Answer(
+            question="",
+            answered=True,
+            text="",
+            citations=(
+                Citation(1, meta, quote, 0, 80, 1.0),
+                Citation(2, meta, quote, 90, 170, 0.9),
+            ),
+        )
+
+    def ask(self, question: str, **kwargs: Any) -> Answer:
+        return self._answer
 
 
 class _NoLimits(PatientRateLimiter):
@@ -69,7 +101,7 @@ def percentile(values: list[float], p: float) -> float:
 
 
 async def run_load(
-    service: QAService, *, n: int, users: int, throttled: bool, workers: int
+    service: Any, *, n: int, users: int, throttled: bool, workers: int
 ) -> dict[str, Any]:
     pool = itertools.cycle(questions())
     todo = [next(pool) for _ in range(n)]
@@ -131,7 +163,15 @@ def main() -> None:
         "--index", type=Path, default=None, help="index folder (default: a fresh temporary one)"
     )
     parser.add_argument("--mode", choices=["both", "telegram", "unthrottled"], default="both")
+    parser.add_argument(
+        "--stub", action="store_true", help="answer instantly: the Telegram layer's own cost"
+    )
     args = parser.parse_args()
+    modes = [True, False] if args.mode == "both" else [args.mode == "telegram"]
+    if args.stub:
+        service: Any = StubService()
+        report([run_once(service, args, throttled) for throttled in modes])
+        return
 
     with tempfile.TemporaryDirectory() as tmp:
         settings = load_settings(
@@ -144,19 +184,22 @@ def main() -> None:
         service.ensure_index()
         service.query_embedder.embed(["warm up"])
         print(f"index and model ready in {time.monotonic() - started:.1f} s", file=sys.stderr)
-        modes = [True, False] if args.mode == "both" else [args.mode == "telegram"]
-        results = [
-            asyncio.run(
-                run_load(
-                    service,
-                    n=args.questions,
-                    users=args.users,
-                    throttled=throttled,
-                    workers=args.workers,
-                )
-            )
-            for throttled in modes
-        ]
+        report([run_once(service, args, throttled) for throttled in modes])
+
+
+def run_once(service: Any, args: argparse.Namespace, throttled: bool) -> dict[str, Any]:
+    return asyncio.run(
+        run_load(
+            service,
+            n=args.questions,
+            users=args.users,
+            throttled=throttled,
+            workers=args.workers,
+        )
+    )
+
+
+def report(results: list[dict[str, Any]]) -> None:
     columns = list(results[0])
     print(" | ".join(columns))
     for row in results:

@@ -752,7 +752,10 @@ async def on_error(update: object, context: Context) -> None:
 class PatientRateLimiter(AIORateLimiter):
     """Telegram's flood limits kept, RetryAfter waited out (up to 3 times), and network
     errors retried with backoff. A timed-out ``sendMessage`` is not repeated: it may have
-    arrived, and a doubled answer is worse than the error message."""
+    arrived, and a doubled answer is worse than the error message.
+
+    Chat actions ("typing…") bypass all of it: they are cosmetic, sent best effort, and must
+    neither wait in line before answers nor spend the answers' 30-a-second budget."""
 
     def __init__(self, *, network_retries: int = NETWORK_RETRIES, **kwargs: Any):
         kwargs.setdefault("max_retries", 3)
@@ -768,6 +771,8 @@ class PatientRateLimiter(AIORateLimiter):
         data: dict[str, Any],
         rate_limit_args: int | None,
     ) -> Any:
+        if endpoint == "sendChatAction":
+            return await callback(*args, **kwargs)
         delay = 0.5
         for attempt in range(self._network_retries + 1):
             try:
