@@ -467,6 +467,27 @@ def test_errors_are_logged_and_reported_without_internals(
     assert record.exc_info is not None and record.exc_info[1] is error
 
 
+def test_blocked_by_the_user_is_not_an_error(
+    bot_service: QAService, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def scenario() -> None:
+        async with running(bot_service) as fake:
+            user, chat = user_and_chat(45)
+            fake.fail_next(
+                "sendMessage", code=403, description="Forbidden: bot was blocked by the user"
+            )
+            mark = fake.mark()
+            fake.send(chat, user, AMBASSADOR)
+            await fake.wait_for(lambda c: c.method == "sendMessage", after=mark)
+            await asyncio.sleep(0.3)
+            assert len(fake.calls_of("sendMessage", after=mark)) == 1  # no apology to nobody
+
+    with caplog.at_level(logging.INFO, logger="qa_bot.telegram_bot"):
+        run(scenario())
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert any("blocked" in r.getMessage() for r in caplog.records)
+
+
 def test_flood_control_and_network_errors_are_retried(bot_service: QAService) -> None:
     async def scenario() -> None:
         async with running(bot_service) as fake:
@@ -796,6 +817,7 @@ def test_cli_bot_runs_against_the_fake(bot_service: QAService) -> None:
                 "--index",
                 str(settings.index_dir),
                 "bot",
+                "--verbose",  # debug logging: the token must not leak there either
             ],
             env=env,
             stderr=subprocess.PIPE,

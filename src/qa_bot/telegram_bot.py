@@ -44,7 +44,7 @@ from telegram import (
     Update,
 )
 from telegram.constants import ChatAction, ChatType, ParseMode
-from telegram.error import BadRequest, NetworkError, TelegramError, TimedOut
+from telegram.error import BadRequest, Forbidden, NetworkError, TelegramError, TimedOut
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -434,7 +434,7 @@ async def send_answer(
         )
         markup = answer_keyboard(answer.citations, more_token=token)
     anchor = update.effective_message
-    quote = anchor if chat.type != ChatType.PRIVATE else None
+    quote = anchor if isinstance(anchor, Message) and chat.type != ChatType.PRIVATE else None
     await send_texts(context, chat.id, render_answer(answer), reply_to=quote, markup=markup)
 
 
@@ -732,6 +732,9 @@ async def _show_more(update: Update, context: Context, token: str) -> None:
 
 async def on_error(update: object, context: Context) -> None:
     """Log the failure with its traceback, then tell the user something went wrong."""
+    if isinstance(context.error, Forbidden):
+        log.info("cannot write to a chat (the bot was blocked or removed): %s", context.error)
+        return
     log.error("error while handling an update", exc_info=context.error)
     if not isinstance(update, Update):
         return
@@ -814,6 +817,8 @@ def build_application(
         settings: defaults to ``service.settings.telegram``; must carry the token.
         rate_limiter: defaults to :class:`PatientRateLimiter` with Telegram's limits.
     """
+    # httpx logs every request at INFO, and the Bot API URL contains the token.
+    logging.getLogger("httpx").setLevel(max(logging.getLogger("httpx").level, logging.WARNING))
     settings = settings if settings is not None else service.settings.telegram
     if settings.token is None or not settings.token.get_secret_value().strip():
         raise ValueError("no bot token: set QA_BOT_TELEGRAM__TOKEN")
