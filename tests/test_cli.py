@@ -173,3 +173,20 @@ def test_commands_that_need_no_model_do_not_import_torch(project: Path) -> None:
         assert done.stdout.strip().endswith("HEAVY="), (args, done.stdout[-300:])
         if "ask" in args:
             assert "Vitaly Churkin" in done.stdout
+
+    # A stale index is refreshed with the ONNX model too: still no torch.
+    write_article(
+        project / "seeds",
+        "005_new.txt",
+        "Wheat exports soar",
+        "Canadian wheat exports rose by a record 40 percent in August, officials said.",
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe, *_opts(project), "ask", "How much did wheat exports rise?"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert "index refreshed: added 1" in done.stderr
+    assert "40 percent" in done.stdout
+    assert done.stdout.strip().endswith("HEAVY="), done.stdout[-300:]
