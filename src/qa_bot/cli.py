@@ -365,4 +365,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    # Run the package's copy of this module, the one the command modules import: under
+    # `python -m qa_bot.cli` this file is also `__main__`, a second copy with its own State.
+    from qa_bot.cli import main as package_main
+
+    package_main()
