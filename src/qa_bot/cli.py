@@ -357,7 +357,8 @@ def _register_commands() -> None:
         importlib.import_module(name).register(app)
 
 
-_register_commands()
+if __name__ != "__main__":  # see the bottom of this file
+    _register_commands()
 
 
 def main() -> None:
