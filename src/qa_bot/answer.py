@@ -2,21 +2,38 @@
 
 The bot never writes prose of its own about the articles: the answer *is* the quotes. That
 keeps every statement checkable, and makes declining the only honest alternative.
+
+The first quote is the best window, grown by at most a sentence or two where the evidence
+points: neighbouring windows of the same article that also rank near the top, then the
+sentence after it (answers tend to follow the sentence that matches the question), then the
+one before, as long as the quote stays within ``max_quote_chars`` and three sentences.
+Further quotes are single windows from other passages that score close to the best one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import itertools
+import re
+from collections.abc import Callable, Mapping, Sequence
 
-from qa_bot.models import Answer, Citation
-from qa_bot.retrieval import Hit, Retrieval, focus_quote, near_duplicate
+from qa_bot.models import Answer, Chunk, Citation
+from qa_bot.retrieval import Hit, Retrieval, near_duplicate
 from qa_bot.settings import RetrievalSettings
+from qa_bot.text import sentence_spans, terms
 
 NOT_COVERED = "The articles don't cover this."
 
 #: A further citation must score at least this share of the best one: several articles that
 #: support the answer are all cited, weak neighbours are not.
 RELATIVE_FLOOR = 0.8
+
+#: Top hits whose windows may be merged into the first quote.
+MERGE_DEPTH = 5
+
+#: A quote is at most this many sentences.
+MAX_SENTENCES = 3
+
+_SENTENCE_END = re.compile(r"[.!?…:;\"'”’»)\]]$")
 
 
 def compose(
@@ -38,7 +55,17 @@ def compose(
         if citations and hit.score < best * RELATIVE_FLOOR:
             break
         text = article_text(hit.article.id)
-        start, end = focus_quote(hit, text, retrieval.query_terms)
+        if citations:
+            start, end = trim_headings(text, hit.chunk.start, hit.chunk.end)
+        else:
+            start, end = first_quote(
+                hit,
+                retrieval.hits,
+                retrieval.context,
+                text,
+                settings.max_quote_chars,
+                retrieval.weights,
+            )
         quote = text[start:end]
         if _overlaps(hit, start, end, citations) or any(
             near_duplicate(quote, c.quote) for c in citations
@@ -65,6 +92,84 @@ def compose(
         citations=tuple(citations),
         notes=tuple(notes),
     )
+
+
+def first_quote(
+    hit: Hit,
+    hits: Sequence[Hit],
+    context: Mapping[int, Chunk],
+    text: str,
+    limit: int,
+    weights: Mapping[str, float] | None = None,
+) -> tuple[int, int]:
+    """The span of the first citation, built around the sentence that matches the question.
+
+    The region is the best window plus the windows of the same article that overlap it and
+    also rank near the top. Its sentence covering the most of the question (IDF-weighted) is
+    the pivot; the quote is the pivot, then the sentence after it (answers tend to follow
+    the sentence that matches the question), then the one before, then the second one after,
+    while the quote stays within ``limit`` characters and three sentences. Only sentences of
+    the article's body are used (first sentences of its windows), never page furniture.
+    """
+    start, end = hit.chunk.start, hit.chunk.end
+    for other in hits[1:MERGE_DEPTH]:
+        same = other.article.id == hit.article.id
+        if same and other.chunk.start <= end and other.chunk.end >= start:
+            start, end = min(start, other.chunk.start), max(end, other.chunk.end)
+    chunks = [hit.chunk, *context.values(), *(h.chunk for h in hits[1:MERGE_DEPTH])]
+    sentences = sorted(
+        {_first_sentence(c) for c in chunks if c.article_id == hit.chunk.article_id}
+        | set(sentence_spans(text, hit.chunk.start, hit.chunk.end))
+    )
+    sentences = [s for s in sentences if _is_prose(text, *s)] or sentences
+    region = [i for i, s in enumerate(sentences) if start <= s[0] and s[1] <= end]
+    if not region:
+        return trim_headings(text, hit.chunk.start, hit.chunk.end)
+    weights = weights or {}
+    pivot = max(region, key=lambda i: (_coverage(text, sentences[i], weights), -i))
+    chosen = [pivot]
+    for i in (pivot + 1, pivot - 1, pivot + 2):
+        if not 0 <= i < len(sentences) or len(chosen) >= MAX_SENTENCES:
+            continue
+        lo = min(sentences[j][0] for j in [*chosen, i])
+        hi = max(sentences[j][1] for j in [*chosen, i])
+        if hi - lo <= limit and _contiguous([*chosen, i]):
+            chosen.append(i)
+    return min(sentences[j][0] for j in chosen), max(sentences[j][1] for j in chosen)
+
+
+def _contiguous(picked: Sequence[int]) -> bool:
+    """Picked sentences follow each other in the article (no body sentence skipped)."""
+    ordered = sorted(picked)
+    return all(b == a + 1 for a, b in itertools.pairwise(ordered))
+
+
+def _coverage(text: str, span: tuple[int, int], weights: Mapping[str, float]) -> float:
+    found = set(terms(text[span[0] : span[1]]))
+    return sum(w for t, w in weights.items() if t in found)
+
+
+def trim_headings(text: str, start: int, end: int) -> tuple[int, int]:
+    """Drop trailing sentences that are headings (a line without closing punctuation)."""
+    spans = list(sentence_spans(text, start, end))
+    while len(spans) > 1 and not _is_prose(text, *spans[-1]):
+        spans.pop()
+    if not spans:
+        return start, end
+    return spans[0][0], spans[-1][1]
+
+
+def _first_sentence(chunk: Chunk) -> tuple[int, int]:
+    span = next(sentence_spans(chunk.text), (0, len(chunk.text)))
+    return chunk.start + span[0], chunk.start + span[1]
+
+
+def _is_prose(text: str, start: int, end: int) -> bool:
+    return bool(_SENTENCE_END.search(text[start:end].rstrip()))
+
+
+def _count_sentences(text: str, start: int, end: int) -> int:
+    return sum(1 for _ in sentence_spans(text, start, end))
 
 
 def decline(question: str, retrieval: Retrieval | None, *, notes: Sequence[str] = ()) -> Answer:

@@ -25,6 +25,9 @@ from qa_bot.settings import RetrievalSettings
 from qa_bot.store import Snapshot
 from qa_bot.text import fold, sentence_spans, terms
 
+#: How many windows either side of the best hit are fetched for growing the first quote.
+CONTEXT_REACH = 3
+
 
 @dataclass(frozen=True)
 class SearchFilters:
@@ -86,6 +89,11 @@ class Retrieval:
     answerable: bool
     query_terms: list[str] = field(default_factory=list)
     reason: str = ""
+    #: The windows around the best hit (same article, a few sentences either side), by id:
+    #: what the first quote may grow into when the answer spills past its window.
+    context: dict[int, Chunk] = field(default_factory=dict)
+    #: The question's terms with their IDF, for choosing the sentences to quote.
+    weights: dict[str, float] = field(default_factory=dict)
 
 
 def outlet_in_question(question: str, outlets: Iterable[str]) -> str | None:
@@ -157,13 +165,20 @@ def retrieve(
     dense = np.asarray(snapshot.vectors[ids], dtype=np.float32) @ qv[0]
     lexical = lex[ids] / lex_max if lex_max > 0 else np.zeros(len(ids), dtype=np.float32)
     fused = fuse(dense, lexical, settings)
+    chunks = snapshot.chunks([int(i) for i in ids])
+    if q_terms and (settings.coverage_weight or settings.anchor_weight):
+        weights = term_weights(snapshot, q_terms)
+        bonus = [
+            settings.coverage_weight * coverage(terms(chunks[int(i)].text), weights)
+            + settings.anchor_weight * anchor_coverage(chunks[int(i)].text, weights)
+            for i in ids
+        ]
+        fused = fused + np.array(bonus)
     if boost_articles:
         boosted = set(snapshot.chunk_ids_of(list(boost_articles)).tolist())
         fused = fused + np.array([0.05 if int(i) in boosted else 0.0 for i in ids])
     order = np.argsort(-fused, kind="stable")[:limit]
-    chosen = [int(ids[i]) for i in order]
-    chunks = snapshot.chunks(chosen)
-    metas = snapshot.articles_by_id(sorted({c.article_id for c in chunks.values()}))
+    metas = snapshot.articles_by_id(sorted({chunks[int(ids[i])].article_id for i in order}))
     hits = [
         Hit(
             chunk_id=int(ids[i]),
@@ -177,8 +192,27 @@ def retrieve(
     ]
     if not hits:
         return Retrieval([], 0.0, False, q_terms, "nothing matched")
-    answerable, coverage, reason = decide(snapshot, q_terms, hits, settings)
-    return Retrieval(hits, coverage, answerable, q_terms, reason)
+    answerable, covered, reason = decide(snapshot, q_terms, hits, settings)
+    return Retrieval(
+        hits,
+        covered,
+        answerable,
+        q_terms,
+        reason,
+        neighbours(snapshot, hits[0]),
+        term_weights(snapshot, q_terms),
+    )
+
+
+def neighbours(snapshot: Snapshot, hit: Hit, reach: int = CONTEXT_REACH) -> dict[int, Chunk]:
+    """The windows of the hit's article that start up to ``reach`` sentences before or after.
+
+    Chunk ids of one article are consecutive (in order of their first sentence), so the
+    neighbours are one lookup away.
+    """
+    ids = range(max(0, hit.chunk_id - reach), min(snapshot.n_chunks, hit.chunk_id + reach + 1))
+    found = snapshot.chunks(list(ids))
+    return {i: c for i, c in found.items() if c.article_id == hit.chunk.article_id}
 
 
 def fuse(dense: np.ndarray, lexical: np.ndarray, settings: RetrievalSettings) -> np.ndarray:
@@ -209,35 +243,55 @@ def _reciprocal_ranks(scores: np.ndarray, k: int, *, zero_is_absent: bool = Fals
 def decide(
     snapshot: Snapshot, q_terms: Sequence[str], hits: Sequence[Hit], settings: RetrievalSettings
 ) -> tuple[bool, float, str]:
-    """Whether the best passages answer the question: (answerable, coverage, reason)."""
+    """Whether the best passages answer the question: (answerable, coverage, reason).
+
+    The evidence is ``coverage + evidence_dense_weight * cosine``: coverage is the
+    IDF-weighted share of the question's words in the best single passage of the top three
+    (with its article's title; pooling several passages would let an off-topic question
+    collect its words from unrelated articles), the cosine is the best of the top five. Either
+    alone fails: an on-topic question the corpus does not answer can have a higher cosine
+    than an answerable one, and a paraphrased answerable question can share few words.
+    """
     if not hits:
         return False, 0.0, "nothing matched"
-    coverage = question_coverage(snapshot, q_terms, hits[:3])
+    weights = term_weights(snapshot, q_terms)
+    best = max(
+        (coverage([*terms(h.chunk.text), *terms(h.article.title)], weights) for h in hits[:3]),
+        default=0.0,
+    )
     top_dense = max((h.dense for h in hits[:5]), default=0.0)
-    if not q_terms:
-        return (
-            top_dense >= settings.strong_dense,
-            coverage,
-            "no content words; dense similarity decides",
-        )
-    answerable = (
-        coverage >= settings.min_coverage and top_dense >= settings.min_dense
-    ) or top_dense >= settings.strong_dense
-    return answerable, coverage, f"coverage {coverage:.2f}, best cosine {top_dense:.2f}"
+    evidence = best + settings.evidence_dense_weight * top_dense
+    answerable = evidence >= settings.min_evidence and top_dense >= settings.min_dense
+    reason = f"coverage {best:.2f} + {settings.evidence_dense_weight:g} x cosine {top_dense:.2f}"
+    return answerable, best, f"{reason} = {evidence:.2f} (needs {settings.min_evidence:g})"
 
 
-def question_coverage(snapshot: Snapshot, q_terms: Sequence[str], hits: Sequence[Hit]) -> float:
-    """IDF-weighted share of the question's terms found in the passages (and their titles)."""
-    unique = list(dict.fromkeys(q_terms))
-    if not unique or not hits:
+def term_weights(snapshot: Snapshot, q_terms: Sequence[str]) -> dict[str, float]:
+    """Each distinct question term with its IDF: rare names and numbers weigh the most."""
+    return {t: snapshot.lexical.idf(t) for t in dict.fromkeys(q_terms)}
+
+
+def coverage(text_terms: Iterable[str], weights: dict[str, float]) -> float:
+    """IDF-weighted share of the question's terms that occur in ``text_terms``."""
+    total = sum(weights.values())
+    if total <= 0:
         return 0.0
-    found: set[str] = set()
-    for hit in hits:
-        found.update(terms(hit.chunk.text))
-        found.update(terms(hit.article.title))
-    weights = [snapshot.lexical.idf(t) for t in unique]
-    total = sum(weights)
-    return sum(w for t, w in zip(unique, weights, strict=True) if t in found) / total
+    found = set(text_terms)
+    return sum(w for t, w in weights.items() if t in found) / total
+
+
+def anchor_coverage(window_text: str, weights: dict[str, float]) -> float:
+    """How much of the question the window's *first* sentence covers.
+
+    Windows start at every sentence, and the answer is usually in the sentence that matches
+    the question or in the one right after it. Of overlapping windows that match equally
+    well, the one that starts at the matching sentence therefore holds the answer most often;
+    the one that ends with it cuts the answer off.
+    """
+    first = next(sentence_spans(window_text), None)
+    if first is None:
+        return 0.0
+    return coverage(terms(window_text[first[0] : first[1]]), weights)
 
 
 def _allowed_ids(snapshot: Snapshot, filters: SearchFilters | None) -> np.ndarray | None:
@@ -248,22 +302,6 @@ def _allowed_ids(snapshot: Snapshot, filters: SearchFilters | None) -> np.ndarra
 
 
 # --- quotes ------------------------------------------------------------------------------------
-
-
-def focus_quote(hit: Hit, text: str, q_terms: Sequence[str]) -> tuple[int, int]:
-    """Trim a window to the sentences that bear on the question.
-
-    Trailing sentences that share no word with the question are dropped (the window that
-    starts at the answering sentence usually carries a neighbour along for context). The
-    leading sentence is kept: ranking already chose the window that starts where it should.
-    """
-    spans = list(sentence_spans(text, hit.chunk.start, hit.chunk.end))
-    if len(spans) <= 1:
-        return hit.chunk.start, hit.chunk.end
-    wanted = set(q_terms)
-    while len(spans) > 1 and not wanted & set(terms(text[spans[-1][0] : spans[-1][1]])):
-        spans.pop()
-    return spans[0][0], spans[-1][1]
 
 
 def near_duplicate(a: str, b: str, threshold: float = 0.7) -> bool:

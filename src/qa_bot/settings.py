@@ -48,17 +48,30 @@ class RetrievalSettings(BaseModel):
     #: How the dense and the BM25 rankings are combined: "linear" adds the cosine and the
     #: max-normalized BM25 score, "rrf" adds reciprocal ranks (see benchmarks/README.md).
     fusion: Literal["linear", "rrf"] = "linear"
-    #: Weight of the dense cosine in the linear fusion with max-normalized BM25.
-    dense_weight: float = Field(0.5, ge=0.0, le=1.0)
+    #: Weight of the dense cosine in the fusion with BM25 (0: BM25 only, 1: dense only).
+    dense_weight: float = Field(0.7, ge=0.0, le=1.0)
     #: The k of reciprocal rank fusion, 1 / (k + rank).
     rrf_k: int = Field(60, ge=1, le=1000)
-    #: Abstain when the IDF-weighted share of the question's content words found in the best
-    #: passages falls below this, and the dense similarity is not convincing on its own.
+    #: Bonus for the IDF-weighted share of the question's words a window contains: BM25
+    #: rewards repeating one name, this rewards covering the whole question.
+    coverage_weight: float = Field(0.2, ge=0.0, le=2.0)
+    #: Bonus for the same share in a window's *first* sentence: of overlapping windows, the
+    #: one that starts where the question is matched holds the answer most often.
+    anchor_weight: float = Field(0.1, ge=0.0, le=2.0)
+    #: Answer only when coverage + evidence_dense_weight x cosine reaches min_evidence, where
+    #: coverage is the IDF-weighted share of the question's words in the best single passage
+    #: of the top three and cosine the best dense similarity (benchmarks/README.md); and
+    #: never below min_dense.
+    min_evidence: float = Field(1.35, ge=0.0, le=10.0)
+    evidence_dense_weight: float = Field(2.0, ge=0.0, le=10.0)
+    #: Unused since min_evidence (kept so that existing settings files stay valid).
     min_coverage: float = Field(0.45, ge=0.0, le=1.0)
     min_dense: float = Field(0.2, ge=-1.0, le=1.0)
-    #: A dense similarity this high answers even with few shared words (paraphrases).
+    #: Unused since min_evidence (kept so that existing settings files stay valid).
     strong_dense: float = Field(0.62, ge=-1.0, le=1.0)
     max_answer_chars: int = Field(600, ge=100, le=10000)
+    #: The first quote may grow past its window to the neighbouring sentences up to this.
+    max_quote_chars: int = Field(500, ge=50, le=5000)
     #: Exact flat search up to this many chunks, an approximate index beyond.
     exact_search_limit: int = Field(200_000, ge=0)
     ann: Literal["hnsw", "ivf"] = "hnsw"
