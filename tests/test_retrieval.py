@@ -1,0 +1,290 @@
+"""Ranking, fusion, coverage, abstention and quote selection.
+
+Pure functions are checked without any model; the hybrid search runs on tiny corpora with the
+counting fake embedder, and the paraphrase test uses the real model loaded once per session.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from qa_bot.answer import compose, first_quote, trim_headings
+from qa_bot.models import ArticleMeta, Chunk
+from qa_bot.retrieval import (
+    Hit,
+    Retrieval,
+    SearchFilters,
+    anchor_coverage,
+    coverage,
+    fuse,
+    near_duplicate,
+    outlet_in_question,
+)
+from qa_bot.service import QAService
+from qa_bot.settings import RetrievalSettings
+
+from .conftest import CountingEmbedder, make_settings, write_article
+
+# --- fusion ----------------------------------------------------------------------------------
+
+
+def _brute_rrf(dense: np.ndarray, lexical: np.ndarray, k: int, w: float) -> np.ndarray:
+    out = np.zeros(len(dense))
+    for i in range(len(dense)):
+        d_rank = 1 + sum(
+            1 for j in range(len(dense)) if dense[j] > dense[i] or (dense[j] == dense[i] and j < i)
+        )
+        l_rank = 1 + sum(
+            1
+            for j in range(len(lexical))
+            if lexical[j] > lexical[i] or (lexical[j] == lexical[i] and j < i)
+        )
+        out[i] = w / (k + d_rank) + ((1 - w) / (k + l_rank) if lexical[i] > 0 else 0.0)
+    return out
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_fusion_matches_a_brute_force_reference(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    dense = rng.uniform(-0.2, 0.9, 40).astype(np.float32)
+    lexical = np.where(rng.uniform(size=40) < 0.3, 0.0, rng.uniform(size=40)).astype(np.float32)
+    linear = RetrievalSettings(fusion="linear", dense_weight=0.7)
+    assert np.allclose(fuse(dense, lexical, linear), 0.7 * dense + 0.3 * lexical)
+    rrf = RetrievalSettings(fusion="rrf", dense_weight=0.5, rrf_k=10)
+    assert np.allclose(fuse(dense, lexical, rrf), _brute_rrf(dense, lexical, 10, 0.5))
+
+
+def test_fusion_extremes_are_single_signals() -> None:
+    dense = np.array([0.9, 0.1, 0.5])
+    lexical = np.array([0.0, 1.0, 0.2])
+    assert np.argmax(fuse(dense, lexical, RetrievalSettings(dense_weight=1.0))) == 0
+    assert np.argmax(fuse(dense, lexical, RetrievalSettings(dense_weight=0.0))) == 1
+
+
+# --- coverage --------------------------------------------------------------------------------
+
+
+def test_coverage_weighs_rare_words() -> None:
+    weights = {"incirlik": 5.0, "drone": 1.0}
+    assert coverage(["drone", "base"], weights) == pytest.approx(1 / 6)
+    assert coverage(["incirlik"], weights) == pytest.approx(5 / 6)
+    assert coverage(["x"], {}) == 0.0
+
+
+def test_anchor_coverage_reads_the_first_sentence_only() -> None:
+    weights = {"convoy": 1.0, "fire": 1.0}
+    assert anchor_coverage("The convoy caught fire. It left later.", weights) == 1.0
+    assert anchor_coverage("It left later. The convoy caught fire.", weights) == 0.0
+
+
+# --- outlets, filters, duplicates --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("According to TASS, what did Ryabkov say?", "TASS"),
+        ("What did RT report about the convoy?", "RT"),
+        ("what did rt report", None),  # short all-caps names must be written in capitals
+        ("Was the art exhibition cancelled?", None),
+        ("What did Press TV say?", "Press TV"),
+    ],
+)
+def test_outlet_named_in_the_question(question: str, expected: str | None) -> None:
+    assert outlet_in_question(question, ["RT", "TASS", "Press TV"]) == expected
+
+
+def _meta(article_id: str, outlet: str | None = None, date: dt.date | None = None) -> ArticleMeta:
+    return ArticleMeta(
+        article_id, f"{article_id}.txt", f"Title {article_id}", outlet, date, None, None, "hash"
+    )
+
+
+def test_filters_by_outlet_and_date() -> None:
+    f = SearchFilters(outlets=("tass",), since=dt.date(2016, 9, 20), until=dt.date(2016, 9, 30))
+    assert f.admits(_meta("a", "TASS", dt.date(2016, 9, 22)))
+    assert not f.admits(_meta("b", "RT", dt.date(2016, 9, 22)))
+    assert not f.admits(_meta("c", "TASS", dt.date(2016, 10, 1)))
+    assert not f.admits(_meta("d", "TASS", None))  # undated: cannot be said to be inside
+    assert f.describe() == "outlet tass, published 2016-09-20 to 2016-09-30"
+    assert not SearchFilters().active
+
+
+def test_near_duplicates() -> None:
+    a = "Russia will no longer take seriously requests for unilateral concessions, Lavrov said."
+    b = "Russia will “no longer take seriously” requests for unilateral concessions, Lavrov said"
+    assert near_duplicate(a, b)
+    assert not near_duplicate(a, "The drone left thirty minutes later.")
+
+
+# --- quotes ----------------------------------------------------------------------------------
+
+ARTICLE = (
+    "Drone report\n\n"
+    "The drone had taken off from the Incirlik air base. Our radar identified it as a "
+    "Predator, the spokesman said.\n\n"
+    "The drone entered the airspace minutes before the convoy caught fire. "
+    "And it left thirty minutes later, he said.\n\n"
+    "Agreement on Syria\n\n"
+    "Ryabkov said Russia was not walking out of the agreement."
+)
+
+
+def _sentence_starts(text: str) -> list[int]:
+    marks = [
+        "The drone had",
+        "Our radar",
+        "The drone entered",
+        "And it left",
+        "Agreement on",
+        "Ryabkov said",
+    ]
+    return [text.index(m) for m in marks]
+
+
+def _window(text: str, first: int, last: int, ordinal: int) -> Chunk:
+    starts = _sentence_starts(text)
+    ends = [
+        text.index(".", s) + 1 if not text[s:].startswith("Agreement") else text.index("\n", s)
+        for s in starts
+    ]
+    start, end = starts[first], ends[last]
+    return Chunk("a", ordinal, start, end, text[start:end])
+
+
+def _hit(chunk: Chunk, score: float, chunk_id: int) -> Hit:
+    return Hit(chunk_id, chunk, _meta("a"), score, score, score)
+
+
+def test_headings_are_trimmed_from_the_end_of_a_quote() -> None:
+    c = _window(ARTICLE, 3, 4, 3)
+    start, end = trim_headings(ARTICLE, c.start, c.end)
+    assert ARTICLE[start:end] == "And it left thirty minutes later, he said."
+
+
+def test_first_quote_pivots_on_the_matching_sentence_and_takes_the_next() -> None:
+    windows = [_window(ARTICLE, i, min(i + 2, 5), i) for i in range(6)]
+    # The best window ends with the sentence that matches; the answer follows it.
+    best = _window(ARTICLE, 0, 2, 0)
+    weights = {"convoy": 3.0, "caught": 2.0, "fire": 2.0, "drone": 1.0, "leave": 1.0}
+    context = dict(enumerate(windows))
+    start, end = first_quote(
+        _hit(best, 1.0, 0), [_hit(best, 1.0, 0)], context, ARTICLE, 400, weights
+    )
+    quote = ARTICLE[start:end]
+    assert quote.startswith(("Our radar", "The drone entered"))
+    assert "thirty minutes later" in quote
+    assert "Agreement on Syria" not in quote
+
+
+def test_first_quote_respects_the_character_limit() -> None:
+    windows = [_window(ARTICLE, i, min(i + 2, 5), i) for i in range(6)]
+    best = _window(ARTICLE, 2, 3, 2)
+    weights = {"convoy": 1.0}
+    start, end = first_quote(_hit(best, 1.0, 2), [], dict(enumerate(windows)), ARTICLE, 80, weights)
+    assert ARTICLE[start:end] == (
+        "The drone entered the airspace minutes before the convoy caught fire."
+    )
+
+
+def test_compose_declines_and_never_quotes_twice() -> None:
+    settings = RetrievalSettings()
+    w = _window(ARTICLE, 2, 3, 2)
+    hits = [_hit(w, 1.0, 2), _hit(w, 0.95, 2), _hit(_window(ARTICLE, 3, 3, 3), 0.9, 3)]
+    retrieval = Retrieval(hits, 1.0, True, ["convoy"], "", {}, {"convoy": 1.0})
+    answer = compose("q", retrieval, lambda _: ARTICLE, settings)
+    assert answer.answered and len(answer.citations) == 1
+    c = answer.citations[0]
+    assert ARTICLE[c.start : c.end] == c.quote
+    declined = compose("q", Retrieval(hits, 0.1, False, ["x"]), lambda _: ARTICLE, settings)
+    assert not declined.answered and declined.citations == ()
+    assert declined.suggestions == ("Title a",)
+
+
+# --- hybrid search on a tiny corpus ----------------------------------------------------------
+
+
+@pytest.fixture
+def tiny(tmp_path: Path) -> QAService:
+    seeds = tmp_path / "seeds"
+    write_article(
+        seeds,
+        "a.txt",
+        "Drone spotted over convoy",
+        "An attack drone flew at an altitude of 3,600 meters over the convoy. "
+        "It had taken off from the Incirlik air base.",
+        date="2016-09-24",
+    )
+    write_article(
+        seeds,
+        "b.txt",
+        "Siege of the city",
+        "Syrian troops had been besieged by IS in Deir ez-Zor for over two years. "
+        "The garrison held the airport.",
+        date="2016-09-18",
+    )
+    write_article(
+        seeds,
+        "c.txt",
+        "Cocoa harvest outlook",
+        "Rain in the cocoa zone improved the harvest outlook, traders said. "
+        "Prices fell two percent.",
+        date="1987-02-26",
+    )
+    service = QAService(make_settings(tmp_path, seeds), embedder=CountingEmbedder())
+    service.index()
+    return service
+
+
+@pytest.mark.parametrize(
+    ("question", "file"),
+    [
+        ("Which air base did it take off from, Incirlik?", "a.txt"),
+        ("What happened at 3600 meters?", "a.txt"),
+        ("Who was besieged in Deir ez-Zor?", "b.txt"),
+        ("who was besieged in deir ez\u2011zor", "b.txt"),  # no-break hyphen, lower case
+    ],
+)
+def test_names_places_and_numbers_are_found(tiny: QAService, question: str, file: str) -> None:
+    retrieval = tiny.search(question)
+    assert retrieval is not None
+    assert retrieval.hits[0].article.path == file
+
+
+def test_filters_restrict_the_search(tiny: QAService) -> None:
+    only_old = SearchFilters(until=dt.date(2000, 1, 1))
+    answer = tiny.ask("Who was besieged in Deir ez-Zor?", filters=only_old)
+    assert not answer.answered or {c.article.path for c in answer.citations} == {"c.txt"}
+    empty = SearchFilters(outlets=("Nobody",))
+    assert not tiny.ask("Who was besieged in Deir ez-Zor?", filters=empty).answered
+
+
+# --- the real model: paraphrases -------------------------------------------------------------
+
+
+@pytest.mark.model
+def test_paraphrase_is_found_by_the_dense_side(tmp_path: Path, real_embedder: object) -> None:
+    seeds = tmp_path / "seeds"
+    write_article(
+        seeds,
+        "a.txt",
+        "Convoy attack",
+        "A drone was registered over the convoy shortly before the fire. "
+        "The aid trucks burned for hours.",
+    )
+    write_article(
+        seeds,
+        "b.txt",
+        "Cocoa harvest",
+        "Rain in the cocoa zone improved the harvest outlook, traders said.",
+    )
+    service = QAService(make_settings(tmp_path, seeds), embedder=real_embedder)  # type: ignore[arg-type]
+    service.index()
+    retrieval = service.search("Was an unmanned aircraft seen near the aid vehicles?")
+    assert retrieval is not None
+    assert retrieval.hits[0].article.path == "a.txt"
+    assert retrieval.hits[0].lexical < 1.0 or retrieval.hits[0].dense > 0.3
