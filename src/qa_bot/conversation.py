@@ -29,13 +29,10 @@ chats in memory and writes them to disk (JSON, atomically) only when ``persist_p
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import logging
-import os
 import re
-import tempfile
 import threading
 import time
 from collections import OrderedDict, deque
@@ -44,6 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from qa_bot.files import atomic_write_text
 from qa_bot.retrieval import SearchFilters, outlet_in_question
 from qa_bot.service import MAX_QUESTION_CHARS, validate_question
 from qa_bot.text import terms
@@ -554,7 +552,7 @@ class Conversations:
             ],
         }
         try:
-            _write_atomically(self.persist_path, json.dumps(data, ensure_ascii=False))
+            atomic_write_text(self.persist_path, json.dumps(data, ensure_ascii=False))
         except OSError as exc:
             log.warning("could not save conversations to %s: %s", self.persist_path, exc)
 
@@ -578,22 +576,6 @@ class Conversations:
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             log.warning("ignoring unreadable conversations file %s: %s", path, exc)
             self._chats.clear()
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    """Write to a temporary file beside ``path`` and rename it over: never a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 __all__ = [

@@ -28,6 +28,7 @@ from qa_bot.corpus import (
 )
 from qa_bot.embedding import Embedder
 from qa_bot.errors import IndexError_, SeedsError
+from qa_bot.files import atomic_write_text
 from qa_bot.models import Article, ArticleMeta, Chunk
 from qa_bot.settings import Settings
 from qa_bot.store import (
@@ -36,7 +37,6 @@ from qa_bot.store import (
     IndexStore,
     Manifest,
     Snapshot,
-    atomic_write,
 )
 
 ProgressFactory = Callable[[int], Callable[[int], None]]
@@ -230,7 +230,7 @@ def _refresh_manifest(previous: Snapshot, keep: dict[str, FileRecord]) -> None:
     by a stat instead of re-reading and hashing them."""
 
     manifest = replace(previous.manifest, files=dict(sorted(keep.items())))
-    atomic_write(previous.path / "manifest.json", manifest.to_json())
+    atomic_write_text(previous.path / "manifest.json", manifest.to_json())
 
 
 def _write(

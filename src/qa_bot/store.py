@@ -40,6 +40,7 @@ from qa_bot.errors import (
     IndexMissingError,
     IndexWriteError,
 )
+from qa_bot.files import atomic_write_text
 from qa_bot.lexical import LexicalIndex
 from qa_bot.models import ArticleMeta, Chunk, SourceInfo
 from qa_bot.settings import RetrievalSettings
@@ -351,7 +352,7 @@ class IndexStore:
             (tmp / "manifest.json").write_text(manifest.to_json(), encoding="utf-8")
             _fsync_tree(tmp)
             os.replace(tmp, final)
-            atomic_write(self.root / CURRENT, generation + "\n")
+            atomic_write_text(self.root / CURRENT, generation + "\n")
         except OSError as exc:
             shutil.rmtree(tmp, ignore_errors=True)
             if final.exists() and self.current() != generation:
@@ -424,20 +425,6 @@ def _write_sqlite(
         raise OSError(f"SQLite: {exc}") from exc
     finally:
         conn.close()
-
-
-def atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 def _fsync_tree(folder: Path) -> None:
