@@ -25,11 +25,20 @@ import pytest
 from pydantic import SecretStr
 from typer.testing import CliRunner
 
+from qa_bot.conversation import context_note, follow_up_cue
 from qa_bot.errors import IndexMissingError
 from qa_bot.models import Answer
 from qa_bot.service import QAService
-from qa_bot.settings import TelegramSettings, load_settings
-from qa_bot.telegram_bot import EXPIRED, REFUSAL, SORRY, build_application, serving
+from qa_bot.settings import ConversationSettings, TelegramSettings, load_settings
+from qa_bot.telegram_bot import (
+    EXPIRED,
+    REFUSAL,
+    RESET_DONE,
+    RESET_NOTHING,
+    SORRY,
+    build_application,
+    serving,
+)
 from tests.botapi_fake import BotAPIFake, parse_html
 from tests.conftest import SEEDS, write_article
 
@@ -234,6 +243,7 @@ def test_long_answer_is_split_at_boundaries(bot_service: QAService) -> None:
                 assert len(message["text"].encode("utf-16-le")) // 2 <= 4096
             text = "\n".join(m["text"] for m in messages)
             assert "<b>claim</b> & “a quote” 🚀" in text  # escaped, so shown as text
+            assert text.index("A note & <b>more</b>") < text.index("(quote 1)")  # notes first
             for n in range(1, 5):
                 assert f"(quote {n})" in text
             assert text.index("(quote 1)") < text.index("(quote 4)") < text.index("Sources")
@@ -262,7 +272,8 @@ def test_passage_button_shows_the_text_around_the_quote(bot_service: QAService) 
             assert passage["text"].startswith("Passage [1]")
             assert passage["reply_to_message"]["message_id"] == answer["message_id"]
             [bold_quote] = [b for b in entity_text(passage, "bold") if "Churkin" in b]
-            assert bold_quote in entity_text(answer, "blockquote")[0]
+            # The quote may span paragraphs, which the answer shows run together.
+            assert " ".join(bold_quote.split()) in entity_text(answer, "blockquote")[0]
             [context] = entity_text(passage, "blockquote")
             assert len(context) > len(bold_quote) and bold_quote in context
             assert passage["text"].rstrip().endswith("outlet unknown, date not stated")
@@ -354,6 +365,169 @@ def test_group_answers_only_when_addressed(bot_service: QAService) -> None:
             fake.send(group, bob, "Nice!", reply_to=question)  # a reply, but not to the bot
             await asyncio.sleep(0.5)
             assert fake.sent(group["id"], after=mark) == []
+
+    run(scenario())
+
+
+# --- follow-ups --------------------------------------------------------------------------------
+
+#: A dialogue of ``tests/dialogues.jsonl`` (c38) whose article is in ``bot_service``.
+COUNCIL = "What did the US call Russia's action in Syria at the Security Council?"
+MEETING = "Who asked for that meeting?"
+REQUESTERS = "the United States, Britain and France"
+ACCUSES = "Russia accuses the US of supporting terror groups in Syria"
+#: c37, in the other article.
+AIR_FORCE = "Why could the Syrian Air Force not have hit the convoy?"
+WHO_SAID = "Who said so?"
+
+
+def note(message: dict[str, Any]) -> str | None:
+    """The "Taking your previous question into account" line of an answer, if any."""
+    found = [t for t in entity_text(message, "italic") if t.startswith("Taking your previous")]
+    assert len(found) <= 1
+    if found and "[1]" in message["text"]:  # shown above the quotes
+        assert message["text"].index(found[0]) < message["text"].index("[1]")
+    return found[0] if found else None
+
+
+class Delegating:
+    """The real service behind a wrapper that changes one thing."""
+
+    def __init__(self, service: QAService):
+        self._service = service
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._service, name)
+
+
+async def ask(
+    fake: BotAPIFake, chat: dict[str, Any], user: dict[str, Any], text: str, **fields: Any
+) -> dict[str, Any]:
+    """Send a message and wait for the one reply to it."""
+    mark = fake.mark()
+    fake.send(chat, user, text, **fields)
+    [reply] = await fake.replies(chat["id"], after=mark)
+    return reply
+
+
+def test_follow_up_builds_on_the_previous_question_until_reset(bot_service: QAService) -> None:
+    async def scenario() -> None:
+        async with running(bot_service) as fake:
+            user, chat = user_and_chat(110)
+            assert (await ask(fake, chat, user, "/reset"))["text"] == RESET_NOTHING
+            first = await ask(fake, chat, user, COUNCIL)
+            assert "barbarism" in first["text"] and note(first) is None
+
+            answer = await ask(fake, chat, user, MEETING)
+            assert note(answer) == context_note(COUNCIL)
+            assert REQUESTERS in entity_text(answer, "blockquote")[0]
+            assert f"[1] {ACCUSES}" in answer["text"]
+            # "More" searches the topic too, not "Who asked for that meeting?" alone.
+            mark = fake.mark()
+            fake.press(answer, buttons(answer)["More"], user)
+            [more] = await fake.replies(chat["id"], after=mark)
+            assert more["text"].startswith("Further passages")
+
+            assert (await ask(fake, chat, user, "/reset"))["text"] == RESET_DONE
+            alone = await ask(fake, chat, user, MEETING)
+            assert note(alone) is None
+            assert alone["text"].startswith("The articles don't cover this.")
+            assert "reset" in {c["command"] for c in fake.commands}
+
+    run(scenario())
+
+
+def test_a_reply_to_the_bots_answer_is_a_follow_up(bot_service: QAService) -> None:
+    requesters = "Which countries requested the Security Council meeting?"
+    assert follow_up_cue(requesters) is None  # nothing but the reply makes it a follow-up
+
+    async def scenario() -> None:
+        async with running(bot_service) as fake:
+            user, chat = user_and_chat(111)
+            first = await ask(fake, chat, user, COUNCIL)
+            replied = await ask(fake, chat, user, requesters, reply_to=first)
+            assert note(replied) == context_note(COUNCIL)
+            assert note(await ask(fake, chat, user, requesters)) is None
+
+    run(scenario())
+
+
+def test_in_a_group_everyone_has_their_own_topic(bot_service: QAService) -> None:
+    async def scenario() -> None:
+        async with running(bot_service) as fake:
+            group = BotAPIFake.group(-100600, "Desk")
+            ann, bob = BotAPIFake.user(112, "Ann"), BotAPIFake.user(113, "Bob")
+            await ask(fake, group, ann, f"/ask {COUNCIL}")
+            await ask(fake, group, bob, f"/ask {AIR_FORCE}")
+
+            answer = await ask(fake, group, ann, f"/ask {MEETING}")
+            assert note(answer) == context_note(COUNCIL)
+            assert REQUESTERS in entity_text(answer, "blockquote")[0]
+            answer = await ask(fake, group, bob, f"@qa_test_bot {WHO_SAID}")
+            assert note(answer) == context_note(AIR_FORCE)
+            assert "Lavrov stated" in entity_text(answer, "blockquote")[0]
+
+            # Bob's /reset forgets Bob's topic only.
+            assert (await ask(fake, group, bob, "/reset"))["text"] == RESET_DONE
+            assert note(await ask(fake, group, bob, f"/ask {WHO_SAID}")) is None
+            assert note(await ask(fake, group, ann, f"/ask {MEETING}")) == context_note(COUNCIL)
+
+    run(scenario())
+
+
+def test_a_self_contained_question_is_not_polluted(bot_service: QAService) -> None:
+    async def scenario() -> None:
+        async with running(bot_service) as fake:
+            user, chat = user_and_chat(114)
+            other, fresh = user_and_chat(115)
+            await ask(fake, chat, user, COUNCIL)
+            second = await ask(fake, chat, user, AMBASSADOR)
+            alone = await ask(fake, fresh, other, AMBASSADOR)
+            assert note(second) is None
+            assert second["text"] == alone["text"]
+            assert second["entities"] == alone["entities"]
+
+    run(scenario())
+
+
+def test_questions_of_one_chat_are_answered_in_order(bot_service: QAService) -> None:
+    class SlowFirst(Delegating):
+        def ask(self, question: str, **kwargs: Any) -> Answer:
+            if question == COUNCIL:
+                time.sleep(1)
+            return self._service.ask(question, **kwargs)
+
+    async def scenario() -> None:
+        async with running(SlowFirst(bot_service)) as fake:
+            user, chat = user_and_chat(116)
+            fake.send(chat, user, COUNCIL)
+            fake.send(chat, user, MEETING)  # at once: the first is still being answered
+            first, second = await fake.replies(chat["id"], count=2)
+            assert "barbarism" in first["text"]
+            assert note(second) == context_note(COUNCIL)  # the second saw the first turn
+            assert len(fake.sent(chat["id"])) == 2
+
+    run(scenario())
+
+
+def test_context_is_forgotten_after_its_ttl(bot_service: QAService) -> None:
+    class ShortMemory(Delegating):
+        settings = bot_service.settings.model_copy(
+            update={"conversation": ConversationSettings(ttl_seconds=1)}
+        )
+
+    async def scenario() -> None:
+        async with running(ShortMemory(bot_service)) as fake:
+            user, chat = user_and_chat(117)
+            assert (
+                "after 1 second, or at once with /reset"
+                in (await ask(fake, chat, user, "/help"))["text"]
+            )
+            await ask(fake, chat, user, COUNCIL)
+            await asyncio.sleep(1.0)
+            late = await ask(fake, chat, user, MEETING)
+            assert note(late) is None
+            assert late["text"].startswith("The articles don't cover this.")
 
     run(scenario())
 

@@ -13,6 +13,12 @@ one function that builds the :class:`~telegram.ext.Application`, one error handl
 - Per-chat state lives in ``context.chat_data`` (:class:`ChatData`), per-user state in
   ``context.user_data`` (:class:`UserData`), shared objects in ``application.bot_data``
   (:class:`BotData`).
+- Follow-ups ("When was that?") are answered with the previous question's topic, exactly as in
+  ``qa-bot chat`` (:mod:`qa_bot.conversation`). A conversation is a private chat, or one
+  person in a group (two people in a group don't share a topic); a reply to one of the bot's
+  messages always counts as a follow-up. Questions of one conversation are handled one at a
+  time, in the order they arrived (:class:`KeyedLocks`), so the second sees the first turn
+  and is answered after it; other conversations still run concurrently.
 
 A question becomes ``service.ask(...)`` in exactly one place, :func:`ask_service`.
 """
@@ -28,7 +34,7 @@ import logging
 import re
 import time
 from collections import OrderedDict, deque
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Hashable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -61,10 +67,11 @@ from telegram.ext import (
     filters,
 )
 
+from qa_bot.conversation import Conversations, Reply
 from qa_bot.errors import InvalidQuestionError, QABotError
 from qa_bot.models import Answer, Citation
 from qa_bot.retrieval import SearchFilters, near_duplicate
-from qa_bot.settings import TelegramSettings
+from qa_bot.settings import ConversationSettings, TelegramSettings
 from qa_bot.telegram_render import (
     MAX_MESSAGE_LENGTH,
     escape,
@@ -95,11 +102,14 @@ SORRY = "Sorry, something went wrong on my side. Please try again in a moment."
 INDEX_UNAVAILABLE = "Sorry, the articles are not available right now. Please try again later."
 REFUSAL = "Sorry, this bot is private and only answers people it was set up for."
 EXPIRED = "This button has expired. Please ask the question again."
+RESET_DONE = "Done: your next question stands alone."
+RESET_NOTHING = "There was nothing to forget: your next question stands alone."
 
 COMMANDS = (
     ("ask", "Ask a question about the articles"),
     ("sources", "The articles I know: title, outlet, date"),
     ("outlet", "Search only one outlet's articles in this chat"),
+    ("reset", "Forget my previous questions; the next one stands alone"),
     ("status", "How fresh the index is"),
     ("help", "How to ask, and the commands"),
     ("start", "What this bot is"),
@@ -137,6 +147,32 @@ class UserData:
     asked: deque[float] = field(default_factory=deque)
 
 
+class KeyedLocks:
+    """One :class:`asyncio.Lock` per key, kept only while someone holds or awaits it (so there
+    are never more than the updates in flight). Waiters get the lock in arrival order."""
+
+    def __init__(self) -> None:
+        self._locks: dict[Hashable, tuple[asyncio.Lock, int]] = {}
+
+    @contextlib.asynccontextmanager
+    async def hold(self, key: Hashable) -> AsyncIterator[None]:
+        entry = self._locks.get(key)
+        lock, users = entry if entry is not None else (asyncio.Lock(), 0)
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users == 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
+
+    def __len__(self) -> int:
+        return len(self._locks)
+
+
 @dataclass
 class BotData:
     """Shared objects (``application.bot_data``), set by :func:`build_application`."""
@@ -144,6 +180,12 @@ class BotData:
     service: Any = None
     settings: TelegramSettings = field(default_factory=TelegramSettings)
     executor: ThreadPoolExecutor | None = None
+    #: Every conversation's recent turns, for follow-ups (in memory unless a setting says).
+    conversations: Conversations = field(
+        default_factory=lambda: Conversations(ConversationSettings())
+    )
+    #: One question at a time per conversation, in order.
+    turns: KeyedLocks = field(default_factory=KeyedLocks)
     #: (index generation, content-hash prefix -> article id), for the "Passage" buttons.
     article_keys: tuple[str, dict[str, str]] = ("", {})
 
@@ -360,25 +402,37 @@ def chat_filters(chat_data: ChatData) -> SearchFilters | None:
     return SearchFilters(outlets=(chat_data.outlet,)) if chat_data.outlet else None
 
 
-async def ask_service(update: Update, context: Context, question: str) -> Answer:
-    """The one place a chat message becomes ``service.ask(...)``.
+def conversation_key(update: Update) -> Hashable:
+    """Whose topic a message continues: the chat in a private chat, the person in a group."""
+    chat, user = update.effective_chat, update.effective_user
+    assert chat is not None
+    if chat.type == ChatType.PRIVATE or user is None:
+        return chat.id
+    return (chat.id, user.id)
 
-    Everything a conversation-aware version needs is at hand: the chat
-    (``update.effective_chat.id``), whether the message replies to the bot
-    (``_replies_to_me(update.effective_message)``) and per-chat state (``context.chat_data``).
-    """
+
+async def ask_service(update: Update, context: Context, question: str) -> Reply:
+    """The one place a chat message becomes ``service.ask(...)``: through the conversation, so
+    a follow-up is asked with the previous question's topic (and its answer says so)."""
+    message = update.effective_message
+    assert message is not None
     return await run_blocking(
         context,
-        context.bot_data.service.ask,
+        context.bot_data.conversations.reply,
+        context.bot_data.service,
+        conversation_key(update),
         question,
+        is_reply_to_bot=_replies_to_me(message),
         filters=chat_filters(context.chat_data),
     )
 
 
 async def answer_question(update: Update, context: Context, question: str) -> None:
-    """Check the question, answer it from the articles, and send the answer with its buttons."""
-    message = update.effective_message
-    assert message is not None
+    """Check the question, answer it from the articles, and send the answer with its buttons.
+
+    The checks come first, so a refused question never waits; an accepted one waits until the
+    conversation's previous question has been answered (and its turn recorded).
+    """
     question = " ".join(question.split())
     if not question:
         await reply(
@@ -390,21 +444,35 @@ async def answer_question(update: Update, context: Context, question: str) -> No
         return
     if not await _allowed_to_ask(update, context, question):
         return
+    async with context.bot_data.turns.hold(conversation_key(update)):
+        await _answer(update, context, question)
+
+
+async def _answer(update: Update, context: Context, question: str) -> None:
+    message = update.effective_message
+    assert message is not None
     started = time.perf_counter()
     try:
         async with show_typing(context, message.chat_id, _thread_id(message)):
-            answer = await ask_service(update, context, question)
+            asked = await ask_service(update, context, question)
     except InvalidQuestionError as exc:
         await reply(update, context, f"I can't search for that: {escape(str(exc))}.")
         return
+    answer = asked.answer
     log.info(
-        "chat %s: %s in %.2f s",
+        "chat %s: %s%s in %.2f s",
         message.chat_id,
         f"{len(answer.citations)} quote(s)" if answer.answered else "not covered",
+        f", a follow-up ({asked.cue})" if asked.follow_up else "",
         time.perf_counter() - started,
     )
+    # "More" searches what was searched: for a follow-up, the question with its topic.
     await send_answer(
-        update, context, answer, question=question, filters=chat_filters(context.chat_data)
+        update,
+        context,
+        answer,
+        question=asked.searched or answer.question,
+        filters=chat_filters(context.chat_data),
     )
 
 
@@ -558,8 +626,17 @@ async def help_command(update: Update, context: Context) -> None:
             max_question_chars=settings.max_question_chars,
             rate_limit_per_minute=settings.rate_limit_per_minute,
             outlets=outlets,
+            context_seconds=context.bot_data.conversations.ttl_seconds,
         ),
     )
+
+
+async def reset_command(update: Update, context: Context) -> None:
+    """Forget the conversation's previous questions: the next one stands alone."""
+    key = conversation_key(update)
+    async with context.bot_data.turns.hold(key):  # after a question still being answered
+        had = await run_blocking(context, context.bot_data.conversations.reset, key)
+    await reply(update, context, RESET_DONE if had else RESET_NOTHING)
 
 
 async def ask_command(update: Update, context: Context) -> None:
@@ -847,6 +924,7 @@ def build_application(
     bot_data.service = service
     bot_data.settings = settings
     bot_data.executor = ThreadPoolExecutor(settings.workers, thread_name_prefix="qa-bot-ask")
+    bot_data.conversations = Conversations(service.settings.conversation)
 
     new = filters.UpdateType.MESSAGE
     private = filters.ChatType.PRIVATE
@@ -858,6 +936,7 @@ def build_application(
     application.add_handler(CommandHandler("sources", sources_command, filters=new))
     application.add_handler(CommandHandler(["status", "about"], status_command, filters=new))
     application.add_handler(CommandHandler("outlet", outlet_command, filters=new))
+    application.add_handler(CommandHandler("reset", reset_command, filters=new))
     application.add_handler(
         MessageHandler(new & private & filters.TEXT & ~filters.COMMAND, private_text)
     )
@@ -937,11 +1016,13 @@ def run(application: Application) -> None:  # type: ignore[type-arg]
 __all__ = [
     "BotData",
     "ChatData",
+    "KeyedLocks",
     "PatientRateLimiter",
     "UserData",
     "answer_question",
     "ask_service",
     "build_application",
+    "conversation_key",
     "run",
     "serving",
     "webhook_options",

@@ -325,8 +325,13 @@ def render_welcome(status: IndexStatus, examples: Sequence[str]) -> str:
 
 
 def render_help(
-    *, max_question_chars: int, rate_limit_per_minute: int, outlets: Sequence[str]
+    *,
+    max_question_chars: int,
+    rate_limit_per_minute: int,
+    outlets: Sequence[str],
+    context_seconds: float = 900,
 ) -> str:
+    """``/help``: how to ask, follow-ups (unless ``context_seconds`` is 0), the commands."""
     lines = [
         "<b>Asking</b>",
         "In a private chat, just write your question. In a group, use "
@@ -335,12 +340,24 @@ def render_help(
         "Answers are quotes from the articles. Tap <b>Passage n</b> under an answer to read the "
         "text around quote n, and <b>More</b> for further passages.",
         "",
+    ]
+    if context_seconds > 0:
+        lines += [
+            "<b>Follow-ups</b>",
+            "A follow-up such as “When was that?” or “And according to TASS?”, or a reply to "
+            "one of my answers, builds on your previous question, and the answer says so. "
+            f"I forget your questions after {_duration(context_seconds)}, or at once with "
+            "/reset. In a group, each person has their own.",
+            "",
+        ]
+    lines += [
         "<b>Commands</b>",
         "/ask <i>question</i> — ask a question (needed in groups)",
         "/sources — the articles I know: title, outlet, date",
         "/outlet <i>name</i> — search only that outlet's articles in this chat; "
         "<code>/outlet all</code> to search everything again",
         "/status — how fresh the index is, and which model reads it",
+        "/reset — forget your previous questions; the next one stands alone",
         "/help — this message",
         "",
         "Naming an outlet in a question (“What did TASS report…”) also searches only its articles.",
@@ -352,6 +369,16 @@ def render_help(
         limits += f", {rate_limit_per_minute} a minute per person"
     lines += ["", limits + "."]
     return "\n".join(lines)
+
+
+def _duration(seconds: float) -> str:
+    """``15 minutes``, ``1 hour``, ``45 seconds``."""
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if (seconds >= size and seconds % size == 0) or seconds >= 2 * size:
+            n = round(seconds / size)
+            return f"{n} {unit}{'' if n == 1 else 's'}"
+    n = round(seconds)
+    return f"{n} second{'' if n == 1 else 's'}"
 
 
 def render_status(status: IndexStatus) -> str:
