@@ -52,12 +52,12 @@ class RetrievalSettings(BaseModel):
     dense_weight: float = Field(0.7, ge=0.0, le=1.0)
     #: The k of reciprocal rank fusion, 1 / (k + rank).
     rrf_k: int = Field(60, ge=1, le=1000)
-    #: Bonus for the IDF-weighted share of the question's words a window contains: BM25
-    #: rewards repeating one name, this rewards covering the whole question.
-    coverage_weight: float = Field(0.2, ge=0.0, le=2.0)
+    #: Bonus for the IDF-weighted share of the question's words a window contains (off: it
+    #: did not help once quotes are built around the best sentence; benchmarks/README.md).
+    coverage_weight: float = Field(0.0, ge=0.0, le=2.0)
     #: Bonus for the same share in a window's *first* sentence: of overlapping windows, the
     #: one that starts where the question is matched holds the answer most often.
-    anchor_weight: float = Field(0.1, ge=0.0, le=2.0)
+    anchor_weight: float = Field(0.0, ge=0.0, le=2.0)
     #: Answer only when coverage + evidence_dense_weight x cosine reaches min_evidence, where
     #: coverage is the IDF-weighted share of the question's words in the best single passage
     #: of the top three and cosine the best dense similarity (benchmarks/README.md); and
