@@ -190,3 +190,40 @@ def test_commands_that_need_no_model_do_not_import_torch(project: Path) -> None:
     assert "index refreshed: added 1" in done.stderr
     assert "40 percent" in done.stdout
     assert done.stdout.strip().endswith("HEAVY="), done.stdout[-300:]
+
+
+def test_eval_scores_questions_and_recognises_dialogues(project: Path) -> None:
+    questions = project / "q.jsonl"
+    questions.write_text(
+        json.dumps(
+            {
+                "id": "q1",
+                "question": "Who is Russia's ambassador to the UN?",
+                "answers": ["Vitaly Churkin"],
+                "docs": ["003"],
+            }
+        )
+        + "\n"
+        + json.dumps(
+            {
+                "id": "q2",
+                "question": "Who is the CEO of Apple?",
+                "answers": [],
+                "docs": [],
+                "unanswerable": True,
+            }
+        )
+        + "\n"
+    )
+    result = _run(*_opts(project), "eval", str(questions), "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["first_quote_answer_rate"] == 1.0
+    assert report["abstention_recall"] == 1.0 and report["faithfulness"] == 1.0
+
+    dialogues = Path(__file__).parent / "dialogues.jsonl"
+    result = _run(*_opts(project), "eval", str(dialogues), "--json")
+    assert result.exit_code == 0, result.output
+    scored = json.loads(result.stdout)
+    assert scored["follow_ups"] >= 25
+    assert scored["answer_at_1_with_context"] > scored["answer_at_1_without_context"]

@@ -86,34 +86,36 @@ def _errors() -> Iterator[None]:
         raise typer.Exit(130) from None
 
 
+def progress_bar(description: str, total: int) -> Callable[[int], None]:
+    """A transient progress bar on stderr; returns the callback that advances it by n."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    progress = Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+    )
+    task = progress.add_task(description, total=total)
+    progress.start()
+
+    def advance(n: int) -> None:
+        progress.advance(task, n)
+        if progress.tasks[0].completed >= total:
+            progress.stop()
+
+    if total == 0:
+        progress.stop()
+    return advance
+
+
 def _progress_factory(enabled: bool) -> Callable[[int], Callable[[int], None]] | None:
+    """The indexer's progress hook: a bar for the chunks to embed, on a terminal only."""
     if not enabled:
         return None
-
-    def factory(total: int) -> Callable[[int], None]:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
-        progress = Progress(
-            "[progress.description]{task.description}",
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            console=err,
-            transient=True,
-        )
-        task = progress.add_task("embedding chunks", total=total)
-        progress.start()
-
-        def advance(n: int) -> None:
-            progress.advance(task, n)
-            if progress.tasks[0].completed >= total:
-                progress.stop()
-
-        if total == 0:
-            progress.stop()
-        return advance
-
-    return factory
+    return lambda total: progress_bar("embedding chunks", total)
 
 
 def _print_report(report: Any, *, quiet: bool = False) -> None:

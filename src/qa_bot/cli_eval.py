@@ -11,7 +11,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from qa_bot.cli import _errors, _print_report, _progress_factory, _state, err, out
+from qa_bot.cli import _errors, _print_report, _progress_factory, _state, out, progress_bar
 
 _ROWS = (
     ("questions", "questions ({answerable} answerable, {unanswerable} unanswerable)"),
@@ -48,7 +48,12 @@ def eval_command(
         bool, typer.Option(help="Build or refresh the index first if missing or stale.")
     ] = True,
 ) -> None:
-    """Score answers against gold: ranking, quotes, abstention, faithfulness and latency."""
+    """Score answers against gold: ranking, quotes, abstention, faithfulness and latency.
+
+    A file of dialogues (first question, follow-up, gold for the follow-up) is recognised by
+    its shape and scored as follow-ups, with and without the conversation's context.
+    """
+    from qa_bot.conversation_eval import evaluate_dialogues, is_dialogue_file, load_dialogues
     from qa_bot.evaluation import evaluate, load_questions
 
     with _errors():
@@ -57,42 +62,27 @@ def eval_command(
             state.overrides["seeds_dir"] = seeds
         if index is not None:
             state.overrides["index_dir"] = index
-        questions = load_questions(questions_file)
+        dialogues = is_dialogue_file(questions_file)
+        questions = load_dialogues(questions_file) if dialogues else load_questions(questions_file)
         service = state.service
         show_progress = sys.stderr.isatty()
         if refresh:
             report = service.ensure_index(progress=_progress_factory(show_progress))
             if report is not None:
                 _print_report(report, quiet=True)
-        result = evaluate(
-            service, questions, progress=_bar(len(questions)) if show_progress else None
-        )
+        bar = progress_bar("asking", len(questions)) if show_progress else None
+        if dialogues:
+            scored = evaluate_dialogues(service, questions_file, progress=bar)
+            if as_json:
+                sys.stdout.write(json.dumps(scored.to_json(), ensure_ascii=False, indent=1) + "\n")
+            else:
+                out.print(scored.render(), markup=False, highlight=False)
+            return
+        result = evaluate(service, questions, progress=bar)
         if as_json:
             sys.stdout.write(json.dumps(result.to_json(), ensure_ascii=False, indent=1) + "\n")
             return
         _print_result(result.to_json())
-
-
-def _bar(total: int) -> Any:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
-    progress = Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=err,
-        transient=True,
-    )
-    task = progress.add_task("asking", total=total)
-    progress.start()
-
-    def advance(n: int) -> None:
-        progress.advance(task, n)
-        if progress.tasks[0].completed >= total:
-            progress.stop()
-
-    return advance
 
 
 def _print_result(data: dict[str, Any]) -> None:
