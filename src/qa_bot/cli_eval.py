@@ -54,7 +54,7 @@ def eval_command(
     its shape and scored as follow-ups, with and without the conversation's context.
     """
     from qa_bot.conversation_eval import evaluate_dialogues, is_dialogue_file, load_dialogues
-    from qa_bot.evaluation import evaluate, load_questions
+    from qa_bot.evaluation import load_questions
 
     with _errors():
         state = _state(ctx)
@@ -78,7 +78,7 @@ def eval_command(
             else:
                 out.print(scored.render(), markup=False, highlight=False)
             return
-        result = evaluate(service, questions, progress=bar)
+        result = service.evaluate(questions, progress=bar)
         if as_json:
             sys.stdout.write(json.dumps(result.to_json(), ensure_ascii=False, indent=1) + "\n")
             return

@@ -11,9 +11,10 @@ from __future__ import annotations
 import datetime as dt
 import re
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from qa_bot.answer import compose, decline
 from qa_bot.embedding import Embedder, SentenceTransformerEmbedder
@@ -23,6 +24,10 @@ from qa_bot.models import Answer, ArticleMeta, SourceInfo
 from qa_bot.retrieval import Retrieval, SearchFilters, outlet_in_question, retrieve
 from qa_bot.settings import Settings
 from qa_bot.store import IndexStore, Snapshot
+
+if TYPE_CHECKING:
+    from qa_bot.evaluation import EvalQuestion
+    from qa_bot.evaluation import Report as EvalReport
 
 MAX_QUESTION_CHARS = 1000
 
@@ -265,6 +270,16 @@ class QAService:
             ignore_terms=ignore,
         )
         return retrieval, notes
+
+    # --- evaluation -----------------------------------------------------------------------------
+
+    def evaluate(
+        self, questions: Sequence[EvalQuestion], *, progress: Callable[[int], None] | None = None
+    ) -> EvalReport:
+        """Score answers against gold questions (see :mod:`qa_bot.evaluation`)."""
+        from qa_bot.evaluation import evaluate
+
+        return evaluate(self, questions, progress=progress)
 
     # --- browsing -------------------------------------------------------------------------------
 
