@@ -12,6 +12,10 @@ FAISS's default thread count), recall@10 against exact search, resident memory p
 
     python benchmarks/bench_ann.py                 # 1,000,000 x 384, takes ~30 minutes
     python benchmarks/bench_ann.py --n 200000      # quicker
+    python benchmarks/bench_ann.py --real-texts ../shared/external/reuters21578/articles \
+        ../shared/external/xquad_en/articles --real-questions \
+        ../shared/external/xquad_en/questions_dev.jsonl ../shared/eval/dev_questions.jsonl
+                                                   # real MiniLM embeddings (22k sentences)
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import re
 import subprocess
 import sys
 import tempfile
@@ -110,6 +115,59 @@ def describe(corpus: Corpus, truth_scores: np.ndarray, seed: int = 1) -> str:
         f" query->top10 mean {truth_scores[:, K - 1].mean():.3f}, "
         f"top1-top10 gap mean {(truth_scores[:, 0] - truth_scores[:, K - 1]).mean():.3f}"
     )
+
+
+# -- real embeddings -------------------------------------------------------------------------
+
+
+_EMBED_SCRIPT = """
+import json, sys
+import numpy as np
+from qa_bot.embedding import SentenceTransformerEmbedder
+texts = json.load(open(sys.argv[1]))
+vectors = SentenceTransformerEmbedder().embed(texts)
+np.save(sys.argv[2], vectors)
+"""
+
+
+def embed(texts: list[str], out: Path) -> np.ndarray:
+    """Embed with the packaged all-MiniLM-L6-v2 in a fresh process, cached in ``out``.
+
+    Not in this process: it has FAISS's OpenMP runtime loaded, and torch's next to it ran
+    4.6x slower here (both spin-wait on 2 cores) unless OMP_WAIT_POLICY=PASSIVE.
+    """
+    if not out.exists():
+        listing = out.with_suffix(".json")
+        listing.write_text(json.dumps(texts), encoding="utf-8")
+        subprocess.run([sys.executable, "-c", _EMBED_SCRIPT, str(listing), str(out)], check=True)
+    return np.load(out)
+
+
+def real_corpus(
+    folders: list[Path], question_files: list[Path], n_queries: int, cache: Path
+) -> Corpus:
+    """Sentences of the .txt files under ``folders`` and the ``question`` fields of JSONL
+    files, embedded with the packaged all-MiniLM-L6-v2 (2-5 minutes for 22k sentences)."""
+    sentences: list[str] = []
+    for folder in folders:
+        for path in sorted(folder.rglob("*.txt")):
+            for paragraph in path.read_text(encoding="utf-8", errors="replace").splitlines():
+                parts = re.split(r"(?<=[.!?])\s+", paragraph.strip())
+                sentences.extend(p for p in parts if len(p) >= 20)
+    questions: list[str] = []
+    for file in question_files:
+        for line in file.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                questions.append(json.loads(line)["question"])
+    questions = questions[:n_queries]
+    start = time.perf_counter()
+    vectors = embed(sentences, cache / f"real_sentences_{len(sentences)}.npy")
+    queries = embed(questions, cache / f"real_questions_{len(questions)}.npy")
+    print(
+        f"real corpus: {len(sentences):,} sentences, {len(questions)} questions, "
+        f"embedded in {time.perf_counter() - start:.0f} s"
+    )
+    return Corpus(vectors, queries)
 
 
 # -- measurements -----------------------------------------------------------------------------
@@ -252,6 +310,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--clusters", type=int, default=0, help="default: n // 300")
     parser.add_argument("--hnsw-m", type=int, nargs="*", default=[16, 32])
+    parser.add_argument(
+        "--ef-construction", type=int, nargs="*", default=[0], help="0: the module's rule"
+    )
     parser.add_argument("--ef-search", type=int, nargs="*", default=[32, 64, 128, 256])
     parser.add_argument(
         "--ivf-lists-per-sqrt-n", type=int, nargs="*", default=[1, 4], help="nlist = x*sqrt(n)"
@@ -259,20 +320,66 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--nprobe", type=int, nargs="*", default=[8, 16, 32, 64, 128])
     parser.add_argument("--dir", type=Path, default=None, help="where to write the index files")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--real-texts",
+        type=Path,
+        nargs="*",
+        default=[],
+        help="instead of synthetic vectors, embed the sentences of these folders' .txt files",
+    )
+    parser.add_argument(
+        "--real-questions", type=Path, nargs="*", default=[], help="JSONL files with 'question'"
+    )
     args = parser.parse_args(argv)
 
     threads = faiss.omp_get_max_threads()
     folder = args.dir or Path(tempfile.mkdtemp(prefix="bench_ann_"))
     folder.mkdir(parents=True, exist_ok=True)
-    clusters = args.clusters or max(10, args.n // 300)
-    print(f"faiss {faiss.__version__}, {threads} threads, n={args.n:,} dim={args.dim}")
+    if args.real_texts:
+        corpus = real_corpus(args.real_texts, args.real_questions, args.queries, folder)
+    else:
+        clusters = args.clusters or max(10, args.n // 300)
+        start = time.perf_counter()
+        corpus = make_corpus(args.n, args.dim, args.queries, clusters=clusters, seed=args.seed)
+        print(f"corpus: {clusters} clusters, made in {time.perf_counter() - start:.1f} s")
+    n, dim = corpus.vectors.shape
+    print(f"faiss {faiss.__version__}, {threads} threads, n={n:,} dim={dim}")
+    run(corpus, args, folder, threads)
 
+
+def bench_hnsw(
+    corpus: Corpus,
+    truth: np.ndarray,
+    m: int,
+    args: argparse.Namespace,
+    folder: Path,
+    threads: int,
+) -> list[Row]:
+    settings = RetrievalSettings(exact_search_limit=0, ann="hnsw", hnsw_m=m)
     start = time.perf_counter()
-    corpus = make_corpus(args.n, args.dim, args.queries, clusters=clusters, seed=args.seed)
-    print(f"corpus: {clusters} clusters, made in {time.perf_counter() - start:.1f} s")
+    index = VectorIndex.build(corpus.vectors, settings)
+    build_s = time.perf_counter() - start
+    efc = index.faiss_index.hnsw.efConstruction
+    path, per_vector, disk = persist(index, folder, f"hnsw{m}")
+    path.unlink()
+    rows = []
+    for i, ef in enumerate(args.ef_search):
+        index.configure(settings.model_copy(update={"hnsw_ef_search": ef}))
+        row = measure(
+            index, "hnsw", f"M={m} efC={efc} efS={ef}", build_s if i == 0 else -1,
+            corpus, truth, args.queries,
+        )  # fmt: skip
+        if i == 0:
+            row.bytes_per_vector, row.disk_mb = per_vector, disk
+        rows.append(row)
+        print_table(rows[-1:], threads)
+    return rows
 
+
+def run(corpus: Corpus, args: argparse.Namespace, folder: Path, threads: int) -> None:
+    """Build and measure every configuration asked for, printing rows as they come."""
     rows: list[Row] = []
-    exact = RetrievalSettings(exact_search_limit=args.n)
+    exact = RetrievalSettings(exact_search_limit=len(corpus.vectors))
     start = time.perf_counter()
     flat = VectorIndex.build(corpus.vectors, exact)
     build_s = time.perf_counter() - start
@@ -293,26 +400,12 @@ def main(argv: list[str] | None = None) -> None:
     gc.collect()
     print_table(rows, threads)
 
+    module_rule = vector_index.ef_construction
     for m in args.hnsw_m:
-        settings = RetrievalSettings(exact_search_limit=0, ann="hnsw", hnsw_m=m)
-        start = time.perf_counter()
-        index = VectorIndex.build(corpus.vectors, settings)
-        build_s = time.perf_counter() - start
-        path, per_vector, disk = persist(index, folder, f"hnsw{m}")
-        path.unlink()
-        for i, ef in enumerate(args.ef_search):
-            index.configure(settings.model_copy(update={"hnsw_ef_search": ef}))
-            efc = vector_index.ef_construction(m)
-            row = measure(
-                index, "hnsw", f"M={m} efC={efc} efS={ef}", build_s if i == 0 else -1,
-                corpus, truth, args.queries,
-            )  # fmt: skip
-            if i == 0:
-                row.bytes_per_vector, row.disk_mb = per_vector, disk
-            rows.append(row)
-            print_table(rows[-1:], threads)
-        del index
-        gc.collect()
+        for efc in args.ef_construction:
+            vector_index.ef_construction = (lambda _m, e=efc: e) if efc else module_rule
+            rows.extend(bench_hnsw(corpus, truth, m, args, folder, threads))
+    vector_index.ef_construction = module_rule
 
     for per_sqrt in args.ivf_lists_per_sqrt_n:
         vector_index.IVF_LISTS_PER_SQRT_N = per_sqrt
