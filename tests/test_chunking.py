@@ -78,3 +78,19 @@ def test_chunk_spans_always_map_back(paragraphs: list[str], max_chars: int, max_
         assert 0 <= chunk.start < chunk.end <= len(text)
         assert chunk.text == text[chunk.start : chunk.end]
         assert chunk.text.strip() == chunk.text
+
+
+def test_windows_stop_before_a_subhead() -> None:
+    text = (
+        "Title\n\nThe convoy left at dawn. It reached the border by noon.\n\n"
+        "Agreement on Syria\n\nThe talks resumed on Monday. Both sides attended."
+    )
+    article = parse_article(text, article_id="a", path="a", digest="d")
+    chunks = chunk_article(article, ChunkingSettings(max_chars=300, max_sentences=3))
+    by_start = {c.text.split(".")[0]: c.text for c in chunks}
+    # The window of the paragraph's last sentence does not take in the next section's title...
+    assert by_start["It reached the border by noon"] == "It reached the border by noon."
+    # ...and a window starting at the subhead keeps it with nothing of the section before.
+    assert all(
+        not c.text.endswith("Agreement on Syria") or c.text == "Agreement on Syria" for c in chunks
+    )

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qa_bot.answer import compose, first_quote, trim_headings
+from qa_bot.answer import compose, first_quote
 from qa_bot.models import ArticleMeta, Chunk
 from qa_bot.retrieval import (
     Hit,
@@ -158,12 +158,6 @@ def _window(text: str, first: int, last: int, ordinal: int) -> Chunk:
 
 def _hit(chunk: Chunk, score: float, chunk_id: int) -> Hit:
     return Hit(chunk_id, chunk, _meta("a"), score, score, score)
-
-
-def test_headings_are_trimmed_from_the_end_of_a_quote() -> None:
-    c = _window(ARTICLE, 3, 4, 3)
-    start, end = trim_headings(ARTICLE, c.start, c.end)
-    assert ARTICLE[start:end] == "And it left thirty minutes later, he said."
 
 
 def test_first_quote_pivots_on_the_matching_sentence_and_takes_the_next() -> None:

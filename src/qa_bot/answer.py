@@ -56,7 +56,7 @@ def compose(
             break
         text = article_text(hit.article.id)
         if citations:
-            start, end = trim_headings(text, hit.chunk.start, hit.chunk.end)
+            start, end = hit.chunk.start, hit.chunk.end
         else:
             start, end = first_quote(
                 hit,
@@ -124,7 +124,7 @@ def first_quote(
     sentences = [s for s in sentences if _is_prose(text, *s)] or sentences
     region = [i for i, s in enumerate(sentences) if start <= s[0] and s[1] <= end]
     if not region:
-        return trim_headings(text, hit.chunk.start, hit.chunk.end)
+        return hit.chunk.start, hit.chunk.end
     weights = weights or {}
     pivot = max(region, key=lambda i: (_coverage(text, sentences[i], weights), -i))
     chosen = [pivot]
@@ -147,16 +147,6 @@ def _contiguous(picked: Sequence[int]) -> bool:
 def _coverage(text: str, span: tuple[int, int], weights: Mapping[str, float]) -> float:
     found = set(terms(text[span[0] : span[1]]))
     return sum(w for t, w in weights.items() if t in found)
-
-
-def trim_headings(text: str, start: int, end: int) -> tuple[int, int]:
-    """Drop trailing sentences that are headings (a line without closing punctuation)."""
-    spans = list(sentence_spans(text, start, end))
-    while len(spans) > 1 and not _is_prose(text, *spans[-1]):
-        spans.pop()
-    if not spans:
-        return start, end
-    return spans[0][0], spans[-1][1]
 
 
 def _first_sentence(chunk: Chunk) -> tuple[int, int]:

@@ -2,7 +2,8 @@
 
 A window starts at every sentence and takes up to ``max_sentences`` following sentences of the
 same paragraph run while it stays under ``max_chars``. Short windows make each hit a quotable
-answer (one to three sentences) instead of a wall of text, and starting one at every sentence
+answer (one to three sentences) instead of a wall of text; a window never takes in a heading
+after its first sentence (a subhead belongs to the text after it). Starting one at every sentence
 is the overlap: whatever sentence answers a question is the first one of some window. All
 windows fit all-MiniLM-L6-v2's 256 word-piece limit with a wide margin; a single sentence
 longer than ``HARD_MAX_CHARS`` is cut at a clause or word boundary so that no text is ever
@@ -17,6 +18,9 @@ from collections.abc import Iterator
 from qa_bot.models import Article, Chunk
 from qa_bot.settings import ChunkingSettings
 from qa_bot.text import sentence_spans
+
+#: How a line of prose ends; a line ending otherwise is a heading.
+_CLOSED = re.compile(r"[.!?\"'”’:)]$")
 
 #: About 200 word pieces of English news prose: safely under the model's 256.
 HARD_MAX_CHARS = 900
@@ -53,7 +57,11 @@ def chunk_article(article: Article, settings: ChunkingSettings) -> list[Chunk]:
     for i, (start, end) in enumerate(spans):
         stop = end
         for s, e in spans[i + 1 : i + settings.max_sentences]:
-            if e - start > settings.max_chars or _crosses_heading(article.text, stop, s):
+            if (
+                e - start > settings.max_chars
+                or _crosses_heading(article.text, stop, s)
+                or is_heading(article.text, s, e)
+            ):
                 break
             stop = e
         chunks.append(
@@ -68,6 +76,19 @@ def chunk_article(article: Article, settings: ChunkingSettings) -> list[Chunk]:
     return chunks
 
 
+def is_heading(text: str, start: int, end: int) -> bool:
+    """The sentence is a line of its own without closing punctuation: a subhead.
+
+    A window stops before one, so no window (and no quote) ends with the next section's title.
+    """
+    line_start = text.rfind("\n", 0, start) + 1
+    line_end = text.find("\n", end)
+    line_end = len(text) if line_end < 0 else line_end
+    if text[line_start:start].strip() or text[end:line_end].strip():
+        return False
+    return not _CLOSED.search(text[start:end])
+
+
 def _crosses_heading(text: str, prev_end: int, next_start: int) -> bool:
     """True when a paragraph break separates the two sentences and the first was a heading."""
     gap = text[prev_end:next_start]
@@ -75,7 +96,7 @@ def _crosses_heading(text: str, prev_end: int, next_start: int) -> bool:
         return False
     line_start = text.rfind("\n", 0, prev_end) + 1
     last_line = text[line_start:prev_end].strip()
-    return not re.search(r"[.!?\"'”’:)]$", last_line)
+    return not _CLOSED.search(last_line)
 
 
 def embedding_text(title: str, chunk_text: str) -> str:

@@ -76,8 +76,14 @@ class _Plan:
 
 def chunking_key(settings: Settings) -> dict[str, object]:
     from qa_bot.chunking import HARD_MAX_CHARS
+    from qa_bot.text import TOKENIZER_VERSION
 
-    return {**settings.chunking.model_dump(), "hard_max_chars": HARD_MAX_CHARS, "scheme": 1}
+    return {
+        **settings.chunking.model_dump(),
+        "hard_max_chars": HARD_MAX_CHARS,
+        "scheme": 2,
+        "tokenizer": TOKENIZER_VERSION,
+    }
 
 
 def sidecar_key(overrides: dict[str, object] | None) -> str:

@@ -71,14 +71,29 @@ STOPWORDS = frozenset(
 )
 
 
+#: Bump when ``terms`` changes what it returns: the index stores BM25 postings of its output,
+#: so the indexer rebuilds from scratch when this differs from the one that built it.
+TOKENIZER_VERSION = 2
+
+#: Final doubled consonants kept after "-ed" ("called", "passed", "buzzed", "staffed"):
+#: the base word ends with the double too ("call", "pass").
+_KEEP_DOUBLE = frozenset("lsfz")
+
+
 @lru_cache(maxsize=65536)
 def _stem(word: str) -> str:
     """A light suffix stripper: enough for "attacks"/"attacked"/"attack" to meet.
 
     A full stemmer would also merge unrelated words; for names and numbers (the words that
-    matter most here) this leaves them alone.
+    matter most here) this leaves them alone. After "-ed", a doubled final consonant is undoubled
+    ("stopped", "submitted" -> "stop", "submit") unless that leaves fewer than three letters
+    ("added" -> "add"); not after "-ing", where names would meet common words ("Manning" ->
+    "man"). Words in "-eed" are kept whole ("need", "speed"); "-us" and "-is" are not plurals
+    ("status", "Davis").
     """
     if len(word) <= 3 or not word.isalpha():
+        return word
+    if word.endswith("eed"):
         return word
     for suffix, repl in (
         ("ies", "y"),
@@ -89,12 +104,20 @@ def _stem(word: str) -> str:
         ("s", ""),
     ):
         if word.endswith(suffix) and len(word) - len(suffix) >= 3:
-            if suffix == "s" and word.endswith("ss"):
+            if suffix == "s" and word.endswith(("ss", "us", "is")):
                 return word
             if suffix == "es" and not word.endswith(("ches", "shes", "sses", "xes", "zes")):
                 return word[:-1]
-            return word[: len(word) - len(suffix)] + repl
+            stem = word[: len(word) - len(suffix)] + repl
+            if suffix == "ed" and _doubled(stem):
+                return stem[:-1]
+            return stem
     return word
+
+
+def _doubled(stem: str) -> bool:
+    last = stem[-1]
+    return len(stem) >= 4 and stem[-2] == last and last not in _KEEP_DOUBLE and last not in "aeiou"
 
 
 def words(text: str) -> list[str]:

@@ -1,0 +1,50 @@
+"""The light stemmer: which word forms meet, and which stay apart."""
+
+from __future__ import annotations
+
+import pytest
+
+from qa_bot.text import _stem, terms
+
+
+@pytest.mark.parametrize(
+    ("word", "stem"),
+    [
+        ("attacks", "attack"),
+        ("attacked", "attack"),
+        ("attacking", "attack"),
+        ("submitted", "submit"),
+        ("stopped", "stop"),
+        ("planned", "plan"),
+        ("embedded", "embed"),
+        ("added", "add"),  # undoubling would leave two letters
+        ("called", "call"),  # l, s, f, z doubles stay
+        ("passed", "pass"),
+        ("buzzed", "buzz"),
+        ("staffed", "staff"),
+        ("manning", "mann"),  # not after -ing: "Manning" must not meet "man"
+        ("need", "need"),
+        ("needed", "need"),
+        ("speed", "speed"),
+        ("speeds", "speed"),
+        ("cities", "city"),
+        ("studied", "study"),
+        ("taxes", "tax"),
+        ("houses", "house"),
+        ("status", "status"),
+        ("davis", "davis"),
+        ("glass", "glass"),
+        ("gas", "gas"),
+        ("1990s", "1990s"),
+    ],
+)
+def test_stem(word: str, stem: str) -> None:
+    assert _stem(word) == stem
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [("The bill was submitted", "They submit bills"), ("Talks stopped", "talks stop")],
+)
+def test_inflections_meet(a: str, b: str) -> None:
+    assert set(terms(a)) == set(terms(b))
