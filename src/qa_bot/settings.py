@@ -64,11 +64,7 @@ class RetrievalSettings(BaseModel):
     #: never below min_dense.
     min_evidence: float = Field(1.35, ge=0.0, le=10.0)
     evidence_dense_weight: float = Field(2.0, ge=0.0, le=10.0)
-    #: Unused since min_evidence (kept so that existing settings files stay valid).
-    min_coverage: float = Field(0.45, ge=0.0, le=1.0)
     min_dense: float = Field(0.2, ge=-1.0, le=1.0)
-    #: Unused since min_evidence (kept so that existing settings files stay valid).
-    strong_dense: float = Field(0.62, ge=-1.0, le=1.0)
     max_answer_chars: int = Field(600, ge=100, le=10000)
     #: The first quote may grow past its window to the neighbouring sentences up to this.
     max_quote_chars: int = Field(500, ge=50, le=5000)
