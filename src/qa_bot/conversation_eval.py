@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from qa_bot.conversation import Conversation, ask_in_conversation
 from qa_bot.errors import InvalidQuestionError, QABotError
+from qa_bot.files import read_jsonl
 from qa_bot.text import fold
 
 if TYPE_CHECKING:
@@ -66,18 +67,9 @@ def is_dialogue_file(path: Path) -> bool:
 
 def load_dialogues(path: Path | str) -> list[Dialogue]:
     path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise DialogueDataError(f"cannot read {path}: {exc.strerror or exc}") from exc
-    except UnicodeDecodeError as exc:
-        raise DialogueDataError(f"{path} is not UTF-8 text") from exc
     dialogues: list[Dialogue] = []
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
+    for number, data in read_jsonl(path, DialogueDataError, "a dialogue"):
         try:
-            data = json.loads(line)
             turns = tuple(str(t) for t in data["turns"])
             if len(turns) < 2:
                 raise ValueError("a dialogue needs at least two turns")

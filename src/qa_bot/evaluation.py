@@ -15,7 +15,6 @@ on both sides, nothing looser.
 
 from __future__ import annotations
 
-import json
 import statistics
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -24,6 +23,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from qa_bot.errors import QABotError
+from qa_bot.files import read_jsonl
 from qa_bot.text import fold
 
 if TYPE_CHECKING:
@@ -125,18 +125,10 @@ class Report:
 
 def load_questions(path: Path) -> list[EvalQuestion]:
     """Read a JSON-lines question file in either supported format."""
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise EvalDataError(f"cannot read {path}: {exc.strerror or exc}") from exc
-    except UnicodeDecodeError as exc:
-        raise EvalDataError(f"{path} is not UTF-8 text") from exc
     questions: list[EvalQuestion] = []
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
+    for number, data in read_jsonl(path, EvalDataError, "a question"):
         try:
-            questions.append(parse_question(json.loads(line), default_id=f"{path.stem}:{number}"))
+            questions.append(parse_question(data, default_id=f"{path.stem}:{number}"))
         except (ValueError, TypeError, KeyError) as exc:
             raise EvalDataError(f"{path}:{number}: not a question ({exc})") from exc
     if not questions:

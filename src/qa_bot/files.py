@@ -1,11 +1,13 @@
-"""Crash-safe file writes shared by the index store and the conversation store."""
+"""File helpers shared across the core: crash-safe writes and JSON-lines reading."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -23,3 +25,26 @@ def atomic_write_text(path: Path, text: str) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def read_jsonl(path: Path, error: type[Exception], what: str) -> list[tuple[int, Any]]:
+    """The parsed lines of a JSON-lines file with their line numbers, blank lines skipped.
+
+    Every failure (unreadable file, not UTF-8, a line that is not JSON) raises ``error`` with
+    the file and line, worded as "not <what>", so each file format only checks its own fields.
+    """
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise error(f"cannot read {path}: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise error(f"{path} is not UTF-8 text") from exc
+    parsed: list[tuple[int, Any]] = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            parsed.append((number, json.loads(line)))
+        except ValueError as exc:
+            raise error(f"{path}:{number}: not {what} ({exc})") from exc
+    return parsed
