@@ -193,3 +193,12 @@ def test_killed_rebuild_leaves_the_previous_index_and_the_next_run_completes(
     report = update_index(settings, CountingEmbedder())
     assert report.added == ["delta.txt"]
     assert time.monotonic() - started < 30
+
+
+def test_an_index_without_its_seeds_folder_still_answers(tmp_path: Path, corpus: Path) -> None:
+    settings = make_settings(tmp_path, corpus)
+    update_index(settings, CountingEmbedder())
+    elsewhere = make_settings(tmp_path, tmp_path / "no-seeds-here")
+    service = QAService(elsewhere, embedder=CountingEmbedder())
+    assert service.ensure_index() is None
+    assert service.ask("Where was the attack drone registered?").answered

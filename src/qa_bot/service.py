@@ -18,7 +18,12 @@ from typing import TYPE_CHECKING
 
 from qa_bot.answer import compose, decline
 from qa_bot.embedding import Embedder, SentenceTransformerEmbedder
-from qa_bot.errors import IndexMismatchError, IndexMissingError, InvalidQuestionError
+from qa_bot.errors import (
+    IndexMismatchError,
+    IndexMissingError,
+    InvalidQuestionError,
+    QABotError,
+)
 from qa_bot.indexer import IndexReport, ProgressFactory, stale_files, update_index
 from qa_bot.models import Answer, ArticleMeta, SourceInfo
 from qa_bot.retrieval import Retrieval, SearchFilters, outlet_in_question, retrieve
@@ -184,13 +189,17 @@ class QAService:
         return report
 
     def ensure_index(self, progress: ProgressFactory | None = None) -> IndexReport | None:
-        """Build the index if it is missing, refresh it if seed files changed; else do nothing."""
+        """Build the index if it is missing, refresh it if seed files changed; else do nothing.
+
+        An index used without its seeds folder (copied elsewhere, or opened with ``--index``
+        from another directory) is answered from as it is: there is nothing to refresh it from.
+        """
         if self.store.current() is not None:
             try:
                 manifest = self.store.read_manifest()
-            except Exception:
+            except QABotError:
                 return self.index(progress=progress, lock_wait=60)
-            if not stale_files(self.settings, manifest):
+            if not self.settings.seeds_dir.is_dir() or not stale_files(self.settings, manifest):
                 return None
         return self.index(progress=progress, lock_wait=60)
 
