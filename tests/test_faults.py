@@ -202,3 +202,19 @@ def test_an_index_without_its_seeds_folder_still_answers(tmp_path: Path, corpus:
     service = QAService(elsewhere, embedder=CountingEmbedder())
     assert service.ensure_index() is None
     assert service.ask("Where was the attack drone registered?").answered
+
+
+def test_a_model_the_exporter_refuses_still_builds_and_answers(
+    tmp_path: Path, corpus: Path, monkeypatch: pytest.MonkeyPatch, real_embedder
+) -> None:
+    from qa_bot.onnx_embedding import OnnxExportError
+
+    def refuse(model: str, out_dir: Path, **kwargs: object) -> Path:
+        raise OnnxExportError(f"{model}: CLS pooling is not supported")
+
+    monkeypatch.setattr("qa_bot.onnx_embedding.export_onnx", refuse)
+    service = QAService(make_settings(tmp_path, corpus), embedder=real_embedder)
+    report = service.index()
+    assert report.added and report.onnx_exported is False
+    assert service.query_embedder is real_embedder
+    assert service.ask("Which air base did the drone take off from?").answered

@@ -9,6 +9,7 @@ the snapshot it started with.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import re
 import threading
 from collections.abc import Callable, Iterable, Sequence
@@ -33,6 +34,8 @@ from qa_bot.store import IndexStore, Snapshot
 if TYPE_CHECKING:
     from qa_bot.evaluation import EvalQuestion
     from qa_bot.evaluation import Report as EvalReport
+
+logger = logging.getLogger(__name__)
 
 MAX_QUESTION_CHARS = 1000
 
@@ -151,9 +154,15 @@ class QAService:
             return False
         if self._onnx_embedder() is not None:
             return False
-        from qa_bot.onnx_embedding import export_onnx
+        from qa_bot.onnx_embedding import OnnxExportError, export_onnx
 
-        export_onnx(self.settings.embedding.model, self.onnx_dir())
+        try:
+            export_onnx(self.settings.embedding.model, self.onnx_dir())
+        except OnnxExportError as exc:
+            # A model the exporter does not support (another pooling, say) still answers,
+            # through sentence-transformers; the index itself is built and fine.
+            logger.warning("no ONNX query model, questions will use sentence-transformers: %s", exc)
+            return False
         self._query_embedder = None
         return True
 
