@@ -72,8 +72,8 @@ class RetrievalSettings(BaseModel):
     exact_search_limit: int = Field(200_000, ge=0)
     ann: Literal["hnsw", "ivf"] = "hnsw"
     hnsw_m: int = Field(32, ge=4, le=128)
-    hnsw_ef_search: int = Field(128, ge=8, le=4096)
-    ivf_nprobe: int = Field(32, ge=1, le=4096)
+    hnsw_ef_search: int = Field(256, ge=8, le=4096)
+    ivf_nprobe: int = Field(64, ge=1, le=4096)
 
 
 class TelegramSettings(BaseModel):
