@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from qa_bot.embedding import SentenceTransformerEmbedder
+from qa_bot.models import ArticleMeta
 from qa_bot.service import QAService
 from qa_bot.settings import Settings, load_settings
 from qa_bot.text import words
@@ -100,6 +101,21 @@ def corpus(tmp_path: Path) -> Path:
         "Prices fell two percent.",
     )
     return seeds
+
+
+def make_meta(**changes: object) -> ArticleMeta:
+    """An article's metadata for tests that need one but no corpus; fields overridable."""
+    fields: dict[str, object] = {
+        "id": "a",
+        "path": "a.txt",
+        "title": "Title",
+        "outlet": "RT",
+        "date": None,
+        "date_text": None,
+        "url": None,
+        "content_hash": "0" * 64,
+    }
+    return ArticleMeta(**{**fields, **changes})  # type: ignore[arg-type]
 
 
 def make_settings(tmp_path: Path, seeds: Path, **overrides: object) -> Settings:

@@ -7,10 +7,12 @@ from __future__ import annotations
 import asyncio
 
 from qa_bot.conversation import context_note
-from qa_bot.models import Answer, ArticleMeta, Citation
+from qa_bot.models import Answer, Citation
 from qa_bot.telegram_bot import KeyedLocks
 from qa_bot.telegram_render import render_answer, render_help
 from tests.botapi_fake import check_message_text
+
+from .conftest import make_meta
 
 
 def test_one_key_at_a_time_in_arrival_order_other_keys_meanwhile() -> None:
@@ -68,16 +70,7 @@ def test_a_lock_is_released_when_the_turn_fails() -> None:
     asyncio.run(scenario())
 
 
-META = ArticleMeta(
-    id="a",
-    path="a.txt",
-    title="Title",
-    outlet="RT",
-    date=None,
-    date_text=None,
-    url=None,
-    content_hash="0" * 64,
-)
+META = make_meta()
 
 
 def test_the_context_note_is_shown_escaped_above_the_quotes() -> None:

@@ -27,7 +27,7 @@ from qa_bot.retrieval import (
 from qa_bot.service import QAService
 from qa_bot.settings import RetrievalSettings
 
-from .conftest import CountingEmbedder, make_settings, write_article
+from .conftest import CountingEmbedder, make_meta, make_settings, write_article
 
 # --- fusion ----------------------------------------------------------------------------------
 
@@ -99,8 +99,12 @@ def test_outlet_named_in_the_question(question: str, expected: str | None) -> No
 
 
 def _meta(article_id: str, outlet: str | None = None, date: dt.date | None = None) -> ArticleMeta:
-    return ArticleMeta(
-        article_id, f"{article_id}.txt", f"Title {article_id}", outlet, date, None, None, "hash"
+    return make_meta(
+        id=article_id,
+        path=f"{article_id}.txt",
+        title=f"Title {article_id}",
+        outlet=outlet,
+        date=date,
     )
 
 

@@ -31,6 +31,8 @@ from qa_bot.telegram_render import (
 )
 from tests.botapi_fake import HTMLParseError, check_message_text, parse_html
 
+from .conftest import make_meta
+
 TRICKY = [
     "<",
     ">",
@@ -197,22 +199,15 @@ def test_heading_stays_with_the_line_after_it() -> None:
 
 
 def test_article_text_is_escaped_and_links_are_only_http() -> None:
-    meta = ArticleMeta(
-        id="a",
-        path="a.txt",
-        title="<script>alert('&')</script>",
-        outlet="R&D <Weekly>",
-        date=None,
-        date_text=None,
-        url="javascript:alert(1)",
-        content_hash="0" * 64,
+    meta = make_meta(
+        title="<script>alert('&')</script>", outlet="R&D <Weekly>", url="javascript:alert(1)"
     )
     [html] = render_answer(_answer_with_quote("1 < 2 & 3 > 2", meta))
     text, entities = parse_html(html)
     assert "<script>alert('&')</script>" in text
     assert "R&D <Weekly>, date not stated" in text
     assert "text_link" not in {e["type"] for e in entities}
-    linked = _answer_with_quote("q", _meta(url="https://example.com/?a=1&b=2"))
+    linked = _answer_with_quote("q", make_meta(url="https://example.com/?a=1&b=2"))
     _, entities = parse_html(render_answer(linked)[0])
     assert [e["url"] for e in entities if e["type"] == "text_link"] == [
         "https://example.com/?a=1&b=2"
@@ -225,8 +220,10 @@ def test_answer_layout() -> None:
         answered=True,
         text="",
         citations=(
-            Citation(1, _meta(title="First"), "Quote one.", 0, 1, 1.0),
-            Citation(2, _meta(title="Second", date_text="24 Sep, 2016 01:53"), "Two.", 0, 1, 1.0),
+            Citation(1, make_meta(title="First"), "Quote one.", 0, 1, 1.0),
+            Citation(
+                2, make_meta(title="Second", date_text="24 Sep, 2016 01:53"), "Two.", 0, 1, 1.0
+            ),
         ),
         notes=("Searching only articles with outlet RT.",),
     )
@@ -266,14 +263,14 @@ def test_any_passage_renders_with_its_quote_in_bold(
 
 def test_passage_quote_is_bold() -> None:
     body = "Before the quote. The quote itself. After it."
-    [html] = render_passage(Passage(_meta(), body, 18, 35), 2)
+    [html] = render_passage(Passage(make_meta(), body, 18, 35), 2)
     text, entities = parse_html(html)
     bold = [text[e["offset"] : e["offset"] + e["length"]] for e in entities if e["type"] == "bold"]
     assert "The quote itself." in bold
 
 
 def test_sources_listing_is_capped_and_split() -> None:
-    sources = [SourceInfo(_meta(title=f"Title {i} " + "long " * 40), 3) for i in range(150)]
+    sources = [SourceInfo(make_meta(title=f"Title {i} " + "long " * 40), 3) for i in range(150)]
     messages = render_sources(sources)
     assert len(messages) > 1
     shown = "".join(accepted(m) for m in messages)
@@ -351,24 +348,10 @@ def test_the_fake_accepts_telegram_html() -> None:
     check_message_text("<b>" + "x" * 4096 + "</b>", "HTML")  # the limit is after parsing
 
 
-def _meta(**changes: object) -> ArticleMeta:
-    meta = ArticleMeta(
-        id="a",
-        path="a.txt",
-        title="Title",
-        outlet="RT",
-        date=None,
-        date_text=None,
-        url=None,
-        content_hash="0" * 64,
-    )
-    return ArticleMeta(**{**meta.__dict__, **changes})  # type: ignore[arg-type]
-
-
 def _answer_with_quote(quote: str, meta: ArticleMeta | None = None) -> Answer:
     return Answer(
         question="q",
         answered=True,
         text="",
-        citations=(Citation(1, meta or _meta(), quote, 0, len(quote), 1.0),),
+        citations=(Citation(1, meta or make_meta(), quote, 0, len(quote), 1.0),),
     )
