@@ -37,6 +37,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -408,32 +409,38 @@ def main(argv: list[str] | None = None) -> None:
     run(corpus, args, folder, threads)
 
 
-def bench_hnsw(
+def bench_approximate(
     corpus: Corpus,
     truth: np.ndarray,
-    m: int,
+    settings: RetrievalSettings,
+    name: str,
+    knob: str,
+    values: list[int],
+    label: Callable[[VectorIndex, int], str],
     args: argparse.Namespace,
     folder: Path,
     threads: int,
 ) -> list[Row]:
-    settings = RetrievalSettings(exact_search_limit=0, ann="hnsw", hnsw_m=m)
+    """Build one approximate index, then measure it at each value of its search-time knob
+    (HNSW efSearch, IVF nprobe); size and build time go on the first row."""
     start = time.perf_counter()
     index = VectorIndex.build(corpus.vectors, settings)
     build_s = time.perf_counter() - start
-    efc = index.faiss_index.hnsw.efConstruction
-    path, per_vector, disk = persist(index, folder, f"hnsw{m}")
+    path, per_vector, disk = persist(index, folder, name)
     path.unlink()
     rows = []
-    for i, ef in enumerate(args.ef_search):
-        index.configure(settings.model_copy(update={"hnsw_ef_search": ef}))
+    for i, value in enumerate(values):
+        index.configure(settings.model_copy(update={knob: value}))
         row = measure(
-            index, "hnsw", f"M={m} efC={efc} efS={ef}", build_s if i == 0 else -1,
+            index, index.kind, label(index, value), build_s if i == 0 else -1,
             corpus, truth, args.queries,
         )  # fmt: skip
         if i == 0:
             row.bytes_per_vector, row.disk_mb = per_vector, disk
         rows.append(row)
         print_table(rows[-1:], threads)
+    del index
+    gc.collect()
     return rows
 
 
@@ -465,30 +472,40 @@ def run(corpus: Corpus, args: argparse.Namespace, folder: Path, threads: int) ->
     for m in args.hnsw_m:
         for efc in args.ef_construction:
             vector_index.ef_construction = (lambda _m, e=efc: e) if efc else module_rule
-            rows.extend(bench_hnsw(corpus, truth, m, args, folder, threads))
+            rows.extend(
+                bench_approximate(
+                    corpus,
+                    truth,
+                    RetrievalSettings(exact_search_limit=0, ann="hnsw", hnsw_m=m),
+                    f"hnsw{m}",
+                    "hnsw_ef_search",
+                    args.ef_search,
+                    lambda index, ef, m=m: (
+                        f"M={m} efC={index.faiss_index.hnsw.efConstruction} efS={ef}"
+                    ),
+                    args,
+                    folder,
+                    threads,
+                )
+            )
     vector_index.ef_construction = module_rule
 
     for per_sqrt in args.ivf_lists_per_sqrt_n:
         vector_index.IVF_LISTS_PER_SQRT_N = per_sqrt
-        settings = RetrievalSettings(exact_search_limit=0, ann="ivf")
-        start = time.perf_counter()
-        index = VectorIndex.build(corpus.vectors, settings)
-        build_s = time.perf_counter() - start
-        nlist = index.faiss_index.nlist
-        path, per_vector, disk = persist(index, folder, f"ivf{nlist}")
-        path.unlink()
-        for i, nprobe in enumerate(args.nprobe):
-            index.configure(settings.model_copy(update={"ivf_nprobe": nprobe}))
-            row = measure(
-                index, "ivf", f"nlist={nlist} nprobe={nprobe}", build_s if i == 0 else -1,
-                corpus, truth, args.queries,
-            )  # fmt: skip
-            if i == 0:
-                row.bytes_per_vector, row.disk_mb = per_vector, disk
-            rows.append(row)
-            print_table(rows[-1:], threads)
-        del index
-        gc.collect()
+        rows.extend(
+            bench_approximate(
+                corpus,
+                truth,
+                RetrievalSettings(exact_search_limit=0, ann="ivf"),
+                f"ivf{per_sqrt}",
+                "ivf_nprobe",
+                args.nprobe,
+                lambda index, nprobe: f"nlist={index.faiss_index.nlist} nprobe={nprobe}",
+                args,
+                folder,
+                threads,
+            )
+        )
 
     print()
     print_table(rows, threads)
