@@ -131,6 +131,7 @@ class Snapshot:
         self.dense = VectorIndex.load(path / "dense.faiss", retrieval)
         self.lexical = LexicalIndex.load(path / "lexical")
         self._local = _ThreadLocalDB(self._db_path)
+        self._outlets: list[str] | None = None
         n_rows = self._db().execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
         sizes = {
             "manifest": manifest.chunks,
@@ -209,8 +210,14 @@ class Snapshot:
         return [SourceInfo(_meta_from_row(r), int(r[8])) for r in rows]
 
     def outlets(self) -> list[str]:
-        rows = self._db().execute("SELECT DISTINCT outlet FROM articles WHERE outlet IS NOT NULL")
-        return sorted(r[0] for r in rows)
+        """The outlets named in this generation. Every question asks (to spot "according to
+        TASS"), and a generation never changes, so the table is scanned once."""
+        if self._outlets is None:
+            rows = self._db().execute(
+                "SELECT DISTINCT outlet FROM articles WHERE outlet IS NOT NULL"
+            )
+            self._outlets = sorted(r[0] for r in rows)
+        return list(self._outlets)
 
     def close(self) -> None:
         self._local.close_all()
