@@ -261,6 +261,75 @@ def test_filters_restrict_the_search(tiny: QAService) -> None:
     assert not tiny.ask("Who was besieged in Deir ez-Zor?", filters=empty).answered
 
 
+@pytest.fixture
+def outlets_corpus(tmp_path: Path) -> QAService:
+    """Six articles from three outlets (one unnamed), dated and undated."""
+    seeds = tmp_path / "seeds"
+    rows = [
+        ("a.txt", "TASS", "2016-09-18"),
+        ("b.txt", "TASS", ""),
+        ("c.txt", "RT", "2016-09-22"),
+        ("d.txt", "Press TV", "2016-09-30"),
+        ("e.txt", None, "2016-09-25"),
+        ("f.txt", "RT", "2016-10-02"),
+    ]
+    sidecar = []
+    for i, (name, outlet, date) in enumerate(rows):
+        write_article(
+            seeds,
+            name,
+            f"Convoy report {i}",
+            f"The convoy was hit near Aleppo, report {i} said. Report {i} counted the trucks. "
+            f"Witness {i} saw smoke.",
+            date=date,
+        )
+        if outlet:
+            sidecar.append(f'["{name}"]\noutlet = "{outlet}"\n')
+    (seeds / "metadata.toml").write_text("\n".join(sidecar), encoding="utf-8")
+    service = QAService(make_settings(tmp_path, seeds), embedder=CountingEmbedder())
+    service.index()
+    return service
+
+
+@pytest.mark.parametrize(
+    "filters",
+    [
+        SearchFilters(outlets=("tass",)),
+        SearchFilters(outlets=("RT", "press tv")),
+        SearchFilters(outlets=("Nobody",)),
+        SearchFilters(since=dt.date(2016, 9, 22)),
+        SearchFilters(until=dt.date(2016, 9, 22)),
+        SearchFilters(since=dt.date(2016, 9, 19), until=dt.date(2016, 9, 30)),
+        SearchFilters(outlets=("rt",), since=dt.date(2016, 10, 1)),
+        SearchFilters(since=dt.date(2020, 1, 1)),
+    ],
+)
+def test_filter_query_admits_exactly_what_the_filter_does(
+    outlets_corpus: QAService, filters: SearchFilters
+) -> None:
+    snapshot = outlets_corpus.snapshot()
+    expected = {s.meta.id for s in snapshot.sources() if filters.admits(s.meta)}
+    found = snapshot.chunk_ids_where(filters.outlets, filters.since, filters.until)
+    chunks = snapshot.chunks(found.tolist())
+    assert {c.article_id for c in chunks.values()} == expected
+    assert len(found) == len(snapshot.chunk_ids_of(sorted(expected)))
+
+
+def test_large_filtered_search_goes_through_the_index_with_the_same_result(
+    outlets_corpus: QAService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import qa_bot.retrieval as retrieval_module
+
+    only_rt = SearchFilters(outlets=("RT",))
+    question = "Who saw smoke near the convoy?"
+    exact = outlets_corpus.search(question, filters=only_rt)
+    monkeypatch.setattr(retrieval_module, "EXACT_FILTER_LIMIT", 0)
+    through_index = outlets_corpus.search(question, filters=only_rt)
+    assert exact is not None and through_index is not None
+    assert [h.chunk_id for h in through_index.hits] == [h.chunk_id for h in exact.hits]
+    assert {h.article.outlet for h in exact.hits} == {"RT"}
+
+
 # --- the real model: paraphrases -------------------------------------------------------------
 
 

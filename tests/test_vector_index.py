@@ -102,6 +102,35 @@ def test_approximate_recall_at_10(
     assert recall_at_k(found, truth) >= 0.95
 
 
+@pytest.mark.parametrize(("settings", "floor"), [(EXACT, 1.0), (HNSW, 0.95), (IVF, 0.95)])
+def test_search_restricted_to_allowed_rows(
+    clustered_20k: tuple[np.ndarray, np.ndarray, np.ndarray],
+    settings: RetrievalSettings,
+    floor: float,
+) -> None:
+    """A filtered search (one outlet, a date range) only returns allowed rows, and finds the
+    same neighbours as an exact search over those rows alone."""
+    data, queries, _ = clustered_20k
+    allowed = np.flatnonzero(np.random.default_rng(3).uniform(size=len(data)) < 0.3)
+    index = VectorIndex.build(data, settings)
+    _, found = index.search(queries, 10, allowed=allowed)
+    real = found[found >= 0]
+    assert np.isin(real, allowed).all()
+    _, sub = brute_force(data[allowed], queries, 10)
+    truth = allowed[sub]
+    assert recall_at_k(found, truth) >= floor
+    if floor == 1.0:
+        np.testing.assert_array_equal(found, truth)
+    unrestricted = index.search(queries, 10)[1]
+    assert not np.isin(unrestricted, allowed).all(), "the restriction must change something"
+
+
+def test_search_restricted_to_no_rows_finds_nothing() -> None:
+    index = VectorIndex.build(random_unit(50, 8), EXACT)
+    scores, ids = index.search(random_unit(2, 8, seed=5), 5, allowed=np.zeros(0, np.int64))
+    assert (ids == -1).all() and np.isneginf(scores).all()
+
+
 @pytest.mark.parametrize(
     ("n", "limit", "ann", "kind"),
     [

@@ -28,6 +28,10 @@ from qa_bot.text import fold, sentence_spans, terms
 #: How many windows either side of the best hit are fetched for growing the first quote.
 CONTEXT_REACH = 3
 
+#: A filtered search scores up to this many allowed passages exactly; a larger allowed set is
+#: searched through the vector index with the other rows masked out.
+EXACT_FILTER_LIMIT = 20_000
+
 
 @dataclass(frozen=True)
 class SearchFilters:
@@ -140,13 +144,7 @@ def retrieve(
 
     qv = np.asarray(query_vector, dtype=np.float32).reshape(1, -1)
     k = min(settings.candidates, n)
-    if allowed is None:
-        _, d_ids = snapshot.dense.search(qv, k)
-        dense_ids = [int(i) for i in d_ids[0] if i >= 0]
-    else:
-        sims = np.asarray(snapshot.vectors[allowed], dtype=np.float32) @ qv[0]
-        top = np.argsort(-sims)[:k]
-        dense_ids = [int(allowed[i]) for i in top]
+    dense_ids = _dense_candidates(snapshot, qv, k, allowed)
 
     lex = snapshot.lexical.scores(q_terms)
     if context_terms:
@@ -297,8 +295,26 @@ def anchor_coverage(window_text: str, weights: dict[str, float]) -> float:
 def _allowed_ids(snapshot: Snapshot, filters: SearchFilters | None) -> np.ndarray | None:
     if filters is None or not filters.active:
         return None
-    articles = [s.meta.id for s in snapshot.sources() if filters.admits(s.meta)]
-    return snapshot.chunk_ids_of(articles)
+    return snapshot.chunk_ids_where(filters.outlets, filters.since, filters.until)
+
+
+def _dense_candidates(
+    snapshot: Snapshot, qv: np.ndarray, k: int, allowed: np.ndarray | None
+) -> list[int]:
+    """Ids of the ``k`` passages nearest the question, among ``allowed`` ones when filtered.
+
+    A small allowed set is scored exactly (a few thousand dot products, and an approximate
+    index restricted to few rows can miss some); a large one is searched by the index itself
+    with the other rows masked out, which copies no vectors.
+    """
+    if allowed is None:
+        _, ids = snapshot.dense.search(qv, k)
+        return [int(i) for i in ids[0] if i >= 0]
+    if allowed.size <= EXACT_FILTER_LIMIT:
+        sims = np.asarray(snapshot.vectors[allowed], dtype=np.float32) @ qv[0]
+        return [int(allowed[i]) for i in np.argsort(-sims)[:k]]
+    _, ids = snapshot.dense.search(qv, k, allowed=allowed)
+    return [int(i) for i in ids[0] if i >= 0]
 
 
 # --- quotes ------------------------------------------------------------------------------------

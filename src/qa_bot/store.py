@@ -26,7 +26,7 @@ import os
 import shutil
 import sqlite3
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -179,6 +179,41 @@ class Snapshot:
             )
             .fetchall()
         )
+        parts = [np.arange(first, first + n, dtype=np.int64) for first, n in rows]
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+
+    def chunk_ids_where(
+        self,
+        outlets: Sequence[str] = (),
+        since: dt.date | None = None,
+        until: dt.date | None = None,
+    ) -> np.ndarray:
+        """Chunk ids of the articles from any of ``outlets`` (compared case-insensitively)
+        published within ``since``..``until`` (inclusive; an undated article is in no range).
+
+        Asked on every filtered question, so it is one indexed query over the articles table,
+        not a scan of every source in Python.
+        """
+        clauses: list[str] = []
+        args: list[str] = []
+        if outlets:
+            wanted = {o.casefold() for o in outlets}
+            names = [name for name in self.outlets() if name.casefold() in wanted]
+            if not names:
+                return np.zeros(0, dtype=np.int64)
+            clauses.append(f"outlet IN ({','.join('?' * len(names))})")
+            args.extend(names)
+        if since is not None or until is not None:
+            clauses.append("date IS NOT NULL")
+        if since is not None:
+            clauses.append("date >= ?")
+            args.append(since.isoformat())
+        if until is not None:
+            clauses.append("date <= ?")
+            args.append(until.isoformat())
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        query = f"SELECT first_chunk, n_chunks FROM articles{where} ORDER BY first_chunk"
+        rows = self._db().execute(query, args).fetchall()
         parts = [np.arange(first, first + n, dtype=np.int64) for first, n in rows]
         return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
 

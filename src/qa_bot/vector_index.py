@@ -196,13 +196,19 @@ class VectorIndex:
 
     # -- search -------------------------------------------------------------------------------
 
-    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def search(
+        self, queries: np.ndarray, k: int, *, allowed: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """The ``k`` most similar vectors to each query, best first.
 
         Args:
             queries: L2-normalized float array of shape (Q, dimension), or one query of shape
                 (dimension,), treated as Q = 1.
             k: how many neighbours per query; at most ``ntotal`` are returned.
+            allowed: when given, only these row numbers may be returned (a search filtered
+                by outlet or date). FAISS skips the other rows while it searches, so a large
+                allowed set costs no copy of its vectors; with a small one an approximate
+                index may find fewer than ``k`` (the caller searches a small set exactly).
 
         Returns:
             ``(scores, ids)``, both of shape (Q, min(k, ntotal)): cosine similarities (float32)
@@ -232,12 +238,35 @@ class VectorIndex:
             return np.empty((q.shape[0], k), np.float32), np.empty((q.shape[0], k), np.int64)
         small = q.shape[0] == 1 or (self._kind == "flat" and q.shape[0] < SINGLE_THREAD_BELOW)
         # omp_set_num_threads is per calling thread, so this does not affect other searches.
+        params, keep_alive = self._restricted(allowed)
         with _threads(1) if small else contextlib.nullcontext():
-            scores, ids = self._index.search(q, k)
+            scores, ids = self._index.search(q, k, params=params)
+        del keep_alive
         missing = ids < 0
         if missing.any():
             scores[missing] = -np.inf
         return scores, ids
+
+    def _restricted(
+        self, allowed: np.ndarray | None
+    ) -> tuple[faiss.SearchParameters | None, object]:
+        """Search parameters that admit only ``allowed`` rows, and the selector they point to:
+        FAISS holds a bare pointer, so the caller keeps the selector alive during the search."""
+        if allowed is None:
+            return None, None
+        ids = np.ascontiguousarray(allowed, dtype=np.int64)
+        selector = faiss.IDSelectorBatch(len(ids), faiss.swig_ptr(ids))
+        params: faiss.SearchParameters
+        if self._kind == "hnsw":
+            params = faiss.SearchParametersHNSW()
+            params.efSearch = int(self._index.hnsw.efSearch)
+        elif self._kind == "ivf":
+            params = faiss.SearchParametersIVF()
+            params.nprobe = int(self._index.nprobe)
+        else:
+            params = faiss.SearchParameters()
+        params.sel = selector
+        return params, (selector, ids)
 
     # -- persistence --------------------------------------------------------------------------
 
