@@ -153,6 +153,7 @@ COLUMNS: tuple[tuple[str, str, Callable[[Any], str]], ...] = (
     ("mrr_at_10", "MRR@10", lambda v: f"{v:.3f}"),
     ("answered_rate", "answered", lambda v: f"{v:.3f}"),
     ("first_quote_answer_rate", "1st quote ok", lambda v: f"{v:.3f}"),
+    ("answered_first_quote_rate", "1st quote ok / answered", lambda v: f"{v:.3f}"),
     ("median_quoted_chars", "median chars", lambda v: f"{v:.0f}"),
     ("declined_unanswerable", "declined: unanswerable", lambda v: f"{v:.3f}"),
     ("declined_other_corpus", "declined: other set", lambda v: f"{v:.3f}"),

@@ -133,6 +133,7 @@ def test_judge_and_summarize() -> None:
     assert report.hit_at_3 == pytest.approx(2 / 3)
     assert report.mrr_at_10 == pytest.approx((1 + 0.5 + 0) / 3)
     assert report.first_quote_answer_rate == pytest.approx(1 / 3)
+    assert report.answered_first_quote_rate == pytest.approx(1 / 2)
     assert report.answered_quote_answer_rate == pytest.approx(1.0)
     assert report.answered_rate == pytest.approx(2 / 3)
     assert report.abstention_precision == pytest.approx(1 / 2)

@@ -21,6 +21,7 @@ _ROWS = (
     ("mrr_at_10", "MRR@10 by gold article"),
     ("answered_rate", "answerable questions answered"),
     ("first_quote_answer_rate", "first quote holds a gold answer (of answerable)"),
+    ("answered_first_quote_rate", "first quote holds a gold answer (of answered)"),
     ("answered_quote_answer_rate", "some quote holds a gold answer (of answered)"),
     ("first_quote_in_gold_paragraph", "first quote inside the gold paragraph"),
     ("abstention_precision", "declined questions that were unanswerable"),

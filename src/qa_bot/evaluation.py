@@ -101,6 +101,9 @@ class Report:
     mrr_at_10: float | None
     answered_rate: float | None
     first_quote_answer_rate: float | None
+    #: The same among answered questions only: separates quoting the wrong passage from
+    #: declining (an answerable question declined is a miss in ``first_quote_answer_rate``).
+    answered_first_quote_rate: float | None
     answered_quote_answer_rate: float | None
     first_quote_in_gold_paragraph: float | None
     abstention_precision: float | None
@@ -254,6 +257,7 @@ def summarize(judgements: Sequence[Judgement]) -> Report:
         ),
         answered_rate=_share(answerable, lambda j: j.outcome.answered),
         first_quote_answer_rate=_share(answerable, lambda j: j.first_quote_hit),
+        answered_first_quote_rate=_share(answered, lambda j: j.first_quote_hit),
         answered_quote_answer_rate=_share(answered, lambda j: j.any_quote_hit),
         first_quote_in_gold_paragraph=_share(spans, lambda j: bool(j.first_in_gold_span)),
         abstention_precision=_share(declined, lambda j: j.outcome.question.unanswerable),
