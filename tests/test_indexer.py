@@ -17,6 +17,7 @@ from qa_bot.errors import (
     SeedsError,
 )
 from qa_bot.indexer import stale_files, update_index
+from qa_bot.lexical import LexicalIndex
 from qa_bot.service import QAService
 from qa_bot.store import IndexStore
 
@@ -106,6 +107,68 @@ def test_chunker_setting_change_rebuilds(tmp_path: Path, corpus: Path) -> None:
     settings = make_settings(tmp_path, corpus, chunking={"max_chars": 120, "max_sentences": 2})
     report = update_index(settings, CountingEmbedder())
     assert report.full_rebuild_reason == "chunker settings changed"
+
+
+def _holds(lexical: LexicalIndex, term: str) -> bool:
+    return float(lexical.scores([term]).max(initial=0.0)) > 0
+
+
+def _new_tokenizer(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A tokenizer release that splits words differently: "convoy" becomes "konvoi"."""
+    import qa_bot.text as text
+
+    old_stem = text._stem
+    monkeypatch.setattr(text, "TOKENIZER_VERSION", text.TOKENIZER_VERSION + 1)
+    monkeypatch.setattr(text, "_stem", lambda w: "konvoi" if w == "convoy" else old_stem(w))
+
+
+def test_tokenizer_change_rebuilds_the_word_index_without_embedding(
+    tmp_path: Path, corpus: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = make_settings(tmp_path, corpus)
+    first = update_index(settings, CountingEmbedder())
+    _new_tokenizer(monkeypatch)
+    fake = CountingEmbedder()
+    report = update_index(settings, fake)
+    assert fake.embedded == [] and report.chunks_embedded == 0
+    assert report.full_rebuild_reason is None
+    assert "tokenizer" in (report.lexical_rebuild_reason or "")
+    assert report.generation != first.generation
+    snapshot = IndexStore(settings.index_dir).open(settings.retrieval)
+    assert _holds(snapshot.lexical, "konvoi") and not _holds(snapshot.lexical, "convoy")
+    again = update_index(settings, CountingEmbedder())
+    assert not again.changed and again.lexical_rebuild_reason is None
+
+
+def test_ask_refreshes_postings_made_by_an_older_tokenizer(
+    tmp_path: Path, corpus: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = make_settings(tmp_path, corpus)
+    QAService(settings, embedder=CountingEmbedder()).index()
+    _new_tokenizer(monkeypatch)
+    fake = CountingEmbedder()
+    service = QAService(settings, embedder=fake, query_embedder=CountingEmbedder())
+    report = service.ensure_index()
+    assert report is not None and report.lexical_rebuild_reason and fake.embedded == []
+    retrieval = service.search("Where did the drone over the convoy take off?")
+    assert retrieval is not None and retrieval.hits[0].lexical > 0
+
+
+def test_index_without_its_seeds_rebuilds_old_postings_in_memory(
+    tmp_path: Path, corpus: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = make_settings(tmp_path, corpus)
+    update_index(settings, CountingEmbedder())
+    generation = IndexStore(settings.index_dir).current()
+    _new_tokenizer(monkeypatch)
+    elsewhere = make_settings(tmp_path, tmp_path / "no-seeds-here")
+    service = QAService(elsewhere, embedder=CountingEmbedder())
+    assert service.ensure_index() is None
+    snapshot = service.snapshot()
+    assert snapshot.generation == generation
+    assert _holds(snapshot.lexical, "konvoi") and not _holds(snapshot.lexical, "convoy")
+    on_disk = LexicalIndex.load(snapshot.path / "lexical")
+    assert _holds(on_disk, "convoy"), "the index on disk is left as it was"
 
 
 def test_sidecar_edit_reindexes_only_that_file(tmp_path: Path, corpus: Path) -> None:

@@ -102,3 +102,8 @@ def _crosses_heading(text: str, prev_end: int, next_start: int) -> bool:
 def embedding_text(title: str, chunk_text: str) -> str:
     """What we embed for a chunk: the headline gives short windows the article's topic."""
     return f"{title}. {' '.join(chunk_text.split())}"
+
+
+def lexical_text(title: str, chunk_text: str) -> str:
+    """What BM25 indexes for a chunk: the headline's words count for every window."""
+    return f"{title} {chunk_text}"

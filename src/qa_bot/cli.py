@@ -121,6 +121,8 @@ def _progress_factory(enabled: bool) -> Callable[[int], Callable[[int], None]] |
 def _print_report(report: Any, *, quiet: bool = False) -> None:
     if report.full_rebuild_reason and report.full_rebuild_reason != "no index yet":
         err.print(f"full rebuild: {escape(report.full_rebuild_reason)}")
+    elif report.lexical_rebuild_reason:
+        err.print(escape(report.lexical_rebuild_reason))
     line = (
         f"added {len(report.added)}, updated {len(report.updated)}, "
         f"removed {len(report.removed)}, unchanged {len(report.unchanged)} files; "

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
-from qa_bot.chunking import chunk_article, embedding_text
+from qa_bot.chunking import chunk_article, embedding_text, lexical_text
 from qa_bot.corpus import (
     SkippedFile,
     SourceFile,
@@ -53,13 +53,21 @@ class IndexReport:
     chunks_embedded: int = 0
     chunks_total: int = 0
     full_rebuild_reason: str | None = None
+    #: Set when only the BM25 postings had to be rebuilt (a new tokenizer version).
+    lexical_rebuild_reason: str | None = None
     generation: str | None = None
     seconds: float = 0.0
     onnx_exported: bool = False
 
     @property
     def changed(self) -> bool:
-        return bool(self.added or self.updated or self.removed or self.full_rebuild_reason)
+        return bool(
+            self.added
+            or self.updated
+            or self.removed
+            or self.full_rebuild_reason
+            or self.lexical_rebuild_reason
+        )
 
     def to_json(self) -> dict[str, object]:
         data = asdict(self)
@@ -75,15 +83,34 @@ class _Plan:
 
 
 def chunking_key(settings: Settings) -> dict[str, object]:
+    """What the index's windows and word postings were made with, stored in the manifest.
+
+    Everything but ``tokenizer`` decides the windows, hence the vectors: a change there
+    re-embeds everything. The tokenizer only decides the BM25 postings, which every build
+    rebuilds from the stored window texts anyway (see :func:`tokenizer_changed`).
+    """
+    from qa_bot import text
     from qa_bot.chunking import HARD_MAX_CHARS
-    from qa_bot.text import TOKENIZER_VERSION
 
     return {
         **settings.chunking.model_dump(),
         "hard_max_chars": HARD_MAX_CHARS,
         "scheme": 2,
-        "tokenizer": TOKENIZER_VERSION,
+        "tokenizer": text.TOKENIZER_VERSION,
     }
+
+
+def _windows_key(key: dict[str, object]) -> dict[str, object]:
+    return {k: v for k, v in key.items() if k != "tokenizer"}
+
+
+def tokenizer_changed(settings: Settings, manifest: Manifest) -> bool:
+    """The index's word postings were made by another version of :func:`qa_bot.text.terms`.
+
+    Questions are tokenized by the running version, so such an index would miss words it
+    holds: it must be refreshed before it is asked (no re-embedding needed).
+    """
+    return manifest.chunking.get("tokenizer") != chunking_key(settings)["tokenizer"]
 
 
 def sidecar_key(overrides: dict[str, object] | None) -> str:
@@ -131,6 +158,10 @@ def update_index(
         plan = _plan(files, skipped, sidecar, previous, settings)
         report = plan.report
         report.full_rebuild_reason = reason
+        if previous is not None and tokenizer_changed(settings, previous.manifest):
+            report.lexical_rebuild_reason = (
+                "the search tokenizer changed: word index rebuilt, no passage re-embedded"
+            )
         if previous is not None and not report.changed:
             report.chunks_total = previous.n_chunks
             report.generation = previous.generation
@@ -173,7 +204,7 @@ def _previous(
         reason = "--force"
     elif manifest.model_id != embedder.model_id:
         reason = f"embedding model changed ({manifest.model_id} -> {embedder.model_id})"
-    elif manifest.chunking != chunking_key(settings):
+    elif _windows_key(manifest.chunking) != _windows_key(chunking_key(settings)):
         reason = "chunker settings changed"
     else:
         return snapshot, None
@@ -292,7 +323,7 @@ def _write(
             fresh_offset += len(own)
             records[rel] = replace(record, chunks=len(own))
         chunks.extend(own)
-        lexical.extend(f"{meta.title} {c.text}" for c in own)
+        lexical.extend(lexical_text(meta.title, c.text) for c in own)
         articles.append((meta, text, first, len(own)))
     vectors = np.concatenate(vector_parts) if vector_parts else np.zeros((0, dimension), np.float32)
     manifest = Manifest(
@@ -307,4 +338,4 @@ def _write(
     return store.write(manifest, articles, chunks, vectors, settings.retrieval, lexical)
 
 
-__all__ = ["IndexReport", "stale_files", "update_index"]
+__all__ = ["IndexReport", "stale_files", "tokenizer_changed", "update_index"]

@@ -25,7 +25,13 @@ from qa_bot.errors import (
     InvalidQuestionError,
     QABotError,
 )
-from qa_bot.indexer import IndexReport, ProgressFactory, stale_files, update_index
+from qa_bot.indexer import (
+    IndexReport,
+    ProgressFactory,
+    stale_files,
+    tokenizer_changed,
+    update_index,
+)
 from qa_bot.models import Answer, ArticleMeta, SourceInfo
 from qa_bot.retrieval import Retrieval, SearchFilters, outlet_in_question, retrieve
 from qa_bot.settings import Settings
@@ -207,6 +213,8 @@ class QAService:
             try:
                 manifest = self.store.read_manifest()
             except QABotError:
+                return self.index(progress=progress, lock_wait=60)
+            if self.settings.seeds_dir.is_dir() and tokenizer_changed(self.settings, manifest):
                 return self.index(progress=progress, lock_wait=60)
             if not self.settings.seeds_dir.is_dir() or not stale_files(self.settings, manifest):
                 return None

@@ -26,6 +26,7 @@ import os
 import shutil
 import sqlite3
 import tempfile
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -33,6 +34,8 @@ from typing import Any
 
 import numpy as np
 
+from qa_bot import text as text_module
+from qa_bot.chunking import lexical_text
 from qa_bot.errors import (
     IndexCorruptError,
     IndexLockedError,
@@ -129,7 +132,13 @@ class Snapshot:
         except (OSError, ValueError) as exc:
             raise IndexCorruptError(f"{path / 'vectors.npy'} is unreadable: {exc}") from exc
         self.dense = VectorIndex.load(path / "dense.faiss", retrieval)
-        self.lexical = LexicalIndex.load(path / "lexical")
+        self._lexical = LexicalIndex.load(path / "lexical")
+        # Postings made by another version of the tokenizer would miss words the questions
+        # are now split into. A build with the seeds at hand rewrites them on disk
+        # (QAService.ensure_index); an index asked without its seeds gets postings rebuilt in
+        # memory from the stored window texts, on first use (a build never needs them).
+        self._lexical_stale = manifest.chunking.get("tokenizer") != text_module.TOKENIZER_VERSION
+        self._lexical_lock = threading.Lock()
         self._local = _ThreadLocalDB(self._db_path)
         self._outlets: list[str] | None = None
         n_rows = self._db().execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
@@ -138,7 +147,7 @@ class Snapshot:
             "vectors": int(self.vectors.shape[0]),
             "dense index": int(self.dense.ntotal),
             "chunk table": int(n_rows),
-            "lexical index": self.lexical.n_docs,
+            "lexical index": self._lexical.n_docs,
         }
         if len(set(sizes.values())) != 1:
             raise IndexCorruptError(
@@ -153,6 +162,22 @@ class Snapshot:
 
     def _db(self) -> sqlite3.Connection:
         return self._local.get()
+
+    @property
+    def lexical(self) -> LexicalIndex:
+        if self._lexical_stale:
+            with self._lexical_lock:
+                if self._lexical_stale:
+                    self._lexical = LexicalIndex.build(self._lexical_texts())
+                    self._lexical_stale = False
+        return self._lexical
+
+    def _lexical_texts(self) -> list[str]:
+        rows = self._db().execute(
+            "SELECT a.title, c.text FROM chunks c JOIN articles a ON a.id = c.article_id "
+            "ORDER BY c.id"
+        )
+        return [lexical_text(title, chunk_text) for title, chunk_text in rows]
 
     @property
     def n_chunks(self) -> int:
@@ -268,8 +293,6 @@ class _ThreadLocalDB:
             raise IndexCorruptError(f"{path} is missing; run `qa-bot index --force` to rebuild")
 
     def get(self) -> sqlite3.Connection:
-        import threading
-
         key = threading.get_ident()
         conn = self._conns.get(key)
         if conn is None:
