@@ -55,6 +55,10 @@ VARIANTS: dict[str, dict[str, Any]] = {
 }
 
 
+#: Questions are embedded one at a time; anything bigger is an index build.
+QUESTION_BATCH = 8
+
+
 class CachedEmbedder:
     """The real embedder behind a per-text cache on disk: each question is embedded once."""
 
@@ -77,6 +81,10 @@ class CachedEmbedder:
     def embed(
         self, texts: Sequence[str], *, progress: ProgressCallback | None = None
     ) -> np.ndarray:
+        if len(texts) > QUESTION_BATCH:
+            # An index build (the service builds with its query model when that is the same
+            # model): passages are not questions, and caching them would bloat the file.
+            return self._inner.embed(texts, progress=progress)
         keys = [hashlib.sha1(t.encode()).hexdigest() for t in texts]
         missing = [t for t, k in zip(texts, keys, strict=True) if k not in self._cache]
         if missing:
