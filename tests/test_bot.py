@@ -731,6 +731,36 @@ def test_outlet_filter_per_chat(bot_service: QAService) -> None:
     run(scenario())
 
 
+def test_date_range_filter_per_chat(bot_service: QAService) -> None:
+    async def scenario() -> None:
+        async with running(bot_service) as fake:
+            user, chat = user_and_chat(71)
+            for text, expected, absent in [
+                ("/dates", "Searching articles of every date.", None),
+                ("/dates last week", "“last” is not a date", None),
+                ("/dates 2016-02-30", "“2016-02-30” is not a real date", None),
+                ("/dates 2016-10-05 to 2016-10-01", "2016-10-05 is after 2016-10-01", None),
+                ("/dates 2016-09", "published 2016-09-01 to 2016-09-30", None),
+                (CEASEFIRE, "collective basis", None),
+                ("/dates 2016-10-01 -", "published on or after 2016-10-01", None),
+                (CEASEFIRE, "published on or after 2016-10-01.", "collective basis"),
+                ("/outlet RT", "only <b>RT</b>", None),
+                ("/dates ..2016-09-30", "published on or before 2016-09-30", None),
+                (CEASEFIRE, "outlet RT, published on or before 2016-09-30.", None),
+                ("/dates all", "Searching articles of every date again.", None),
+                ("/outlet all", "Searching all outlets again.", None),
+                (CEASEFIRE, "collective basis", "Searching only"),
+            ]:
+                mark = fake.mark()
+                fake.send(chat, user, text)
+                await fake.replies(chat["id"], after=mark)
+                rendered = fake.calls_of("sendMessage", after=mark)[0].params["text"]
+                assert expected in rendered, (text, rendered)
+                assert absent is None or absent not in rendered, (text, rendered)
+
+    run(scenario())
+
+
 def test_private_chat_explains_what_it_cannot_do(bot_service: QAService) -> None:
     async def scenario() -> None:
         async with running(bot_service) as fake:

@@ -42,7 +42,9 @@ def _opts(project: Path) -> list[str]:
         (["ask", "?!?"], 2, "no words"),
         (["ask", "x" * 10_000], 2, "10,000 characters long"),
         (["ask"], 2, "give a question"),
-        (["ask", "--since", "yesterday", "Who?"], 2, "--since must be a date"),
+        (["ask", "--since", "yesterday", "Who?"], 2, "--since: “yesterday” is not a date"),
+        (["ask", "--until", "2016-02-30", "Who?"], 2, "--until: “2016-02-30” is not a real"),
+        (["ask", "--since", "2016-10", "--until", "2016-09", "Who?"], 2, "is after --until"),
         (["ask", "--batch", "/nonexistent/questions.txt"], 2, "cannot read"),
     ],
 )

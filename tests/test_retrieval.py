@@ -20,6 +20,7 @@ from qa_bot.retrieval import (
     SearchFilters,
     anchor_coverage,
     coverage,
+    date_bound,
     fuse,
     near_duplicate,
     outlet_in_question,
@@ -116,6 +117,34 @@ def test_filters_by_outlet_and_date() -> None:
     assert not f.admits(_meta("d", "TASS", None))  # undated: cannot be said to be inside
     assert f.describe() == "outlet tass, published 2016-09-20 to 2016-09-30"
     assert not SearchFilters().active
+
+
+@pytest.mark.parametrize(
+    ("text", "start", "end"),
+    [
+        ("2016-09-24", dt.date(2016, 9, 24), dt.date(2016, 9, 24)),
+        (" 2016-09 ", dt.date(2016, 9, 1), dt.date(2016, 9, 30)),
+        ("2016-2", dt.date(2016, 2, 1), dt.date(2016, 2, 29)),  # a leap year
+        ("2015-12", dt.date(2015, 12, 1), dt.date(2015, 12, 31)),
+        ("1987", dt.date(1987, 1, 1), dt.date(1987, 12, 31)),
+    ],
+)
+def test_date_bounds_of_a_day_month_or_year(text: str, start: dt.date, end: dt.date) -> None:
+    assert (date_bound(text), date_bound(text, end=True)) == (start, end)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("yesterday", "is not a date"),
+        ("24.09.2016", "is not a date"),
+        ("2016-13", "not a real date"),
+        ("2016-02-30", "not a real date"),
+    ],
+)
+def test_date_bounds_refuse_what_they_cannot_read(text: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        date_bound(text)
 
 
 def test_near_duplicates() -> None:

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -23,6 +23,9 @@ from rich.table import Table
 from qa_bot.errors import InvalidQuestionError, QABotError
 from qa_bot.models import Answer
 from qa_bot.settings import Settings, SettingsError, load_settings
+
+if TYPE_CHECKING:
+    from qa_bot.retrieval import SearchFilters
 
 app = typer.Typer(
     help="Answer questions about a folder of news articles with verbatim, cited, dated quotes.",
@@ -158,14 +161,30 @@ def index(
 
 
 def _parse_date(value: str | None, name: str) -> dt.date | None:
+    """``--since`` / ``--until``: a day, a month or a year (``--until 2016-09`` is its end)."""
+    from qa_bot.retrieval import date_bound
+
     if value is None:
         return None
     try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
+        return date_bound(value, end=name == "--until")
+    except ValueError as exc:
+        raise InvalidQuestionError(f"{name}: {exc}") from None
+
+
+def _date_filters(outlets: list[str] | None, since: str | None, until: str | None) -> SearchFilters:
+    from qa_bot.retrieval import SearchFilters
+
+    filters = SearchFilters(
+        outlets=tuple(outlets or ()),
+        since=_parse_date(since, "--since"),
+        until=_parse_date(until, "--until"),
+    )
+    if filters.since and filters.until and filters.since > filters.until:
         raise InvalidQuestionError(
-            f"{name} must be a date like 2016-09-24, got {value!r}"
-        ) from None
+            f"--since {filters.since} is after --until {filters.until}: no date is in between"
+        )
+    return filters
 
 
 def _read_batch(batch: Path) -> list[str]:
@@ -194,26 +213,24 @@ def ask(
     outlet: Annotated[
         list[str] | None, typer.Option(help="Only articles from this outlet (repeatable).")
     ] = None,
-    since: Annotated[str | None, typer.Option(help="Only articles published on/after.")] = None,
-    until: Annotated[str | None, typer.Option(help="Only articles published on/before.")] = None,
+    since: Annotated[
+        str | None, typer.Option(help="Only articles published on/after (2016-09-24, 2016-09).")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option(help="Only articles published on/before (2016-09-30, 2016-09).")
+    ] = None,
     refresh: Annotated[
         bool, typer.Option(help="Build or refresh the index first if missing or stale.")
     ] = True,
 ) -> None:
     """Answer questions with verbatim quotes from the articles, each with its source."""
-    from qa_bot.retrieval import SearchFilters
-
     with _errors():
         asked = list(questions or [])
         if batch is not None:
             asked.extend(_read_batch(batch))
         if not asked:
             raise InvalidQuestionError('give a question, e.g. qa-bot ask "Who is Vitaly Churkin?"')
-        filters = SearchFilters(
-            outlets=tuple(outlet or ()),
-            since=_parse_date(since, "--since"),
-            until=_parse_date(until, "--until"),
-        )
+        filters = _date_filters(outlet, since, until)
         state = _state(ctx)
         service = state.service
         if refresh:

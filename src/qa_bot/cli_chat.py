@@ -204,17 +204,12 @@ def chat_command(
     ] = True,
 ) -> None:
     """Ask questions one after another; follow-ups build on the previous question."""
-    from qa_bot.cli import _errors, _parse_date, _print_report, _progress_factory, _state, err
+    from qa_bot.cli import _date_filters, _errors, _print_report, _progress_factory, _state, err
     from qa_bot.conversation import Conversations
-    from qa_bot.retrieval import SearchFilters
 
     interactive = sys.stdin.isatty()
     with _errors():
-        filters = SearchFilters(
-            outlets=tuple(outlet or ()),
-            since=_parse_date(since, "--since"),
-            until=_parse_date(until, "--until"),
-        )
+        filters = _date_filters(outlet, since, until)
         service = _state(ctx).service
         if refresh:
             report = service.ensure_index(progress=_progress_factory(sys.stderr.isatty()))

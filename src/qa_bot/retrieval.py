@@ -76,6 +76,34 @@ class SearchFilters:
         return True
 
 
+_PERIOD = re.compile(r"(\d{4})(?:-(\d{1,2})(?:-(\d{1,2}))?)?")
+
+
+def date_bound(text: str, *, end: bool = False) -> dt.date:
+    """A date filter's bound from "2016-09-24", "2016-09" or "2016".
+
+    A month or a year stands for its first day, or with ``end`` its last, so "since 2016-09
+    until 2016-09" is all of September. Raises ValueError with a message for people.
+    """
+    match = _PERIOD.fullmatch(text.strip())
+    if match is None:
+        raise ValueError(f"“{text}” is not a date: write 2016-09-24, 2016-09 or 2016")
+    year, month, day = (int(g) if g else None for g in match.groups())
+    assert year is not None
+    try:
+        if month is None:
+            return dt.date(year, 12, 31) if end else dt.date(year, 1, 1)
+        if day is None:
+            first = dt.date(year, month, 1)
+            if not end:
+                return first
+            following = dt.date(year + month // 12, month % 12 + 1, 1)
+            return following - dt.timedelta(days=1)
+        return dt.date(year, month, day)
+    except ValueError:
+        raise ValueError(f"“{text}” is not a real date") from None
+
+
 @dataclass(frozen=True)
 class Hit:
     chunk_id: int

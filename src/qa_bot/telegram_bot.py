@@ -70,7 +70,7 @@ from telegram.ext import (
 from qa_bot.conversation import Conversations, Reply
 from qa_bot.errors import InvalidQuestionError, QABotError
 from qa_bot.models import Answer, Citation
-from qa_bot.retrieval import SearchFilters, near_duplicate
+from qa_bot.retrieval import SearchFilters, date_bound, near_duplicate
 from qa_bot.settings import ConversationSettings, TelegramSettings
 from qa_bot.telegram_render import (
     MAX_MESSAGE_LENGTH,
@@ -109,6 +109,7 @@ COMMANDS = (
     ("ask", "Ask a question about the articles"),
     ("sources", "The articles I know: title, outlet, date"),
     ("outlet", "Search only one outlet's articles in this chat"),
+    ("dates", "Search only articles published in a date range"),
     ("reset", "Forget my previous questions; the next one stands alone"),
     ("status", "How fresh the index is"),
     ("help", "How to ask, and the commands"),
@@ -135,6 +136,9 @@ class ChatData:
 
     #: The outlet chosen with ``/outlet``; questions in this chat search only its articles.
     outlet: str | None = None
+    #: The publication dates chosen with ``/dates`` (inclusive; None: open-ended).
+    since: dt.date | None = None
+    until: dt.date | None = None
     #: Pending "More" buttons by token, oldest first.
     more: OrderedDict[str, MoreRequest] = field(default_factory=OrderedDict)
     next_token: int = 0
@@ -399,7 +403,12 @@ async def _allowed_to_ask(update: Update, context: Context, text: str) -> bool:
 
 
 def chat_filters(chat_data: ChatData) -> SearchFilters | None:
-    return SearchFilters(outlets=(chat_data.outlet,)) if chat_data.outlet else None
+    filters = SearchFilters(
+        outlets=(chat_data.outlet,) if chat_data.outlet else (),
+        since=chat_data.since,
+        until=chat_data.until,
+    )
+    return filters if filters.active else None
 
 
 def conversation_key(update: Update) -> Hashable:
@@ -712,7 +721,7 @@ async def outlet_command(update: Update, context: Context) -> None:
             "or <code>/outlet all</code>.",
         )
         return
-    if wanted.casefold() in {"all", "any", "off", "none", "*"}:
+    if wanted.casefold() in _UNDO:
         chat_data.outlet = None
         await reply(update, context, "Searching all outlets again.")
         return
@@ -728,6 +737,80 @@ async def outlet_command(update: Update, context: Context) -> None:
         context,
         f"From now on I search only <b>{escape(match)}</b> articles in this chat. "
         "<code>/outlet all</code> to search everything again.",
+    )
+
+
+#: Words that end a /outlet or /dates restriction.
+_UNDO = frozenset({"all", "any", "off", "none", "*"})
+#: An open end of a /dates range ("/dates 2016-09-20 -").
+_OPEN = frozenset({"-", "…", "...", "*", "any"})
+
+DATES_USAGE = (
+    "<code>/dates 2016-09</code> (a month), <code>/dates 2016-09-20 2016-09-30</code>, "
+    "<code>/dates 2016-09-20 -</code> (from then on), <code>/dates all</code> (every date)."
+)
+
+
+def parse_dates(argument: str) -> tuple[dt.date | None, dt.date | None]:
+    """``/dates`` arguments: one period (a day, month or year) or two bounds, either of which
+    may be open ("-"); "to" or ".." between them is allowed ("..2016-09-30": up to then).
+    Raises ValueError with a message."""
+    if ".." in argument and "..." not in argument:
+        words = [part.strip() or "-" for part in argument.split("..", 1)]
+    else:
+        words = [w for w in argument.split() if w.casefold() != "to"]
+    if len(words) == 1:
+        if words[0] in _OPEN:
+            return None, None
+        return date_bound(words[0]), date_bound(words[0], end=True)
+    if len(words) != 2:
+        raise ValueError("give one period or two dates")
+    since = None if words[0] in _OPEN else date_bound(words[0])
+    until = None if words[1] in _OPEN else date_bound(words[1], end=True)
+    if since and until and since > until:
+        raise ValueError(f"{since} is after {until}: no date is in between")
+    return since, until
+
+
+def _describe_dates(since: dt.date | None, until: dt.date | None) -> str:
+    return SearchFilters(since=since, until=until).describe() or "published at any date"
+
+
+async def dates_command(update: Update, context: Context) -> None:
+    """``/dates FROM TO`` (or one period) searches only articles published then, in this chat;
+    ``/dates all`` undoes it. Undated articles cannot be said to fall inside a range, so a
+    range leaves them out, and the reply says so."""
+    message = update.effective_message
+    assert message is not None
+    argument = _command_argument(message)
+    chat_data = context.chat_data
+    if not argument:
+        current = (
+            f"Searching only articles {escape(_describe_dates(chat_data.since, chat_data.until))}."
+            if chat_data.since or chat_data.until
+            else "Searching articles of every date."
+        )
+        await reply(update, context, f"{current}\nUse {DATES_USAGE}")
+        return
+    if argument.casefold() in _UNDO:
+        chat_data.since = chat_data.until = None
+        await reply(update, context, "Searching articles of every date again.")
+        return
+    try:
+        since, until = parse_dates(argument)
+    except ValueError as exc:
+        await reply(update, context, f"Sorry, {escape(str(exc))}.\nUse {DATES_USAGE}")
+        return
+    chat_data.since, chat_data.until = since, until
+    if since is None and until is None:
+        await reply(update, context, "Searching articles of every date again.")
+        return
+    await reply(
+        update,
+        context,
+        f"From now on I search only articles {escape(_describe_dates(since, until))} in this "
+        "chat; articles without a stated date are left out. <code>/dates all</code> to search "
+        "every date again.",
     )
 
 
@@ -936,6 +1019,7 @@ def build_application(
     application.add_handler(CommandHandler("sources", sources_command, filters=new))
     application.add_handler(CommandHandler(["status", "about"], status_command, filters=new))
     application.add_handler(CommandHandler("outlet", outlet_command, filters=new))
+    application.add_handler(CommandHandler("dates", dates_command, filters=new))
     application.add_handler(CommandHandler("reset", reset_command, filters=new))
     application.add_handler(
         MessageHandler(new & private & filters.TEXT & ~filters.COMMAND, private_text)

@@ -356,6 +356,9 @@ def render_help(
         "/sources — the articles I know: title, outlet, date",
         "/outlet <i>name</i> — search only that outlet's articles in this chat; "
         "<code>/outlet all</code> to search everything again",
+        "/dates <i>from</i> <i>to</i> — search only articles published then "
+        "(<code>/dates 2016-09</code>, <code>/dates 2016-09-20 2016-09-30</code>); "
+        "<code>/dates all</code> to search every date again",
         "/status — how fresh the index is, and which model reads it",
         "/reset — forget your previous questions; the next one stands alone",
         "/help — this message",
