@@ -88,6 +88,42 @@ def test_commands_and_bad_input_keep_the_loop_going(project: Path) -> None:
     assert "Moscow and Washington" not in out  # asked after :quit
 
 
+def test_outlet_and_dates_commands_restrict_the_next_questions(project: Path) -> None:
+    ambassador = "Who is Russia's ambassador to the UN?"
+    result = _chat(
+        project,
+        [
+            ":outlet",
+            ":outlet Nobody",
+            ":outlet tass",
+            ambassador,
+            ":outlet all",
+            ":dates 2016-13",
+            ":dates 2016-09-24 2016-09-01",
+            ":dates 1987",
+            ":dates",
+            ambassador,
+            ":dates all",
+            ambassador,
+        ],
+        "--no-context",
+    )
+    out = result.output
+    assert result.exit_code == 0, out
+    assert "Searching every outlet. Outlets: " in out and "TASS" in out
+    assert "no outlet called “Nobody”" in out
+    assert "Searching only TASS." in out
+    assert "Searching only articles with outlet TASS." in out  # the answer's note
+    assert "Searching every outlet again." in out
+    assert "“2016-13” is not a real date" in out
+    assert "2016-09-24 is after 2016-09-01" in out
+    assert out.count("published 1987-01-01 to 1987-12-31") == 3  # set, shown, noted
+    assert "The articles don't cover this." in out
+    assert "Searching articles of every date again." in out
+    assert out.rstrip().count("Vitaly Churkin") >= 1
+    assert out.rindex("Vitaly Churkin") > out.rindex("every date again")
+
+
 def test_end_of_input_exits_cleanly(project: Path) -> None:
     result = _chat(project, ["Who is Russia's ambassador to the UN?"])
     assert result.exit_code == 0

@@ -19,7 +19,7 @@ import json
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Annotated, Any
 
 import typer
@@ -35,6 +35,9 @@ HELP = """\
 Ask a question about the articles; follow-ups like "When was that?" or "And according to TASS?"
 build on your previous question (the answer says so when they do).
   :sources   the articles I know
+  :outlet NAME       search only that outlet's articles (:outlet all: every outlet)
+  :dates FROM TO     search only articles published then: :dates 2016-09,
+                     :dates 2016-09-20 2016-09-30, :dates 2016-09-20 - (:dates all: every date)
   :context   what a follow-up would build on
   :reset     forget the previous questions; the next one stands alone
   :help      this help
@@ -53,7 +56,7 @@ class ChatSession:
     generation: str | None = None
     #: The CLI's consoles and answer printers, shared with ``qa-bot ask``.
     cli: Any = None
-    commands: dict[str, Callable[[], bool]] = field(init=False, default_factory=dict)
+    commands: dict[str, Callable[[str], bool]] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.cli is None:
@@ -66,6 +69,8 @@ class ChatSession:
             ":exit": self.quit,
             ":help": self.help,
             ":sources": self.sources,
+            ":outlet": self.outlet,
+            ":dates": self.dates,
             ":context": self.context,
             ":reset": self.reset,
         }
@@ -76,11 +81,12 @@ class ChatSession:
         if not line:
             return True
         if line.startswith(":"):
-            command = self.commands.get(line.split()[0].casefold())
+            name, _, argument = line.partition(" ")
+            command = self.commands.get(name.casefold())
             if command is None:
-                self.cli.err.print(f"unknown command {escape(line.split()[0])}; :help lists them")
+                self.cli.err.print(f"unknown command {escape(name)}; :help lists them")
                 return True
-            return command()
+            return command(argument.strip())
         self.ask(line)
         return True
 
@@ -123,14 +129,14 @@ class ChatSession:
 
     # --- commands -------------------------------------------------------------------------------
 
-    def quit(self) -> bool:
+    def quit(self, argument: str = "") -> bool:
         return False
 
-    def help(self) -> bool:
+    def help(self, argument: str = "") -> bool:
         self.cli.out.print(escape(HELP))
         return True
 
-    def sources(self) -> bool:
+    def sources(self, argument: str = "") -> bool:
         try:
             rows = self.service.sources()
         except QABotError as exc:
@@ -146,7 +152,69 @@ class ChatSession:
         self.cli.out.print(f"{len(rows)} articles")
         return True
 
-    def context(self) -> bool:
+    def outlet(self, argument: str = "") -> bool:
+        """``:outlet NAME`` keeps to one outlet's articles; ``:outlet all`` lifts it."""
+        from qa_bot.retrieval import SearchFilters
+
+        filters = self.filters or SearchFilters()
+        try:
+            known = self.service.snapshot().outlets()
+        except QABotError as exc:
+            self.cli.err.print(f"[bold red]error:[/] {escape(str(exc))}")
+            return True
+        if not argument:
+            current = " or ".join(filters.outlets) or "every outlet"
+            self.cli.out.print(f"Searching {current}. Outlets: {', '.join(known) or 'none'}.")
+            return True
+        if argument.casefold() in {"all", "any", "off", "none", "*"}:
+            self._set_filters(replace(filters, outlets=()), "Searching every outlet again.")
+            return True
+        match = next((o for o in known if o.casefold() == argument.casefold()), None)
+        if match is None:
+            self.cli.err.print(
+                f"no outlet called “{escape(argument)}”; outlets: {escape(', '.join(known))}"
+            )
+            return True
+        self._set_filters(replace(filters, outlets=(match,)), f"Searching only {match}.")
+        return True
+
+    def dates(self, argument: str = "") -> bool:
+        """``:dates FROM TO`` keeps to articles published then; ``:dates all`` lifts it."""
+        from qa_bot.retrieval import SearchFilters, parse_date_range
+
+        filters = self.filters or SearchFilters()
+        if not argument:
+            dated = replace(filters, outlets=())
+            self.cli.out.print(
+                f"Searching articles {dated.describe()}."
+                if dated.active
+                else "Searching articles of every date. :dates 2016-09 (a month), "
+                ":dates 2016-09-20 2016-09-30, :dates 2016-09-20 - (from then on)."
+            )
+            return True
+        if argument.casefold() in {"all", "any", "off", "none", "*"}:
+            since, until = None, None
+        else:
+            try:
+                since, until = parse_date_range(argument)
+            except ValueError as exc:
+                self.cli.err.print(f"{escape(str(exc))}; e.g. :dates 2016-09-20 2016-09-30")
+                return True
+        changed = replace(filters, since=since, until=until)
+        dated = replace(changed, outlets=())
+        self._set_filters(
+            changed,
+            f"Searching only articles {dated.describe()} (undated articles are left out)."
+            if dated.active
+            else "Searching articles of every date again.",
+        )
+        return True
+
+    def _set_filters(self, filters: Any, message: str) -> None:
+        self.filters = filters if filters.active else None
+        self.cli.out.print(escape(message))
+
+    def context(self, argument: str = "") -> bool:
         turns = self.conversations.context(CHAT_ID) if self.use_context else []
         if not turns:
             self.cli.out.print("No context: the next question stands alone.")
@@ -159,7 +227,7 @@ class ChatSession:
         self.cli.out.print(f"  forgotten in about {left} min, or now with :reset")
         return True
 
-    def reset(self) -> bool:
+    def reset(self, argument: str = "") -> bool:
         self.conversations.reset(CHAT_ID)
         self.cli.out.print("Context cleared: the next question stands alone.")
         return True

@@ -104,6 +104,31 @@ def date_bound(text: str, *, end: bool = False) -> dt.date:
         raise ValueError(f"“{text}” is not a real date") from None
 
 
+#: An open end of a typed date range ("2016-09-20 -").
+_OPEN = frozenset({"-", "…", "...", "*", "any"})
+
+
+def parse_date_range(argument: str) -> tuple[dt.date | None, dt.date | None]:
+    """A date range as people type it (the bot's ``/dates``, the chat's ``:dates``): one period
+    (a day, month or year) or two bounds, either of which may be open ("-"); "to" or ".."
+    between them is allowed ("..2016-09-30": up to then). Raises ValueError with a message."""
+    if ".." in argument and "..." not in argument:
+        words = [part.strip() or "-" for part in argument.split("..", 1)]
+    else:
+        words = [w for w in argument.split() if w.casefold() != "to"]
+    if len(words) == 1:
+        if words[0] in _OPEN:
+            return None, None
+        return date_bound(words[0]), date_bound(words[0], end=True)
+    if len(words) != 2:
+        raise ValueError("give one period or two dates")
+    since = None if words[0] in _OPEN else date_bound(words[0])
+    until = None if words[1] in _OPEN else date_bound(words[1], end=True)
+    if since and until and since > until:
+        raise ValueError(f"{since} is after {until}: no date is in between")
+    return since, until
+
+
 @dataclass(frozen=True)
 class Hit:
     chunk_id: int

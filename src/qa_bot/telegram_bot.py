@@ -70,7 +70,7 @@ from telegram.ext import (
 from qa_bot.conversation import Conversations, Reply
 from qa_bot.errors import InvalidQuestionError, QABotError
 from qa_bot.models import Answer, Citation
-from qa_bot.retrieval import SearchFilters, date_bound, near_duplicate
+from qa_bot.retrieval import SearchFilters, near_duplicate, parse_date_range
 from qa_bot.settings import ConversationSettings, TelegramSettings
 from qa_bot.telegram_render import (
     MAX_MESSAGE_LENGTH,
@@ -742,34 +742,10 @@ async def outlet_command(update: Update, context: Context) -> None:
 
 #: Words that end a /outlet or /dates restriction.
 _UNDO = frozenset({"all", "any", "off", "none", "*"})
-#: An open end of a /dates range ("/dates 2016-09-20 -").
-_OPEN = frozenset({"-", "…", "...", "*", "any"})
-
 DATES_USAGE = (
     "<code>/dates 2016-09</code> (a month), <code>/dates 2016-09-20 2016-09-30</code>, "
     "<code>/dates 2016-09-20 -</code> (from then on), <code>/dates all</code> (every date)."
 )
-
-
-def parse_dates(argument: str) -> tuple[dt.date | None, dt.date | None]:
-    """``/dates`` arguments: one period (a day, month or year) or two bounds, either of which
-    may be open ("-"); "to" or ".." between them is allowed ("..2016-09-30": up to then).
-    Raises ValueError with a message."""
-    if ".." in argument and "..." not in argument:
-        words = [part.strip() or "-" for part in argument.split("..", 1)]
-    else:
-        words = [w for w in argument.split() if w.casefold() != "to"]
-    if len(words) == 1:
-        if words[0] in _OPEN:
-            return None, None
-        return date_bound(words[0]), date_bound(words[0], end=True)
-    if len(words) != 2:
-        raise ValueError("give one period or two dates")
-    since = None if words[0] in _OPEN else date_bound(words[0])
-    until = None if words[1] in _OPEN else date_bound(words[1], end=True)
-    if since and until and since > until:
-        raise ValueError(f"{since} is after {until}: no date is in between")
-    return since, until
 
 
 def _describe_dates(since: dt.date | None, until: dt.date | None) -> str:
@@ -797,7 +773,7 @@ async def dates_command(update: Update, context: Context) -> None:
         await reply(update, context, "Searching articles of every date again.")
         return
     try:
-        since, until = parse_dates(argument)
+        since, until = parse_date_range(argument)
     except ValueError as exc:
         await reply(update, context, f"Sorry, {escape(str(exc))}.\nUse {DATES_USAGE}")
         return
