@@ -292,6 +292,10 @@ def test_filters_restrict_the_search(tiny: QAService) -> None:
 
 @pytest.fixture
 def outlets_corpus(tmp_path: Path) -> QAService:
+    return _outlets_corpus(tmp_path)
+
+
+def _outlets_corpus(tmp_path: Path, **overrides: object) -> QAService:
     """Six articles from three outlets (one unnamed), dated and undated."""
     seeds = tmp_path / "seeds"
     rows = [
@@ -315,7 +319,7 @@ def outlets_corpus(tmp_path: Path) -> QAService:
         if outlet:
             sidecar.append(f'["{name}"]\noutlet = "{outlet}"\n')
     (seeds / "metadata.toml").write_text("\n".join(sidecar), encoding="utf-8")
-    service = QAService(make_settings(tmp_path, seeds), embedder=CountingEmbedder())
+    service = QAService(make_settings(tmp_path, seeds, **overrides), embedder=CountingEmbedder())
     service.index()
     return service
 
@@ -357,6 +361,38 @@ def test_large_filtered_search_goes_through_the_index_with_the_same_result(
     assert exact is not None and through_index is not None
     assert [h.chunk_id for h in through_index.hits] == [h.chunk_id for h in exact.hits]
     assert {h.article.outlet for h in exact.hits} == {"RT"}
+
+
+def test_an_approximate_index_is_masked_only_when_most_rows_stay(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Masking most rows of an HNSW graph loses neighbours: small allowed shares are scored
+    exactly instead, with the same result."""
+    import qa_bot.retrieval as retrieval_module
+    from qa_bot.vector_index import VectorIndex
+
+    service = _outlets_corpus(tmp_path, retrieval={"exact_search_limit": 0})
+    assert service.snapshot().dense.kind == "hnsw"
+    monkeypatch.setattr(retrieval_module, "EXACT_FILTER_LIMIT", 0)
+    masked: list[int] = []
+    search = VectorIndex.search
+
+    def spy(self: VectorIndex, queries: np.ndarray, k: int, *, allowed: object = None) -> object:
+        if allowed is not None:
+            masked.append(len(allowed))  # type: ignore[arg-type]
+        return search(self, queries, k, allowed=allowed)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(VectorIndex, "search", spy)
+    question = "Who saw smoke near the convoy?"
+    two_of_six = service.search(question, filters=SearchFilters(outlets=("RT",)))
+    assert masked and two_of_six is not None
+    assert {h.article.outlet for h in two_of_six.hits} == {"RT"}
+    masked.clear()
+    one_of_six = service.search(
+        question, filters=SearchFilters(outlets=("TASS",), since=dt.date(2016, 9, 1))
+    )
+    assert masked == [] and one_of_six is not None
+    assert {h.article.path for h in one_of_six.hits} == {"a.txt"}
 
 
 # --- the real model: paraphrases -------------------------------------------------------------
