@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import threading
 from pathlib import Path
 
@@ -280,13 +281,17 @@ def test_second_writer_is_refused_while_one_runs(tmp_path: Path, corpus: Path) -
         ("format-version", IndexMismatchError),
         ("drop-vectors", IndexCorruptError),
         ("out-of-step", IndexCorruptError),
+        ("out-of-step-chunks", IndexCorruptError),
         ("garbage-sqlite", IndexCorruptError),
     ],
 )
 def test_damaged_index_is_detected_and_rebuilt(
     tmp_path: Path, corpus: Path, damage: str, error: type[Exception]
 ) -> None:
-    settings = make_settings(tmp_path, corpus)
+    # vectors.npy exists only beside an IVF index (flat and HNSW hold the vectors themselves)
+    ivf = damage in {"drop-vectors", "out-of-step"}
+    retrieval = {"exact_search_limit": 0, "ann": "ivf"} if ivf else {}
+    settings = make_settings(tmp_path, corpus, retrieval=retrieval)
     update_index(settings, CountingEmbedder())
     store = IndexStore(settings.index_dir)
     gen = settings.index_dir / (store.current() or "")
@@ -304,6 +309,9 @@ def test_damaged_index_is_detected_and_rebuilt(
     elif damage == "out-of-step":
         vectors = np.load(gen / "vectors.npy")
         np.save(gen / "vectors.npy", vectors[:-1])
+    elif damage == "out-of-step-chunks":
+        with sqlite3.connect(gen / "meta.sqlite") as db:
+            db.execute("DELETE FROM chunks WHERE id = (SELECT MAX(id) FROM chunks)")
     elif damage == "garbage-sqlite":
         (gen / "meta.sqlite").write_bytes(b"this is not a database" * 100)
     with pytest.raises(error, match="qa-bot index"):
@@ -311,6 +319,45 @@ def test_damaged_index_is_detected_and_rebuilt(
     report = update_index(settings, CountingEmbedder())
     assert "unusable" in (report.full_rebuild_reason or "")
     assert len(QAService(settings, embedder=CountingEmbedder()).sources()) == 3
+
+
+@pytest.mark.parametrize(
+    ("retrieval", "kind", "separate_file"),
+    [
+        ({}, "flat", False),
+        ({"exact_search_limit": 0, "ann": "hnsw"}, "hnsw", False),
+        ({"exact_search_limit": 0, "ann": "ivf"}, "ivf", True),
+    ],
+)
+def test_vectors_are_stored_once(
+    tmp_path: Path, corpus: Path, retrieval: dict, kind: str, separate_file: bool
+) -> None:
+    """Flat and HNSW index files hold every vector: no second copy on disk, and the
+    snapshot's vectors are the index's, row for row."""
+    settings = make_settings(tmp_path, corpus, retrieval=retrieval)
+    fake = CountingEmbedder()
+    update_index(settings, fake)
+    snapshot = IndexStore(settings.index_dir).open(settings.retrieval)
+    assert snapshot.dense.kind == kind
+    assert (snapshot.path / "vectors.npy").is_file() == separate_file
+    expected = CountingEmbedder().embed(list(fake.embedded))
+    np.testing.assert_allclose(np.asarray(snapshot.vectors), expected, atol=1e-6)
+    assert not snapshot.vectors.flags.writeable
+
+
+def test_generations_with_a_separate_vectors_file_still_open(tmp_path: Path, corpus: Path) -> None:
+    settings = make_settings(tmp_path, corpus)
+    update_index(settings, CountingEmbedder())
+    store = IndexStore(settings.index_dir)
+    snapshot = store.open(settings.retrieval)
+    old_layout = np.asarray(snapshot.vectors) * 1.0
+    np.save(snapshot.path / "vectors.npy", old_layout)  # as generations were written before
+    reopened = store.open(settings.retrieval)
+    np.testing.assert_array_equal(np.asarray(reopened.vectors), old_layout)
+    write_article(corpus, "delta.txt", "New story", "A new story about wheat harvests.")
+    report = update_index(settings, CountingEmbedder())
+    assert report.added == ["delta.txt"] and report.full_rebuild_reason is None
+    assert not (store.open(settings.retrieval).path / "vectors.npy").exists()
 
 
 def test_missing_index_is_a_clear_error(tmp_path: Path, corpus: Path) -> None:

@@ -6,8 +6,10 @@ Layout of ``embeddings/``::
     gen-000003/          one complete, self-describing index
         manifest.json    format version, model id, dimension, chunker settings, per-file hashes
         meta.sqlite      articles and chunks (row id = vector row)
-        vectors.npy      float32 (chunks x dimension), memory-mapped on load
-        dense.faiss      the FAISS index over vectors.npy
+        dense.faiss      the FAISS index over the chunk vectors (row = chunk id); flat and
+                         HNSW indexes hold the vectors whole and are their only copy
+        vectors.npy      float32 (chunks x dimension), only beside an IVF index (whose lists
+                         do not keep rows in order); memory-mapped on load
         lexical/         the BM25 index
     .lock                held by the one process that is writing
 
@@ -127,11 +129,8 @@ class Snapshot:
         self.generation = path.name
         self.manifest = manifest
         self._db_path = path / "meta.sqlite"
-        try:
-            self.vectors = np.load(path / "vectors.npy", mmap_mode="r")
-        except (OSError, ValueError) as exc:
-            raise IndexCorruptError(f"{path / 'vectors.npy'} is unreadable: {exc}") from exc
         self.dense = VectorIndex.load(path / "dense.faiss", retrieval)
+        self.vectors = self._load_vectors()
         self._lexical = LexicalIndex.load(path / "lexical")
         # Postings made by another version of the tokenizer would miss words the questions
         # are now split into. A build with the seeds at hand rewrites them on disk
@@ -162,6 +161,22 @@ class Snapshot:
 
     def _db(self) -> sqlite3.Connection:
         return self._local.get()
+
+    def _load_vectors(self) -> np.ndarray:
+        """The chunk vectors: a separate file when there is one (IVF, and generations written
+        before the index file became their only copy), else the index's own storage."""
+        file = self.path / "vectors.npy"
+        if file.is_file():
+            try:
+                return np.load(file, mmap_mode="r")
+            except (OSError, ValueError) as exc:
+                raise IndexCorruptError(
+                    f"{file} is unreadable: {exc}; run `qa-bot index --force` to rebuild"
+                ) from exc
+        stored = self.dense.stored_vectors()
+        if stored is None:
+            raise IndexCorruptError(f"{file} is missing; run `qa-bot index --force` to rebuild")
+        return stored
 
     @property
     def lexical(self) -> LexicalIndex:
@@ -409,9 +424,10 @@ class IndexStore:
             ) from exc
         try:
             _write_sqlite(tmp / "meta.sqlite", articles, chunks)
-            np.save(tmp / "vectors.npy", np.ascontiguousarray(vectors, dtype=np.float32))
             dense = VectorIndex.build(vectors, retrieval)
             dense.save(tmp / "dense.faiss")
+            if dense.stored_vectors() is None:
+                np.save(tmp / "vectors.npy", np.ascontiguousarray(vectors, dtype=np.float32))
             LexicalIndex.build(lexical_texts).save(tmp / "lexical")
             manifest = _with(manifest, dense_kind=dense.kind)
             (tmp / "manifest.json").write_text(manifest.to_json(), encoding="utf-8")

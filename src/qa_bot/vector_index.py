@@ -247,6 +247,25 @@ class VectorIndex:
             scores[missing] = -np.inf
         return scores, ids
 
+    def stored_vectors(self) -> np.ndarray | None:
+        """The indexed vectors as a read-only (ntotal, dimension) array, without a copy.
+
+        Flat and HNSW indexes keep every vector whole, in row order, so the index file can
+        be the only copy on disk; IVF keeps them in per-list storage (None: store them apart).
+        The array points into the index's memory: it keeps this object alive.
+        """
+        if self._kind == "ivf":
+            return None
+        storage = self._index if self._kind == "flat" else faiss.downcast_index(self._index.storage)
+        n, d = self.ntotal, self.dimension
+        if n == 0:
+            return np.zeros((0, d), dtype=np.float32)
+        raw = faiss.rev_swig_ptr(storage.get_xb(), n * d).reshape(n, d)
+        view = raw.view(_OwnedArray)
+        view.owner = self
+        view.flags.writeable = False
+        return view
+
     def _restricted(
         self, allowed: np.ndarray | None
     ) -> tuple[faiss.SearchParameters | None, object]:
@@ -305,6 +324,13 @@ class VectorIndex:
 
 
 # -- sizing rules -----------------------------------------------------------------------------
+
+
+class _OwnedArray(np.ndarray):
+    """A view into memory FAISS owns, holding the index that owns it: slices of it keep it
+    alive through their ``base``, so the memory cannot be freed under them."""
+
+    owner: object = None
 
 
 def ef_construction(m: int) -> int:
