@@ -346,7 +346,11 @@ def test_group_answers_only_when_addressed(bot_service: QAService) -> None:
             follow = fake.send(group, ann, UNANSWERABLE, reply_to=answer)
             [reply] = await fake.replies(group["id"], after=mark)
             assert reply["reply_to_message"]["message_id"] == follow["message_id"]
-            assert reply["text"].startswith("The articles don't cover this.")
+            # A reply to Bob's answer builds on Bob's question, and says so.
+            assert reply["text"].startswith(
+                f"Taking the question you replied to into account: “{AMBASSADOR}”."
+            )
+            assert "The articles don't cover this." in reply["text"]
 
             mark = fake.mark()
             command = fake.send(group, ann, f"/ask {CEASEFIRE}")
@@ -382,8 +386,13 @@ WHO_SAID = "Who said so?"
 
 
 def note(message: dict[str, Any]) -> str | None:
-    """The "Taking your previous question into account" line of an answer, if any."""
-    found = [t for t in entity_text(message, "italic") if t.startswith("Taking your previous")]
+    """The "Taking your previous question (or the question you replied to) into account" line
+    of an answer, if any."""
+    found = [
+        t
+        for t in entity_text(message, "italic")
+        if t.startswith(("Taking your previous", "Taking the question you replied to"))
+    ]
     assert len(found) <= 1
     if found and "[1]" in message["text"]:  # shown above the quotes
         assert message["text"].index(found[0]) < message["text"].index("[1]")
@@ -446,8 +455,36 @@ def test_a_reply_to_the_bots_answer_is_a_follow_up(bot_service: QAService) -> No
             user, chat = user_and_chat(111)
             first = await ask(fake, chat, user, COUNCIL)
             replied = await ask(fake, chat, user, requesters, reply_to=first)
-            assert note(replied) == context_note(COUNCIL)
+            assert note(replied) == context_note(COUNCIL, replied=True)
             assert note(await ask(fake, chat, user, requesters)) is None
+
+    run(scenario())
+
+
+def test_a_reply_builds_on_the_answer_it_replies_to(bot_service: QAService) -> None:
+    """Not on the chat's latest question: on the one behind the answer replied to, however
+    long ago, and in a group whoever asked it."""
+    requesters = "Which countries requested the Security Council meeting?"
+
+    async def scenario() -> None:
+        async with running(bot_service) as fake:
+            user, chat = user_and_chat(114)
+            council = await ask(fake, chat, user, COUNCIL)
+            await ask(fake, chat, user, AIR_FORCE)
+            replied = await ask(fake, chat, user, requesters, reply_to=council)
+            assert note(replied) == context_note(COUNCIL, replied=True)
+            assert REQUESTERS in entity_text(replied, "blockquote")[0]
+
+            group = BotAPIFake.group(-100601, "Desk")
+            ann, bob = BotAPIFake.user(115, "Ann"), BotAPIFake.user(116, "Bob")
+            to_ann = await ask(fake, group, ann, f"/ask {COUNCIL}")
+            await ask(fake, group, bob, f"/ask {AIR_FORCE}")
+            bobs = await ask(fake, group, bob, requesters, reply_to=to_ann)
+            assert note(bobs) == context_note(COUNCIL, replied=True)
+            assert note(bobs) == f"Taking the question you replied to into account: “{COUNCIL}”."
+            # Bob's reply is now Bob's topic; Ann's own topic is untouched.
+            assert note(await ask(fake, group, bob, f"/ask {MEETING}")) == context_note(COUNCIL)
+            assert note(await ask(fake, group, ann, f"/ask {MEETING}")) == context_note(COUNCIL)
 
     run(scenario())
 

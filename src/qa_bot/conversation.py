@@ -68,9 +68,11 @@ MAX_CHATS = 10_000
 PERSIST_VERSION = 1
 
 
-def context_note(topic_question: str) -> str:
-    """The remark shown with an answer that used the conversation's context."""
-    return f"Taking your previous question into account: “{topic_question}”."
+def context_note(topic_question: str, *, replied: bool = False) -> str:
+    """The remark shown with an answer that used the conversation's context; ``replied``: the
+    context came from the answer the message replied to (in a group, maybe someone else's)."""
+    whose = "the question you replied to" if replied else "your previous question"
+    return f"Taking {whose} into account: “{topic_question}”."
 
 
 # --- state ---------------------------------------------------------------------------------------
@@ -353,6 +355,9 @@ class Reply:
     #: The text that was searched (the question, plus the topic's words for a follow-up): what
     #: to search again for further passages ("More" in the bot).
     searched: str = ""
+    #: The turn this question left in the conversation: what a later reply to this very
+    #: answer builds on (the bot keeps it by message).
+    turn: Turn | None = None
 
 
 def ask_in_conversation(
@@ -363,11 +368,13 @@ def ask_in_conversation(
     is_reply_to_bot: bool = False,
     filters: SearchFilters | None = None,
     now: float | None = None,
+    replied_context: bool = False,
 ) -> Reply:
     """Answer ``question`` in a conversation, with its context when it is a follow-up.
 
     The turn is recorded in ``conversation`` afterwards (a question the service refuses as
-    invalid raises and is not recorded).
+    invalid raises and is not recorded). ``replied_context``: the conversation holds the turn
+    of the answer the message replies to, which the note then names as such.
     """
     question = validate_question(question)
     now = time.time() if now is None else now
@@ -389,7 +396,7 @@ def ask_in_conversation(
             topic=answer.question,
         )
         conversation.add(turn)
-        return Reply(answer, follow_up=False, cue=None, searched=answer.question)
+        return Reply(answer, follow_up=False, cue=None, searched=answer.question, turn=turn)
 
     in_question = set(terms(question))
     missing = [w for w in previous.words if not all(t in in_question for t in terms(w))]
@@ -401,22 +408,23 @@ def ask_in_conversation(
         asked,
         filters=filters,
         boost_articles=previous.articles,
-        notes=(context_note(previous.topic),),
+        notes=(context_note(previous.topic, replied=replied_context),),
     )
     searched = answer.question
     if asked != question:
         answer = dataclasses.replace(answer, question=question)
-    conversation.add(
-        Turn(
-            question=answer.question,
-            words=_merge(own, extra_words)[:MAX_CONTEXT_WORDS],
-            articles=_cited(answer) or previous.articles,
-            at=now,
-            topic=previous.topic,
-            follow_up=True,
-        )
+    turn = Turn(
+        question=answer.question,
+        words=_merge(own, extra_words)[:MAX_CONTEXT_WORDS],
+        articles=_cited(answer) or previous.articles,
+        at=now,
+        topic=previous.topic,
+        follow_up=True,
     )
-    return Reply(answer, follow_up=True, cue=cue, topic=previous.topic, searched=searched)
+    conversation.add(turn)
+    return Reply(
+        answer, follow_up=True, cue=cue, topic=previous.topic, searched=searched, turn=turn
+    )
 
 
 def _cited(answer: Answer) -> tuple[str, ...]:
@@ -483,15 +491,30 @@ class Conversations:
         *,
         is_reply_to_bot: bool = False,
         filters: SearchFilters | None = None,
+        replying_to: Turn | None = None,
     ) -> Reply:
-        """Like :meth:`ask`, and also says whether the context was used and why."""
+        """Like :meth:`ask`, and also says whether the context was used and why.
+
+        ``replying_to`` is the turn of the answer the message replies to, when the front knows
+        it: the question then builds on that answer's topic, whoever asked it and however long
+        ago (replying to it says so), not on the chat's latest question.
+        """
         now = self._clock()
         with self._lock:
             scratch = Conversation(self.ttl_seconds, self.max_turns)
-            for turn in self._get(chat_id, now).turns(now):
-                scratch.add(turn)
+            if replying_to is not None:
+                scratch.add(dataclasses.replace(replying_to, at=now))
+            else:
+                for turn in self._get(chat_id, now).turns(now):
+                    scratch.add(turn)
         reply = ask_in_conversation(
-            service, scratch, question, is_reply_to_bot=is_reply_to_bot, filters=filters, now=now
+            service,
+            scratch,
+            question,
+            is_reply_to_bot=is_reply_to_bot,
+            filters=filters,
+            now=now,
+            replied_context=replying_to is not None,
         )
         new_turn = scratch.last(now)
         with self._lock:

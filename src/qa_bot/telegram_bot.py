@@ -67,7 +67,7 @@ from telegram.ext import (
     filters,
 )
 
-from qa_bot.conversation import Conversations, Reply
+from qa_bot.conversation import Conversations, Reply, Turn
 from qa_bot.errors import InvalidQuestionError, QABotError
 from qa_bot.models import Answer, Citation
 from qa_bot.retrieval import SearchFilters, near_duplicate, parse_date_range
@@ -93,6 +93,8 @@ MAX_ALERT = 200
 MAX_CALLBACK_DATA = 64
 #: How many "More" requests a chat remembers (older buttons say they have expired).
 MORE_REMEMBERED = 32
+#: Answer messages per chat whose question a reply can build on (the latest ones).
+ANSWERS_REMEMBERED = 200
 #: Telegram shows a chat action for about 5 s; renew it a little sooner.
 TYPING_EVERY = 4.5
 #: Network errors (not flood control, which the rate limiter handles) are retried this often.
@@ -142,6 +144,9 @@ class ChatData:
     #: Pending "More" buttons by token, oldest first.
     more: OrderedDict[str, MoreRequest] = field(default_factory=OrderedDict)
     next_token: int = 0
+    #: The conversation turn behind each answer message, by message id, oldest first: a
+    #: reply to an answer builds on that answer's question (in a group, whoever asked it).
+    answers: OrderedDict[int, Turn] = field(default_factory=OrderedDict)
 
 
 @dataclass
@@ -252,9 +257,10 @@ async def send_texts(
     *,
     reply_to: Message | None = None,
     markup: InlineKeyboardMarkup | None = None,
+    sent: list[Message] | None = None,
 ) -> Message | None:
     """Send rendered messages in order; the first replies to ``reply_to``, the last carries
-    ``markup``. Returns the last message sent."""
+    ``markup``. Returns the last message sent; ``sent`` collects them all."""
     last = None
     thread_id = _thread_id(reply_to)
     for i, text in enumerate(texts):
@@ -285,6 +291,8 @@ async def send_texts(
                 reply_markup=keyboard,
                 message_thread_id=thread_id,
             )
+        if sent is not None:
+            sent.append(last)
     return last
 
 
@@ -425,14 +433,21 @@ async def ask_service(update: Update, context: Context, question: str) -> Reply:
     a follow-up is asked with the previous question's topic (and its answer says so)."""
     message = update.effective_message
     assert message is not None
+    replying = _replies_to_me(message)
+    replied = message.reply_to_message
     return await run_blocking(
         context,
         context.bot_data.conversations.reply,
         context.bot_data.service,
         conversation_key(update),
         question,
-        is_reply_to_bot=_replies_to_me(message),
+        is_reply_to_bot=replying,
         filters=chat_filters(context.chat_data),
+        replying_to=(
+            context.chat_data.answers.get(replied.message_id)
+            if replying and replied is not None
+            else None
+        ),
     )
 
 
@@ -476,13 +491,15 @@ async def _answer(update: Update, context: Context, question: str) -> None:
         time.perf_counter() - started,
     )
     # "More" searches what was searched: for a follow-up, the question with its topic.
-    await send_answer(
+    sent = await send_answer(
         update,
         context,
         answer,
         question=asked.searched or answer.question,
         filters=chat_filters(context.chat_data),
     )
+    if asked.turn is not None:
+        _remember_answer(context.chat_data, sent, asked.turn)
 
 
 async def send_answer(
@@ -493,9 +510,10 @@ async def send_answer(
     question: str,
     filters: SearchFilters | None,
     shown: Sequence[tuple[str, int, int]] = (),
-) -> None:
+) -> list[Message]:
     """Send an answer, split as needed, with a "Passage n" button per quote and "More"
-    (which remembers the question, its filters and what was ``shown`` already)."""
+    (which remembers the question, its filters and what was ``shown`` already); returns the
+    messages sent."""
     chat = update.effective_chat
     assert chat is not None
     markup = None
@@ -512,7 +530,18 @@ async def send_answer(
         markup = answer_keyboard(answer.citations, more_token=token)
     anchor = update.effective_message
     quote = anchor if isinstance(anchor, Message) and chat.type != ChatType.PRIVATE else None
-    await send_texts(context, chat.id, render_answer(answer), reply_to=quote, markup=markup)
+    sent: list[Message] = []
+    await send_texts(
+        context, chat.id, render_answer(answer), reply_to=quote, markup=markup, sent=sent
+    )
+    return sent
+
+
+def _remember_answer(chat_data: ChatData, messages: Sequence[Message], turn: Turn) -> None:
+    for message in messages:
+        chat_data.answers[message.message_id] = turn
+    while len(chat_data.answers) > ANSWERS_REMEMBERED:
+        chat_data.answers.popitem(last=False)
 
 
 def _remember_more(chat_data: ChatData, request: MoreRequest) -> str:

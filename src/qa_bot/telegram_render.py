@@ -344,8 +344,9 @@ def render_help(
     if context_seconds > 0:
         lines += [
             "<b>Follow-ups</b>",
-            "A follow-up such as “When was that?” or “And according to TASS?”, or a reply to "
-            "one of my answers, builds on your previous question, and the answer says so. "
+            "A follow-up such as “When was that?” or “And according to TASS?” builds on your "
+            "previous question, and the answer says so; a reply to one of my answers builds on "
+            "that answer's question (in a group, whoever asked it). "
             f"I forget your questions after {_duration(context_seconds)}, or at once with "
             "/reset. In a group, each person has their own.",
             "",
