@@ -24,6 +24,7 @@ from qa_bot.retrieval import (
     fuse,
     near_duplicate,
     outlet_in_question,
+    retrieve,
 )
 from qa_bot.service import QAService
 from qa_bot.settings import RetrievalSettings
@@ -280,6 +281,25 @@ def test_names_places_and_numbers_are_found(tiny: QAService, question: str, file
     retrieval = tiny.search(question)
     assert retrieval is not None
     assert retrieval.hits[0].article.path == file
+
+
+@pytest.mark.parametrize(
+    ("question", "file"),
+    [
+        ("Which air base did it take off from, Incirlk?", "a.txt"),  # a letter missing
+        ("Which air base did it take off from, Incrilik?", "a.txt"),  # two letters swapped
+        ("Who was beseiged at the airport?", "b.txt"),
+    ],
+)
+def test_a_misspelt_word_is_read_as_the_indexed_one(
+    tiny: QAService, question: str, file: str
+) -> None:
+    retrieval = tiny.search(question)
+    assert retrieval is not None and retrieval.answerable
+    assert retrieval.hits[0].article.path == file and retrieval.hits[0].lexical > 0
+    strict = tiny.settings.retrieval.model_copy(update={"typo_tolerance": False})
+    literal = retrieve(tiny.snapshot(), question, tiny.query_embedder.embed([question])[0], strict)
+    assert literal.coverage < retrieval.coverage
 
 
 def test_filters_restrict_the_search(tiny: QAService) -> None:

@@ -13,9 +13,22 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from rapidfuzz import process
+from rapidfuzz.distance import OSA
 
 from qa_bot.errors import IndexCorruptError
 from qa_bot.text import terms
+
+#: Shortest word a misspelling is looked up for: shorter ones ("apple" / "apply") are too often
+#: a different word one letter away.
+MIN_TYPO_LENGTH = 6
+
+
+def typo_budget(word: str) -> int:
+    """Edits allowed between a word and its correction: one up to 8 letters, two beyond."""
+    if len(word) < MIN_TYPO_LENGTH:
+        return 0
+    return 1 if len(word) <= 8 else 2
 
 
 class LexicalIndex:
@@ -23,6 +36,52 @@ class LexicalIndex:
         self._retriever = retriever
         self._doc_freq = doc_freq
         self.n_docs = n_docs
+        self._by_shape: dict[tuple[str, int], list[str]] | None = None
+
+    def knows(self, term: str) -> bool:
+        return term in self._doc_freq
+
+    def near_terms(self, term: str) -> tuple[str, ...]:
+        """Indexed terms one typo away from a term the index does not hold ("lavrow" ->
+        "lavrov", "septicemia" -> "septicemic"), the closest ones only; none for short words,
+        numbers, or a term that is indexed itself.
+
+        Candidates share the first or the second letter (a slip rarely hits both) and differ
+        in length by at most the budget, so a question costs a few thousand comparisons at
+        most, not a scan of the vocabulary.
+        """
+        budget = typo_budget(term)
+        if not budget or not term.isalpha() or term in self._doc_freq:
+            return ()
+        shapes = self._shapes()
+        candidates = list(
+            dict.fromkeys(
+                candidate
+                for letter in (term[0], term[1])
+                for length in range(len(term) - budget, len(term) + budget + 1)
+                for candidate in shapes.get((letter, length), ())
+            )
+        )
+        # Optimal string alignment distance: a swap of neighbouring letters is one edit.
+        matches = process.extract(
+            term, candidates, scorer=OSA.distance, score_cutoff=budget, limit=None
+        )
+        if not matches:
+            return ()
+        best = min(distance for _, distance, _ in matches)
+        return tuple(sorted(word for word, distance, _ in matches if distance == best))
+
+    def _shapes(self) -> dict[tuple[str, int], list[str]]:
+        """Alphabetic terms of the vocabulary by first letter and length, and by second letter
+        and length (built on first use: most questions have no typo)."""
+        if self._by_shape is None:
+            shapes: dict[tuple[str, int], list[str]] = {}
+            for word in self._doc_freq:
+                if len(word) >= MIN_TYPO_LENGTH - 2 and word.isalpha():
+                    for letter in {word[0], word[1]}:
+                        shapes.setdefault((letter, len(word)), []).append(word)
+            self._by_shape = shapes
+        return self._by_shape
 
     @classmethod
     def build(cls, texts: Sequence[str]) -> LexicalIndex:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from qa_bot.lexical import LexicalIndex
 from qa_bot.models import ArticleMeta, Chunk
 from qa_bot.settings import RetrievalSettings
 from qa_bot.store import Snapshot
@@ -192,6 +193,8 @@ def retrieve(
     """
     ignore = {t for word in ignore_terms for t in terms(word)}
     q_terms = [t for t in terms(question) if t not in ignore]
+    if settings.typo_tolerance:
+        q_terms = corrected_terms(snapshot.lexical, q_terms)
     context_terms = [t for t in extra_terms if t not in q_terms and t not in ignore]
     n = snapshot.n_chunks
     if n == 0:
@@ -258,6 +261,22 @@ def retrieve(
         neighbours(snapshot, hits[0]),
         term_weights(snapshot, q_terms),
     )
+
+
+def corrected_terms(lexical: LexicalIndex, q_terms: Sequence[str]) -> list[str]:
+    """The question's terms with each one the index does not hold replaced by the indexed
+    terms one typo away, when there are any.
+
+    A misspelt name ("Churkn", "Lavrow") finds nothing in BM25 and, being unseen, weighs the
+    most in the coverage that decides whether to answer: left alone it both hides the passage
+    and declines the question. The embedding is less thrown by typos, but names are where it
+    is weakest.
+    """
+    out: list[str] = []
+    for term in q_terms:
+        near = () if lexical.knows(term) else lexical.near_terms(term)
+        out.extend(near or (term,))
+    return out
 
 
 def neighbours(snapshot: Snapshot, hit: Hit, reach: int = CONTEXT_REACH) -> dict[int, Chunk]:

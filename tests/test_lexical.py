@@ -1,0 +1,42 @@
+"""The lexical index's typo lookup: the nearest indexed terms to a word it does not hold."""
+
+from __future__ import annotations
+
+import pytest
+
+from qa_bot.lexical import LexicalIndex, typo_budget
+
+
+@pytest.fixture(scope="module")
+def index() -> LexicalIndex:
+    return LexicalIndex.build(
+        [
+            "Lavrov said the ceasefire could be revived",
+            "Churkin spoke at the Security Council",
+            "Septicemic plague spread through the blood",
+            "The apply button and the 2016 report",
+            "Lavrova and Lavrov met",
+            "Gegeen Khan ruled for two years",
+        ]
+    )
+
+
+@pytest.mark.parametrize(
+    ("term", "expected"),
+    [
+        ("lavrow", ("lavrov",)),  # the closest only: "lavrova" is two edits away
+        ("churkn", ("churkin",)),  # a letter missing
+        ("geegen", ("gegeen",)),  # neighbouring letters swapped: one edit
+        ("septicemia", ("septicemic",)),
+        ("lavrov", ()),  # indexed itself
+        ("apple", ()),  # too short to guess: "apply" is another word
+        ("2017", ()),  # numbers are never corrected
+        ("zzzzzzzz", ()),
+    ],
+)
+def test_near_terms(index: LexicalIndex, term: str, expected: tuple[str, ...]) -> None:
+    assert index.near_terms(term) == expected
+
+
+def test_typo_budget_grows_with_the_word() -> None:
+    assert [typo_budget(w) for w in ("apple", "lavrow", "churkins", "septicemia")] == [0, 1, 1, 2]
