@@ -154,7 +154,7 @@ class ChatSession:
 
     def outlet(self, argument: str = "") -> bool:
         """``:outlet NAME`` keeps to one outlet's articles; ``:outlet all`` lifts it."""
-        from qa_bot.retrieval import SearchFilters
+        from qa_bot.retrieval import LIFT_WORDS, SearchFilters, find_outlet
 
         filters = self.filters or SearchFilters()
         try:
@@ -166,10 +166,10 @@ class ChatSession:
             current = " or ".join(filters.outlets) or "every outlet"
             self.cli.out.print(f"Searching {current}. Outlets: {', '.join(known) or 'none'}.")
             return True
-        if argument.casefold() in {"all", "any", "off", "none", "*"}:
+        if argument.casefold() in LIFT_WORDS:
             self._set_filters(replace(filters, outlets=()), "Searching every outlet again.")
             return True
-        match = next((o for o in known if o.casefold() == argument.casefold()), None)
+        match = find_outlet(argument, known)
         if match is None:
             self.cli.err.print(
                 f"no outlet called “{escape(argument)}”; outlets: {escape(', '.join(known))}"
@@ -180,7 +180,7 @@ class ChatSession:
 
     def dates(self, argument: str = "") -> bool:
         """``:dates FROM TO`` keeps to articles published then; ``:dates all`` lifts it."""
-        from qa_bot.retrieval import SearchFilters, parse_date_range
+        from qa_bot.retrieval import LIFT_WORDS, SearchFilters, parse_date_range
 
         filters = self.filters or SearchFilters()
         if not argument:
@@ -192,7 +192,7 @@ class ChatSession:
                 ":dates 2016-09-20 2016-09-30, :dates 2016-09-20 - (from then on)."
             )
             return True
-        if argument.casefold() in {"all", "any", "off", "none", "*"}:
+        if argument.casefold() in LIFT_WORDS:
             since, until = None, None
         else:
             try:

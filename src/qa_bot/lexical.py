@@ -38,9 +38,6 @@ class LexicalIndex:
         self.n_docs = n_docs
         self._by_shape: dict[tuple[str, int], list[str]] | None = None
 
-    def knows(self, term: str) -> bool:
-        return term in self._doc_freq
-
     def near_terms(self, term: str) -> tuple[str, ...]:
         """Indexed terms one typo away from a term the index does not hold ("lavrow" ->
         "lavrov", "septicemia" -> "septicemic"), the closest ones only; none for short words,

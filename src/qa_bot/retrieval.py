@@ -113,6 +113,14 @@ def date_bound(text: str, *, end: bool = False) -> dt.date:
 #: An open end of a typed date range ("2016-09-20 -").
 _OPEN = frozenset({"-", "…", "...", "*", "any"})
 
+#: What lifts an outlet or date restriction in the fronts ("/outlet all", ":dates off").
+LIFT_WORDS = frozenset({"all", "any", "off", "none", "*"})
+
+
+def find_outlet(name: str, outlets: Iterable[str]) -> str | None:
+    """The indexed outlet a person means by ``name`` (any case), or None."""
+    return next((o for o in outlets if o.casefold() == name.casefold()), None)
+
 
 def parse_date_range(argument: str) -> tuple[dt.date | None, dt.date | None]:
     """A date range as people type it (the bot's ``/dates``, the chat's ``:dates``): one period
@@ -274,8 +282,7 @@ def corrected_terms(lexical: LexicalIndex, q_terms: Sequence[str]) -> list[str]:
     """
     out: list[str] = []
     for term in q_terms:
-        near = () if lexical.knows(term) else lexical.near_terms(term)
-        out.extend(near or (term,))
+        out.extend(lexical.near_terms(term) or (term,))
     return out
 
 

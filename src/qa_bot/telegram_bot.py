@@ -70,7 +70,13 @@ from telegram.ext import (
 from qa_bot.conversation import Conversations, Reply, Turn
 from qa_bot.errors import InvalidQuestionError, QABotError
 from qa_bot.models import Answer, Citation
-from qa_bot.retrieval import SearchFilters, near_duplicate, parse_date_range
+from qa_bot.retrieval import (
+    LIFT_WORDS,
+    SearchFilters,
+    find_outlet,
+    near_duplicate,
+    parse_date_range,
+)
 from qa_bot.settings import ConversationSettings, TelegramSettings
 from qa_bot.telegram_render import (
     MAX_MESSAGE_LENGTH,
@@ -750,11 +756,11 @@ async def outlet_command(update: Update, context: Context) -> None:
             "or <code>/outlet all</code>.",
         )
         return
-    if wanted.casefold() in _UNDO:
+    if wanted.casefold() in LIFT_WORDS:
         chat_data.outlet = None
         await reply(update, context, "Searching all outlets again.")
         return
-    match = next((o for o in outlets if o.casefold() == wanted.casefold()), None)
+    match = find_outlet(wanted, outlets)
     if match is None:
         await reply(
             update, context, f"I know no outlet called “{escape(wanted)}”. Outlets: {known}."
@@ -769,8 +775,6 @@ async def outlet_command(update: Update, context: Context) -> None:
     )
 
 
-#: Words that end a /outlet or /dates restriction.
-_UNDO = frozenset({"all", "any", "off", "none", "*"})
 DATES_USAGE = (
     "<code>/dates 2016-09</code> (a month), <code>/dates 2016-09-20 2016-09-30</code>, "
     "<code>/dates 2016-09-20 -</code> (from then on), <code>/dates all</code> (every date)."
@@ -797,7 +801,7 @@ async def dates_command(update: Update, context: Context) -> None:
         )
         await reply(update, context, f"{current}\nUse {DATES_USAGE}")
         return
-    if argument.casefold() in _UNDO:
+    if argument.casefold() in LIFT_WORDS:
         chat_data.since = chat_data.until = None
         await reply(update, context, "Searching articles of every date again.")
         return
