@@ -366,6 +366,10 @@ def test_filter_query_admits_exactly_what_the_filter_does(
     chunks = snapshot.chunks(found.tolist())
     assert {c.article_id for c in chunks.values()} == expected
     assert len(found) == len(snapshot.chunk_ids_of(sorted(expected)))
+    again = snapshot.chunk_ids_where(
+        tuple(o.upper() for o in filters.outlets), filters.since, filters.until
+    )
+    assert again is found, "asked again (in any case), the generation answers from memory"
 
 
 def test_large_filtered_search_goes_through_the_index_with_the_same_result(

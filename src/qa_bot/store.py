@@ -52,6 +52,8 @@ from qa_bot.settings import RetrievalSettings
 from qa_bot.vector_index import VectorIndex
 
 FORMAT_VERSION = 1
+#: Filters (outlets and dates) whose chunk ids a generation keeps at hand.
+FILTERS_REMEMBERED = 64
 CURRENT = "CURRENT"
 LOCK = ".lock"
 
@@ -140,6 +142,8 @@ class Snapshot:
         self._lexical_lock = threading.Lock()
         self._local = _ThreadLocalDB(self._db_path)
         self._outlets: list[str] | None = None
+        self._filtered: dict[tuple[object, ...], np.ndarray] = {}
+        self._filter_lock = threading.Lock()
         n_rows = self._db().execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
         sizes = {
             "manifest": manifest.chunks,
@@ -231,9 +235,26 @@ class Snapshot:
         """Chunk ids of the articles from any of ``outlets`` (compared case-insensitively)
         published within ``since``..``until`` (inclusive; an undated article is in no range).
 
-        Asked on every filtered question, so it is one indexed query over the articles table,
-        not a scan of every source in Python.
+        Asked on every filtered question: one SQL query over the articles table rather than
+        every source read into Python, and remembered for the generation's life (a chat keeps
+        its filter for question after question).
         """
+        key = (tuple(sorted(o.casefold() for o in outlets)), since, until)
+        with self._filter_lock:
+            cached = self._filtered.get(key)
+        if cached is not None:
+            return cached
+        ids = self._query_chunk_ids(outlets, since, until)
+        ids.flags.writeable = False
+        with self._filter_lock:
+            self._filtered[key] = ids
+            while len(self._filtered) > FILTERS_REMEMBERED:
+                self._filtered.pop(next(iter(self._filtered)))
+        return ids
+
+    def _query_chunk_ids(
+        self, outlets: Sequence[str], since: dt.date | None, until: dt.date | None
+    ) -> np.ndarray:
         clauses: list[str] = []
         args: list[str] = []
         if outlets:
