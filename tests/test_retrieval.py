@@ -21,6 +21,7 @@ from qa_bot.retrieval import (
     anchor_coverage,
     coverage,
     date_bound,
+    expected_answer,
     fuse,
     near_duplicate,
     outlet_in_question,
@@ -308,6 +309,54 @@ def test_filters_restrict_the_search(tiny: QAService) -> None:
     assert not answer.answered or {c.article.path for c in answer.citations} == {"c.txt"}
     empty = SearchFilters(outlets=("Nobody",))
     assert not tiny.ask("Who was besieged in Deir ez-Zor?", filters=empty).answered
+
+
+@pytest.mark.parametrize(
+    ("question", "kind"),
+    [
+        ("How many airstrikes did Samantha Power mention?", "number"),
+        ("how long had the troops been besieged?", "number"),
+        ("At what altitude was the drone flying?", "number"),
+        ("What percentage of the vote did he win?", "number"),
+        ("When was the convoy attacked?", "date"),
+        ("In what year was the group formed?", "date"),
+        ("Who is Russia's ambassador to the UN?", None),
+        ("How did Lavrov describe the attack?", None),
+        ("What did the US say about how many drones flew?", None),
+    ],
+)
+def test_expected_answer_from_the_question_wording(question: str, kind: str | None) -> None:
+    pattern = expected_answer(question)
+    if kind is None:
+        assert pattern is None
+    else:
+        assert pattern is not None
+        sample = {"number": "more than 150 airstrikes", "date": "on September 19"}[kind]
+        other = {"number": "on September", "date": "more than many"}[kind]
+        assert pattern.search(sample) and not pattern.search(other)
+
+
+def test_a_passage_with_the_asked_for_number_outranks_one_that_only_repeats_the_names(
+    tmp_path: Path,
+) -> None:
+    seeds = tmp_path / "seeds"
+    write_article(
+        seeds,
+        "power.txt",
+        "Power at the Security Council",
+        "Samantha Power condemned the airstrikes on the convoys. "
+        "Samantha Power counted 150 airstrikes in three days of fighting around the city.",
+    )
+    settings = make_settings(tmp_path, seeds, chunking={"max_chars": 100, "max_sentences": 1})
+    service = QAService(settings, embedder=CountingEmbedder())
+    service.index()
+    question = "How many airstrikes did Samantha Power mention?"
+    retrieval = service.search(question)
+    assert retrieval is not None and "150 airstrikes" in retrieval.hits[0].chunk.text
+    plain = settings.retrieval.model_copy(update={"answer_type_weight": 0.0})
+    vector = service.query_embedder.embed([question])[0]
+    without = retrieve(service.snapshot(), question, vector, plain)
+    assert "150" not in without.hits[0].chunk.text  # the names alone rank the other first
 
 
 @pytest.fixture

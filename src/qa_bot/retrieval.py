@@ -241,6 +241,11 @@ def retrieve(
             for i in ids
         ]
         fused = fused + np.array(bonus)
+    expected = expected_answer(question) if settings.answer_type_weight else None
+    if expected is not None:
+        fused = fused + np.array(
+            [settings.answer_type_weight * bool(expected.search(chunks[int(i)].text)) for i in ids]
+        )
     if boost_articles:
         boosted = set(snapshot.chunk_ids_of(list(boost_articles)).tolist())
         fused = fused + np.array([0.05 if int(i) in boosted else 0.0 for i in ids])
@@ -269,6 +274,45 @@ def retrieve(
         neighbours(snapshot, hits[0]),
         term_weights(snapshot, q_terms),
     )
+
+
+_ASKS_NUMBER = re.compile(
+    r"^\W*(?:how (?:many|much|fast|long|far|old|big|large|high|tall|often|deep|wide)"
+    r"|what (?:percentage|percent|number|amount|proportion|share)"
+    r"|at what (?:speed|altitude|rate|height|price|cost))\b",
+    re.IGNORECASE,
+)
+_ASKS_DATE = re.compile(
+    r"^\W*(?:when|(?:in|on|by) (?:what|which) (?:year|date|day|month)"
+    r"|what (?:year|date|day|month|time))\b",
+    re.IGNORECASE,
+)
+_NUMBER = re.compile(
+    r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty"
+    r"|forty|fifty|sixty|seventy|eighty|ninety|hundreds?|thousands?|millions?|billions?"
+    r"|dozens?|half|once|twice)\b",
+    re.IGNORECASE,
+)
+_DATE = re.compile(
+    r"\b(?:1[5-9]\d\d|20\d\d|January|February|March|April|May|June|July|August|September"
+    r"|October|November|December|Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday"
+    r"|yesterday|today|tonight|century|decade)\b",
+    re.IGNORECASE,
+)
+
+
+def expected_answer(question: str) -> re.Pattern[str] | None:
+    """What a passage answering ``question`` must contain, when its wording says: a number
+    for "how many / how long / at what speed ...", a date for "when / in what year ...".
+
+    A passage that repeats the question's names but holds no number cannot answer "how many";
+    a neighbour that does is the better quote, even if it names fewer of the question's words.
+    """
+    if _ASKS_NUMBER.search(question):
+        return _NUMBER
+    if _ASKS_DATE.search(question):
+        return _DATE
+    return None
 
 
 def corrected_terms(lexical: LexicalIndex, q_terms: Sequence[str]) -> list[str]:

@@ -58,6 +58,9 @@ class RetrievalSettings(BaseModel):
     #: Bonus for the same share in a window's *first* sentence: of overlapping windows, the
     #: one that starts where the question is matched holds the answer most often.
     anchor_weight: float = Field(0.0, ge=0.0, le=2.0)
+    #: Bonus for a passage holding what the question asks for: a number ("how many", "how
+    #: long", "at what speed"), a date ("when", "in what year").
+    answer_type_weight: float = Field(0.1, ge=0.0, le=2.0)
     #: Read a question word the index does not hold as the indexed word one typo away
     #: ("Lavrow" -> "Lavrov"; words of six letters or more).
     typo_tolerance: bool = True
