@@ -45,10 +45,16 @@ from qa_bot.settings import load_settings
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 
 #: Retrieval settings of each variant, on top of the configured ones ("hybrid-linear" is the
-#: default); "+coverage" adds the ranking bonuses for covering the question's words.
+#: default); "+coverage" adds the ranking bonuses for covering the question's words. The single
+#: signals drop the answer-type bonus too.
 VARIANTS: dict[str, dict[str, Any]] = {
-    "bm25": {"dense_weight": 0.0},
-    "dense": {"dense_weight": 1.0, "coverage_weight": 0.0, "anchor_weight": 0.0},
+    "bm25": {"dense_weight": 0.0, "answer_type_weight": 0.0},
+    "dense": {
+        "dense_weight": 1.0,
+        "coverage_weight": 0.0,
+        "anchor_weight": 0.0,
+        "answer_type_weight": 0.0,
+    },
     "hybrid-rrf": {"fusion": "rrf"},
     "hybrid-linear+coverage": {"coverage_weight": 0.2, "anchor_weight": 0.1},
     "hybrid-linear": {},

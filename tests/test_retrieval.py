@@ -58,7 +58,8 @@ def test_fusion_matches_a_brute_force_reference(seed: int) -> None:
     linear = RetrievalSettings(fusion="linear", dense_weight=0.7)
     assert np.allclose(fuse(dense, lexical, linear), 0.7 * dense + 0.3 * lexical)
     rrf = RetrievalSettings(fusion="rrf", dense_weight=0.5, rrf_k=10)
-    assert np.allclose(fuse(dense, lexical, rrf), _brute_rrf(dense, lexical, 10, 0.5))
+    reference = _brute_rrf(dense, lexical, 10, 0.5)
+    assert np.allclose(fuse(dense, lexical, rrf), reference / reference.max())
 
 
 def test_fusion_extremes_are_single_signals() -> None:
@@ -309,6 +310,49 @@ def test_filters_restrict_the_search(tiny: QAService) -> None:
     assert not answer.answered or {c.article.path for c in answer.citations} == {"c.txt"}
     empty = SearchFilters(outlets=("Nobody",))
     assert not tiny.ask("Who was besieged in Deir ez-Zor?", filters=empty).answered
+
+
+def test_a_short_question_whose_every_word_one_passage_holds_is_answered(
+    tmp_path: Path,
+) -> None:
+    """ "Who is Churkin?" embeds far from any window that names him; the name alone, found
+    whole in one passage, is enough evidence. A word missing still declines."""
+    seeds = tmp_path / "seeds"
+    write_article(
+        seeds,
+        "un.txt",
+        "Russia accuses the US at the Security Council",
+        "The territory of the country is being bombed indiscriminately, Russian Ambassador to "
+        "the UN Vitaly Churkin said. The council met on Sunday.",
+    )
+    write_article(seeds, "cocoa.txt", "Cocoa harvest", "Rain improved the cocoa harvest outlook.")
+    service = QAService(make_settings(tmp_path, seeds), embedder=CountingEmbedder())
+    service.index()
+    snapshot = service.snapshot()
+    # A question vector at cosine 0.13 from the window naming Churkin, near 0 from the rest:
+    # how the real model places "Who is Churkin?" against the seeds.
+    windows = np.asarray(snapshot.vectors, dtype=np.float64)
+    texts = snapshot.chunks(list(range(snapshot.n_chunks)))
+    named = next(i for i, c in texts.items() if "Churkin" in c.text)
+    others = np.delete(windows, named, axis=0).T
+    basis, _ = np.linalg.qr(windows.T)
+    away = np.random.default_rng(0).standard_normal(windows.shape[1])
+    away -= basis @ (basis.T @ away)  # orthogonal to every window
+    target = windows[named] - others @ np.linalg.lstsq(others, windows[named], rcond=None)[0]
+    target /= np.linalg.norm(target)
+    along = 0.13 / float(windows[named] @ target)
+    vector = along * target + np.sqrt(1 - along**2) * away / np.linalg.norm(away)
+    vector = vector.astype(np.float32)
+    sims = windows @ vector
+    assert 0.1 < sims[named] < 0.2 and np.abs(np.delete(sims, named)).max() < 0.01
+    strict = service.settings.retrieval.model_copy(update={"min_dense_all_words": 1.0})
+    for question, answered in [("Who is Churkin?", True), ("Who is Churkin's wife?", False)]:
+        relaxed = retrieve(snapshot, question, vector, service.settings.retrieval)
+        assert relaxed.hits[0].chunk_id == named
+        assert relaxed.answerable is answered, (question, relaxed.reason)
+        assert not retrieve(snapshot, question, vector, strict).answerable
+        if answered:
+            assert "every word of the question" in relaxed.reason
 
 
 @pytest.mark.parametrize(

@@ -26,6 +26,9 @@ from qa_bot.settings import RetrievalSettings
 from qa_bot.store import Snapshot
 from qa_bot.text import fold, sentence_spans, terms
 
+#: Coverage that counts as every word of the question (rounding aside).
+ALL_WORDS = 1.0 - 1e-9
+
 #: How many windows either side of the best hit are fetched for growing the first quote.
 CONTEXT_REACH = 3
 
@@ -351,9 +354,13 @@ def fuse(dense: np.ndarray, lexical: np.ndarray, settings: RetrievalSettings) ->
     w = settings.dense_weight
     if settings.fusion == "linear":
         return w * dense + (1.0 - w) * lexical
-    return w * _reciprocal_ranks(dense, settings.rrf_k) + (1.0 - w) * _reciprocal_ranks(
+    fused = w * _reciprocal_ranks(dense, settings.rrf_k) + (1.0 - w) * _reciprocal_ranks(
         lexical, settings.rrf_k, zero_is_absent=True
     )
+    # Reciprocal ranks are ~1/60: scaled so the best is 1, as with linear fusion, the ranking
+    # bonuses added after fusion (answer type, coverage) weigh the same under both.
+    top = float(fused.max()) if fused.size else 0.0
+    return fused / top if top > 0 else fused
 
 
 def _reciprocal_ranks(scores: np.ndarray, k: int, *, zero_is_absent: bool = False) -> np.ndarray:
@@ -377,6 +384,10 @@ def decide(
     collect its words from unrelated articles), the cosine is the best of the top five. Either
     alone fails: an on-topic question the corpus does not answer can have a higher cosine
     than an answerable one, and a paraphrased answerable question can share few words.
+
+    One passage holding *every* word of the question needs only ``min_dense_all_words`` of
+    cosine: "Who is Churkin?" embeds far from any window that names him in passing (0.13
+    here), yet the passage naming him is the answer.
     """
     if not hits:
         return False, 0.0, "nothing matched"
@@ -387,9 +398,19 @@ def decide(
     )
     top_dense = max((h.dense for h in hits[:5]), default=0.0)
     evidence = best + settings.evidence_dense_weight * top_dense
-    answerable = evidence >= settings.min_evidence and top_dense >= settings.min_dense
     reason = f"coverage {best:.2f} + {settings.evidence_dense_weight:g} x cosine {top_dense:.2f}"
-    return answerable, best, f"{reason} = {evidence:.2f} (needs {settings.min_evidence:g})"
+    if evidence >= settings.min_evidence and top_dense >= settings.min_dense:
+        return True, best, f"{reason} = {evidence:.2f} (needs {settings.min_evidence:g})"
+    if best >= ALL_WORDS and top_dense >= settings.min_dense_all_words:
+        return (
+            True,
+            best,
+            (
+                f"one passage holds every word of the question, and cosine {top_dense:.2f} "
+                f"(needs {settings.min_dense_all_words:g})"
+            ),
+        )
+    return False, best, f"{reason} = {evidence:.2f} (needs {settings.min_evidence:g})"
 
 
 def term_weights(snapshot: Snapshot, q_terms: Sequence[str]) -> dict[str, float]:

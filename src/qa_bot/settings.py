@@ -71,6 +71,9 @@ class RetrievalSettings(BaseModel):
     min_evidence: float = Field(1.35, ge=0.0, le=10.0)
     evidence_dense_weight: float = Field(2.0, ge=0.0, le=10.0)
     min_dense: float = Field(0.2, ge=-1.0, le=1.0)
+    #: ... except that one passage holding every word of the question (short questions about
+    #: a name: "Who is Churkin?") needs only this cosine.
+    min_dense_all_words: float = Field(0.1, ge=-1.0, le=1.0)
     max_answer_chars: int = Field(600, ge=100, le=10000)
     #: The first quote may grow past its window to the neighbouring sentences up to this.
     max_quote_chars: int = Field(500, ge=50, le=5000)
