@@ -19,6 +19,7 @@ from qa_bot.retrieval import (
     Retrieval,
     SearchFilters,
     anchor_coverage,
+    correction_note,
     coverage,
     date_bound,
     expected_answer,
@@ -302,6 +303,25 @@ def test_a_misspelt_word_is_read_as_the_indexed_one(
     strict = tiny.settings.retrieval.model_copy(update={"typo_tolerance": False})
     literal = retrieve(tiny.snapshot(), question, tiny.query_embedder.embed([question])[0], strict)
     assert literal.coverage < retrieval.coverage
+
+
+@pytest.mark.parametrize(
+    ("question", "note"),
+    [
+        ("Which air base did it take off from, Incirlk?", "Read “Incirlk” as “Incirlik”."),
+        ("Who was beseiged at the airport?", "Read “beseiged” as “besieged”."),
+        ("Which air base did it take off from, Incirlik?", None),  # nothing to correct
+        ("Who was besieged in Zzyzxville?", None),  # unknown, but nothing near it
+    ],
+)
+def test_the_answer_says_how_a_misspelt_word_was_read(
+    tiny: QAService, question: str, note: str | None
+) -> None:
+    retrieval = tiny.search(question)
+    assert retrieval is not None
+    assert correction_note(question, retrieval) == note
+    answer = tiny.ask(question)
+    assert (note in answer.notes) if note else not any(n.startswith("Read") for n in answer.notes)
 
 
 def test_filters_restrict_the_search(tiny: QAService) -> None:

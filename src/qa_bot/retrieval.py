@@ -168,6 +168,8 @@ class Retrieval:
     context: dict[int, Chunk] = field(default_factory=dict)
     #: The question's terms with their IDF, for choosing the sentences to quote.
     weights: dict[str, float] = field(default_factory=dict)
+    #: Question terms the index does not hold, and the indexed terms they were read as.
+    corrections: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def outlet_in_question(question: str, outlets: Iterable[str]) -> str | None:
@@ -204,8 +206,9 @@ def retrieve(
     """
     ignore = {t for word in ignore_terms for t in terms(word)}
     q_terms = [t for t in terms(question) if t not in ignore]
+    corrections: dict[str, tuple[str, ...]] = {}
     if settings.typo_tolerance:
-        q_terms = corrected_terms(snapshot.lexical, q_terms)
+        q_terms, corrections = corrected_terms(snapshot.lexical, q_terms)
     context_terms = [t for t in extra_terms if t not in q_terms and t not in ignore]
     n = snapshot.n_chunks
     if n == 0:
@@ -276,6 +279,7 @@ def retrieve(
         reason,
         neighbours(snapshot, hits[0]),
         term_weights(snapshot, q_terms),
+        corrections,
     )
 
 
@@ -318,9 +322,11 @@ def expected_answer(question: str) -> re.Pattern[str] | None:
     return None
 
 
-def corrected_terms(lexical: LexicalIndex, q_terms: Sequence[str]) -> list[str]:
+def corrected_terms(
+    lexical: LexicalIndex, q_terms: Sequence[str]
+) -> tuple[list[str], dict[str, tuple[str, ...]]]:
     """The question's terms with each one the index does not hold replaced by the indexed
-    terms one typo away, when there are any.
+    terms one typo away, when there are any; and those replacements, by replaced term.
 
     A misspelt name ("Churkn", "Lavrow") finds nothing in BM25 and, being unseen, weighs the
     most in the coverage that decides whether to answer: left alone it both hides the passage
@@ -328,9 +334,41 @@ def corrected_terms(lexical: LexicalIndex, q_terms: Sequence[str]) -> list[str]:
     is weakest.
     """
     out: list[str] = []
+    corrections: dict[str, tuple[str, ...]] = {}
     for term in q_terms:
-        out.extend(lexical.near_terms(term) or (term,))
-    return out
+        near = lexical.near_terms(term)
+        if near:
+            corrections[term] = near
+        out.extend(near or (term,))
+    return out, corrections
+
+
+_SURFACE_WORD = re.compile(r"[^\W_]+(?:['’\-][^\W_]+)*")
+
+
+def correction_note(question: str, retrieval: Retrieval) -> str | None:
+    """ "Read “Churkn” as “Churkin”.": the misspelt words of the question, as the person wrote
+    them, and the words they were read as, as the best passages write them (the index holds
+    stems, not words). None when nothing was corrected or no passage shows the word."""
+    readings: list[str] = []
+    for term, replacements in retrieval.corrections.items():
+        written = _surface(question, term)
+        found = [w for r in replacements if (w := _surface_in_hits(retrieval.hits, r))]
+        if written and found:
+            readings.append(f"“{written}” as " + " or ".join(f"“{w}”" for w in found))
+    return "Read " + "; ".join(readings) + "." if readings else None
+
+
+def _surface(text: str, term: str) -> str | None:
+    return next((m.group() for m in _SURFACE_WORD.finditer(text) if term in terms(m.group())), None)
+
+
+def _surface_in_hits(hits: Sequence[Hit], term: str) -> str | None:
+    for hit in hits[:10]:
+        for text in (hit.chunk.text, hit.article.title):
+            if found := _surface(text, term):
+                return found
+    return None
 
 
 def neighbours(snapshot: Snapshot, hit: Hit, reach: int = CONTEXT_REACH) -> dict[int, Chunk]:

@@ -33,7 +33,13 @@ from qa_bot.indexer import (
     update_index,
 )
 from qa_bot.models import Answer, ArticleMeta, SourceInfo
-from qa_bot.retrieval import Retrieval, SearchFilters, outlet_in_question, retrieve
+from qa_bot.retrieval import (
+    Retrieval,
+    SearchFilters,
+    correction_note,
+    outlet_in_question,
+    retrieve,
+)
 from qa_bot.settings import Settings
 from qa_bot.store import IndexStore, Snapshot
 
@@ -295,6 +301,9 @@ class QAService:
             boost_articles=boost_articles,
             ignore_terms=ignore,
         )
+        corrected = correction_note(question, retrieval)
+        if corrected:
+            notes.append(corrected)
         return retrieval, notes
 
     # --- evaluation -----------------------------------------------------------------------------
