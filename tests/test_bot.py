@@ -754,7 +754,7 @@ def test_outlet_filter_per_chat(bot_service: QAService) -> None:
                 ("/outlet", "Outlets: RT."),
                 ("/outlet Reuters", "I know no outlet called “Reuters”"),
                 ("/outlet rt", "only <b>RT</b>"),
-                (AMBASSADOR, "Searching only articles with outlet RT."),
+                (AMBASSADOR, "Searching only articles from RT."),
                 ("/outlet all", "Searching all outlets again."),
                 (AMBASSADOR, "Vitaly Churkin"),
             ]:
@@ -783,7 +783,7 @@ def test_date_range_filter_per_chat(bot_service: QAService) -> None:
                 (CEASEFIRE, "published on or after 2016-10-01.", "collective basis"),
                 ("/outlet RT", "only <b>RT</b>", None),
                 ("/dates ..2016-09-30", "published on or before 2016-09-30", None),
-                (CEASEFIRE, "outlet RT, published on or before 2016-09-30.", None),
+                (CEASEFIRE, "from RT, published on or before 2016-09-30.", None),
                 ("/dates all", "Searching articles of every date again.", None),
                 ("/outlet all", "Searching all outlets again.", None),
                 (CEASEFIRE, "collective basis", "Searching only"),

@@ -46,7 +46,7 @@ def test_follow_ups_use_the_previous_question(project: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     assert result.output.count(f"{NOTE}: “Who did the US say attacked the convoy?”.") == 2
-    assert "Searching only articles with outlet TASS." in result.output
+    assert "Searching only articles from TASS." in result.output
     assert "September 19" in result.output
     assert not result.output.startswith("? ")  # no prompts when stdin is not a terminal
 
@@ -113,7 +113,7 @@ def test_outlet_and_dates_commands_restrict_the_next_questions(project: Path) ->
     assert "Searching every outlet. Outlets: " in out and "TASS" in out
     assert "no outlet called “Nobody”" in out
     assert "Searching only TASS." in out
-    assert "Searching only articles with outlet TASS." in out  # the answer's note
+    assert "Searching only articles from TASS." in out  # the answer's note
     assert "Searching every outlet again." in out
     assert "“2016-13” is not a real date" in out
     assert "2016-09-24 is after 2016-09-01" in out

@@ -431,7 +431,7 @@ def test_the_issue_dialogue(seeds_service: QAService) -> None:
     assert not seeds_service.ask("When was that?").answered
 
     tass = ask_in_conversation(seeds_service, conversation, "And according to TASS?").answer
-    assert tass.answered and "Searching only articles with outlet TASS." in tass.notes
+    assert tass.answered and "Searching only articles from TASS." in tass.notes
     assert all(c.article.outlet == "TASS" for c in tass.citations)
     assert "convoy" in tass.citations[0].quote
 

@@ -119,7 +119,7 @@ def test_filters_by_outlet_and_date() -> None:
     assert not f.admits(_meta("b", "RT", dt.date(2016, 9, 22)))
     assert not f.admits(_meta("c", "TASS", dt.date(2016, 10, 1)))
     assert not f.admits(_meta("d", "TASS", None))  # undated: cannot be said to be inside
-    assert f.describe() == "outlet tass, published 2016-09-20 to 2016-09-30"
+    assert f.describe() == "from tass, published 2016-09-20 to 2016-09-30"
     assert not SearchFilters().active
 
 

@@ -225,11 +225,11 @@ def test_answer_layout() -> None:
                 2, make_meta(title="Second", date_text="24 Sep, 2016 01:53"), "Two.", 0, 1, 1.0
             ),
         ),
-        notes=("Searching only articles with outlet RT.",),
+        notes=("Searching only articles from RT.",),
     )
     [html] = render_answer(answer)
     assert html == (
-        "<i>Searching only articles with outlet RT.</i>\n"
+        "<i>Searching only articles from RT.</i>\n"
         "<blockquote><b>[1]</b> Quote one.</blockquote>\n"
         "<blockquote><b>[2]</b> Two.</blockquote>\n\n"
         "<b>Sources</b>\n"

@@ -61,7 +61,7 @@ class SearchFilters:
     def describe(self) -> str:
         parts = []
         if self.outlets:
-            parts.append("outlet " + " or ".join(self.outlets))
+            parts.append("from " + " or ".join(self.outlets))
         if self.since and self.until:
             parts.append(f"published {self.since} to {self.until}")
         elif self.since:

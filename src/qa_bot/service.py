@@ -289,7 +289,7 @@ class QAService:
                 filters = SearchFilters(outlets=(named,), since=base.since, until=base.until)
                 ignore.append(named)
         if filters is not None and filters.active:
-            notes.append(f"Searching only articles with {filters.describe()}.")
+            notes.append(f"Searching only articles {filters.describe()}.")
         vector = self.query_embedder.embed([question])[0]
         retrieval = retrieve(
             snapshot,
