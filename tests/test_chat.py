@@ -118,6 +118,7 @@ def test_outlet_and_dates_commands_restrict_the_next_questions(project: Path) ->
     assert "“2016-13” is not a real date" in out
     assert "2016-09-24 is after 2016-09-01" in out
     assert out.count("published 1987-01-01 to 1987-12-31") == 3  # set, shown, noted
+    assert "3 articles without a stated date left out." in out  # the seeds' undated ones
     assert "The articles don't cover this." in out
     assert "Searching articles of every date again." in out
     assert out.rstrip().count("Vitaly Churkin") >= 1

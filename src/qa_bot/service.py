@@ -289,7 +289,12 @@ class QAService:
                 filters = SearchFilters(outlets=(named,), since=base.since, until=base.until)
                 ignore.append(named)
         if filters is not None and filters.active:
-            notes.append(f"Searching only articles {filters.describe()}.")
+            note = f"Searching only articles {filters.describe()}"
+            undated = snapshot.undated_articles() if filters.since or filters.until else 0
+            if undated:
+                some = "1 article" if undated == 1 else f"{undated} articles"
+                note += f"; {some} without a stated date left out"
+            notes.append(note + ".")
         vector = self.query_embedder.embed([question])[0]
         retrieval = retrieve(
             snapshot,

@@ -315,6 +315,12 @@ class Snapshot:
             self._outlets = sorted(r[0] for r in rows)
         return list(self._outlets)
 
+    def undated_articles(self) -> int:
+        """How many articles state no full date: a date filter cannot admit them, and the
+        answer says so rather than let them vanish silently."""
+        row = self._db().execute("SELECT COUNT(*) FROM articles WHERE date IS NULL").fetchone()
+        return int(row[0])
+
     def close(self) -> None:
         self._local.close_all()
 
