@@ -222,6 +222,20 @@ def test_first_quote_respects_the_character_limit() -> None:
     )
 
 
+def test_a_subhead_on_its_own_is_never_quoted() -> None:
+    heading = _window(ARTICLE, 4, 4, 4)
+    assert heading.text == "Agreement on Syria"
+    prose = _window(ARTICLE, 5, 5, 5)
+    retrieval = Retrieval(
+        [_hit(heading, 1.0, 4), _hit(prose, 0.9, 5)], 1.0, True, ["agreement"], "", {}, {}
+    )
+    answer = compose("q", retrieval, lambda _: ARTICLE, RetrievalSettings())
+    assert answer.answered
+    assert [c.quote for c in answer.citations] == [
+        "Ryabkov said Russia was not walking out of the agreement."
+    ]
+
+
 def test_compose_declines_and_never_quotes_twice() -> None:
     settings = RetrievalSettings()
     w = _window(ARTICLE, 2, 3, 2)

@@ -48,3 +48,18 @@ def test_stem(word: str, stem: str) -> None:
 )
 def test_inflections_meet(a: str, b: str) -> None:
     assert set(terms(a)) == set(terms(b))
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Russia's ambassador", ["russia", "ambassador"]),
+        ("Russia\u2019s ambassador", ["russia", "ambassador"]),  # curly apostrophe
+        ("Norman Cantor's theory", ["norman", "cantor", "theory"]),
+        ("the US' arming", ["us", "arm"]),
+        ("it's what Lavrov's aides say", ["lavrov", "aide"]),
+        ("O'Neill at five o'clock", ["o'neill", "five", "o'clock"]),  # not possessives
+    ],
+)
+def test_possessives_meet_the_bare_name(text: str, expected: list[str]) -> None:
+    assert terms(text) == expected

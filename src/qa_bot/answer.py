@@ -54,6 +54,10 @@ def compose(
             break
         if citations and hit.score < best * RELATIVE_FLOOR:
             break
+        if not _has_prose(hit.chunk):
+            # A subhead on its own ("Russia's alleged involvement in convoy attack") names a
+            # topic and answers nothing: it may rank, it is never quoted.
+            continue
         text = article_text(hit.article.id)
         if citations:
             start, end = hit.chunk.start, hit.chunk.end
@@ -152,6 +156,10 @@ def _coverage(text: str, span: tuple[int, int], weights: Mapping[str, float]) ->
 def _first_sentence(chunk: Chunk) -> tuple[int, int]:
     span = next(sentence_spans(chunk.text), (0, len(chunk.text)))
     return chunk.start + span[0], chunk.start + span[1]
+
+
+def _has_prose(chunk: Chunk) -> bool:
+    return any(_is_prose(chunk.text, *span) for span in sentence_spans(chunk.text))
 
 
 def _is_prose(text: str, start: int, end: int) -> bool:

@@ -73,7 +73,7 @@ STOPWORDS = frozenset(
 
 #: Bump when ``terms`` changes what it returns: the index stores BM25 postings of its output,
 #: so the indexer rebuilds from scratch when this differs from the one that built it.
-TOKENIZER_VERSION = 2
+TOKENIZER_VERSION = 3
 
 #: Final doubled consonants kept after "-ed" ("called", "passed", "buzzed", "staffed"):
 #: the base word ends with the double too ("call", "pass").
@@ -121,10 +121,21 @@ def _doubled(stem: str) -> bool:
 
 
 def words(text: str) -> list[str]:
-    """Folded word tokens, keeping hyphenated names ("ez-zor") and numbers ("3,600" -> "3600")."""
+    """Folded word tokens, keeping hyphenated names ("ez-zor") and numbers ("3,600" -> "3600").
+
+    A possessive or contracted "'s" is dropped: "Russia's ambassador" must meet "Russia", and
+    a question about "Cantor's theory" the article's "Cantor".
+    """
     folded = fold(text)
     folded = re.sub(r"(?<=\d)[,.](?=\d{3}\b)", "", folded)
-    return [w.strip("'.-") for w in _WORD.findall(folded) if w.strip("'.-")]
+    out = []
+    for word in _WORD.findall(folded):
+        if word.endswith("'s") and len(word) > 3:
+            word = word[:-2]
+        word = word.strip("'.-")
+        if word:
+            out.append(word)
+    return out
 
 
 def terms(text: str) -> list[str]:
