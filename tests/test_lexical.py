@@ -17,6 +17,7 @@ def index() -> LexicalIndex:
             "The apply button and the 2016 report",
             "Lavrova and Lavrov met",
             "Gegeen Khan ruled for two years",
+            "Troops besieged in Deir ez-Zor watched the Super Bowl",
         ]
     )
 
@@ -28,6 +29,8 @@ def index() -> LexicalIndex:
         ("churkn", ("churkin",)),  # a letter missing
         ("geegen", ("gegeen",)),  # neighbouring letters swapped: one edit
         ("septicemia", ("septicemic",)),
+        ("ezzor", ("ez-zor",)),  # the hyphen left out
+        ("superbowl", ("super", "bowl")),  # two indexed words run together
         ("lavrov", ()),  # indexed itself
         ("apple", ()),  # too short to guess: "apply" is another word
         ("2017", ()),  # numbers are never corrected

@@ -27,6 +27,7 @@ from qa_bot.retrieval import (
     near_duplicate,
     outlet_in_question,
     retrieve,
+    unknown_names,
 )
 from qa_bot.service import QAService
 from qa_bot.settings import RetrievalSettings
@@ -336,6 +337,36 @@ def test_the_answer_says_how_a_misspelt_word_was_read(
     assert correction_note(question, retrieval) == note
     answer = tiny.ask(question)
     assert (note in answer.notes) if note else not any(n.startswith("Read") for n in answer.notes)
+
+
+@pytest.mark.parametrize(
+    ("question", "names"),
+    [
+        ("What did Putin say about the convoy?", ["Putin"]),
+        ("What did Putin and NATO say about Incirlik?", ["Putin", "NATO"]),
+        ("Who was besieged in Deir Ezzor?", []),  # the hyphen left out: still Deir ez-Zor
+        ("Which base did the drone leave, Incirlk?", []),  # a typo, not an unknown name
+        ("Putin flew over the convoy?", []),  # the first word is capitalised anyway
+        ("What did the EU say about the convoy?", []),  # two-letter acronyms are shorthand
+        ("What Did The Drone Do Over The Convoy?", []),  # title case: known or stop words
+    ],
+)
+def test_names_no_article_mentions(tiny: QAService, question: str, names: list[str]) -> None:
+    assert unknown_names(question, tiny.snapshot().lexical) == names
+
+
+def test_a_question_about_a_name_no_article_mentions_is_declined(tiny: QAService) -> None:
+    question = "What did Putin say about the drone over the convoy?"
+    answer = tiny.ask(question)
+    assert not answer.answered
+    assert "The articles never mention “Putin”." in answer.notes
+    retrieval = tiny.search(question)
+    assert retrieval is not None and retrieval.unknown_names == ("Putin",)
+    assert "never mention “Putin”" in retrieval.reason
+    lenient = tiny.settings.retrieval.model_copy(update={"decline_unknown_names": False})
+    vector = tiny.query_embedder.embed([question])[0]
+    assert retrieve(tiny.snapshot(), question, vector, lenient).answerable
+    assert tiny.ask("What did the drone do over the convoy?").answered
 
 
 def test_filters_restrict_the_search(tiny: QAService) -> None:

@@ -24,6 +24,10 @@ from qa_bot.text import terms
 MIN_TYPO_LENGTH = 6
 
 
+#: Shortest part when a word is read as two indexed words run together ("superbowl").
+MIN_PART_LENGTH = 3
+
+
 def typo_budget(word: str) -> int:
     """Edits allowed between a word and its correction: one up to 8 letters, two beyond."""
     if len(word) < MIN_TYPO_LENGTH:
@@ -37,20 +41,36 @@ class LexicalIndex:
         self._doc_freq = doc_freq
         self.n_docs = n_docs
         self._by_shape: dict[tuple[str, int], list[str]] | None = None
+        self._dehyphenated: dict[str, str] = {}
+
+    def holds(self, term: str) -> bool:
+        return term in self._doc_freq
 
     def near_terms(self, term: str) -> tuple[str, ...]:
-        """Indexed terms one typo away from a term the index does not hold ("lavrow" ->
-        "lavrov", "septicemia" -> "septicemic"), the closest ones only; none for short words,
-        numbers, or a term that is indexed itself.
+        """The indexed terms a term the index does not hold stands for, if any: its
+        hyphenated spelling ("ezzor" -> "ez-zor"), the indexed terms one typo away ("lavrow" ->
+        "lavrov", "septicemia" -> "septicemic"; the closest ones only, none for short words),
+        or two indexed words written as one ("superbowl" -> "super", "bowl"). Nothing for
+        numbers or for a term that is indexed itself.
 
-        Candidates share the first or the second letter (a slip rarely hits both) and differ
-        in length by at most the budget, so a question costs a few thousand comparisons at
-        most, not a scan of the vocabulary.
+        Typo candidates share the first or the second letter (a slip rarely hits both) and
+        differ in length by at most the budget, so a question costs a few thousand comparisons
+        at most, not a scan of the vocabulary.
         """
-        budget = typo_budget(term)
-        if not budget or not term.isalpha() or term in self._doc_freq:
+        if not term.isalpha() or term in self._doc_freq:
             return ()
         shapes = self._shapes()
+        hyphenated = self._dehyphenated.get(term)
+        if hyphenated:
+            return (hyphenated,)
+        return self._one_typo_away(term, shapes) or self._two_words(term)
+
+    def _one_typo_away(
+        self, term: str, shapes: dict[tuple[str, int], list[str]]
+    ) -> tuple[str, ...]:
+        budget = typo_budget(term)
+        if not budget:
+            return ()
         candidates = list(
             dict.fromkeys(
                 candidate
@@ -68,15 +88,28 @@ class LexicalIndex:
         best = min(distance for _, distance, _ in matches)
         return tuple(sorted(word for word, distance, _ in matches if distance == best))
 
+    def _two_words(self, term: str) -> tuple[str, ...]:
+        if len(term) < MIN_TYPO_LENGTH:
+            return ()
+        for cut in range(MIN_PART_LENGTH, len(term) - MIN_PART_LENGTH + 1):
+            head, tail = term[:cut], term[cut:]
+            if head in self._doc_freq and tail in self._doc_freq:
+                return (head, tail)
+        return ()
+
     def _shapes(self) -> dict[tuple[str, int], list[str]]:
         """Alphabetic terms of the vocabulary by first letter and length, and by second letter
         and length (built on first use: most questions have no typo)."""
         if self._by_shape is None:
             shapes: dict[tuple[str, int], list[str]] = {}
+            dehyphenated: dict[str, str] = {}
             for word in self._doc_freq:
                 if len(word) >= MIN_TYPO_LENGTH - 2 and word.isalpha():
                     for letter in {word[0], word[1]}:
                         shapes.setdefault((letter, len(word)), []).append(word)
+                elif "-" in word and word.replace("-", "").isalpha():
+                    dehyphenated.setdefault(word.replace("-", ""), word)
+            self._dehyphenated = dehyphenated
             self._by_shape = shapes
         return self._by_shape
 

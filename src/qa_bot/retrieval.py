@@ -170,6 +170,8 @@ class Retrieval:
     weights: dict[str, float] = field(default_factory=dict)
     #: Question terms the index does not hold, and the indexed terms they were read as.
     corrections: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    #: Names in the question that no article mentions (why it was declined).
+    unknown_names: tuple[str, ...] = ()
 
 
 def outlet_in_question(question: str, outlets: Iterable[str]) -> str | None:
@@ -271,6 +273,11 @@ def retrieve(
     if not hits:
         return Retrieval([], 0.0, False, q_terms, "nothing matched")
     answerable, covered, reason = decide(snapshot, q_terms, hits, settings)
+    unknown = unknown_names(question, snapshot.lexical) if settings.decline_unknown_names else []
+    unknown = [name for name in unknown if name not in ignore_terms]
+    if unknown:
+        answerable = False
+        reason = "the articles never mention " + ", ".join(f"“{n}”" for n in unknown)
     return Retrieval(
         hits,
         covered,
@@ -280,6 +287,7 @@ def retrieve(
         neighbours(snapshot, hits[0]),
         term_weights(snapshot, q_terms),
         corrections,
+        tuple(unknown),
     )
 
 
@@ -344,6 +352,29 @@ def corrected_terms(
 
 
 _SURFACE_WORD = re.compile(r"[^\W_]+(?:['’\-][^\W_]+)*")
+#: Shortest acronym taken for a name ("NATO", "ISSG"; not "SP").
+MIN_ACRONYM = 3
+
+
+def unknown_names(question: str, lexical: LexicalIndex) -> list[str]:
+    """Names in the question that no indexed passage holds, even read with a typo fixed.
+
+    A name is a capitalised word past the first (that one is capitalised anyway) or an
+    acronym of three letters or more (two-letter ones are too often a question's own shorthand:
+    "the SP" for the Scottish Parliament). "What did Putin say about the convoy attack?" shares
+    "convoy" and "attack" with
+    the corpus and embeds near it, so coverage and cosine together would answer it with
+    passages about the convoy; but a corpus that never mentions Putin cannot say what he said.
+    """
+    found: list[str] = []
+    for i, match in enumerate(_SURFACE_WORD.finditer(question)):
+        word = match.group()
+        if len(word) < MIN_ACRONYM if word.isupper() else i == 0 or not word[0].isupper():
+            continue
+        word_terms = terms(word)
+        if word_terms and not any(lexical.holds(t) or lexical.near_terms(t) for t in word_terms):
+            found.append(word)
+    return found
 
 
 def correction_note(question: str, retrieval: Retrieval) -> str | None:

@@ -309,6 +309,9 @@ class QAService:
         corrected = correction_note(question, retrieval)
         if corrected:
             notes.append(corrected)
+        if retrieval.unknown_names:
+            names = " or ".join(f"“{name}”" for name in retrieval.unknown_names)
+            notes.append(f"The articles never mention {names}.")
         return retrieval, notes
 
     # --- evaluation -----------------------------------------------------------------------------

@@ -61,6 +61,9 @@ class RetrievalSettings(BaseModel):
     #: Bonus for a passage holding what the question asks for: a number ("how many", "how
     #: long", "at what speed"), a date ("when", "in what year").
     answer_type_weight: float = Field(0.1, ge=0.0, le=2.0)
+    #: Decline a question that names someone or something no article mentions ("What did
+    #: Putin say about the convoy?" of articles that never name Putin).
+    decline_unknown_names: bool = True
     #: Read a question word the index does not hold as the indexed word one typo away
     #: ("Lavrow" -> "Lavrov"; words of six letters or more).
     typo_tolerance: bool = True
