@@ -63,3 +63,15 @@ def test_inflections_meet(a: str, b: str) -> None:
 )
 def test_possessives_meet_the_bare_name(text: str, expected: list[str]) -> None:
     assert terms(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [("the U.S. said", "the US said"), ("U.N. envoy", "UN envoy"), ("U.K.", "UK")],
+)
+def test_dotted_initials_meet_the_bare_acronym(a: str, b: str) -> None:
+    assert terms(a) == terms(b)
+
+
+def test_numbers_and_addresses_keep_their_dots() -> None:
+    assert terms("3.5 percent at www.tass.com") == ["3.5", "percent", "www.tass.com"]

@@ -73,7 +73,7 @@ STOPWORDS = frozenset(
 
 #: Bump when ``terms`` changes what it returns: the index stores BM25 postings of its output,
 #: so the indexer rebuilds from scratch when this differs from the one that built it.
-TOKENIZER_VERSION = 3
+TOKENIZER_VERSION = 4
 
 #: Final doubled consonants kept after "-ed" ("called", "passed", "buzzed", "staffed"):
 #: the base word ends with the double too ("call", "pass").
@@ -124,7 +124,8 @@ def words(text: str) -> list[str]:
     """Folded word tokens, keeping hyphenated names ("ez-zor") and numbers ("3,600" -> "3600").
 
     A possessive or contracted "'s" is dropped: "Russia's ambassador" must meet "Russia", and
-    a question about "Cantor's theory" the article's "Cantor".
+    a question about "Cantor's theory" the article's "Cantor". Dotted initials lose their
+    dots: "U.S." is "US" (Reuters writes the one, RT the other).
     """
     folded = fold(text)
     folded = re.sub(r"(?<=\d)[,.](?=\d{3}\b)", "", folded)
@@ -133,9 +134,14 @@ def words(text: str) -> list[str]:
         if word.endswith("'s") and len(word) > 3:
             word = word[:-2]
         word = word.strip("'.-")
+        if _INITIALS.fullmatch(word):
+            word = word.replace(".", "")
         if word:
             out.append(word)
     return out
+
+
+_INITIALS = re.compile(r"(?:[^\W\d_]\.)+[^\W\d_]")
 
 
 def terms(text: str) -> list[str]:
