@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -35,13 +36,18 @@ def typo_budget(word: str) -> int:
     return 1 if len(word) <= 8 else 2
 
 
+@dataclass(frozen=True)
+class _Views:
+    shapes: dict[tuple[str, int], list[str]]
+    dehyphenated: dict[str, str]
+
+
 class LexicalIndex:
     def __init__(self, retriever: object, doc_freq: dict[str, int], n_docs: int):
         self._retriever = retriever
         self._doc_freq = doc_freq
         self.n_docs = n_docs
-        self._by_shape: dict[tuple[str, int], list[str]] | None = None
-        self._dehyphenated: dict[str, str] = {}
+        self._lookup: _Views | None = None
 
     def holds(self, term: str) -> bool:
         return term in self._doc_freq
@@ -59,11 +65,11 @@ class LexicalIndex:
         """
         if not term.isalpha() or term in self._doc_freq:
             return ()
-        shapes = self._shapes()
-        hyphenated = self._dehyphenated.get(term)
+        views = self._views()
+        hyphenated = views.dehyphenated.get(term)
         if hyphenated:
             return (hyphenated,)
-        return self._one_typo_away(term, shapes) or self._two_words(term)
+        return self._one_typo_away(term, views.shapes) or self._two_words(term)
 
     def _one_typo_away(
         self, term: str, shapes: dict[tuple[str, int], list[str]]
@@ -97,10 +103,11 @@ class LexicalIndex:
                 return (head, tail)
         return ()
 
-    def _shapes(self) -> dict[tuple[str, int], list[str]]:
-        """Alphabetic terms of the vocabulary by first letter and length, and by second letter
-        and length (built on first use: most questions have no typo)."""
-        if self._by_shape is None:
+    def _views(self) -> _Views:
+        """The vocabulary arranged for look-ups (built on first use: most questions have no
+        unknown word): alphabetic terms by first letter and length and by second letter and
+        length, and hyphenated terms by their spelling without the hyphens."""
+        if self._lookup is None:
             shapes: dict[tuple[str, int], list[str]] = {}
             dehyphenated: dict[str, str] = {}
             for word in self._doc_freq:
@@ -109,9 +116,8 @@ class LexicalIndex:
                         shapes.setdefault((letter, len(word)), []).append(word)
                 elif "-" in word and word.replace("-", "").isalpha():
                     dehyphenated.setdefault(word.replace("-", ""), word)
-            self._dehyphenated = dehyphenated
-            self._by_shape = shapes
-        return self._by_shape
+            self._lookup = _Views(shapes, dehyphenated)
+        return self._lookup
 
     @classmethod
     def build(cls, texts: Sequence[str]) -> LexicalIndex:

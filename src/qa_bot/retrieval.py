@@ -360,16 +360,17 @@ def unknown_names(question: str, lexical: LexicalIndex) -> list[str]:
     """Names in the question that no indexed passage holds, even read with a typo fixed.
 
     A name is a capitalised word past the first (that one is capitalised anyway) or an
-    acronym of three letters or more (two-letter ones are too often a question's own shorthand:
-    "the SP" for the Scottish Parliament). "What did Putin say about the convoy attack?" shares
-    "convoy" and "attack" with
-    the corpus and embeds near it, so coverage and cosine together would answer it with
-    passages about the convoy; but a corpus that never mentions Putin cannot say what he said.
+    acronym of three letters or more (two-letter ones are too often a question's own
+    shorthand: "the SP" for the Scottish Parliament). "What did Putin say about the convoy
+    attack?" shares "convoy" and "attack" with the corpus and embeds near it, so coverage and
+    cosine together would answer it with passages about the convoy; but a corpus that never
+    mentions Putin cannot say what he said.
     """
     found: list[str] = []
     for i, match in enumerate(_SURFACE_WORD.finditer(question)):
         word = match.group()
-        if len(word) < MIN_ACRONYM if word.isupper() else i == 0 or not word[0].isupper():
+        is_name = len(word) >= MIN_ACRONYM if word.isupper() else i > 0 and word[0].isupper()
+        if not is_name:
             continue
         word_terms = terms(word)
         if word_terms and not any(lexical.holds(t) or lexical.near_terms(t) for t in word_terms):
