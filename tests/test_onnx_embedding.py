@@ -173,6 +173,21 @@ def test_order_is_kept_across_batches_of_mixed_lengths(export_dir: Path) -> None
     assert max(done) <= 3
 
 
+def test_sentence_transformers_keeps_order_across_slices_sorted_by_length(
+    real_embedder: SentenceTransformerEmbedder,
+) -> None:
+    """Texts are embedded longest first across slices (less padding); rows come back in the
+    order they were given."""
+    embedder = SentenceTransformerEmbedder(batch_size=2)  # slices of 8 texts
+    embedder._model = real_embedder.model  # the loaded model, not a second load
+    texts = [TEXTS[i] for i in np.random.default_rng(11).permutation(len(TEXTS))]
+    done: list[int] = []
+    batched = embedder.embed(texts, progress=done.append)
+    one_by_one = np.stack([real_embedder.embed([text])[0] for text in texts])
+    np.testing.assert_allclose(batched, one_by_one, atol=1e-5)
+    assert sum(done) == len(texts) and max(done) <= 8 and len(done) > 1
+
+
 def test_int8_stays_close_to_fp32(export_dir: Path, tmp_path: Path) -> None:
     folder = tmp_path / "int8"
     folder.mkdir()
