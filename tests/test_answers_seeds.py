@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -60,3 +61,18 @@ def test_question_naming_an_outlet_is_filtered(seeds_service: QAService) -> None
     assert answer.answered
     assert {c.article.outlet for c in answer.citations} == {"TASS"}
     assert any("TASS" in note for note in answer.notes)
+
+
+#: On-topic questions the seeds do not answer (written for the abstention check, see
+#: benchmarks/README.md): the ones naming someone or something no article mentions.
+ON_TOPIC_UNANSWERABLE = Path(__file__).with_name("on_topic_unanswerable.jsonl")
+
+
+def test_questions_about_names_the_articles_never_mention_are_declined(
+    seeds_service: QAService,
+) -> None:
+    questions = [json.loads(line) for line in ON_TOPIC_UNANSWERABLE.read_text().splitlines()]
+    declined = {q["question"] for q in questions if not seeds_service.ask(q["question"]).answered}
+    for name in ("Putin", "China", "Ukraine", "NATO", "Hezbollah", "North Korea"):
+        assert any(name in q for q in declined), name
+    assert len(declined) >= 9
