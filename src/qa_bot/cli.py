@@ -188,15 +188,12 @@ def _date_filters(outlets: list[str] | None, since: str | None, until: str | Non
 
 
 def _read_batch(batch: Path) -> list[str]:
+    from qa_bot.files import read_lines
+
     if str(batch) == "-":
         lines = sys.stdin.read().splitlines()
     else:
-        try:
-            lines = batch.read_text(encoding="utf-8").splitlines()
-        except OSError as exc:
-            raise InvalidQuestionError(f"cannot read {batch}: {exc.strerror or exc}") from exc
-        except UnicodeDecodeError as exc:
-            raise InvalidQuestionError(f"{batch} is not UTF-8 text") from exc
+        lines = read_lines(batch, InvalidQuestionError)
     return [line.strip() for line in lines if line.strip()]
 
 

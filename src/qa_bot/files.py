@@ -1,4 +1,4 @@
-"""File helpers shared across the core: crash-safe writes and JSON-lines reading."""
+"""File helpers shared across the core: crash-safe writes, text and JSON-lines reading."""
 
 from __future__ import annotations
 
@@ -27,20 +27,25 @@ def atomic_write_text(path: Path, text: str) -> None:
         raise
 
 
+def read_lines(path: Path, error: type[Exception]) -> list[str]:
+    """The lines of a UTF-8 text file; an unreadable or undecodable file raises ``error``
+    naming the file, so a command can print it as one line."""
+    try:
+        return path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise error(f"cannot read {path}: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise error(f"{path} is not UTF-8 text") from exc
+
+
 def read_jsonl(path: Path, error: type[Exception], what: str) -> list[tuple[int, Any]]:
     """The parsed lines of a JSON-lines file with their line numbers, blank lines skipped.
 
     Every failure (unreadable file, not UTF-8, a line that is not JSON) raises ``error`` with
     the file and line, worded as "not <what>", so each file format only checks its own fields.
     """
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise error(f"cannot read {path}: {exc.strerror or exc}") from exc
-    except UnicodeDecodeError as exc:
-        raise error(f"{path} is not UTF-8 text") from exc
     parsed: list[tuple[int, Any]] = []
-    for number, line in enumerate(lines, 1):
+    for number, line in enumerate(read_lines(path, error), 1):
         if not line.strip():
             continue
         try:

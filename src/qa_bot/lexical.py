@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,9 @@ from qa_bot.text import terms
 #: a different word one letter away.
 MIN_TYPO_LENGTH = 6
 
+
+#: Unknown words whose readings an index keeps at hand (questions repeat their words).
+NEAR_REMEMBERED = 4096
 
 #: Shortest part when a word is read as two indexed words run together ("superbowl").
 MIN_PART_LENGTH = 3
@@ -48,6 +52,8 @@ class LexicalIndex:
         self._doc_freq = doc_freq
         self.n_docs = n_docs
         self._lookup: _Views | None = None
+        self._near: dict[str, tuple[str, ...]] = {}
+        self._near_lock = threading.Lock()
 
     def holds(self, term: str) -> bool:
         return term in self._doc_freq
@@ -65,6 +71,17 @@ class LexicalIndex:
         """
         if not term.isalpha() or term in self._doc_freq:
             return ()
+        # Retrieval asks once to correct the question, and again to tell unknown names.
+        found = self._near.get(term)
+        if found is None:
+            found = self._look_up(term)
+            with self._near_lock:  # the bot answers from several threads
+                while len(self._near) >= NEAR_REMEMBERED:
+                    self._near.pop(next(iter(self._near)))
+                self._near[term] = found
+        return found
+
+    def _look_up(self, term: str) -> tuple[str, ...]:
         views = self._views()
         hyphenated = views.dehyphenated.get(term)
         if hyphenated:
