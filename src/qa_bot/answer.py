@@ -16,6 +16,7 @@ import itertools
 import re
 from collections.abc import Callable, Mapping, Sequence
 
+from qa_bot.answer_types import AnswerType
 from qa_bot.models import Answer, Chunk, Citation
 from qa_bot.retrieval import Hit, Retrieval, near_duplicate
 from qa_bot.settings import RetrievalSettings
@@ -69,6 +70,7 @@ def compose(
                 text,
                 settings.max_quote_chars,
                 retrieval.weights,
+                retrieval.expected,
             )
         quote = text[start:end]
         if _overlaps(hit, start, end, citations) or any(
@@ -105,6 +107,7 @@ def first_quote(
     text: str,
     limit: int,
     weights: Mapping[str, float] | None = None,
+    expected: AnswerType | None = None,
 ) -> tuple[int, int]:
     """The span of the first citation, built around the sentence that matches the question.
 
@@ -132,7 +135,7 @@ def first_quote(
     weights = weights or {}
     pivot = max(region, key=lambda i: (_coverage(text, sentences[i], weights), -i))
     chosen = [pivot]
-    for i in (pivot + 1, pivot - 1, pivot + 2):
+    for i in _growth(pivot, sentences, text, expected):
         if not 0 <= i < len(sentences) or len(chosen) >= MAX_SENTENCES:
             continue
         lo = min(sentences[j][0] for j in [*chosen, i])
@@ -140,6 +143,24 @@ def first_quote(
         if hi - lo <= limit and _contiguous([*chosen, i]):
             chosen.append(i)
     return min(sentences[j][0] for j in chosen), max(sentences[j][1] for j in chosen)
+
+
+def _growth(
+    pivot: int, sentences: Sequence[tuple[int, int]], text: str, expected: AnswerType | None
+) -> tuple[int, ...]:
+    """The sentences to add to the pivot, in order: the one after, the one before, the second
+    one after; or, when the question asks for a kind of answer ("how fast") that the pivot
+    lacks, first towards the nearest sentence holding it."""
+    default = (pivot + 1, pivot - 1, pivot + 2)
+    if expected is None or expected.strict.search(text[slice(*sentences[pivot])]):
+        return default
+    for step in (1, -1, 2, -2):
+        j = pivot + step
+        if 0 <= j < len(sentences) and expected.strict.search(text[slice(*sentences[j])]):
+            return (
+                (pivot + 1, pivot + 2, pivot - 1) if step > 0 else (pivot - 1, pivot - 2, pivot + 1)
+            )
+    return default
 
 
 def _contiguous(picked: Sequence[int]) -> bool:

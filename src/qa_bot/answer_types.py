@@ -1,0 +1,147 @@
+"""What kind of answer a question's wording asks for, and whether a text holds one.
+
+"How fast was the drone flying?" wants a speed, not just any number: the window that repeats
+"drone" and "flying" next to an altitude ("at an altitude of 3,600 meters") holds a number but
+not the answer; the one with "200 kilometers per hour" does. The wording of a question says
+that much before any passage is read, so the retriever ranks passages holding the asked-for
+kind a little higher, and the first quote grows towards the sentence that holds it.
+
+Each kind has a *strict* pattern (a speed: a number with a unit of speed) and a *loose* one (a
+number at all). A passage holding the strict kind earns the whole bonus, one holding only the
+loose kind half of it: a question may ask "how long" of a distance, or "how many" of something
+written out as "dozens".
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_NUMBER_WORDS = (
+    r"one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|thirty"
+    r"|forty|fifty|sixty|seventy|eighty|ninety|hundreds?|thousands?|millions?|billions?"
+    r"|dozens?|half|several|a few|an?"
+)
+#: A quantity as news writes it: "3,600", "1.5", "72", "thirty", "a dozen", "several".
+_QTY = rf"(?:\d[\d,.]*|(?:{_NUMBER_WORDS}))"
+
+NUMBER = re.compile(
+    r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty"
+    r"|forty|fifty|sixty|seventy|eighty|ninety|hundreds?|thousands?|millions?|billions?"
+    r"|dozens?|half|once|twice)\b",
+    re.IGNORECASE,
+)
+DATE = re.compile(
+    r"\b(?:1[5-9]\d\d|20\d\d|January|February|March|April|May|June|July|August|September"
+    r"|October|November|December|Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday"
+    r"|yesterday|today|tonight|century|decade)\b",
+    re.IGNORECASE,
+)
+_YEAR = re.compile(r"\b(?:1[0-9]\d\d|20\d\d)s?\b|\bcentury\b", re.IGNORECASE)
+
+
+def _unit(units: str) -> re.Pattern[str]:
+    """A quantity followed by one of ``units`` ("200 kilometers per hour", "3,600-meter")."""
+    return re.compile(rf"\b{_QTY}(?:\s|-)?(?:{units})\b", re.IGNORECASE)
+
+
+_SPEED = _unit(
+    r"(?:kilomet(?:er|re)s?|km|miles?|met(?:er|re)s?|feet|foot)\s*(?:per|an|a|/)\s*"
+    r"(?:hour|second|minute|h|s)|km/h|kph|mph|knots?|mach"
+)
+_LENGTH = _unit(r"kilomet(?:er|re)s?|km|met(?:er|re)s?|m|feet|foot|ft|miles?|yards?|inch(?:es)?")
+_DURATION = re.compile(
+    rf"\b{_QTY}(?:\s|-)?(?:seconds?|minutes?|hours?|days?|weeks?|months?|years?|decades?"
+    r"|centuries)\b|\b(?:overnight|all night|all day)\b",
+    re.IGNORECASE,
+)
+_AGE = re.compile(rf"\b{_QTY}(?:\s|-)years?(?:\s|-)old\b|\baged? \d+\b|\b\d+-year-old\b", re.I)
+_PERCENT = re.compile(r"\d\s*%|\b(?:percent|per cent|percentage points?)\b", re.IGNORECASE)
+_MONEY = re.compile(
+    r"[$€£¥₽]\s?\d|\b\d[\d,.]*\s*(?:million|billion|trillion|thousand)?\s*"
+    r"(?:dollars|euros?|pounds|rubles|roubles|yen|yuan|francs|marks|USD|EUR)\b"
+    r"|\b(?:USD|EUR|GBP)\s?\d",
+    re.IGNORECASE,
+)
+_FREQUENCY = re.compile(
+    rf"\b(?:once|twice|{_QTY} times|daily|weekly|monthly|yearly|annually|every \w+|each \w+)\b",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class AnswerType:
+    """The kind of answer a question asks for: ``strict`` holds it, ``loose`` might."""
+
+    name: str
+    strict: re.Pattern[str]
+    loose: re.Pattern[str]
+
+    def score(self, text: str) -> float:
+        """1 for a text holding the strict kind, 0.5 for the loose kind only, else 0."""
+        if self.strict.search(text):
+            return 1.0
+        return 0.5 if self.loose is not self.strict and self.loose.search(text) else 0.0
+
+
+def _asks(pattern: str) -> re.Pattern[str]:
+    # The wh-phrase opens the question, or follows a lead-in ("According to TASS, how fast
+    # ...", "Besides the UN, when ...").
+    return re.compile(rf"(?:^|[,:;]\s*)\W*(?:{pattern})\b", re.IGNORECASE)
+
+
+#: Question wordings and what they ask for, most specific first.
+_KINDS: tuple[tuple[re.Pattern[str], AnswerType], ...] = (
+    (
+        _asks(r"how (?:fast|quickly)|at what speed|(?:what|which) speed"),
+        AnswerType("speed", _SPEED, NUMBER),
+    ),
+    (
+        _asks(
+            r"how (?:far|high|tall|deep|wide|big|large|low)|at what (?:altitude|height|depth"
+            r"|distance|range)|(?:what|which) (?:altitude|height|depth|distance|length|range)"
+        ),
+        AnswerType("length", _LENGTH, NUMBER),
+    ),
+    (_asks(r"how old|at what age|(?:what|which) age"), AnswerType("age", _AGE, NUMBER)),
+    (
+        _asks(r"what (?:percentage|percent|proportion|share)"),
+        AnswerType("percent", _PERCENT, NUMBER),
+    ),
+    (
+        _asks(r"how much (?:money|did \w+ (?:cost|pay|spend|raise))|what (?:price|cost|sum)"),
+        AnswerType("money", _MONEY, NUMBER),
+    ),
+    (_asks(r"how often"), AnswerType("frequency", _FREQUENCY, NUMBER)),
+    (
+        _asks(r"how long|for how long|(?:after|within|in) how (?:long|many (?:days|hours|years))"),
+        AnswerType("duration", _DURATION, NUMBER),
+    ),
+    (
+        _asks(r"(?:in|by|since|from|until) (?:what|which) year|what year"),
+        AnswerType("year", _YEAR, DATE),
+    ),
+    (
+        _asks(
+            r"when|(?:in|on|by|since|until) (?:what|which) (?:date|day|month|time)"
+            r"|what (?:date|day|month|time)"
+        ),
+        AnswerType("date", DATE, DATE),
+    ),
+    (
+        _asks(r"how (?:many|much)|what (?:number|amount)|at what (?:rate|price|cost)"),
+        AnswerType("number", NUMBER, NUMBER),
+    ),
+)
+
+
+def expected_answer(question: str) -> AnswerType | None:
+    """The kind of answer the question's wording asks for, or None when it does not say.
+
+    Only the question's own wh-phrase counts: "What did the US say about how many drones
+    flew?" asks what was said, not for a number.
+    """
+    for asks, kind in _KINDS:
+        if asks.search(question):
+            return kind
+    return None
