@@ -37,6 +37,24 @@ def test_windows_respect_limits_and_overlap() -> None:
     assert chunks[1].text.startswith("Sentence number 1")
 
 
+def test_no_window_spans_a_line_the_cleaning_left_out() -> None:
+    """A promo line between two paragraphs is not article text; a window (hence a quote)
+    taking the sentences on both sides would show it."""
+    text = (
+        "Title\n\nIt is hard to believe, he said.\n\n"
+        "READ MORE: US airstrikes on Syrian troops were intentional – Assad to AP\n\n"
+        "The situation in Deir ez-Zor is different.\n\n"
+        "Officials added nothing."
+    )
+    article = parse_article(text, article_id="a", path="a", digest="d")
+    chunks = chunk_article(article, ChunkingSettings())
+    assert [c.text for c in chunks] == [
+        "It is hard to believe, he said.",
+        "The situation in Deir ez-Zor is different.\n\nOfficials added nothing.",
+        "Officials added nothing.",
+    ]
+
+
 def test_sentence_splitter_keeps_abbreviations_and_quotes() -> None:
     text = (
         "Lt. Gen. Rudskoy met U.S. officials. “It is over,” he said. "

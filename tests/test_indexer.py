@@ -110,6 +110,17 @@ def test_chunker_setting_change_rebuilds(tmp_path: Path, corpus: Path) -> None:
     assert report.full_rebuild_reason == "chunker settings changed"
 
 
+def test_ask_recuts_windows_made_by_other_chunker_settings(tmp_path: Path, corpus: Path) -> None:
+    """After a chunker change (a setting, or an upgrade that cuts windows differently) the
+    next question is answered from windows cut the new way, not the ones on disk."""
+    QAService(make_settings(tmp_path, corpus), embedder=CountingEmbedder()).index()
+    settings = make_settings(tmp_path, corpus, chunking={"max_chars": 120, "max_sentences": 1})
+    service = QAService(settings, embedder=CountingEmbedder())
+    report = service.ensure_index()
+    assert report is not None and report.full_rebuild_reason == "chunker settings changed"
+    assert service.ensure_index() is None
+
+
 def _holds(lexical: LexicalIndex, term: str) -> bool:
     return float(lexical.scores([term]).max(initial=0.0)) > 0
 

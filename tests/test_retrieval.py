@@ -13,6 +13,8 @@ import numpy as np
 import pytest
 
 from qa_bot.answer import compose, first_quote
+from qa_bot.chunking import chunk_article
+from qa_bot.corpus import parse_article
 from qa_bot.models import ArticleMeta, Chunk
 from qa_bot.retrieval import (
     Hit,
@@ -30,7 +32,7 @@ from qa_bot.retrieval import (
     unknown_names,
 )
 from qa_bot.service import QAService
-from qa_bot.settings import RetrievalSettings
+from qa_bot.settings import ChunkingSettings, RetrievalSettings
 
 from .conftest import CountingEmbedder, make_meta, make_settings, write_article
 
@@ -227,6 +229,25 @@ def test_first_quote_grows_towards_the_kind_of_answer_asked_for() -> None:
     assert expected is not None and expected.name == "duration"
     typed = ARTICLE[slice(*first_quote(hit, [hit], context, ARTICLE, 400, weights, expected))]
     assert typed.startswith("Our radar") and typed.endswith("thirty minutes later, he said.")
+
+
+def test_first_quote_never_grows_over_a_promo_line() -> None:
+    text = (
+        "Title\n\nLavrov doubted the US account.\n\n"
+        "It is very hard to believe that they could forget who is located where, he said.\n\n"
+        "READ MORE: US airstrikes on Syrian troops were intentional – Assad to AP\n\n"
+        "The situation in Deir ez-Zor is different."
+    )
+    article = parse_article(text, article_id="a", path="a", digest="d")
+    chunks = chunk_article(article, ChunkingSettings())
+    best = next(i for i, c in enumerate(chunks) if c.text.startswith("It is very hard"))
+    hit = _hit(chunks[best], 1.0, best)
+    weights = {"believe": 3.0, "forget": 2.0}
+    start, end = first_quote(hit, [hit], dict(enumerate(chunks)), text, 500, weights)
+    assert text[start:end] == (
+        "Lavrov doubted the US account.\n\n"
+        "It is very hard to believe that they could forget who is located where, he said."
+    )
 
 
 def test_first_quote_respects_the_character_limit() -> None:

@@ -20,7 +20,7 @@ from qa_bot.answer_types import AnswerType
 from qa_bot.models import Answer, Chunk, Citation
 from qa_bot.retrieval import Hit, Retrieval, near_duplicate
 from qa_bot.settings import RetrievalSettings
-from qa_bot.text import sentence_spans, terms
+from qa_bot.text import apart, sentence_spans, terms
 
 NOT_COVERED = "The articles don't cover this."
 
@@ -140,7 +140,7 @@ def first_quote(
             continue
         lo = min(sentences[j][0] for j in [*chosen, i])
         hi = max(sentences[j][1] for j in [*chosen, i])
-        if hi - lo <= limit and _contiguous([*chosen, i]):
+        if hi - lo <= limit and _contiguous([*chosen, i], sentences, text):
             chosen.append(i)
     return min(sentences[j][0] for j in chosen), max(sentences[j][1] for j in chosen)
 
@@ -163,10 +163,14 @@ def _growth(
     return default
 
 
-def _contiguous(picked: Sequence[int]) -> bool:
-    """Picked sentences follow each other in the article (no body sentence skipped)."""
+def _contiguous(picked: Sequence[int], sentences: Sequence[tuple[int, int]], text: str) -> bool:
+    """Picked sentences follow each other in the article: no body sentence skipped, and
+    nothing but blank space between them (no promo line, photo credit or subhead)."""
     ordered = sorted(picked)
-    return all(b == a + 1 for a, b in itertools.pairwise(ordered))
+    return all(
+        b == a + 1 and not apart(text, sentences[a][1], sentences[b][0])
+        for a, b in itertools.pairwise(ordered)
+    )
 
 
 def _coverage(text: str, span: tuple[int, int], weights: Mapping[str, float]) -> float:

@@ -1,13 +1,14 @@
 """Cut articles into short, overlapping windows of whole sentences.
 
 A window starts at every sentence and takes up to ``max_sentences`` following sentences of the
-same paragraph run while it stays under ``max_chars``. Short windows make each hit a quotable
-answer (one to three sentences) instead of a wall of text; a window never takes in a heading
-after its first sentence (a subhead belongs to the text after it). Starting one at every sentence
-is the overlap: whatever sentence answers a question is the first one of some window. All
-windows fit all-MiniLM-L6-v2's 256 word-piece limit with a wide margin; a single sentence
-longer than ``HARD_MAX_CHARS`` is cut at a clause or word boundary so that no text is ever
-silently truncated by the model.
+same paragraph run while it stays under ``max_chars``, never across a line the cleaning left
+out (a "READ MORE" promo between two paragraphs would otherwise sit inside a quote). Short
+windows make each hit a quotable answer (one to three sentences) instead of a wall of text; a
+window never takes in a heading after its first sentence (a subhead belongs to the text after
+it). Starting one at every sentence is the overlap: whatever sentence answers a question is the
+first one of some window. All windows fit all-MiniLM-L6-v2's 256 word-piece limit with a wide
+margin; a single sentence longer than ``HARD_MAX_CHARS`` is cut at a clause or word boundary so
+that no text is ever silently truncated by the model.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from collections.abc import Iterator
 
 from qa_bot.models import Article, Chunk
 from qa_bot.settings import ChunkingSettings
-from qa_bot.text import sentence_spans
+from qa_bot.text import apart, sentence_spans
 
 #: How a line of prose ends; a line ending otherwise is a heading.
 _CLOSED = re.compile(r"[.!?\"'”’:)]$")
@@ -59,6 +60,7 @@ def chunk_article(article: Article, settings: ChunkingSettings) -> list[Chunk]:
         for s, e in spans[i + 1 : i + settings.max_sentences]:
             if (
                 e - start > settings.max_chars
+                or apart(article.text, stop, s)
                 or _crosses_heading(article.text, stop, s)
                 or is_heading(article.text, s, e)
             ):

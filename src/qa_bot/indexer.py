@@ -95,7 +95,7 @@ def chunking_key(settings: Settings) -> dict[str, object]:
     return {
         **settings.chunking.model_dump(),
         "hard_max_chars": HARD_MAX_CHARS,
-        "scheme": 2,
+        "scheme": 3,
         "tokenizer": text.TOKENIZER_VERSION,
     }
 
@@ -111,6 +111,12 @@ def tokenizer_changed(settings: Settings, manifest: Manifest) -> bool:
     holds: it must be refreshed before it is asked (no re-embedding needed).
     """
     return manifest.chunking.get("tokenizer") != chunking_key(settings)["tokenizer"]
+
+
+def windows_changed(settings: Settings, manifest: Manifest) -> bool:
+    """The index's windows were cut by other chunker settings or another version of the
+    chunker: its passages are not the ones this version would quote, so it is rebuilt."""
+    return _windows_key(manifest.chunking) != _windows_key(chunking_key(settings))
 
 
 def sidecar_key(overrides: dict[str, object] | None) -> str:
@@ -204,7 +210,7 @@ def _previous(
         reason = "--force"
     elif manifest.model_id != embedder.model_id:
         reason = f"embedding model changed ({manifest.model_id} -> {embedder.model_id})"
-    elif _windows_key(manifest.chunking) != _windows_key(chunking_key(settings)):
+    elif windows_changed(settings, manifest):
         reason = "chunker settings changed"
     else:
         return snapshot, None

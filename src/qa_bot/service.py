@@ -31,6 +31,7 @@ from qa_bot.indexer import (
     stale_files,
     tokenizer_changed,
     update_index,
+    windows_changed,
 )
 from qa_bot.models import Answer, ArticleMeta, SourceInfo
 from qa_bot.retrieval import (
@@ -210,7 +211,8 @@ class QAService:
         return report
 
     def ensure_index(self, progress: ProgressFactory | None = None) -> IndexReport | None:
-        """Build the index if it is missing, refresh it if seed files changed; else do nothing.
+        """Build the index if it is missing, refresh it if seed files changed or it was made
+        by another chunker or tokenizer (settings or an upgrade); else do nothing.
 
         An index used without its seeds folder (copied elsewhere, or opened with ``--index``
         from another directory) is answered from as it is: there is nothing to refresh it from.
@@ -220,7 +222,10 @@ class QAService:
                 manifest = self.store.read_manifest()
             except QABotError:
                 return self.index(progress=progress, lock_wait=60)
-            if self.settings.seeds_dir.is_dir() and tokenizer_changed(self.settings, manifest):
+            if self.settings.seeds_dir.is_dir() and (
+                tokenizer_changed(self.settings, manifest)
+                or windows_changed(self.settings, manifest)
+            ):
                 return self.index(progress=progress, lock_wait=60)
             if not self.settings.seeds_dir.is_dir() or not stale_files(self.settings, manifest):
                 return None

@@ -198,6 +198,13 @@ def sentence_spans(text: str, start: int = 0, end: int | None = None) -> Iterato
         yield span
 
 
+def apart(text: str, end: int, start: int) -> bool:
+    """Something other than blank space lies between a sentence ending at ``end`` and one
+    starting at ``start``: a line the cleaning left out ("READ MORE: ...", a photo credit) or
+    a subhead. A quote taking both would show it, so windows and quotes stop there."""
+    return bool(text[end:start].strip())
+
+
 def _strip(text: str, start: int, end: int) -> tuple[int, int] | None:
     while start < end and text[start].isspace():
         start += 1
