@@ -63,6 +63,9 @@ JUNK = (
     "alternate addresses",
     "www.presstv",
     "© Reuters",
+    "©Reuters",
+    "© AFP",
+    "Russian Foreign Minister Sergei Lavrov\n",  # a credit line's caption of five words
     "News   /   Russia",
     "All news",
     "0:00",
@@ -97,6 +100,21 @@ def test_seed_body_is_clean_and_verbatim(stem: str) -> None:
     # The headline is not repeated inside the body.
     assert article.meta.title not in body
     assert len(body) > 1500
+
+
+def test_a_caption_that_tells_something_is_kept_without_its_credit() -> None:
+    article, _ = _read(SEEDS / "002_752c9a2701acfc05.txt")
+    assert article is not None
+    lines = [article.text[s:e] for s, e in article.body]
+    assert any(
+        line.endswith(
+            "lead the International Support Group for Syria (ISSG) meeting in "
+            "Munich, Germany, February 11, 2016"
+        )
+        for line in lines
+    )
+    assert any(line.endswith("hit by rockets fired by foreign-backed militants.") for line in lines)
+    assert not any(line.startswith("Russian Foreign Minister Sergei Lavrov ©") for line in lines)
 
 
 def test_no_break_spaces_stay_in_the_original_text() -> None:

@@ -13,14 +13,13 @@ Further quotes are single windows from other passages that score close to the be
 from __future__ import annotations
 
 import itertools
-import re
 from collections.abc import Callable, Mapping, Sequence
 
 from qa_bot.answer_types import AnswerType
 from qa_bot.models import Answer, Chunk, Citation
 from qa_bot.retrieval import Hit, Retrieval, near_duplicate
 from qa_bot.settings import RetrievalSettings
-from qa_bot.text import apart, sentence_spans, terms
+from qa_bot.text import apart, reads_as_prose, sentence_spans, terms
 
 NOT_COVERED = "The articles don't cover this."
 
@@ -33,8 +32,6 @@ MERGE_DEPTH = 5
 
 #: A quote is at most this many sentences.
 MAX_SENTENCES = 3
-
-_SENTENCE_END = re.compile(r"[.!?…:;\"'”’»)\]]$")
 
 
 def compose(
@@ -188,7 +185,7 @@ def _has_prose(chunk: Chunk) -> bool:
 
 
 def _is_prose(text: str, start: int, end: int) -> bool:
-    return bool(_SENTENCE_END.search(text[start:end].rstrip()))
+    return reads_as_prose(text[start:end])
 
 
 def _count_sentences(text: str, start: int, end: int) -> int:

@@ -13,15 +13,11 @@ that no text is ever silently truncated by the model.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 
 from qa_bot.models import Article, Chunk
 from qa_bot.settings import ChunkingSettings
-from qa_bot.text import apart, sentence_spans
-
-#: How a line of prose ends; a line ending otherwise is a heading.
-_CLOSED = re.compile(r"[.!?\"'”’:)]$")
+from qa_bot.text import apart, reads_as_prose, sentence_spans
 
 #: About 200 word pieces of English news prose: safely under the model's 256.
 HARD_MAX_CHARS = 900
@@ -88,7 +84,7 @@ def is_heading(text: str, start: int, end: int) -> bool:
     line_end = len(text) if line_end < 0 else line_end
     if text[line_start:start].strip() or text[end:line_end].strip():
         return False
-    return not _CLOSED.search(text[start:end])
+    return not reads_as_prose(text[start:end])
 
 
 def _crosses_heading(text: str, prev_end: int, next_start: int) -> bool:
@@ -98,7 +94,7 @@ def _crosses_heading(text: str, prev_end: int, next_start: int) -> bool:
         return False
     line_start = text.rfind("\n", 0, prev_end) + 1
     last_line = text[line_start:prev_end].strip()
-    return not _CLOSED.search(last_line)
+    return not reads_as_prose(last_line)
 
 
 def embedding_text(title: str, chunk_text: str) -> str:

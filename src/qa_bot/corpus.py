@@ -242,7 +242,6 @@ _JUNK_LINE = (
     re.compile(r"^\s*\d{1,2}:\d{1,2}(?::\d{1,2})?\s*$"),  # media player timers
     re.compile(r"^\s*(?:https?://|www\.)\S+\s*$", re.IGNORECASE),  # bare addresses
     re.compile(r"can (?:also )?be accessed at the following alternate address", re.IGNORECASE),
-    re.compile(r"^.{0,200}©\s*\S.{0,60}$"),  # photo captions and credits
     re.compile(r"^\s*(?:[\w.’']+\s*){1,4}(?:\s+/\s+(?:[\w.’']+\s*){1,4})+\s*$"),  # breadcrumbs
     re.compile(r"^\s*Press TV News Roku\s*$", re.IGNORECASE),
 )
@@ -264,6 +263,28 @@ def _lines(text: str) -> Iterator[_Line]:
             offset = len(body) - len(body.lstrip())
             yield _Line(pos + offset, pos + offset + len(stripped), stripped)
         pos += len(raw)
+
+
+#: A photo credit closing a line: "... hit by rockets. ©Reuters", "... Munich, 2016 © AFP".
+_CREDIT = re.compile(r"\s*©\s*\S.{0,60}$")
+
+#: Words a caption needs before its credit to tell something ("Sergei Lavrov © Reuters" is
+#: only a credit line; "This handout picture ... shows soldiers in front of the al-Dabit
+#: maternity clinic in Aleppo after it was hit by rockets. ©Reuters" tells what happened).
+MIN_CAPTION_WORDS = 12
+
+
+def _without_credit(line: _Line) -> _Line | None:
+    """A line with its photo credit cut off: None for a bare credit line, the caption
+    without "© AFP" for one that describes something, the line itself when it has no credit.
+    The caption is article text, and may be quoted; the credit never."""
+    credit = _CREDIT.search(line.text)
+    if credit is None:
+        return line
+    caption = line.text[: credit.start()].rstrip()
+    if len(caption.split()) < MIN_CAPTION_WORDS:
+        return None
+    return _Line(line.start, line.start + len(caption), caption)
 
 
 def _is_junk(line: str) -> bool:
@@ -315,7 +336,11 @@ def parse_article(
     first paragraph's dateline, never from the story ("February 11, 2016" in a photo caption
     is not the publication date), and a date without a year stays without a year.
     """
-    lines = [ln for ln in _lines(text) if not _is_junk(ln.text)]
+    lines = [
+        kept
+        for ln in _lines(text)
+        if not _is_junk(ln.text) and (kept := _without_credit(ln)) is not None
+    ]
     title: str | None = None
     date: dt.date | None = None
     date_text: str | None = None

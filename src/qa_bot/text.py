@@ -198,6 +198,20 @@ def sentence_spans(text: str, start: int = 0, end: int | None = None) -> Iterato
         yield span
 
 
+#: How a sentence of prose ends.
+_CLOSES = re.compile(r"[.!?…:;\"'”’»)\]]$")
+
+#: A line without closing punctuation that runs this long is prose (a photo caption, a
+#: paragraph that lost its full stop), not a subhead: subheads are a few words.
+HEADING_MAX_WORDS = 20
+
+
+def reads_as_prose(sentence: str) -> bool:
+    """The sentence closes like prose, or is too long to be a heading."""
+    sentence = sentence.rstrip()
+    return bool(_CLOSES.search(sentence)) or len(sentence.split()) >= HEADING_MAX_WORDS
+
+
 def apart(text: str, end: int, start: int) -> bool:
     """Something other than blank space lies between a sentence ending at ``end`` and one
     starting at ``start``: a line the cleaning left out ("READ MORE: ...", a photo credit) or
