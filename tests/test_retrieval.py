@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from qa_bot.answer import compose, first_quote
+from qa_bot.answer_types import definition
 from qa_bot.chunking import chunk_article
 from qa_bot.corpus import parse_article
 from qa_bot.models import ArticleMeta, Chunk
@@ -20,6 +21,7 @@ from qa_bot.retrieval import (
     Hit,
     Retrieval,
     SearchFilters,
+    _definition_bonus,
     anchor_coverage,
     correction_note,
     coverage,
@@ -504,6 +506,59 @@ def test_a_short_question_whose_every_word_one_passage_holds_is_answered(
 def test_expected_answer_from_the_question_wording(question: str, kind: str | None) -> None:
     expected = expected_answer(question)
     assert (expected.name if expected else None) == kind
+
+
+@pytest.mark.parametrize(
+    ("question", "subject", "is_name"),
+    [
+        ("Who is Zakharova?", "Zakharova", True),
+        ("who was John Kirby", "John Kirby", True),
+        ("Who is the US Secretary of State?", "the US Secretary of State", False),
+        ("Who is Russia's ambassador to the UN?", "Russia's ambassador to the UN", False),
+        ("Who led the Panthers in sacks?", None, None),
+        ("What is the ISSG?", None, None),
+    ],
+)
+def test_who_is_questions_name_their_subject(
+    question: str, subject: str | None, is_name: bool | None
+) -> None:
+    found = definition(question)
+    assert (found.subject if found else None) == subject
+    assert (found.is_name if found else None) == is_name
+
+
+def test_who_is_a_title_wants_the_title_next_to_a_name() -> None:
+    found = definition("Who is the US Secretary of State?")
+    assert found is not None and found.beside_name is not None
+    for text in (
+        "the US Secretary of State John Kerry expressed grave concern",
+        "Kerry, the US Secretary of State, said",
+        "John Kerry was the US Secretary of State",
+    ):
+        assert found.beside_name.search(text), text
+    for text in (
+        "the idea of the US Secretary of State is workable",
+        "He met the US Secretary of State. Kerry left.",
+    ):
+        assert not found.beside_name.search(text), text
+
+
+def test_who_is_a_name_prefers_the_first_mention_in_each_article() -> None:
+    """News introduces a person with a title at the first mention, later ones say the name."""
+    chunks = [
+        Chunk("a", 0, 0, 10, "Foreign Ministry spokesperson Maria Zakharova said so."),
+        Chunk("a", 1, 50, 60, "“It is a critical point,” Zakharova said."),
+        Chunk("b", 0, 0, 10, "Lavrov met Kerry."),
+        Chunk("b", 1, 20, 30, "Zakharova, the ministry's spokeswoman, agreed."),
+    ]
+    found = definition("Who is Zakharova?")
+    assert found is not None
+    assert _definition_bonus(found, [chunks[1], chunks[0], chunks[2], chunks[3]]).tolist() == [
+        0.0,
+        1.0,
+        0.0,
+        1.0,
+    ]
 
 
 @pytest.mark.parametrize(

@@ -145,3 +145,49 @@ def expected_answer(question: str) -> AnswerType | None:
         if asks.search(question):
             return kind
     return None
+
+
+_WHO_IS = re.compile(
+    r"^\W*who\s+(?:is|was|are|were)\s+(?P<subject>[^?]+?)\s*\??\s*$", re.IGNORECASE
+)
+_NAME_WORD = re.compile(r"[A-Z][\w’'.-]*")
+#: A capitalised word that names someone, as opposed to one that opens a sentence.
+_CAPITALISED = r"(?-i:[A-Z][\w’'.-]+)"
+
+
+@dataclass(frozen=True)
+class Definition:
+    """A "Who is X?" question. Of X a name ("Who is Zakharova?"), the answer is how the
+    articles introduce the person: news gives the full title at the first mention
+    ("Russian Foreign Ministry spokesperson Maria Zakharova"), later ones say "Zakharova".
+    Of X a title ("Who is the US Secretary of State?"), the answer is a name next to it:
+    ``beside_name`` finds "the US Secretary of State John Kerry" and "Kerry, the US Secretary
+    of State", not "the idea of the US Secretary of State is workable"."""
+
+    subject: str
+    is_name: bool
+    beside_name: re.Pattern[str] | None = None
+
+
+def definition(question: str) -> Definition | None:
+    """The subject of a "Who is / was ...?" question, or None for other questions."""
+    match = _WHO_IS.match(question)
+    if match is None:
+        return None
+    subject = match.group("subject")
+    words = subject.split()
+    if len(words) > 8:
+        return None
+    if all(_NAME_WORD.fullmatch(w.strip(",")) for w in words):
+        return Definition(subject, is_name=True)
+    core = re.sub(r"^(?:the|a|an)\s+", "", subject, flags=re.IGNORECASE)
+    phrase = r"[\s\u00a0]+".join(
+        re.escape(w).replace("'", "['’]").replace("’", "['’]") for w in core.split()
+    )
+    beside = re.compile(
+        rf"\b{phrase},?[\s\u00a0]+{_CAPITALISED}"
+        rf"|{_CAPITALISED},[\s\u00a0]+(?:the[\s\u00a0]+)?{phrase}\b"
+        rf"|{_CAPITALISED}[\s\u00a0]+(?:is|was|became)[\s\u00a0]+(?:the[\s\u00a0]+)?{phrase}\b",
+        re.IGNORECASE,
+    )
+    return Definition(subject, is_name=False, beside_name=beside)

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from qa_bot.answer_types import AnswerType, expected_answer
+from qa_bot.answer_types import AnswerType, Definition, definition, expected_answer
 from qa_bot.lexical import LexicalIndex
 from qa_bot.models import ArticleMeta, Chunk
 from qa_bot.settings import RetrievalSettings
@@ -257,6 +257,11 @@ def retrieve(
         fused = fused + settings.answer_type_weight * np.array(
             [expected.score(chunks[int(i)].text) for i in ids]
         )
+    subject = definition(question) if settings.answer_type_weight else None
+    if subject is not None:
+        fused = fused + settings.answer_type_weight * _definition_bonus(
+            subject, [chunks[int(i)] for i in ids]
+        )
     if boost_articles:
         boosted = set(snapshot.chunk_ids_of(list(boost_articles)).tolist())
         fused = fused + np.array([0.05 if int(i) in boosted else 0.0 for i in ids])
@@ -296,6 +301,26 @@ def retrieve(
         tuple(unknown),
         expected,
     )
+
+
+def _definition_bonus(subject: Definition, chunks: Sequence[Chunk]) -> np.ndarray:
+    """1 for the windows that answer "Who is X?": of a name, the first window of each article
+    that names X (where news introduces a person by title); of a title, the windows holding
+    it next to a name. 0 for the others."""
+    bonus = np.zeros(len(chunks))
+    if subject.beside_name is not None:
+        for j, chunk in enumerate(chunks):
+            bonus[j] = bool(subject.beside_name.search(chunk.text))
+        return bonus
+    wanted = set(terms(subject.subject))
+    first: dict[str, int] = {}
+    for j, chunk in enumerate(chunks):
+        if wanted <= set(terms(chunk.text)):
+            seen = first.get(chunk.article_id)
+            if seen is None or chunk.start < chunks[seen].start:
+                first[chunk.article_id] = j
+    bonus[list(first.values())] = 1.0
+    return bonus
 
 
 def corrected_terms(

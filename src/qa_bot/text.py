@@ -203,7 +203,7 @@ _CLOSES = re.compile(r"[.!?…:;\"'”’»)\]]$")
 
 #: A line without closing punctuation that runs this long is prose (a photo caption, a
 #: paragraph that lost its full stop), not a subhead: subheads are a few words.
-HEADING_MAX_WORDS = 20
+HEADING_MAX_WORDS = 12
 
 
 def reads_as_prose(sentence: str) -> bool:
