@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qa_bot.answer import compose, first_quote
+from qa_bot.answer import compose, first_quote, pivot_weights
 from qa_bot.answer_types import definition
 from qa_bot.chunking import chunk_article
 from qa_bot.corpus import parse_article
@@ -35,6 +35,7 @@ from qa_bot.retrieval import (
 )
 from qa_bot.service import QAService
 from qa_bot.settings import ChunkingSettings, RetrievalSettings
+from qa_bot.text import terms
 
 from .conftest import CountingEmbedder, make_meta, make_settings, write_article
 
@@ -250,6 +251,46 @@ def test_first_quote_never_grows_over_a_promo_line() -> None:
         "Lavrov doubted the US account.\n\n"
         "It is very hard to believe that they could forget who is located where, he said."
     )
+
+
+@pytest.mark.parametrize(
+    ("question", "speaker"),
+    [
+        (
+            "What did Samantha Power say Russia and Assad do instead of pursuing peace?",
+            {"samantha", "power"},
+        ),
+        ("According to Zakharova, what point has the process come to?", {"zakharova"}),
+        ("How did Ryabkov describe the strike?", {"ryabkov"}),
+        ("What was brokered in Latakia Province?", set()),
+    ],
+)
+def test_the_speaker_counts_less_when_choosing_the_sentence_to_quote(
+    question: str, speaker: set[str]
+) -> None:
+    weights = {t: 2.0 for t in terms(question)}
+    chosen = pivot_weights(question, weights)
+    assert {t for t, w in chosen.items() if w < 2.0} - {"say"} == speaker
+
+
+def test_first_quote_pivots_on_what_was_said_not_on_who_said_it() -> None:
+    text = (
+        "Title\n\nPower spoke at the Council. “Now instead of pursuing peace Russia and Assad "
+        "make war. Instead of helping civilians they bomb convoys,” Samantha Power said.\n\n"
+        "She left early."
+    )
+    article = parse_article(text, article_id="a", path="a", digest="d")
+    chunks = chunk_article(article, ChunkingSettings(max_chars=200, max_sentences=2))
+    question = "What did Samantha Power say Russia and Assad do instead of pursuing peace?"
+    weights = {t: 1.0 for t in terms(question)} | {"samantha": 4.0, "power": 3.0}
+    best = next(i for i, c in enumerate(chunks) if c.text.startswith("“Now"))
+    hit = _hit(chunks[best], 1.0, best)
+    region = dict(enumerate(chunks))
+    plain = text[slice(*first_quote(hit, [hit], region, text, 60, weights))]
+    assert "make war" not in plain
+    chosen = pivot_weights(question, weights)
+    start, end = first_quote(hit, [hit], region, text, 60, chosen)
+    assert "make war" in text[start:end]
 
 
 def test_first_quote_respects_the_character_limit() -> None:

@@ -13,6 +13,7 @@ Further quotes are single windows from other passages that score close to the be
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Callable, Mapping, Sequence
 
 from qa_bot.answer_types import AnswerType
@@ -66,7 +67,7 @@ def compose(
                 retrieval.context,
                 text,
                 settings.max_quote_chars,
-                retrieval.weights,
+                pivot_weights(question, retrieval.weights),
                 retrieval.expected,
             )
         quote = text[start:end]
@@ -95,6 +96,31 @@ def compose(
         citations=tuple(citations),
         notes=tuple(notes),
     )
+
+
+_SPEAKER = re.compile(
+    r"\b(?:what|how|why|whom?|which \w+)\s+(?:did|does|do|has|have|had|would|will)\s+"
+    r"(?P<speaker>.+?)\s+(?:say|tell|call|describe|claim|think|believe|suspect|accuse|blame"
+    r"|warn|refer|mean|propose|suggest|characteri[sz]e|insist|argue|admit|deny|add)\b"
+    r"|\baccording to\s+(?P<source>[^,?]+)",
+    re.IGNORECASE,
+)
+#: How much the words naming who said it count when choosing the sentence to quote.
+SPEAKER_WEIGHT = 0.5
+
+
+def pivot_weights(question: str, weights: Mapping[str, float]) -> dict[str, float]:
+    """The question's term weights for choosing the sentence to quote, with the speaker's
+    name discounted: in "What did Samantha Power say Russia and Assad do instead of pursuing
+    peace?" the answer is the sentence about Russia and Assad; news names the speaker once,
+    often in the sentence after a quote ("..., Samantha Power said"), which the quote may
+    still take in as a neighbour."""
+    match = _SPEAKER.search(question)
+    if match is None:
+        return dict(weights)
+    speaker = set(terms(match.group("speaker") or match.group("source") or ""))
+    speaker |= {"say", "said", "tell", "told"}
+    return {t: w * SPEAKER_WEIGHT if t in speaker else w for t, w in weights.items()}
 
 
 def first_quote(
