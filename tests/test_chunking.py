@@ -55,6 +55,23 @@ def test_no_window_spans_a_line_the_cleaning_left_out() -> None:
     ]
 
 
+def test_a_photo_caption_is_a_window_of_its_own() -> None:
+    text = (
+        "Title\n\nLavrov expects a ministerial meeting soon.\n\n"
+        "US Secretary of State John Kerry and Russia's Foreign Minister Sergei Lavrov lead the "
+        "support group meeting in Munich, Germany, February 11, 2016 © AFP\n\n"
+        "The group was formed in November 2015."
+    )
+    article = parse_article(text, article_id="a", path="a", digest="d")
+    chunks = chunk_article(article, ChunkingSettings(max_chars=400))
+    assert [c.text[:22] for c in chunks] == [
+        "Lavrov expects a minis",
+        "US Secretary of State ",
+        "The group was formed i",
+    ]
+    assert chunks[1].text.endswith("February 11, 2016")
+
+
 def test_sentence_splitter_keeps_abbreviations_and_quotes() -> None:
     text = (
         "Lt. Gen. Rudskoy met U.S. officials. “It is over,” he said. "

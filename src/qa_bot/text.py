@@ -213,10 +213,16 @@ def reads_as_prose(sentence: str) -> bool:
 
 
 def apart(text: str, end: int, start: int) -> bool:
-    """Something other than blank space lies between a sentence ending at ``end`` and one
-    starting at ``start``: a line the cleaning left out ("READ MORE: ...", a photo credit) or
-    a subhead. A quote taking both would show it, so windows and quotes stop there."""
-    return bool(text[end:start].strip())
+    """The sentence ending at ``end`` and the one starting at ``start`` must not be quoted
+    together: something other than blank space lies between them (a line the cleaning left
+    out, "READ MORE: ...", or a subhead), or one of them is a photo caption (its line ends in
+    a credit, "© AFP"), which describes a picture, not the story around it."""
+    return bool(text[end:start].strip()) or _credited(text, end) or _credited(text, start)
+
+
+def _credited(text: str, pos: int) -> bool:
+    line_end = text.find("\n", pos)
+    return "©" in text[pos : len(text) if line_end < 0 else line_end]
 
 
 def _strip(text: str, start: int, end: int) -> tuple[int, int] | None:
