@@ -31,6 +31,7 @@ from qa_bot.retrieval import (
     near_duplicate,
     outlet_in_question,
     retrieve,
+    term_weights,
     unknown_names,
 )
 from qa_bot.service import QAService
@@ -473,6 +474,22 @@ def test_an_outlet_named_to_filter_by_is_no_unknown_name(tmp_path: Path) -> None
     assert "late February" in retrieval.hits[0].chunk.text
     other = service.search("According to Press TV, what did Putin say about the truce?")
     assert other is not None and other.unknown_names == ("Putin",)
+
+
+def test_a_question_may_point_at_the_article_by_its_date(tiny: QAService) -> None:
+    """ "In the September 24 report" names the article's publication date, which no window
+    holds: those words count as covered by the article's own windows."""
+    retrieval = tiny.search(
+        "Which air base did the drone take off from in the September 24 report?"
+    )
+    assert retrieval is not None and retrieval.hits[0].article.path == "a.txt"
+    snapshot = tiny.snapshot()
+    weights = term_weights(snapshot, retrieval.query_terms)
+    assert {"september", "24"} <= set(weights)
+    window_only = coverage(
+        [*terms(retrieval.hits[0].chunk.text), *terms(retrieval.hits[0].article.title)], weights
+    )
+    assert retrieval.coverage > window_only
 
 
 def test_filters_restrict_the_search(tiny: QAService) -> None:

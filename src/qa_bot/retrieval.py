@@ -464,7 +464,12 @@ def decide(
         return False, 0.0, "nothing matched"
     weights = term_weights(snapshot, q_terms)
     best = max(
-        (coverage([*terms(h.chunk.text), *terms(h.article.title)], weights) for h in hits[:3]),
+        (
+            coverage(
+                [*terms(h.chunk.text), *terms(h.article.title), *_meta_terms(h.article)], weights
+            )
+            for h in hits[:3]
+        ),
         default=0.0,
     )
     top_dense = max((h.dense for h in hits[:5]), default=0.0)
@@ -482,6 +487,15 @@ def decide(
             ),
         )
     return False, best, f"{reason} = {evidence:.2f} (needs {settings.min_evidence:g})"
+
+
+def _meta_terms(meta: ArticleMeta) -> list[str]:
+    """Words a question may use to point at the article itself rather than its text: the
+    outlet and the publication date ("What did RT report on September 24 about ...?")."""
+    words = [meta.outlet or "", meta.date_text or ""]
+    if meta.date is not None:
+        words.append(f"{meta.date:%B} {meta.date.day} {meta.date.year}")
+    return terms(" ".join(words))
 
 
 def term_weights(snapshot: Snapshot, q_terms: Sequence[str]) -> dict[str, float]:
