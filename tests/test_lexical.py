@@ -43,3 +43,21 @@ def test_near_terms(index: LexicalIndex, term: str, expected: tuple[str, ...]) -
 
 def test_typo_budget_grows_with_the_word() -> None:
     assert [typo_budget(w) for w in ("apple", "lavrow", "churkins", "septicemia")] == [0, 1, 1, 2]
+
+
+@pytest.mark.parametrize(
+    ("term", "expected"),
+    [
+        ("kery", ("kerry",)),  # a doubled letter typed once
+        ("asad", ("assad",)),
+        ("kerrry", ("kerry",)),  # long enough for the one-typo budget
+        ("bomb", ()),  # indexed words are left alone
+        ("very", ()),  # a substitution away from "kery"-like words: not a slip of doubling
+        ("hil", ()),  # three letters are too short to guess from ("hill")
+    ],
+)
+def test_short_words_are_read_with_a_doubled_letter_fixed(
+    term: str, expected: tuple[str, ...]
+) -> None:
+    index = LexicalIndex.build(["Kerry met Assad to talk about a bomb", "News from the hill"])
+    assert index.near_terms(term) == expected

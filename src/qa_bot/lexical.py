@@ -26,6 +26,9 @@ from qa_bot.text import terms
 MIN_TYPO_LENGTH = 6
 
 
+#: Shortest word read with a doubled letter fixed ("Kery" -> "Kerry").
+MIN_SLIP_LENGTH = 4
+
 #: Unknown words whose readings an index keeps at hand (questions repeat their words).
 NEAR_REMEMBERED = 4096
 
@@ -86,7 +89,21 @@ class LexicalIndex:
         hyphenated = views.dehyphenated.get(term)
         if hyphenated:
             return (hyphenated,)
-        return self._one_typo_away(term, views.shapes) or self._two_words(term)
+        return (
+            self._one_typo_away(term, views.shapes)
+            or self._doubling_slip(term)
+            or self._two_words(term)
+        )
+
+    def _doubling_slip(self, term: str) -> tuple[str, ...]:
+        """For words too short for the typo budget, the one slip that rarely makes another
+        word: a doubled letter typed once or a single one typed twice ("Kery" -> "kerry",
+        "Asad" -> "assad")."""
+        if len(term) < MIN_SLIP_LENGTH or typo_budget(term):
+            return ()
+        found = {term[: i + 1] + term[i:] for i in range(len(term))}
+        found |= {term[:i] + term[i + 1 :] for i in range(1, len(term)) if term[i] == term[i - 1]}
+        return tuple(sorted(t for t in found if t in self._doc_freq))
 
     def _one_typo_away(
         self, term: str, shapes: dict[tuple[str, int], list[str]]
