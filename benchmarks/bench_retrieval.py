@@ -9,6 +9,8 @@ vectors reused by every variant, so the table compares ranking and quoting, not 
 Sets:
 
 * ``seeds``: ``../shared/eval/dev_questions.jsonl`` over ``../shared/seeds``;
+* ``heldout``: ``tests/heldout_questions.jsonl`` over the same seeds: questions written without
+  looking at the answers, a share of them paraphrased, and on-topic ones the seeds do not answer;
 * ``xquad``: ``../shared/external/xquad_en/questions_dev.jsonl`` over the 48 XQuAD articles
   indexed together with the 2,721 Reuters-21578 stories as distractors.
 
@@ -187,7 +189,7 @@ def markdown(rows: list[dict[str, Any]]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sets", nargs="+", default=["seeds", "xquad"])
+    parser.add_argument("--sets", nargs="+", default=["seeds", "heldout", "xquad"])
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS))
     parser.add_argument("--cache", type=Path, default=Path("/tmp/qa-bench"))
     parser.add_argument("--shared", type=Path, default=SHARED)
@@ -211,6 +213,11 @@ def main(argv: list[str] | None = None) -> int:
             cache / "seeds-index",
             shared / "eval" / "dev_questions.jsonl",
         ),
+        "heldout": (
+            shared / "seeds",
+            cache / "seeds-index",
+            Path(__file__).resolve().parents[1] / "tests" / "heldout_questions.jsonl",
+        ),
         "xquad": (
             link_folder(
                 cache / "xquad-reuters",
@@ -228,10 +235,11 @@ def main(argv: list[str] | None = None) -> int:
     for set_name in args.sets:
         seeds, index, _ = sets[set_name]
         print(f"== {set_name}", file=sys.stderr)
+        # Questions about another corpus: none of them is answered by this index.
         others = [
             q
             for other, qs in questions.items()
-            if other != set_name
+            if sets[other][1] != index
             for q in qs
             if not q.unanswerable
         ]
