@@ -611,6 +611,8 @@ def test_who_is_a_name_prefers_the_first_mention_in_each_article() -> None:
     ]
     found = definition("Who is Zakharova?")
     assert found is not None
+    pronoun = definition("Who is He?")
+    assert pronoun is not None and not _definition_bonus(pronoun, chunks).any()
     assert _definition_bonus(found, [chunks[1], chunks[0], chunks[2], chunks[3]]).tolist() == [
         0.0,
         1.0,

@@ -313,6 +313,8 @@ def _definition_bonus(subject: Definition, chunks: Sequence[Chunk]) -> np.ndarra
             bonus[j] = bool(subject.beside_name.search(chunk.text))
         return bonus
     wanted = set(terms(subject.subject))
+    if not wanted:  # "Who is He?": nothing to look for
+        return bonus
     first: dict[str, int] = {}
     for j, chunk in enumerate(chunks):
         if wanted <= set(terms(chunk.text)):
