@@ -38,6 +38,7 @@ from typing import Any
 
 import numpy as np
 
+from qa_bot.answer_types import definition
 from qa_bot.embedding import Embedder, ProgressCallback
 from qa_bot.evaluation import EvalQuestion, Report, doc_matches, evaluate, load_questions
 from qa_bot.retrieval import decide
@@ -153,7 +154,13 @@ def declined_without_gold(service: QAService, questions: Sequence[EvalQuestion])
         hits = [
             h for h in retrieval.hits if not any(doc_matches(d, h.article.path) for d in q.docs)
         ]
-        verdict = decide(snapshot, retrieval.query_terms, hits, service.settings.retrieval)
+        verdict = decide(
+            snapshot,
+            retrieval.query_terms,
+            hits,
+            service.settings.retrieval,
+            subject=definition(q.question),
+        )
         declined += not verdict[0]
     return declined / len(questions) if questions else float("nan")
 

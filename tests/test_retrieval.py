@@ -574,7 +574,12 @@ def test_expected_answer_from_the_question_wording(question: str, kind: str | No
         ("Who is the US Secretary of State?", "the US Secretary of State", False),
         ("Who is Russia's ambassador to the UN?", "Russia's ambassador to the UN", False),
         ("Who led the Panthers in sacks?", None, None),
-        ("What is the ISSG?", None, None),
+        ("What kind of publication is Komsomolskaya Pravda?", "Komsomolskaya Pravda", True),
+        ("What does ISSG stand for?", "ISSG", True),
+        ("What is the ISSG?", "ISSG", True),
+        ("Who is the Russian Defense Minister?", "the Russian Defense Minister", False),
+        ("What is the capital of Australia?", None, None),
+        ("What was brokered in Latakia Province?", None, None),
     ],
 )
 def test_who_is_questions_name_their_subject(
@@ -599,6 +604,36 @@ def test_who_is_a_title_wants_the_title_next_to_a_name() -> None:
         "He met the US Secretary of State. Kerry left.",
     ):
         assert not found.beside_name.search(text), text
+
+
+def test_an_acronym_asked_about_wants_the_window_spelling_it_out() -> None:
+    found = definition("What does ISSG stand for?")
+    assert found is not None and found.spelt_out is not None
+    chunks = [
+        Chunk("a", 0, 0, 10, "The ISSG, co-chaired by Moscow and Washington, was formed."),
+        Chunk("a", 1, 20, 30, "Lavrov said the International Syria Support Group (ISSG) may meet."),
+    ]
+    bonus = _definition_bonus(found, chunks)
+    assert bonus[0] == 0 and bonus[1] > 1
+
+
+def test_a_question_about_a_name_is_answered_by_a_passage_naming_it(tiny: QAService) -> None:
+    """ "What kind of base is Incirlik?": the other words are the question's scaffolding, so
+    a passage naming Incirlik answers it even when its cosine is low."""
+    question = "What kind of facility is Incirlik?"
+    retrieval = tiny.search(question)
+    assert retrieval is not None and retrieval.answerable, retrieval.reason
+    assert "names “Incirlik”" in retrieval.reason
+    assert "Incirlik" in retrieval.hits[0].chunk.text or any(
+        "Incirlik" in h.chunk.text for h in retrieval.hits[:3]
+    )
+    plain = retrieve(
+        tiny.snapshot(),
+        "What kind of facility serves Incirlik?",
+        tiny.query_embedder.embed(["What kind of facility serves Incirlik?"])[0],
+        tiny.settings.retrieval,
+    )
+    assert "names" not in plain.reason  # not a question about what Incirlik is
 
 
 def test_who_is_a_name_prefers_the_first_mention_in_each_article() -> None:

@@ -148,7 +148,17 @@ def expected_answer(question: str) -> AnswerType | None:
 
 
 _WHO_IS = re.compile(
-    r"^\W*who\s+(?:is|was|are|were)\s+(?P<subject>[^?]+?)\s*\??\s*$", re.IGNORECASE
+    r"^\W*(?:who|what)\s+(?:is|was|are|were)\s+(?P<subject>[^?]+?)\s*\??\s*$", re.IGNORECASE
+)
+#: "What kind of publication is Komsomolskaya Pravda?", "What sort of group is Ahrar Al-Sham?"
+_WHAT_KIND = re.compile(
+    r"^\W*what\s+(?:kind|type|sort)\s+of\s+\w+\s+(?:is|was|are|were)\s+(?P<subject>[^?]+?)\s*\??\s*$",
+    re.IGNORECASE,
+)
+#: "What does ISSG stand for?"
+_STANDS_FOR = re.compile(
+    r"^\W*(?i:what)\s+(?i:does|did)\s+(?:(?i:the)\s+)?(?P<subject>[A-Z][A-Z0-9-]+)\s+"
+    r"(?i:stands?\s+for)\b"
 )
 _NAME_WORD = re.compile(r"[A-Z][\w’'.-]*")
 #: A capitalised word that names someone, as opposed to one that opens a sentence.
@@ -157,29 +167,45 @@ _CAPITALISED = r"(?-i:[A-Z][\w’'.-]+)"
 
 @dataclass(frozen=True)
 class Definition:
-    """A "Who is X?" question. Of X a name ("Who is Zakharova?"), the answer is how the
-    articles introduce the person: news gives the full title at the first mention
+    """A question asking who or what someone or something is.
+
+    Of a name ("Who is Zakharova?", "What kind of publication is Komsomolskaya Pravda?"), the
+    answer is how the articles introduce it: news gives the full title at the first mention
     ("Russian Foreign Ministry spokesperson Maria Zakharova"), later ones say "Zakharova".
-    Of X a title ("Who is the US Secretary of State?"), the answer is a name next to it:
-    ``beside_name`` finds "the US Secretary of State John Kerry" and "Kerry, the US Secretary
-    of State", not "the idea of the US Secretary of State is workable"."""
+    Of an acronym ("What does ISSG stand for?"), the window that spells it out, "International
+    Syria Support Group (ISSG)". Of a title ("Who is the US Secretary of State?"), a name next to
+    it: ``beside_name`` finds "the US Secretary of State John Kerry" and "Kerry, the US
+    Secretary of State", not "the idea of the US Secretary of State is workable".
+
+    The question's other words ("kind", "publication", "stand") are its scaffolding, not what
+    a passage must hold: one holding the name answers it.
+    """
 
     subject: str
     is_name: bool
     beside_name: re.Pattern[str] | None = None
+    spelt_out: re.Pattern[str] | None = None
 
 
 def definition(question: str) -> Definition | None:
-    """The subject of a "Who is / was ...?" question, or None for other questions."""
-    match = _WHO_IS.match(question)
+    """The subject of a question asking who or what something is, or None."""
+    stands = _STANDS_FOR.match(question)
+    if stands is not None:
+        return _acronym(stands.group("subject"))
+    match = _WHAT_KIND.match(question) or _WHO_IS.match(question)
     if match is None:
         return None
     subject = match.group("subject")
     words = subject.split()
     if len(words) > 8:
         return None
-    if all(_NAME_WORD.fullmatch(w.strip(",")) for w in words):
-        return Definition(subject, is_name=True)
+    bare = words[1:] if words[0].casefold() in {"the", "a", "an"} else words
+    if len(bare) == 1 and bare[0].isupper() and len(bare[0]) > 1:
+        return _acronym(bare[0])  # "What is the ISSG?"
+    if bare is words and all(_NAME_WORD.fullmatch(w.strip(",")) for w in words):
+        return Definition(subject, is_name=True)  # "the Russian Defense Minister" is a title
+    if question.lstrip().casefold().startswith("what"):
+        return None  # "What is the capital of Australia?" asks no one's title
     core = re.sub(r"^(?:the|a|an)\s+", "", subject, flags=re.IGNORECASE)
     phrase = r"[\s\u00a0]+".join(
         re.escape(w).replace("'", "['’]").replace("’", "['’]") for w in core.split()
@@ -191,3 +217,12 @@ def definition(question: str) -> Definition | None:
         re.IGNORECASE,
     )
     return Definition(subject, is_name=False, beside_name=beside)
+
+
+def _acronym(acronym: str) -> Definition:
+    """ "ISSG": the window where a capitalised name is followed by "(ISSG)"."""
+    return Definition(
+        acronym,
+        is_name=True,
+        spelt_out=re.compile(rf"{_CAPITALISED}[^()]{{0,80}}\(\s*{re.escape(acronym)}\s*\)"),
+    )

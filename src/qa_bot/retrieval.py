@@ -257,8 +257,8 @@ def retrieve(
         fused = fused + settings.answer_type_weight * np.array(
             [expected.score(chunks[int(i)].text) for i in ids]
         )
-    subject = definition(question) if settings.answer_type_weight else None
-    if subject is not None:
+    subject = definition(question)
+    if subject is not None and settings.answer_type_weight:
         fused = fused + settings.answer_type_weight * _definition_bonus(
             subject, [chunks[int(i)] for i in ids]
         )
@@ -280,7 +280,7 @@ def retrieve(
     ]
     if not hits:
         return Retrieval([], 0.0, False, q_terms, "nothing matched")
-    answerable, covered, reason = decide(snapshot, q_terms, hits, settings)
+    answerable, covered, reason = decide(snapshot, q_terms, hits, settings, subject=subject)
     unknown = unknown_names(question, snapshot.lexical) if settings.decline_unknown_names else []
     # An outlet named to filter by ("According to Press TV, ...") is no topic of the question,
     # and its name is often only in the page furniture that is not indexed.
@@ -303,11 +303,21 @@ def retrieve(
     )
 
 
+#: How many answer-type bonuses the window spelling out an asked-about acronym earns.
+SPELT_OUT_BONUS = 3.0
+
+
 def _definition_bonus(subject: Definition, chunks: Sequence[Chunk]) -> np.ndarray:
     """1 for the windows that answer "Who is X?": of a name, the first window of each article
     that names X (where news introduces a person by title); of a title, the windows holding
-    it next to a name. 0 for the others."""
+    it next to a name; of an acronym, ``SPELT_OUT_BONUS`` for the windows spelling it out.
+    0 for the others."""
     bonus = np.zeros(len(chunks))
+    if subject.spelt_out is not None:
+        # Spelt out, an acronym is the answer itself, not a hint of where it is.
+        for j, chunk in enumerate(chunks):
+            bonus[j] = SPELT_OUT_BONUS * bool(subject.spelt_out.search(chunk.text))
+        return bonus
     if subject.beside_name is not None:
         for j, chunk in enumerate(chunks):
             bonus[j] = bool(subject.beside_name.search(chunk.text))
@@ -447,7 +457,12 @@ def _reciprocal_ranks(scores: np.ndarray, k: int, *, zero_is_absent: bool = Fals
 
 
 def decide(
-    snapshot: Snapshot, q_terms: Sequence[str], hits: Sequence[Hit], settings: RetrievalSettings
+    snapshot: Snapshot,
+    q_terms: Sequence[str],
+    hits: Sequence[Hit],
+    settings: RetrievalSettings,
+    *,
+    subject: Definition | None = None,
 ) -> tuple[bool, float, str]:
     """Whether the best passages answer the question: (answerable, coverage, reason).
 
@@ -460,7 +475,9 @@ def decide(
 
     One passage holding *every* word of the question needs only ``min_dense_all_words`` of
     cosine: "Who is Churkin?" embeds far from any window that names him in passing (0.13
-    here), yet the passage naming him is the answer.
+    here), yet the passage naming him is the answer. So does a question asking who or what a
+    name is ("What kind of publication is Komsomolskaya Pravda?", ``subject``) of a passage
+    naming it: its other words are the question's scaffolding.
     """
     if not hits:
         return False, 0.0, "nothing matched"
@@ -488,6 +505,17 @@ def decide(
                 f"(needs {settings.min_dense_all_words:g})"
             ),
         )
+    if subject is not None and subject.is_name and top_dense >= settings.min_dense_all_words:
+        wanted = set(terms(subject.subject))
+        if wanted and any(wanted <= set(terms(h.chunk.text)) for h in hits[:3]):
+            return (
+                True,
+                best,
+                (
+                    f"a passage names “{subject.subject}”, whom or what the question asks "
+                    f"about, and cosine {top_dense:.2f} (needs {settings.min_dense_all_words:g})"
+                ),
+            )
     return False, best, f"{reason} = {evidence:.2f} (needs {settings.min_evidence:g})"
 
 
