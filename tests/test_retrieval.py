@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from qa_bot.answer import compose, first_quote, pivot_weights
-from qa_bot.answer_types import definition
+from qa_bot.answer_types import about_the_article, definition
 from qa_bot.chunking import chunk_article
 from qa_bot.corpus import parse_article
 from qa_bot.models import ArticleMeta, Chunk
@@ -292,6 +292,65 @@ def test_first_quote_pivots_on_what_was_said_not_on_who_said_it() -> None:
     chosen = pivot_weights(question, weights)
     start, end = first_quote(hit, [hit], region, text, 60, chosen)
     assert "make war" in text[start:end]
+
+
+@pytest.mark.parametrize(
+    ("question", "about"),
+    [
+        ("When was the RT article about the US ultimatum over Syria published?", "date"),
+        ("What is the publication date of the TASS report?", "date"),
+        ("Which news agency reported Ryabkov's remarks to reporters?", "outlet"),
+        ("Who published the interview with Lavrov?", "outlet"),
+        ("When was the convoy attacked?", None),
+        ("Which organisation's convoy was attacked near Aleppo?", None),
+    ],
+)
+def test_questions_about_the_article_itself(question: str, about: str | None) -> None:
+    assert about_the_article(question) == about
+
+
+def test_when_an_article_was_published_is_quoted_from_its_date_line(tmp_path: Path) -> None:
+    seeds = tmp_path / "seeds"
+    write_article(
+        seeds,
+        "a.txt",
+        "Moscow answers the US ultimatum over Syria",
+        "The US threatened to end its cooperation with Moscow. Lavrov answered the ultimatum.",
+        date="28 Sep, 2016 15:59",
+    )
+    (seeds / "b.txt").write_text(
+        "Strikes are not ruled out\n\nMOSCOW, September 22./TASS/. Russia does not rule out "
+        "strikes against the groups, Ryabkov told reporters.\n",
+        encoding="utf-8",
+    )
+    service = QAService(make_settings(tmp_path, seeds), embedder=CountingEmbedder())
+    service.index()
+    snapshot = service.snapshot()
+    hits = service.search("ultimatum Moscow cooperation")
+    assert hits is not None
+    for question, article, quote in (
+        ("When was the article about the US ultimatum published?", "a", "28 Sep, 2016 15:59"),
+        (
+            "Which news agency reported that Russia does not rule out strikes?",
+            "b",
+            "MOSCOW, September 22./TASS/.",
+        ),
+    ):
+        retrieval = service.search(question)
+        assert retrieval is not None and retrieval.hits[0].article.id == article
+        forced = Retrieval(retrieval.hits, 1.0, True, retrieval.query_terms, "", {}, {})
+        answer = compose(question, forced, snapshot.article_text, RetrievalSettings())
+        first = answer.citations[0]
+        assert first.quote == quote
+        assert snapshot.article_text(article)[first.start : first.end] == quote
+        assert len(answer.citations) > 1  # the story's quotes follow
+    story = compose(
+        "What did Lavrov answer?",
+        Retrieval(hits.hits, 1.0, True, hits.query_terms, "", {}, {}),
+        snapshot.article_text,
+        RetrievalSettings(),
+    )
+    assert all("2016" not in c.quote for c in story.citations)
 
 
 def test_first_quote_respects_the_character_limit() -> None:

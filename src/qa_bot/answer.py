@@ -16,7 +16,8 @@ import itertools
 import re
 from collections.abc import Callable, Mapping, Sequence
 
-from qa_bot.answer_types import AnswerType
+from qa_bot.answer_types import AnswerType, about_the_article
+from qa_bot.corpus import stated_span
 from qa_bot.models import Answer, Chunk, Citation
 from qa_bot.retrieval import Hit, Retrieval, near_duplicate
 from qa_bot.settings import RetrievalSettings
@@ -46,19 +47,23 @@ def compose(
     if not retrieval.answerable or not retrieval.hits:
         return decline(question, retrieval, notes=notes)
     citations: list[Citation] = []
+    stated = _stated_citation(question, retrieval.hits, article_text)
+    if stated is not None:
+        citations.append(stated)
     used_chars = 0
     best = retrieval.hits[0].score
+    quoted = len(citations)  # the page's own date line is no quote of the story
     for hit in retrieval.hits:
-        if len(citations) >= settings.top_k:
+        if len(citations) - quoted >= settings.top_k:
             break
-        if citations and hit.score < best * RELATIVE_FLOOR:
+        if len(citations) > quoted and hit.score < best * RELATIVE_FLOOR:
             break
         if not _has_prose(hit.chunk):
             # A subhead on its own ("Russia's alleged involvement in convoy attack") names a
             # topic and answers nothing: it may rank, it is never quoted.
             continue
         text = article_text(hit.article.id)
-        if citations:
+        if len(citations) > quoted:
             start, end = hit.chunk.start, hit.chunk.end
         else:
             start, end = first_quote(
@@ -75,7 +80,7 @@ def compose(
             near_duplicate(quote, c.quote) for c in citations
         ):
             continue
-        if citations and used_chars + len(quote) > settings.max_answer_chars:
+        if len(citations) > quoted and used_chars + len(quote) > settings.max_answer_chars:
             continue
         citations.append(
             Citation(
@@ -121,6 +126,28 @@ def pivot_weights(question: str, weights: Mapping[str, float]) -> dict[str, floa
     speaker = set(terms(match.group("speaker") or match.group("source") or ""))
     speaker |= {"say", "said", "tell", "told"}
     return {t: w * SPEAKER_WEIGHT if t in speaker else w for t, w in weights.items()}
+
+
+def _stated_citation(
+    question: str, hits: Sequence[Hit], article_text: Callable[[str], str]
+) -> Citation | None:
+    """For a question about the article itself (when it was published, by which outlet), the
+    best hit's own date line or dateline, quoted verbatim: "28 Sep, 2016 15:59", "MOSCOW,
+    September 22./TASS/.". None for other questions, or when the page states neither."""
+    about = about_the_article(question)
+    if about is None or not hits:
+        return None
+    hit = hits[0]
+    text = article_text(hit.article.id)
+    span = stated_span(text, hit.article)
+    if span is None:
+        return None
+    quote = text[span[0] : span[1]]
+    if about == "outlet" and not (hit.article.outlet and hit.article.outlet in quote):
+        return None  # the date line does not name the outlet: the sources line does
+    return Citation(
+        n=1, article=hit.article, quote=quote, start=span[0], end=span[1], score=hit.score
+    )
 
 
 def first_quote(

@@ -404,6 +404,32 @@ def parse_article(
     return Article(meta=meta, text=text, body=tuple(body))
 
 
+def stated_span(text: str, meta: ArticleMeta) -> tuple[int, int] | None:
+    """Where the page itself states when (and, in a dateline, by whom) it was published: the
+    dateline ("MOSCOW, September 22./TASS/.") or the header line holding the date ("28 Sep,
+    2016 15:59"), as a span of the untouched text; None when the page states no date.
+
+    A question about the article rather than its story ("When was the RT article about the
+    ultimatum published?") is answered by quoting this, verbatim like every quote.
+    """
+    if not meta.date_text:
+        return None
+    found = text.find(meta.date_text)
+    if found < 0:
+        return None
+    line_start = text.rfind("\n", 0, found) + 1
+    dateline = _DATELINE.match(text, line_start)
+    if dateline is not None and dateline.start("date") <= found < dateline.end():
+        return line_start, line_start + len(dateline.group().rstrip())
+    line_end = text.find("\n", found)
+    line_end = len(text) if line_end < 0 else line_end
+    line = text[line_start:line_end]
+    if len(line.strip()) > len(meta.date_text) + 40:  # a date inside a paragraph: just the date
+        return found, found + len(meta.date_text)
+    offset = len(line) - len(line.lstrip())
+    return line_start + offset, line_start + len(line.rstrip())
+
+
 def _detect_outlet(text: str) -> str | None:
     for name, pattern in _OUTLET_SIGNATURES:
         if pattern.search(text):

@@ -20,7 +20,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from qa_bot.answer_types import AnswerType, Definition, definition, expected_answer
+from qa_bot.answer_types import (
+    AnswerType,
+    Definition,
+    article_words,
+    definition,
+    expected_answer,
+)
 from qa_bot.lexical import LexicalIndex
 from qa_bot.models import ArticleMeta, Chunk
 from qa_bot.settings import RetrievalSettings
@@ -209,7 +215,7 @@ def retrieve(
     small bonus, so "when was that?" finds the passage about the previous question's event.
     ``ignore_terms`` are removed from the question (an outlet named only to filter by it).
     """
-    ignore = {t for word in ignore_terms for t in terms(word)}
+    ignore = {t for word in [*ignore_terms, *article_words(question)] for t in terms(word)}
     q_terms = [t for t in terms(question) if t not in ignore]
     corrections: dict[str, tuple[str, ...]] = {}
     if settings.typo_tolerance:
