@@ -353,6 +353,36 @@ def test_when_an_article_was_published_is_quoted_from_its_date_line(tmp_path: Pa
     assert all("2016" not in c.quote for c in story.citations)
 
 
+def test_a_headline_that_answers_the_question_is_quoted_first(tmp_path: Path) -> None:
+    seeds = tmp_path / "seeds"
+    write_article(
+        seeds,
+        "a.txt",
+        "Russia accuses the US of supporting terror groups in Syria",
+        "Lavrov spoke at the United Nations. He said the coalition failed to act.",
+    )
+    write_article(seeds, "b.txt", "Convoy attacked", "A convoy was attacked near Aleppo.")
+    service = QAService(make_settings(tmp_path, seeds), embedder=CountingEmbedder())
+    service.index()
+    snapshot = service.snapshot()
+
+    def first_quote_of(question: str) -> str:
+        found = service.search(question)
+        assert found is not None and found.hits[0].article.id == "a"
+        forced = Retrieval(found.hits, 1.0, True, found.query_terms, "", {}, found.weights)
+        answer = compose(question, forced, snapshot.article_text, RetrievalSettings())
+        assert all(
+            snapshot.article_text(c.article.id)[c.start : c.end] == c.quote
+            for c in answer.citations
+        )
+        return answer.citations[0].quote
+
+    headline = "Russia accuses the US of supporting terror groups in Syria"
+    assert first_quote_of("What does Russia accuse the US of doing in Syria?") == headline
+    assert first_quote_of("Why does Russia accuse the US in Syria?") != headline
+    assert first_quote_of("What did Lavrov say at the United Nations?") != headline
+
+
 def test_first_quote_respects_the_character_limit() -> None:
     windows = [_window(ARTICLE, i, min(i + 2, 5), i) for i in range(6)]
     best = _window(ARTICLE, 2, 3, 2)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 
 from qa_bot.answer_types import AnswerType, about_the_article
 from qa_bot.corpus import stated_span
@@ -35,6 +36,10 @@ MERGE_DEPTH = 5
 #: A quote is at most this many sentences.
 MAX_SENTENCES = 3
 
+#: Share of the question a headline must hold to be quoted as the answer.
+HEADLINE_COVERAGE = 0.75
+_WHAT_WHICH_WHO = re.compile(r"^\W*(?:what|which|who)\b", re.IGNORECASE)
+
 
 def compose(
     question: str,
@@ -53,6 +58,7 @@ def compose(
     used_chars = 0
     best = retrieval.hits[0].score
     quoted = len(citations)  # the page's own date line is no quote of the story
+    headline = None if citations else _headline_citation(question, retrieval, article_text)
     for hit in retrieval.hits:
         if len(citations) - quoted >= settings.top_k:
             break
@@ -93,6 +99,8 @@ def compose(
             )
         )
         used_chars += len(quote)
+    if headline is not None:
+        citations = [replace(c, n=i + 1) for i, c in enumerate([headline, *citations])]
     body = "\n\n".join(f"“{' '.join(c.quote.split())}” [{c.n}]" for c in citations)
     return Answer(
         question=question,
@@ -126,6 +134,36 @@ def pivot_weights(question: str, weights: Mapping[str, float]) -> dict[str, floa
     speaker = set(terms(match.group("speaker") or match.group("source") or ""))
     speaker |= {"say", "said", "tell", "told"}
     return {t: w * SPEAKER_WEIGHT if t in speaker else w for t, w in weights.items()}
+
+
+def _headline_citation(
+    question: str, retrieval: Retrieval, article_text: Callable[[str], str]
+) -> Citation | None:
+    """The best article's headline, when it answers a what/which/who question better than any
+    sentence of the best window: "What does Russia accuse the US of doing in Syria?" is
+    answered by "Russia accuses the US of supporting terror groups in Syria", which no body
+    sentence says. The headline must hold most of the question (``HEADLINE_COVERAGE``); "why"
+    and "how" questions are never answered by one."""
+    if not _WHAT_WHICH_WHO.match(question) or not retrieval.hits:
+        return None
+    hit = retrieval.hits[0]
+    text = article_text(hit.article.id)
+    title = hit.article.title
+    at = text.find(title)
+    weights = pivot_weights(question, retrieval.weights)
+    total = sum(weights.values())
+    if at < 0 or total <= 0:
+        return None
+    headline = _coverage(text, (at, at + len(title)), weights) / total
+    window = max(
+        (_coverage(hit.chunk.text, span, weights) for span in sentence_spans(hit.chunk.text)),
+        default=0.0,
+    )
+    if headline < HEADLINE_COVERAGE or headline <= window / total:
+        return None
+    return Citation(
+        n=1, article=hit.article, quote=title, start=at, end=at + len(title), score=hit.score
+    )
 
 
 def _stated_citation(
