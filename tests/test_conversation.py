@@ -388,7 +388,7 @@ def test_follow_up_on_a_tiny_corpus(tmp_path: Path, corpus: Path) -> None:
     service.index()
     conversation = Conversation()
     first = ask_in_conversation(service, conversation, "What was spotted over the convoy?")
-    assert first.answer.answered and "drone" in first.answer.citations[0].quote
+    assert first.answer.answered and "drone" in first.answer.citations[0].quote.casefold()
     reply = ask_in_conversation(service, conversation, "Where had it taken off from?")
     assert reply.follow_up
     assert reply.answer.answered
