@@ -944,3 +944,30 @@ def test_paraphrase_is_found_by_the_dense_side(tmp_path: Path, real_embedder: ob
     assert retrieval is not None
     assert retrieval.hits[0].article.path == "a.txt"
     assert retrieval.hits[0].lexical < 1.0 or retrieval.hits[0].dense > 0.3
+
+
+def test_the_passage_around_a_quote_leaves_the_page_furniture_out(tmp_path: Path) -> None:
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    (seeds / "a.txt").write_text(
+        "icon bookmark-bicon bookmarkicon cameraicon checkicon chevron downicon closeicon\n"
+        "24 Sep, 2016 01:53\n\nDrone over the convoy\n\n"
+        "The drone was registered over the convoy.\n\n"
+        "READ MORE: NATO won't speculate on who struck aid convoy in Syria\n\n"
+        "It had taken off from the Incirlik air base.\n\n"
+        "Russian Foreign Minister Sergei Lavrov © Reuters\n\n"
+        "It left thirty minutes later.\n",
+        encoding="utf-8",
+    )
+    service = QAService(make_settings(tmp_path, seeds), embedder=CountingEmbedder())
+    service.index()
+    text = service.snapshot().article_text("a")
+    assert text is not None
+    start = text.index("It had taken off")
+    end = start + len("It had taken off from the Incirlik air base.")
+    passage = service.passage("a", start, end)
+    assert passage is not None
+    assert passage.text[passage.quote_start : passage.quote_end] == text[start:end]
+    assert "The drone was registered" in passage.text and "thirty minutes" in passage.text
+    for furniture in ("icon", "READ MORE", "© Reuters"):
+        assert furniture not in passage.text

@@ -293,6 +293,15 @@ def _is_junk(line: str) -> bool:
     return any(p.search(line) for p in _JUNK_LINE)
 
 
+def is_furniture(line: str) -> bool:
+    """The line is page furniture (a menu, a promo, a credit, a share button), which the body
+    leaves out: shown around a quote, it would read as article text."""
+    stripped = line.strip()
+    if not stripped:
+        return False
+    return _is_junk(stripped) or _is_nav(stripped) or _without_credit(_Line(0, 0, stripped)) is None
+
+
 def _is_nav(line: str) -> bool:
     tokens = fold(line).split()
     return 0 < len(tokens) <= 3 and all(t.strip(".:|") in _NAV_WORDS for t in tokens)

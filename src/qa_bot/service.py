@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from qa_bot.answer import compose, decline
+from qa_bot.corpus import is_furniture
 from qa_bot.embedding import Embedder, SentenceTransformerEmbedder
 from qa_bot.errors import (
     IndexMismatchError,
@@ -378,9 +379,7 @@ class QAService:
                 grew = True
             if not grew:
                 break
-        excerpt = text[para_start:para_end].strip()
-        offset = text.index(excerpt, para_start)
-        return Passage(meta, excerpt, start - offset, end - offset)
+        return _readable(meta, text, para_start, para_end, start, end)
 
     def display_path(self, meta: ArticleMeta) -> str:
         """The article's file as the user knows it: relative to the project root when inside."""
@@ -392,6 +391,26 @@ class QAService:
 
 
 _HAS_WORD = re.compile(r"[^\W_]", re.UNICODE)
+
+
+def _readable(meta: ArticleMeta, text: str, lo: int, hi: int, start: int, end: int) -> Passage:
+    """The text from ``lo`` to ``hi`` with the page furniture (menus, promos, credits) of the
+    lines around the quote left out, and the quote's place in it. The lines the quote spans
+    are kept as they are."""
+    block_start = text.rfind("\n", lo, start) + 1 if "\n" in text[lo:start] else lo
+    block_end = text.find("\n", end, hi)
+    block_end = hi if block_end < 0 else block_end
+
+    def clean(part: str) -> list[str]:
+        return [ln for ln in part.split("\n") if ln.strip() and not is_furniture(ln)]
+
+    before, after = clean(text[lo:block_start]), clean(text[block_end:hi])
+    head = "\n\n".join(before) + ("\n\n" if before else "")
+    block = text[block_start:block_end]
+    excerpt = head + block + ("\n\n" if after else "") + "\n\n".join(after)
+    quote_at = len(head) + (start - block_start)
+    lead = len(excerpt) - len(excerpt.lstrip())
+    return Passage(meta, excerpt.strip(), quote_at - lead, quote_at - lead + (end - start))
 
 
 def validate_question(question: str, limit: int = MAX_QUESTION_CHARS) -> str:
