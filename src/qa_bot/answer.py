@@ -8,6 +8,11 @@ points: neighbouring windows of the same article that also rank near the top, th
 sentence after it (answers tend to follow the sentence that matches the question), then the
 one before, as long as the quote stays within ``max_quote_chars`` and three sentences.
 Further quotes are single windows from other passages that score close to the best one.
+
+Two things of the page other than its story can come first, quoted as verbatim as the rest:
+the page's own date line or dateline, for a question about when or by whom the article was
+published; and the headline, when it answers a what/which/who question better than any
+sentence of the best window.
 """
 
 from __future__ import annotations
