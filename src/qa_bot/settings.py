@@ -58,8 +58,9 @@ class RetrievalSettings(BaseModel):
     #: Bonus for the same share in a window's *first* sentence: of overlapping windows, the
     #: one that starts where the question is matched holds the answer most often.
     anchor_weight: float = Field(0.0, ge=0.0, le=2.0)
-    #: Bonus for a passage holding what the question asks for: a number ("how many", "how
-    #: long", "at what speed"), a date ("when", "in what year").
+    #: Bonus for a passage holding what the question asks for (``qa_bot.answer_types``): a
+    #: speed for "how fast", a duration for "how long", a date for "when"...; for "Who is X?",
+    #: X's first mention or a title next to a name.
     answer_type_weight: float = Field(0.1, ge=0.0, le=2.0)
     #: Decline a question that names someone or something no article mentions ("What did
     #: Putin say about the convoy?" of articles that never name Putin).
