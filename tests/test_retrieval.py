@@ -635,7 +635,9 @@ def test_a_short_question_whose_every_word_one_passage_holds_is_answered(
 @pytest.mark.parametrize(
     ("question", "kind"),
     [
-        ("How many airstrikes did Samantha Power mention?", "number"),
+        ("How many airstrikes did Samantha Power mention?", "count"),
+        ("How much did it cost?", "money"),
+        ("How much aid was sent?", "number"),
         ("how long had the troops been besieged?", "duration"),
         ("How long after the convoy caught fire did the drone leave?", "duration"),
         ("At what altitude was the drone flying?", "length"),
@@ -773,7 +775,15 @@ def test_who_is_a_name_prefers_the_first_mention_in_each_article() -> None:
             "it left later",
         ),
         ("In what year was it formed?", "formed in 2015", "formed in November", "formed"),
-        ("How many airstrikes were there?", "more than 150 airstrikes", None, "many airstrikes"),
+        ("How many airstrikes were there?", "more than 150 airstrikes", "62 troops", "airstrikes"),
+        # A count of the thing asked about, not any number near it.
+        (
+            "How many aid workers were killed in the convoy attack?",
+            "the death of 20 civilians and one aid worker",
+            "left 62 Syrian troops killed",
+            "aid workers were killed",
+        ),
+        ("How many countries are in the group?", "a group of 20 countries", "in 2015", "a group"),
     ],
 )
 def test_answer_types_tell_the_asked_for_kind_from_any_number(

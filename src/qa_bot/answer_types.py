@@ -18,11 +18,16 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from qa_bot.text import terms
+
 _NUMBER_WORDS = (
     r"one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|thirty"
     r"|forty|fifty|sixty|seventy|eighty|ninety|hundreds?|thousands?|millions?|billions?"
     r"|dozens?|half|several|a few|an?"
 )
+#: Number words that count something ("one aid worker", "dozens of civilians"), not "a".
+_COUNTING_WORDS = _NUMBER_WORDS.replace("|several|a few|an?", "|several")
+
 #: A quantity as news writes it: "3,600", "1.5", "72", "thirty", "a dozen", "several".
 _QTY = rf"(?:\d[\d,.]*|(?:{_NUMBER_WORDS}))"
 
@@ -144,8 +149,41 @@ def expected_answer(question: str) -> AnswerType | None:
     """
     for asks, kind in _KINDS:
         if asks.search(question):
+            if kind.name == "number":
+                return _count_of(question) or kind
             return kind
     return None
+
+
+_HOW_MANY = re.compile(
+    r"(?:^|[,:;]\s*)\W*how\s+many\s+(?P<what>(?:[\w’'-]+\s+){0,2}[\w’'-]+)", re.I
+)
+_NOT_COUNTED = frozenset(
+    "were was are is did do does had have has will would could more of in on at by the".split()
+)
+
+
+def _count_of(question: str) -> AnswerType | None:
+    """ "How many aid workers were killed?" wants a number counting aid workers ("one aid
+    worker"), not the "62 troops" of the sentence before: a number followed, within three
+    words, by the thing counted. Any number still earns the loose half."""
+    match = _HOW_MANY.search(question)
+    if match is None:
+        return None
+    counted: list[str] = []
+    for word in match.group("what").split():
+        if word.casefold() in _NOT_COUNTED:
+            break
+        counted.append(word)
+    if not counted:
+        return None
+    stem = (terms(counted[-1]) or [counted[-1].casefold()])[0]
+    stem = stem[:-1] if stem.endswith("y") else stem  # "country" meets "countries"
+    strict = re.compile(
+        rf"(?:\d|\b(?:{_COUNTING_WORDS})\b)[\w,.%-]*(?:\W+\w+){{0,3}}?\W+{re.escape(stem)}",
+        re.IGNORECASE,
+    )
+    return AnswerType("count", strict, NUMBER)
 
 
 _WHO_IS = re.compile(
