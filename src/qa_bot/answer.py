@@ -63,7 +63,8 @@ def compose(
     used_chars = 0
     best = retrieval.hits[0].score
     quoted = len(citations)  # the page's own date line is no quote of the story
-    headline = None if citations else _headline_citation(question, retrieval, article_text)
+    weights = pivot_weights(question, retrieval.weights)
+    headline = None if citations else _headline_citation(question, retrieval, weights, article_text)
     for hit in retrieval.hits:
         if len(citations) - quoted >= settings.top_k:
             break
@@ -83,7 +84,7 @@ def compose(
                 retrieval.context,
                 text,
                 settings.max_quote_chars,
-                pivot_weights(question, retrieval.weights),
+                weights,
                 retrieval.expected,
             )
         quote = text[start:end]
@@ -142,7 +143,10 @@ def pivot_weights(question: str, weights: Mapping[str, float]) -> dict[str, floa
 
 
 def _headline_citation(
-    question: str, retrieval: Retrieval, article_text: Callable[[str], str]
+    question: str,
+    retrieval: Retrieval,
+    weights: Mapping[str, float],
+    article_text: Callable[[str], str],
 ) -> Citation | None:
     """The best article's headline, when it answers a what/which/who question better than any
     sentence of the best window: "What does Russia accuse the US of doing in Syria?" is
@@ -155,7 +159,6 @@ def _headline_citation(
     text = article_text(hit.article.id)
     title = hit.article.title
     at = text.find(title)
-    weights = pivot_weights(question, retrieval.weights)
     total = sum(weights.values())
     if at < 0 or total <= 0:
         return None

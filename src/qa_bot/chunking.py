@@ -17,7 +17,7 @@ from collections.abc import Iterator
 
 from qa_bot.models import Article, Chunk
 from qa_bot.settings import ChunkingSettings
-from qa_bot.text import apart, reads_as_prose, sentence_spans
+from qa_bot.text import apart, line_end, reads_as_prose, sentence_spans
 
 #: About 200 word pieces of English news prose: safely under the model's 256.
 HARD_MAX_CHARS = 900
@@ -80,9 +80,7 @@ def is_heading(text: str, start: int, end: int) -> bool:
     A window stops before one, so no window (and no quote) ends with the next section's title.
     """
     line_start = text.rfind("\n", 0, start) + 1
-    line_end = text.find("\n", end)
-    line_end = len(text) if line_end < 0 else line_end
-    if text[line_start:start].strip() or text[end:line_end].strip():
+    if text[line_start:start].strip() or text[end : line_end(text, end)].strip():
         return False
     return not reads_as_prose(text[start:end])
 

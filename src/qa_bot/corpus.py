@@ -19,7 +19,7 @@ from typing import Any
 
 from qa_bot.errors import SeedsError
 from qa_bot.models import Article, ArticleMeta
-from qa_bot.text import clean_inline, fold
+from qa_bot.text import clean_inline, fold, line_end
 
 ARTICLE_SUFFIXES = (".txt", ".md")
 
@@ -430,9 +430,7 @@ def stated_span(text: str, meta: ArticleMeta) -> tuple[int, int] | None:
     dateline = _DATELINE.match(text, line_start)
     if dateline is not None and dateline.start("date") <= found < dateline.end():
         return line_start, line_start + len(dateline.group().rstrip())
-    line_end = text.find("\n", found)
-    line_end = len(text) if line_end < 0 else line_end
-    line = text[line_start:line_end]
+    line = text[line_start : line_end(text, found)]
     if len(line.strip()) > len(meta.date_text) + 40:  # a date inside a paragraph: just the date
         return found, found + len(meta.date_text)
     offset = len(line) - len(line.lstrip())

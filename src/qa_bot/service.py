@@ -44,6 +44,7 @@ from qa_bot.retrieval import (
 )
 from qa_bot.settings import Settings
 from qa_bot.store import IndexStore, Snapshot
+from qa_bot.text import line_end
 
 if TYPE_CHECKING:
     from qa_bot.evaluation import EvalQuestion
@@ -365,8 +366,7 @@ class QAService:
         if meta is None or text is None or not (0 <= start < end <= len(text)):
             return None
         para_start = text.rfind("\n", 0, start) + 1
-        para_end = text.find("\n", end)
-        para_end = len(text) if para_end < 0 else para_end
+        para_end = line_end(text, end)
         while para_end - para_start < 700:
             prev = text.rfind("\n", 0, max(para_start - 1, 0))
             nxt = text.find("\n", para_end + 1)
@@ -397,9 +397,8 @@ def _readable(meta: ArticleMeta, text: str, lo: int, hi: int, start: int, end: i
     """The text from ``lo`` to ``hi`` with the page furniture (menus, promos, credits) of the
     lines around the quote left out, and the quote's place in it. The lines the quote spans
     are kept as they are."""
-    block_start = text.rfind("\n", lo, start) + 1 if "\n" in text[lo:start] else lo
-    block_end = text.find("\n", end, hi)
-    block_end = hi if block_end < 0 else block_end
+    block_start = max(lo, text.rfind("\n", lo, start) + 1)
+    block_end = line_end(text, end, hi)
 
     def clean(part: str) -> list[str]:
         return [ln for ln in part.split("\n") if ln.strip() and not is_furniture(ln)]

@@ -221,8 +221,15 @@ def apart(text: str, end: int, start: int) -> bool:
 
 
 def _credited(text: str, pos: int) -> bool:
-    line_end = text.find("\n", pos)
-    return "©" in text[pos : len(text) if line_end < 0 else line_end]
+    return "©" in text[pos : line_end(text, pos)]
+
+
+def line_end(text: str, pos: int, stop: int | None = None) -> int:
+    """Where the line holding ``pos`` ends: its newline, or ``stop`` (the text's end) when it
+    has none before."""
+    stop = len(text) if stop is None else stop
+    found = text.find("\n", pos, stop)
+    return stop if found < 0 else found
 
 
 def _strip(text: str, start: int, end: int) -> tuple[int, int] | None:
