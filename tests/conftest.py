@@ -11,10 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from qa_bot.chunking import chunk_article
+from qa_bot.corpus import parse_article
 from qa_bot.embedding import SentenceTransformerEmbedder
-from qa_bot.models import ArticleMeta
+from qa_bot.models import ArticleMeta, Chunk
 from qa_bot.service import QAService
-from qa_bot.settings import Settings, load_settings
+from qa_bot.settings import ChunkingSettings, Settings, load_settings
 from qa_bot.text import words
 
 REPO = Path(__file__).resolve().parents[1]
@@ -116,6 +118,12 @@ def make_meta(**changes: object) -> ArticleMeta:
         "content_hash": "0" * 64,
     }
     return ArticleMeta(**{**fields, **changes})  # type: ignore[arg-type]
+
+
+def windows(text: str, settings: ChunkingSettings | None = None) -> list[Chunk]:
+    """The windows of one article given as its page's text."""
+    article = parse_article(text, article_id="a", path="a", digest="d")
+    return chunk_article(article, settings or ChunkingSettings())
 
 
 def make_settings(tmp_path: Path, seeds: Path, **overrides: object) -> Settings:

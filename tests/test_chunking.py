@@ -9,7 +9,7 @@ from qa_bot.corpus import parse_article
 from qa_bot.settings import ChunkingSettings
 from qa_bot.text import sentence_spans
 
-from .conftest import SEEDS
+from .conftest import SEEDS, windows
 
 
 @pytest.mark.parametrize("path", sorted(SEEDS.glob("*.txt")), ids=lambda p: p.stem[:3])
@@ -30,8 +30,7 @@ def test_seed_chunks_map_back_to_the_original(path) -> None:
 
 def test_windows_respect_limits_and_overlap() -> None:
     body = " ".join(f"Sentence number {i} is here." for i in range(10))
-    article = parse_article(f"Title\n\n{body}", article_id="a", path="a", digest="d")
-    chunks = chunk_article(article, ChunkingSettings(max_chars=60, max_sentences=3))
+    chunks = windows(f"Title\n\n{body}", ChunkingSettings(max_chars=60, max_sentences=3))
     assert all(len(c.text) <= 60 for c in chunks)
     assert chunks[0].text == "Sentence number 0 is here. Sentence number 1 is here."
     assert chunks[1].text.startswith("Sentence number 1")
@@ -46,8 +45,7 @@ def test_no_window_spans_a_line_the_cleaning_left_out() -> None:
         "The situation in Deir ez-Zor is different.\n\n"
         "Officials added nothing."
     )
-    article = parse_article(text, article_id="a", path="a", digest="d")
-    chunks = chunk_article(article, ChunkingSettings())
+    chunks = windows(text)
     assert [c.text for c in chunks] == [
         "It is hard to believe, he said.",
         "The situation in Deir ez-Zor is different.\n\nOfficials added nothing.",
@@ -62,8 +60,7 @@ def test_a_photo_caption_is_a_window_of_its_own() -> None:
         "support group meeting in Munich, Germany, February 11, 2016 © AFP\n\n"
         "The group was formed in November 2015."
     )
-    article = parse_article(text, article_id="a", path="a", digest="d")
-    chunks = chunk_article(article, ChunkingSettings(max_chars=400))
+    chunks = windows(text, ChunkingSettings(max_chars=400))
     assert [c.text[:22] for c in chunks] == [
         "Lavrov expects a minis",
         "US Secretary of State ",
@@ -88,8 +85,7 @@ def test_sentence_splitter_keeps_abbreviations_and_quotes() -> None:
 
 def test_overlong_sentence_is_cut_below_the_model_window() -> None:
     sentence = ", ".join(["a clause of several words"] * 120) + "."
-    article = parse_article(f"Title\n\n{sentence}", article_id="a", path="a", digest="d")
-    chunks = chunk_article(article, ChunkingSettings())
+    chunks = windows(f"Title\n\n{sentence}")
     assert len(chunks) > 1
     assert all(len(c.text) <= HARD_MAX_CHARS for c in chunks)
     assert "".join(c.text for c in chunks).replace(" ", "") == sentence.replace(" ", "")
@@ -120,8 +116,7 @@ def test_windows_stop_before_a_subhead() -> None:
         "Title\n\nThe convoy left at dawn. It reached the border by noon.\n\n"
         "Agreement on Syria\n\nThe talks resumed on Monday. Both sides attended."
     )
-    article = parse_article(text, article_id="a", path="a", digest="d")
-    chunks = chunk_article(article, ChunkingSettings(max_chars=300, max_sentences=3))
+    chunks = windows(text, ChunkingSettings(max_chars=300, max_sentences=3))
     by_start = {c.text.split(".")[0]: c.text for c in chunks}
     # The window of the paragraph's last sentence does not take in the next section's title...
     assert by_start["It reached the border by noon"] == "It reached the border by noon."

@@ -14,8 +14,6 @@ import pytest
 
 from qa_bot.answer import compose, first_quote, pivot_weights
 from qa_bot.answer_types import about_the_article, definition
-from qa_bot.chunking import chunk_article
-from qa_bot.corpus import parse_article
 from qa_bot.models import ArticleMeta, Chunk
 from qa_bot.retrieval import (
     Hit,
@@ -38,7 +36,7 @@ from qa_bot.service import QAService
 from qa_bot.settings import ChunkingSettings, RetrievalSettings
 from qa_bot.text import terms
 
-from .conftest import CountingEmbedder, make_meta, make_settings, write_article
+from .conftest import CountingEmbedder, make_meta, make_settings, windows, write_article
 
 # --- fusion ----------------------------------------------------------------------------------
 
@@ -242,8 +240,7 @@ def test_first_quote_never_grows_over_a_promo_line() -> None:
         "READ MORE: US airstrikes on Syrian troops were intentional – Assad to AP\n\n"
         "The situation in Deir ez-Zor is different."
     )
-    article = parse_article(text, article_id="a", path="a", digest="d")
-    chunks = chunk_article(article, ChunkingSettings())
+    chunks = windows(text)
     best = next(i for i, c in enumerate(chunks) if c.text.startswith("It is very hard"))
     hit = _hit(chunks[best], 1.0, best)
     weights = {"believe": 3.0, "forget": 2.0}
@@ -280,8 +277,7 @@ def test_first_quote_pivots_on_what_was_said_not_on_who_said_it() -> None:
         "make war. Instead of helping civilians they bomb convoys,” Samantha Power said.\n\n"
         "She left early."
     )
-    article = parse_article(text, article_id="a", path="a", digest="d")
-    chunks = chunk_article(article, ChunkingSettings(max_chars=200, max_sentences=2))
+    chunks = windows(text, ChunkingSettings(max_chars=200, max_sentences=2))
     question = "What did Samantha Power say Russia and Assad do instead of pursuing peace?"
     weights = {t: 1.0 for t in terms(question)} | {"samantha": 4.0, "power": 3.0}
     best = next(i for i, c in enumerate(chunks) if c.text.startswith("“Now"))
