@@ -14,20 +14,18 @@ import pytest
 
 from qa_bot.answer import compose, first_quote, pivot_weights
 from qa_bot.answer_types import about_the_article, definition
+from qa_bot.filters import SearchFilters, date_bound, outlet_in_question
 from qa_bot.models import ArticleMeta, Chunk
 from qa_bot.retrieval import (
     Hit,
     Retrieval,
-    SearchFilters,
     _definition_bonus,
     anchor_coverage,
     correction_note,
     coverage,
-    date_bound,
     expected_answer,
     fuse,
     near_duplicate,
-    outlet_in_question,
     retrieve,
     term_weights,
     unknown_names,

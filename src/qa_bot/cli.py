@@ -25,7 +25,7 @@ from qa_bot.models import Answer
 from qa_bot.settings import Settings, SettingsError, load_settings
 
 if TYPE_CHECKING:
-    from qa_bot.retrieval import SearchFilters
+    from qa_bot.filters import SearchFilters
 
 app = typer.Typer(
     help="Answer questions about a folder of news articles with verbatim, cited, dated quotes.",
@@ -162,7 +162,7 @@ def index(
 
 def _parse_date(value: str | None, name: str) -> dt.date | None:
     """``--since`` / ``--until``: a day, a month or a year (``--until 2016-09`` is its end)."""
-    from qa_bot.retrieval import date_bound
+    from qa_bot.filters import date_bound
 
     if value is None:
         return None
@@ -173,7 +173,7 @@ def _parse_date(value: str | None, name: str) -> dt.date | None:
 
 
 def _date_filters(outlets: list[str] | None, since: str | None, until: str | None) -> SearchFilters:
-    from qa_bot.retrieval import SearchFilters
+    from qa_bot.filters import SearchFilters
 
     filters = SearchFilters(
         outlets=tuple(outlets or ()),

@@ -154,7 +154,7 @@ class ChatSession:
 
     def outlet(self, argument: str = "") -> bool:
         """``:outlet NAME`` keeps to one outlet's articles; ``:outlet all`` lifts it."""
-        from qa_bot.retrieval import LIFT_WORDS, SearchFilters, find_outlet
+        from qa_bot.filters import LIFT_WORDS, SearchFilters, find_outlet
 
         filters = self.filters or SearchFilters()
         try:
@@ -180,7 +180,7 @@ class ChatSession:
 
     def dates(self, argument: str = "") -> bool:
         """``:dates FROM TO`` keeps to articles published then; ``:dates all`` lifts it."""
-        from qa_bot.retrieval import LIFT_WORDS, SearchFilters, parse_date_range
+        from qa_bot.filters import LIFT_WORDS, SearchFilters, parse_date_range
 
         filters = self.filters or SearchFilters()
         if not argument:

@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from qa_bot.files import atomic_write_text
-from qa_bot.retrieval import SearchFilters, outlet_in_question
+from qa_bot.filters import SearchFilters, outlet_in_question
 from qa_bot.service import MAX_QUESTION_CHARS, validate_question
 from qa_bot.text import terms
 

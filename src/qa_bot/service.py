@@ -26,6 +26,7 @@ from qa_bot.errors import (
     InvalidQuestionError,
     QABotError,
 )
+from qa_bot.filters import SearchFilters, outlet_in_question
 from qa_bot.indexer import (
     IndexReport,
     ProgressFactory,
@@ -35,13 +36,7 @@ from qa_bot.indexer import (
     windows_changed,
 )
 from qa_bot.models import Answer, ArticleMeta, SourceInfo
-from qa_bot.retrieval import (
-    Retrieval,
-    SearchFilters,
-    correction_note,
-    outlet_in_question,
-    retrieve,
-)
+from qa_bot.retrieval import Retrieval, correction_note, retrieve
 from qa_bot.settings import Settings
 from qa_bot.store import IndexStore, Snapshot
 from qa_bot.text import line_end

@@ -69,14 +69,9 @@ from telegram.ext import (
 
 from qa_bot.conversation import Conversations, Reply, Turn
 from qa_bot.errors import InvalidQuestionError, QABotError
+from qa_bot.filters import LIFT_WORDS, SearchFilters, find_outlet, parse_date_range
 from qa_bot.models import Answer, Citation
-from qa_bot.retrieval import (
-    LIFT_WORDS,
-    SearchFilters,
-    find_outlet,
-    near_duplicate,
-    parse_date_range,
-)
+from qa_bot.retrieval import near_duplicate
 from qa_bot.settings import ConversationSettings, TelegramSettings
 from qa_bot.telegram_render import (
     MAX_MESSAGE_LENGTH,
