@@ -7,15 +7,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from qa_bot.corpus import (
-    SourceFile,
-    decode,
-    discover,
-    load_sidecar,
-    parse_article,
-    read_article,
-)
+from qa_bot.corpus import decode, load_sidecar, parse_article, read_article
 from qa_bot.errors import SeedsError
+from qa_bot.seed_files import SourceFile, discover
 
 from .conftest import SEEDS
 

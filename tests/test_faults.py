@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 import qa_bot.indexer as indexer_module
-from qa_bot.corpus import SourceFile
 from qa_bot.errors import IndexMismatchError, InvalidQuestionError
 from qa_bot.indexer import update_index
+from qa_bot.seed_files import SourceFile
 from qa_bot.service import QAService, validate_question
 from qa_bot.store import IndexStore
 
@@ -53,8 +53,8 @@ def test_file_vanishing_during_indexing_is_skipped(
 ) -> None:
     real_discover = indexer_module.discover
 
-    def discover_then_delete(seeds: Path):
-        files, skipped = real_discover(seeds)
+    def discover_then_delete(seeds: Path, **options: bool):
+        files, skipped = real_discover(seeds, **options)
         (seeds / "beta.txt").unlink()  # gone between listing and reading
         return files, skipped
 

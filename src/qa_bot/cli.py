@@ -137,6 +137,8 @@ def _print_report(report: Any, *, quiet: bool = False) -> None:
         err.print("exported the ONNX query model (questions no longer need torch)")
     for skipped in report.skipped:
         err.print(f"[yellow]skipped[/] {escape(skipped.path)}: {escape(skipped.reason)}")
+    for rel in getattr(report, "outside", ()):
+        err.print(f"[yellow]read from outside the seeds folder[/] (a link): {escape(rel)}")
 
 
 @app.command()

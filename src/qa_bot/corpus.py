@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import os
 import re
 import tomllib
 from collections.abc import Iterator
@@ -19,75 +18,10 @@ from typing import Any
 
 from qa_bot.errors import SeedsError
 from qa_bot.models import Article, ArticleMeta
+from qa_bot.seed_files import SourceFile, UnsafeFileError, read_inside, read_regular
 from qa_bot.text import clean_inline, fold, line_end
 
-ARTICLE_SUFFIXES = (".txt", ".md")
-
-
-@dataclass(frozen=True)
-class SkippedFile:
-    """A file that could not be used, with the reason shown to the user."""
-
-    path: str
-    reason: str
-
-
-@dataclass(frozen=True)
-class SourceFile:
-    """A candidate article file found under the seeds folder."""
-
-    path: Path
-    rel: str
-    size: int
-    mtime_ns: int
-
-
-# --- discovery and decoding --------------------------------------------------------------------
-
-
-def discover(seeds_dir: Path) -> tuple[list[SourceFile], list[SkippedFile]]:
-    """List article files recursively, in a stable order, without following symlink loops."""
-    if not seeds_dir.exists():
-        raise SeedsError(f"seeds folder not found: {seeds_dir}. Create it and put articles in it.")
-    if not seeds_dir.is_dir():
-        raise SeedsError(f"seeds path is not a folder: {seeds_dir}")
-    found: list[SourceFile] = []
-    skipped: list[SkippedFile] = []
-    seen_dirs: set[tuple[int, int]] = set()
-    root = seeds_dir.resolve()
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
-        try:
-            st = os.stat(dirpath)
-        except OSError:
-            continue
-        key = (st.st_dev, st.st_ino)
-        if key in seen_dirs:
-            dirnames.clear()
-            skipped.append(
-                SkippedFile(_rel(Path(dirpath), root), "symlink loop: folder seen before")
-            )
-            continue
-        seen_dirs.add(key)
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for name in sorted(filenames):
-            if name.startswith(".") or not name.lower().endswith(ARTICLE_SUFFIXES):
-                continue
-            path = Path(dirpath) / name
-            rel = _rel(path, root)
-            try:
-                st = path.stat()
-            except OSError as exc:
-                skipped.append(SkippedFile(rel, f"cannot read: {exc.strerror or exc}"))
-                continue
-            found.append(SourceFile(path, rel, st.st_size, st.st_mtime_ns))
-    return found, skipped
-
-
-def _rel(path: Path, root: Path) -> str:
-    try:
-        return path.relative_to(root).as_posix()
-    except ValueError:
-        return path.as_posix()
+# --- decoding ----------------------------------------------------------------------------------
 
 
 def decode(data: bytes) -> str:
@@ -126,7 +60,9 @@ def content_hash(data: bytes, extra: str = "") -> str:
 SIDECAR_FIELDS = ("title", "outlet", "date", "date_text", "url")
 
 
-def load_sidecar(seeds_dir: Path, name: str) -> dict[str, dict[str, Any]]:
+def load_sidecar(
+    seeds_dir: Path, name: str, *, limit: int = 20_000_000, follow_outside: bool = False
+) -> dict[str, dict[str, Any]]:
     """Read the maintainer's metadata file: a TOML table per article file (relative path).
 
     Example::
@@ -134,12 +70,20 @@ def load_sidecar(seeds_dir: Path, name: str) -> dict[str, dict[str, Any]]:
         ["004_6573c82807c02ec9.txt"]
         date = 2016-09-22
         url = "https://tass.com/..."
+
+    It is read only if it is a regular file inside the seeds folder, like the articles.
     """
     path = seeds_dir / name
-    if not path.is_file():
-        return {}
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        raw = read_inside(seeds_dir, name, limit, follow_outside=follow_outside)
+    except OSError as exc:
+        raise SeedsError(f"{path}: {exc.strerror or exc}") from exc
+    if raw is None:
+        return {}
+    if len(raw) > limit:
+        raise SeedsError(f"{path}: too large ({len(raw):,}+ bytes; the limit is {limit:,})")
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise SeedsError(f"{path}: invalid metadata file: {exc}") from exc
     out: dict[str, dict[str, Any]] = {}
@@ -461,11 +405,15 @@ def read_article(
     if source.size > max_bytes:
         return None, f"too large ({source.size:,} bytes; the limit is {max_bytes:,})"
     try:
-        data = source.path.read_bytes()
+        data = read_regular(source.path, max_bytes, source.identity)
     except FileNotFoundError:
         return None, "vanished while being read"
+    except UnsafeFileError as exc:
+        return None, str(exc)
     except OSError as exc:
         return None, f"cannot read: {exc.strerror or exc}"
+    if len(data) > max_bytes:
+        return None, f"too large (over {max_bytes:,} bytes, the limit)"
     if not data.strip():
         return None, "empty file"
     if looks_binary(data):

@@ -18,18 +18,12 @@ from dataclasses import asdict, dataclass, field, replace
 import numpy as np
 
 from qa_bot.chunking import chunk_article, embedding_text, lexical_text
-from qa_bot.corpus import (
-    SkippedFile,
-    SourceFile,
-    discover,
-    load_sidecar,
-    read_article,
-    sidecar_fingerprint,
-)
+from qa_bot.corpus import load_sidecar, read_article, sidecar_fingerprint
 from qa_bot.embedding import Embedder
 from qa_bot.errors import IndexError_, SeedsError
 from qa_bot.files import atomic_write_text
 from qa_bot.models import Article, ArticleMeta, Chunk
+from qa_bot.seed_files import SkippedFile, SourceFile, discover
 from qa_bot.settings import Settings
 from qa_bot.store import (
     FORMAT_VERSION,
@@ -50,6 +44,8 @@ class IndexReport:
     removed: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     skipped: list[SkippedFile] = field(default_factory=list)
+    #: Files read through links out of the seeds folder (``seeds.follow_symlinks_outside``).
+    outside: list[str] = field(default_factory=list)
     chunks_embedded: int = 0
     chunks_total: int = 0
     full_rebuild_reason: str | None = None
@@ -126,8 +122,8 @@ def sidecar_key(overrides: dict[str, object] | None) -> str:
 
 def stale_files(settings: Settings, manifest: Manifest) -> list[str]:
     """Seed files that differ from the index at a glance (stat and sidecar, no reads)."""
-    files, _ = discover(settings.seeds_dir)
-    sidecar = load_sidecar(settings.seeds_dir, settings.metadata_file)
+    files, _ = _discover(settings)
+    sidecar = _load_sidecar(settings)
     changed = [
         f.rel
         for f in files
@@ -136,6 +132,19 @@ def stale_files(settings: Settings, manifest: Manifest) -> list[str]:
     current = {f.rel for f in files}
     changed.extend(sorted(set(manifest.files) - current))
     return changed
+
+
+def _discover(settings: Settings) -> tuple[list[SourceFile], list[SkippedFile]]:
+    return discover(settings.seeds_dir, follow_outside=settings.seeds.follow_symlinks_outside)
+
+
+def _load_sidecar(settings: Settings) -> dict[str, dict[str, object]]:
+    return load_sidecar(
+        settings.seeds_dir,
+        settings.metadata_file,
+        limit=settings.max_file_bytes,
+        follow_outside=settings.seeds.follow_symlinks_outside,
+    )
 
 
 def _looks_unchanged(record: FileRecord | None, source: SourceFile, key: str) -> bool:
@@ -158,8 +167,8 @@ def update_index(
     started = time.perf_counter()
     store = IndexStore(settings.index_dir)
     with store.lock(wait=lock_wait):
-        files, skipped = discover(settings.seeds_dir)
-        sidecar = load_sidecar(settings.seeds_dir, settings.metadata_file)
+        files, skipped = _discover(settings)
+        sidecar = _load_sidecar(settings)
         previous, reason = _previous(store, settings, embedder, force)
         plan = _plan(files, skipped, sidecar, previous, settings)
         report = plan.report
@@ -225,7 +234,7 @@ def _plan(
     previous: Snapshot | None,
     settings: Settings,
 ) -> _Plan:
-    report = IndexReport(skipped=list(skipped))
+    report = IndexReport(skipped=list(skipped), outside=[f.rel for f in files if f.outside])
     old = previous.manifest.files if previous else {}
     keep: dict[str, FileRecord] = {}
     fresh: dict[str, tuple[Article, FileRecord]] = {}

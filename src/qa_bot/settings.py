@@ -37,6 +37,14 @@ class EmbeddingSettings(BaseModel):
     threads: int = Field(0, ge=0, le=256)
 
 
+class SeedsSettings(BaseModel):
+    """How the seeds folder is read: only regular files inside it, unless told otherwise."""
+
+    #: Read files that symlinks inside the seeds folder point to outside it. Off: whatever is
+    #: indexed can be quoted to anyone who asks, so a link must not publish /etc or a home.
+    follow_symlinks_outside: bool = False
+
+
 class ChunkingSettings(BaseModel):
     max_chars: int = Field(300, ge=40, le=4000)
     max_sentences: int = Field(3, ge=1, le=20)
@@ -127,6 +135,7 @@ class Settings(BaseSettings):
     root_dir: Path = Path(".")
     metadata_file: str = "metadata.toml"
     max_file_bytes: int = Field(20_000_000, ge=1)
+    seeds: SeedsSettings = SeedsSettings()
     embedding: EmbeddingSettings = EmbeddingSettings()
     chunking: ChunkingSettings = ChunkingSettings()
     retrieval: RetrievalSettings = RetrievalSettings()
