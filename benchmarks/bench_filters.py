@@ -13,7 +13,7 @@ nearest of them. Two ways, both in :mod:`qa_bot.retrieval`:
 This prints, for allowed shares from 0.1% to 50%, the p50 latency of each and the recall@10 of
 the masked search against the exact answer, on clustered synthetic vectors (the corpus of
 ``bench_ann.py``) saved to disk and memory-mapped like a real index. The rule in
-``retrieval._dense_candidates`` comes from this table: exact up to ``EXACT_FILTER_LIMIT`` rows;
+``store_search._dense_candidates`` comes from this table: exact up to ``EXACT_FILTER_LIMIT`` rows;
 beyond, masked when the index is flat (exact anyway, and it copies nothing) or when at least
 ``MASKED_MIN_SHARE`` of the rows are allowed (an approximate index's recall depends on the
 share it may visit, not on the number of rows).

@@ -879,12 +879,12 @@ def test_filter_query_admits_exactly_what_the_filter_does(
 def test_large_filtered_search_goes_through_the_index_with_the_same_result(
     outlets_corpus: QAService, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import qa_bot.retrieval as retrieval_module
+    import qa_bot.store_search as store_search
 
     only_rt = SearchFilters(outlets=("RT",))
     question = "Who saw smoke near the convoy?"
     exact = outlets_corpus.search(question, filters=only_rt)
-    monkeypatch.setattr(retrieval_module, "EXACT_FILTER_LIMIT", 0)
+    monkeypatch.setattr(store_search, "EXACT_FILTER_LIMIT", 0)
     through_index = outlets_corpus.search(question, filters=only_rt)
     assert exact is not None and through_index is not None
     assert [h.chunk_id for h in through_index.hits] == [h.chunk_id for h in exact.hits]
@@ -896,12 +896,12 @@ def test_an_approximate_index_is_masked_only_when_most_rows_stay(
 ) -> None:
     """Masking most rows of an HNSW graph loses neighbours: small allowed shares are scored
     exactly instead, with the same result."""
-    import qa_bot.retrieval as retrieval_module
+    import qa_bot.store_search as store_search
     from qa_bot.vector_index import VectorIndex
 
     service = _outlets_corpus(tmp_path, retrieval={"exact_search_limit": 0})
     assert service.snapshot().dense.kind == "hnsw"
-    monkeypatch.setattr(retrieval_module, "EXACT_FILTER_LIMIT", 0)
+    monkeypatch.setattr(store_search, "EXACT_FILTER_LIMIT", 0)
     masked: list[int] = []
     search = VectorIndex.search
 

@@ -365,7 +365,8 @@ def _baseline_seconds(service: QAService, question: str) -> float:
     started = time.perf_counter()
     vector = service.query_embedder.embed([question])
     k = min(service.settings.retrieval.candidates, snapshot.n_chunks)
-    snapshot.dense.search(np.asarray(vector, dtype=np.float32).reshape(1, -1), k)
+    if k:
+        snapshot.candidates(np.asarray(vector[0], dtype=np.float32), (), k)
     return time.perf_counter() - started
 
 

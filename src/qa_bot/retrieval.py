@@ -27,10 +27,9 @@ from qa_bot.answer_types import (
     expected_answer,
 )
 from qa_bot.filters import SearchFilters
-from qa_bot.lexical import LexicalIndex
 from qa_bot.models import ArticleMeta, Chunk
 from qa_bot.settings import RetrievalSettings
-from qa_bot.store import Snapshot
+from qa_bot.store_api import IndexView, Lexicon
 from qa_bot.text import fold, sentence_spans, terms
 
 #: Coverage that counts as every word of the question (rounding aside).
@@ -39,14 +38,9 @@ ALL_WORDS = 1.0 - 1e-9
 #: How many windows either side of the best hit are fetched for growing the first quote.
 CONTEXT_REACH = 3
 
-#: A filtered search scores up to this many allowed passages exactly; a larger allowed set is
-#: searched through the vector index with the other rows masked out, when that is exact (a
-#: flat index) or the allowed share is large enough for the approximate index to still find
-#: the neighbours: HNSW skipping 70% of 200k rows found 0.997 of the exact top 50, skipping
-#: 90% only 0.93, and 95% only 0.76 (benchmarks/bench_filters.py). Exact scoring costs about
-#: 0.45 ms per thousand rows there.
-EXACT_FILTER_LIMIT = 20_000
-MASKED_MIN_SHARE = 0.3
+#: How much a word carried over from the previous question counts in BM25, against one of
+#: the question's own.
+CONTEXT_TERM_WEIGHT = 0.5
 
 
 @dataclass(frozen=True)
@@ -80,7 +74,7 @@ class Retrieval:
 
 
 def retrieve(
-    snapshot: Snapshot,
+    snapshot: IndexView,
     question: str,
     query_vector: np.ndarray,
     settings: RetrievalSettings,
@@ -107,30 +101,17 @@ def retrieve(
     n = snapshot.n_chunks
     if n == 0:
         return Retrieval([], 0.0, False, q_terms, "the index is empty")
-    allowed = _allowed_ids(snapshot, filters)
-    if allowed is not None and allowed.size == 0:
+    found = snapshot.candidates(
+        np.asarray(query_vector, dtype=np.float32).reshape(-1),
+        q_terms,
+        min(settings.candidates, n),
+        filters=filters,
+        extra_terms=context_terms,
+        extra_weight=CONTEXT_TERM_WEIGHT,
+    )
+    if found.ids.size == 0:
         return Retrieval([], 0.0, False, q_terms, "no article matches the filters")
-
-    qv = np.asarray(query_vector, dtype=np.float32).reshape(1, -1)
-    k = min(settings.candidates, n)
-    dense_ids = _dense_candidates(snapshot, qv, k, allowed)
-
-    lex = snapshot.lexical.scores(q_terms)
-    if context_terms:
-        lex = lex + 0.5 * snapshot.lexical.scores(context_terms)
-    if allowed is not None:
-        mask = np.zeros(n, dtype=bool)
-        mask[allowed] = True
-        lex = np.where(mask, lex, 0.0)
-    lex_max = float(lex.max()) if lex.size else 0.0
-    lex_ids: list[int] = []
-    if lex_max > 0:
-        top = np.argpartition(-lex, min(k, n - 1))[:k]
-        lex_ids = [int(i) for i in top if lex[i] > 0]
-
-    ids = np.array(sorted(set(dense_ids) | set(lex_ids)), dtype=np.int64)
-    dense = np.asarray(snapshot.vectors[ids], dtype=np.float32) @ qv[0]
-    lexical = lex[ids] / lex_max if lex_max > 0 else np.zeros(len(ids), dtype=np.float32)
+    ids, dense, lexical = found.ids, found.dense, found.lexical
     fused = fuse(dense, lexical, settings)
     chunks = snapshot.chunks([int(i) for i in ids])
     if q_terms and (settings.coverage_weight or settings.anchor_weight):
@@ -225,7 +206,7 @@ def _definition_bonus(subject: Definition, chunks: Sequence[Chunk]) -> np.ndarra
 
 
 def corrected_terms(
-    lexical: LexicalIndex, q_terms: Sequence[str]
+    lexical: Lexicon, q_terms: Sequence[str]
 ) -> tuple[list[str], dict[str, tuple[str, ...]]]:
     """The question's terms with each one the index does not hold replaced by the indexed
     terms one typo away, when there are any; and those replacements, by replaced term.
@@ -253,7 +234,7 @@ MIN_ACRONYM = 3
 _ASKING = frozenset({"which", "what", "whose"})
 
 
-def unknown_names(question: str, lexical: LexicalIndex) -> list[str]:
+def unknown_names(question: str, lexical: Lexicon) -> list[str]:
     """Names in the question that no indexed passage holds, even read with a typo fixed.
 
     A name is a capitalised word past the first (that one is capitalised anyway) or an
@@ -305,13 +286,13 @@ def _surface_in_hits(hits: Sequence[Hit], term: str) -> str | None:
     return None
 
 
-def neighbours(snapshot: Snapshot, hit: Hit, reach: int = CONTEXT_REACH) -> dict[int, Chunk]:
+def neighbours(snapshot: IndexView, hit: Hit, reach: int = CONTEXT_REACH) -> dict[int, Chunk]:
     """The windows of the hit's article that start up to ``reach`` sentences before or after.
 
     Chunk ids of one article are consecutive (in order of their first sentence), so the
     neighbours are one lookup away.
     """
-    ids = range(max(0, hit.chunk_id - reach), min(snapshot.n_chunks, hit.chunk_id + reach + 1))
+    ids = range(max(0, hit.chunk_id - reach), hit.chunk_id + reach + 1)
     found = snapshot.chunks(list(ids))
     return {i: c for i, c in found.items() if c.article_id == hit.chunk.article_id}
 
@@ -346,7 +327,7 @@ def _reciprocal_ranks(scores: np.ndarray, k: int, *, zero_is_absent: bool = Fals
 
 
 def decide(
-    snapshot: Snapshot,
+    snapshot: IndexView,
     q_terms: Sequence[str],
     hits: Sequence[Hit],
     settings: RetrievalSettings,
@@ -417,7 +398,7 @@ def _meta_terms(meta: ArticleMeta) -> list[str]:
     return terms(" ".join(words))
 
 
-def term_weights(snapshot: Snapshot, q_terms: Sequence[str]) -> dict[str, float]:
+def term_weights(snapshot: IndexView, q_terms: Sequence[str]) -> dict[str, float]:
     """Each distinct question term with its IDF: rare names and numbers weigh the most."""
     return {t: snapshot.lexical.idf(t) for t in dict.fromkeys(q_terms)}
 
@@ -443,35 +424,6 @@ def anchor_coverage(window_text: str, weights: dict[str, float]) -> float:
     if first is None:
         return 0.0
     return coverage(terms(window_text[first[0] : first[1]]), weights)
-
-
-def _allowed_ids(snapshot: Snapshot, filters: SearchFilters | None) -> np.ndarray | None:
-    if filters is None or not filters.active:
-        return None
-    return snapshot.chunk_ids_where(filters.outlets, filters.since, filters.until)
-
-
-def _dense_candidates(
-    snapshot: Snapshot, qv: np.ndarray, k: int, allowed: np.ndarray | None
-) -> list[int]:
-    """Ids of the ``k`` passages nearest the question, among ``allowed`` ones when filtered.
-
-    A small allowed set is scored exactly (a few thousand dot products). A large one is
-    searched by the index itself with the other rows masked out, which copies no vectors,
-    unless the index is approximate and the allowed share small: its graph or lists would
-    then lead mostly to masked rows and miss allowed neighbours.
-    """
-    if allowed is None:
-        _, ids = snapshot.dense.search(qv, k)
-        return [int(i) for i in ids[0] if i >= 0]
-    masked_is_safe = snapshot.dense.kind == "flat" or allowed.size >= MASKED_MIN_SHARE * max(
-        1, snapshot.n_chunks
-    )
-    if allowed.size <= EXACT_FILTER_LIMIT or not masked_is_safe:
-        sims = np.asarray(snapshot.vectors[allowed], dtype=np.float32) @ qv[0]
-        return [int(allowed[i]) for i in np.argsort(-sims)[:k]]
-    _, ids = snapshot.dense.search(qv, k, allowed=allowed)
-    return [int(i) for i in ids[0] if i >= 0]
 
 
 # --- quotes ------------------------------------------------------------------------------------

@@ -46,9 +46,11 @@ from qa_bot.errors import (
     IndexWriteError,
 )
 from qa_bot.files import atomic_write_text
+from qa_bot.filters import SearchFilters
 from qa_bot.lexical import LexicalIndex
 from qa_bot.models import ArticleMeta, Chunk, SourceInfo
 from qa_bot.settings import RetrievalSettings
+from qa_bot.store_api import Candidates
 from qa_bot.vector_index import VectorIndex
 
 FORMAT_VERSION = 1
@@ -201,6 +203,29 @@ class Snapshot:
     @property
     def n_chunks(self) -> int:
         return self.manifest.chunks
+
+    def candidates(
+        self,
+        query_vector: np.ndarray,
+        terms: Sequence[str],
+        k: int,
+        *,
+        filters: SearchFilters | None = None,
+        extra_terms: Sequence[str] = (),
+        extra_weight: float = 0.5,
+    ) -> Candidates:
+        """See :meth:`qa_bot.store_api.IndexView.candidates`."""
+        from qa_bot.store_search import faiss_candidates
+
+        return faiss_candidates(
+            self,
+            query_vector,
+            terms,
+            k,
+            filters=filters,
+            extra_terms=extra_terms,
+            extra_weight=extra_weight,
+        )
 
     def chunks(self, ids: list[int]) -> dict[int, Chunk]:
         if not ids:
