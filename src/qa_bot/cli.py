@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from qa_bot.errors import InvalidQuestionError, QABotError
+from qa_bot.errors import InvalidQuestionError, QABotError, SeedsError
 from qa_bot.models import Answer
 from qa_bot.settings import Settings, SettingsError, load_settings
 
@@ -132,7 +132,8 @@ def _print_report(report: Any, *, quiet: bool = False) -> None:
         f"embedded {report.chunks_embedded} chunks ({report.chunks_total} in the index) "
         f"in {report.seconds:.1f} s"
     )
-    err.print(line if not quiet else f"index refreshed: {line}")
+    if not quiet or report.changed:
+        err.print(line if not quiet else f"index refreshed: {line}")
     if getattr(report, "onnx_exported", False):
         err.print("exported the ONNX query model (questions no longer need torch)")
     for skipped in report.skipped:
@@ -160,6 +161,11 @@ def index(
             out.print_json(json.dumps(report.to_json()))
         else:
             _print_report(report)
+        if report.metadata_errors:
+            raise SeedsError(
+                f"{service.settings.metadata_file} has {report.metadata_errors} broken "
+                "entries (above), not applied; fix them and run `qa-bot index` again"
+            )
 
 
 def _parse_date(value: str | None, name: str) -> dt.date | None:

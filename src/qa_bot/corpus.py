@@ -10,15 +10,14 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
-import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from qa_bot.errors import SeedsError
 from qa_bot.models import Article, ArticleMeta
-from qa_bot.seed_files import SourceFile, UnsafeFileError, read_inside, read_regular
+from qa_bot.seed_files import SourceFile, UnsafeFileError, read_regular
+from qa_bot.sidecar import sidecar_fingerprint
 from qa_bot.text import clean_inline, fold, line_end
 
 # --- decoding ----------------------------------------------------------------------------------
@@ -53,66 +52,6 @@ def content_hash(data: bytes, extra: str = "") -> str:
     if extra:
         digest.update(b"\x00" + extra.encode())
     return digest.hexdigest()
-
-
-# --- sidecar metadata --------------------------------------------------------------------------
-
-SIDECAR_FIELDS = ("title", "outlet", "date", "date_text", "url")
-
-
-def load_sidecar(
-    seeds_dir: Path, name: str, *, limit: int = 20_000_000, follow_outside: bool = False
-) -> dict[str, dict[str, Any]]:
-    """Read the maintainer's metadata file: a TOML table per article file (relative path).
-
-    Example::
-
-        ["004_6573c82807c02ec9.txt"]
-        date = 2016-09-22
-        url = "https://tass.com/..."
-
-    It is read only if it is a regular file inside the seeds folder, like the articles.
-    """
-    path = seeds_dir / name
-    try:
-        raw = read_inside(seeds_dir, name, limit, follow_outside=follow_outside)
-    except OSError as exc:
-        raise SeedsError(f"{path}: {exc.strerror or exc}") from exc
-    if raw is None:
-        return {}
-    if len(raw) > limit:
-        raise SeedsError(f"{path}: too large ({len(raw):,}+ bytes; the limit is {limit:,})")
-    try:
-        data = tomllib.loads(raw.decode("utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise SeedsError(f"{path}: invalid metadata file: {exc}") from exc
-    out: dict[str, dict[str, Any]] = {}
-    for key, entry in data.items():
-        if not isinstance(entry, dict):
-            raise SeedsError(f"{path}: [{key}] must be a table of {', '.join(SIDECAR_FIELDS)}")
-        unknown = set(entry) - set(SIDECAR_FIELDS)
-        if unknown:
-            raise SeedsError(f"{path}: [{key}] has unknown fields: {', '.join(sorted(unknown))}")
-        if "date" in entry:
-            entry = dict(entry)
-            entry["date"] = _sidecar_date(path, key, entry["date"])
-        out[key] = entry
-    return out
-
-
-def _sidecar_date(path: Path, key: str, value: Any) -> dt.date:
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    try:
-        return dt.date.fromisoformat(str(value))
-    except ValueError as exc:
-        raise SeedsError(f"{path}: [{key}] date must be YYYY-MM-DD, got {value!r}") from exc
-
-
-def sidecar_fingerprint(entry: dict[str, Any] | None) -> str:
-    return "" if not entry else repr(sorted((k, str(v)) for k, v in entry.items()))
 
 
 # --- parsing -----------------------------------------------------------------------------------

@@ -18,13 +18,14 @@ from dataclasses import asdict, dataclass, field, replace
 import numpy as np
 
 from qa_bot.chunking import chunk_article, embedding_text, lexical_text
-from qa_bot.corpus import load_sidecar, read_article, sidecar_fingerprint
+from qa_bot.corpus import read_article
 from qa_bot.embedding import Embedder
 from qa_bot.errors import IndexError_, SeedsError
 from qa_bot.files import atomic_write_text
 from qa_bot.models import Article, ArticleMeta, Chunk
 from qa_bot.seed_files import SkippedFile, SourceFile, discover
 from qa_bot.settings import Settings
+from qa_bot.sidecar import Sidecar, load_sidecar, sidecar_fingerprint
 from qa_bot.store import (
     FORMAT_VERSION,
     FileRecord,
@@ -46,6 +47,8 @@ class IndexReport:
     skipped: list[SkippedFile] = field(default_factory=list)
     #: Files read through links out of the seeds folder (``seeds.follow_symlinks_outside``).
     outside: list[str] = field(default_factory=list)
+    #: Broken entries of the metadata file (listed in ``skipped``): an error for `qa-bot index`.
+    metadata_errors: int = 0
     chunks_embedded: int = 0
     chunks_total: int = 0
     full_rebuild_reason: str | None = None
@@ -122,12 +125,12 @@ def sidecar_key(overrides: dict[str, object] | None) -> str:
 
 def stale_files(settings: Settings, manifest: Manifest) -> list[str]:
     """Seed files that differ from the index at a glance (stat and sidecar, no reads)."""
-    files, _ = _discover(settings)
-    sidecar = _load_sidecar(settings)
+    files, skipped = _discover(settings)
+    sidecar = _load_sidecar(settings, files, skipped)
     changed = [
         f.rel
         for f in files
-        if not _looks_unchanged(manifest.files.get(f.rel), f, sidecar_key(sidecar.get(f.rel)))
+        if not _looks_unchanged(manifest.files.get(f.rel), f, _key(sidecar, f.rel))
     ]
     current = {f.rel for f in files}
     changed.extend(sorted(set(manifest.files) - current))
@@ -138,20 +141,55 @@ def _discover(settings: Settings) -> tuple[list[SourceFile], list[SkippedFile]]:
     return discover(settings.seeds_dir, follow_outside=settings.seeds.follow_symlinks_outside)
 
 
-def _load_sidecar(settings: Settings) -> dict[str, dict[str, object]]:
+def _load_sidecar(
+    settings: Settings, files: list[SourceFile], skipped: list[SkippedFile]
+) -> Sidecar:
     return load_sidecar(
         settings.seeds_dir,
         settings.metadata_file,
+        known={f.rel for f in files} | {s.path for s in skipped},
         limit=settings.max_file_bytes,
         follow_outside=settings.seeds.follow_symlinks_outside,
     )
 
 
-def _looks_unchanged(record: FileRecord | None, source: SourceFile, key: str) -> bool:
+def _key(sidecar: Sidecar, rel: str) -> str | None:
+    """The file's sidecar key; None when its entry is broken (the indexed one stands)."""
+    return None if sidecar.holds(rel) else sidecar_key(sidecar.entries.get(rel))
+
+
+def _sidecar_skips(settings: Settings, sidecar: Sidecar) -> list[SkippedFile]:
+    """The metadata file's problems, as lines of the report."""
+    lines = []
+    for problem in sidecar.problems:
+        tail = ""
+        if problem.fatal:
+            tail = "; this entry is not applied" if problem.key is not None else ""
+            tail = tail or "; no entry of it is applied"
+        lines.append(SkippedFile(settings.metadata_file, problem.describe() + tail))
+    return lines
+
+
+def metadata_report(settings: Settings, manifest: Manifest) -> IndexReport | None:
+    """What is wrong with the metadata file, for a front that answers from the index as it
+    is (nothing to refresh); None when nothing is."""
+    files, skipped = _discover(settings)
+    sidecar = _load_sidecar(settings, files, skipped)
+    if not sidecar.problems:
+        return None
+    return IndexReport(
+        skipped=_sidecar_skips(settings, sidecar),
+        metadata_errors=len(sidecar.errors),
+        chunks_total=manifest.chunks,
+    )
+
+
+def _looks_unchanged(record: FileRecord | None, source: SourceFile, key: str | None) -> bool:
+    """Same size and time as indexed, and the same sidecar entry (``key`` None: not checked)."""
     return (
         record is not None
         and (record.size, record.mtime_ns) == (source.size, source.mtime_ns)
-        and record.digest.endswith(":" + key)
+        and (key is None or record.digest.endswith(":" + key))
     )
 
 
@@ -168,10 +206,12 @@ def update_index(
     store = IndexStore(settings.index_dir)
     with store.lock(wait=lock_wait):
         files, skipped = _discover(settings)
-        sidecar = _load_sidecar(settings)
+        sidecar = _load_sidecar(settings, files, skipped)
         previous, reason = _previous(store, settings, embedder, force)
         plan = _plan(files, skipped, sidecar, previous, settings)
         report = plan.report
+        report.skipped.extend(_sidecar_skips(settings, sidecar))
+        report.metadata_errors = len(sidecar.errors)
         report.full_rebuild_reason = reason
         if previous is not None and tokenizer_changed(settings, previous.manifest):
             report.lexical_rebuild_reason = (
@@ -230,7 +270,7 @@ def _previous(
 def _plan(
     files: list[SourceFile],
     skipped: list[SkippedFile],
-    sidecar: dict[str, dict[str, object]],
+    sidecar: Sidecar,
     previous: Snapshot | None,
     settings: Settings,
 ) -> _Plan:
@@ -240,10 +280,10 @@ def _plan(
     fresh: dict[str, tuple[Article, FileRecord]] = {}
     seen_text: dict[str, str] = {}
     for source in files:
-        overrides = sidecar.get(source.rel)
+        overrides = sidecar.entries.get(source.rel)
         key = sidecar_key(overrides)
         record = old.get(source.rel)
-        if _looks_unchanged(record, source, key):
+        if _looks_unchanged(record, source, _key(sidecar, source.rel)):
             assert record is not None
             keep[source.rel] = record
             report.unchanged.append(source.rel)
@@ -353,4 +393,4 @@ def _write(
     return store.write(manifest, articles, chunks, vectors, settings.retrieval, lexical)
 
 
-__all__ = ["IndexReport", "stale_files", "tokenizer_changed", "update_index"]
+__all__ = ["IndexReport", "metadata_report", "stale_files", "tokenizer_changed", "update_index"]

@@ -30,6 +30,7 @@ from qa_bot.filters import SearchFilters, outlet_in_question
 from qa_bot.indexer import (
     IndexReport,
     ProgressFactory,
+    metadata_report,
     stale_files,
     tokenizer_changed,
     update_index,
@@ -224,8 +225,10 @@ class QAService:
                 or windows_changed(self.settings, manifest)
             ):
                 return self.index(progress=progress, lock_wait=60)
-            if not self.settings.seeds_dir.is_dir() or not stale_files(self.settings, manifest):
+            if not self.settings.seeds_dir.is_dir():
                 return None
+            if not stale_files(self.settings, manifest):
+                return metadata_report(self.settings, manifest)  # None when it is fine
         return self.index(progress=progress, lock_wait=60)
 
     # --- questions ------------------------------------------------------------------------------
