@@ -363,13 +363,16 @@ def status(
             "last_date": st.last_date.isoformat() if st.last_date else None,
             "outlets": list(st.outlets),
             "stale_files": list(st.stale),
+            "store": st.store,
+            "location": st.location,
+            **dict(st.store_details),
         }
         if as_json:
             out.print_json(json.dumps(data))
             return
         for key, value in data.items():
             shown = ", ".join(value) if isinstance(value, list) else value
-            out.print(f"{key:>12}: {escape(str(shown if shown not in ('', None) else '-'))}")
+            out.print(f"{key:>13}: {escape(str(shown if shown not in ('', None) else '-'))}")
 
 
 #: Commands that live in modules of their own: each module has ``register(app)``.

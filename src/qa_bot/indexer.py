@@ -1,8 +1,9 @@
 """Incremental index builds: embed only what changed since the last build.
 
 A file is unchanged when its size and modification time match the manifest (no read at all),
-or when its content hash does. Unchanged files keep their vectors, copied from the previous
-generation; new and changed files are parsed, chunked and embedded; deleted files drop out.
+or when its content hash does. Unchanged files keep their passages and vectors (the store
+copies them into the new generation, or leaves them in place); new and changed files are
+parsed, chunked and embedded; deleted files drop out.
 A different model or chunker setting, a corrupted previous index, or ``force`` means a full
 rebuild, and the report says why.
 """
@@ -17,22 +18,16 @@ from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
-from qa_bot.chunking import chunk_article, embedding_text, lexical_text
+from qa_bot.chunking import chunk_article, embedding_text
 from qa_bot.corpus import read_article
 from qa_bot.embedding import Embedder
 from qa_bot.errors import IndexError_, SeedsError
-from qa_bot.files import atomic_write_text
-from qa_bot.models import Article, ArticleMeta, Chunk
+from qa_bot.models import Article, Chunk
 from qa_bot.seed_files import SkippedFile, SourceFile, discover
 from qa_bot.settings import Settings
 from qa_bot.sidecar import Sidecar, load_sidecar, sidecar_fingerprint
-from qa_bot.store import (
-    FORMAT_VERSION,
-    FileRecord,
-    IndexStore,
-    Manifest,
-    Snapshot,
-)
+from qa_bot.store import FORMAT_VERSION, FileRecord, Manifest
+from qa_bot.store_api import FreshArticle, IndexView, Store, open_store
 
 ProgressFactory = Callable[[int], Callable[[int], None]]
 """Given the number of chunks to embed, returns the callback that advances a progress bar."""
@@ -203,7 +198,7 @@ def update_index(
 ) -> IndexReport:
     """Bring the index in line with the seeds folder; returns what was done."""
     started = time.perf_counter()
-    store = IndexStore(settings.index_dir)
+    store = open_store(settings)
     with store.lock(wait=lock_wait):
         files, skipped = _discover(settings)
         sidecar = _load_sidecar(settings, files, skipped)
@@ -222,7 +217,7 @@ def update_index(
             report.generation = previous.generation
             report.seconds = time.perf_counter() - started
             if _records_moved(previous.manifest, plan.keep):
-                _refresh_manifest(previous, plan.keep)
+                store.refresh_records(previous, plan.keep)
             previous.close()
             return report
         if not plan.keep and not plan.fresh:
@@ -246,8 +241,8 @@ def update_index(
 
 
 def _previous(
-    store: IndexStore, settings: Settings, embedder: Embedder, force: bool
-) -> tuple[Snapshot | None, str | None]:
+    store: Store, settings: Settings, embedder: Embedder, force: bool
+) -> tuple[IndexView | None, str | None]:
     if store.current() is None:
         return None, "no index yet"
     try:
@@ -271,7 +266,7 @@ def _plan(
     files: list[SourceFile],
     skipped: list[SkippedFile],
     sidecar: Sidecar,
-    previous: Snapshot | None,
+    previous: IndexView | None,
     settings: Settings,
 ) -> _Plan:
     report = IndexReport(skipped=list(skipped), outside=[f.rel for f in files if f.outside])
@@ -317,19 +312,11 @@ def _records_moved(manifest: Manifest, keep: dict[str, FileRecord]) -> bool:
     return any(manifest.files.get(rel) != rec for rel, rec in keep.items())
 
 
-def _refresh_manifest(previous: Snapshot, keep: dict[str, FileRecord]) -> None:
-    """Record new modification times of touched-but-identical files, so the next run skips them
-    by a stat instead of re-reading and hashing them."""
-
-    manifest = replace(previous.manifest, files=dict(sorted(keep.items())))
-    atomic_write_text(previous.path / "manifest.json", manifest.to_json())
-
-
 def _write(
-    store: IndexStore,
+    store: Store,
     settings: Settings,
     embedder: Embedder,
-    previous: Snapshot | None,
+    previous: IndexView | None,
     plan: _Plan,
     progress: ProgressFactory | None,
 ) -> str:
@@ -350,47 +337,34 @@ def _write(
     plan.report.chunks_embedded = len(texts)
     dimension = int(new_vectors.shape[1]) if len(texts) else embedder.dimension
 
-    articles: list[tuple[ArticleMeta, str, int, int]] = []
-    chunks: list[Chunk] = []
-    lexical: list[str] = []
-    vector_parts: list[np.ndarray] = []
     records: dict[str, FileRecord] = {}
-    fresh_offset = 0
-    for rel in sorted(set(plan.keep) | set(plan.fresh)):
-        first = len(chunks)
-        if rel in plan.keep:
-            assert previous is not None
-            record = plan.keep[rel]
-            meta = previous.article(record.article_id)
-            text = previous.article_text(record.article_id)
-            if meta is None or text is None:
-                raise IndexError_(f"{rel} is missing from the previous index")
-            ids = previous.chunk_ids_of([record.article_id])
-            old_chunks = previous.chunks(ids.tolist())
-            own = [old_chunks[int(i)] for i in ids]
-            vector_parts.append(np.asarray(previous.vectors[ids], dtype=np.float32))
-            records[rel] = record
-        else:
+    build = store.begin(previous, settings.retrieval)
+    try:
+        offset = 0
+        for rel in sorted(set(plan.keep) | set(plan.fresh)):
+            if rel in plan.keep:
+                records[rel] = plan.keep[rel]
+                build.keep(records[rel])
+                continue
             article, record = plan.fresh[rel]
-            meta, text = article.meta, article.text
             own = fresh_chunks[rel]
-            vector_parts.append(new_vectors[fresh_offset : fresh_offset + len(own)])
-            fresh_offset += len(own)
             records[rel] = replace(record, chunks=len(own))
-        chunks.extend(own)
-        lexical.extend(lexical_text(meta.title, c.text) for c in own)
-        articles.append((meta, text, first, len(own)))
-    vectors = np.concatenate(vector_parts) if vector_parts else np.zeros((0, dimension), np.float32)
-    manifest = Manifest(
-        format_version=FORMAT_VERSION,
-        model_id=embedder.model_id,
-        dimension=dimension,
-        chunking=chunking_key(settings),
-        files=records,
-        built_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        chunks=len(chunks),
-    )
-    return store.write(manifest, articles, chunks, vectors, settings.retrieval, lexical)
+            vectors = new_vectors[offset : offset + len(own)]
+            build.put(FreshArticle(article.meta, article.text, records[rel], own, vectors))
+            offset += len(own)
+        manifest = Manifest(
+            format_version=FORMAT_VERSION,
+            model_id=embedder.model_id,
+            dimension=dimension,
+            chunking=chunking_key(settings),
+            files=records,
+            built_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            chunks=sum(r.chunks for r in records.values()),
+        )
+        return build.commit(manifest)
+    except BaseException:
+        build.abort()
+        raise
 
 
 __all__ = ["IndexReport", "metadata_report", "stale_files", "tokenizer_changed", "update_index"]

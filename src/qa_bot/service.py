@@ -39,7 +39,7 @@ from qa_bot.indexer import (
 from qa_bot.models import Answer, ArticleMeta, SourceInfo
 from qa_bot.retrieval import Retrieval, correction_note, retrieve
 from qa_bot.settings import Settings
-from qa_bot.store import IndexStore, Snapshot
+from qa_bot.store_api import IndexView, open_store
 from qa_bot.text import line_end
 
 if TYPE_CHECKING:
@@ -63,6 +63,10 @@ class IndexStatus:
     last_date: dt.date | None
     outlets: tuple[str, ...]
     stale: tuple[str, ...]
+    #: Where the index lives ("faiss" or "milvus"), there, and what the engine holds.
+    store: str = "faiss"
+    location: str = ""
+    store_details: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -84,10 +88,10 @@ class QAService:
         query_embedder: Embedder | None = None,
     ):
         self.settings = settings
-        self.store = IndexStore(settings.index_dir)
+        self.store = open_store(settings)
         self._embedder = embedder
         self._query_embedder = query_embedder
-        self._snapshot: Snapshot | None = None
+        self._snapshot: IndexView | None = None
         self._lock = threading.Lock()
 
     # --- components, loaded on first use -------------------------------------------------------
@@ -177,7 +181,7 @@ class QAService:
         self._query_embedder = None
         return True
 
-    def snapshot(self) -> Snapshot:
+    def snapshot(self) -> IndexView:
         """The current index generation, reopened when a rebuild has switched it."""
         with self._lock:
             current = self.store.current()
@@ -258,7 +262,7 @@ class QAService:
             notes=notes,
         )
 
-    def _check_model(self, snapshot: Snapshot) -> None:
+    def _check_model(self, snapshot: IndexView) -> None:
         built_with, asking_with = snapshot.manifest.model_id, self.query_embedder.model_id
         if built_with != asking_with:
             raise IndexMismatchError(
@@ -279,7 +283,7 @@ class QAService:
 
     def _retrieve(
         self,
-        snapshot: Snapshot,
+        snapshot: IndexView,
         question: str,
         filters: SearchFilters | None,
         extra_terms: Sequence[str],
@@ -339,6 +343,7 @@ class QAService:
         sources = snapshot.sources()
         dates = [s.meta.date for s in sources if s.meta.date]
         manifest = snapshot.manifest
+        summary = snapshot.summary()
         try:
             stale = tuple(stale_files(self.settings, manifest))
         except Exception:
@@ -354,6 +359,9 @@ class QAService:
             last_date=max(dates, default=None),
             outlets=tuple(snapshot.outlets()),
             stale=stale,
+            store=summary.backend,
+            location=summary.location,
+            store_details=summary.details,
         )
 
     def passage(self, article_id: str, start: int, end: int) -> Passage | None:

@@ -122,6 +122,37 @@ class ConversationSettings(BaseModel):
     persist_path: Path | None = None
 
 
+class StoreSettings(BaseModel):
+    """Where the index lives: the index folder (FAISS + BM25, the default) or Milvus."""
+
+    backend: Literal["faiss", "milvus"] = "faiss"
+    #: A milvus-lite data folder ending in ``.db`` (started in-process), or the address of a
+    #: Milvus server: ``http://host:19530`` (Standalone, or the proxy of Milvus Distributed).
+    milvus_uri: str = "milvus.db"
+    #: ``user:password`` or an API key; from ``QA_BOT_STORE__MILVUS_TOKEN`` only.
+    milvus_token: SecretStr | None = None
+    milvus_database: str = "default"
+    #: Prefix of the collections this index uses (several indexes can share one server).
+    milvus_collection: str = Field("qa_bot", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,150}$")
+    #: The dense index: HNSW (``retrieval.hnsw_m`` / ``hnsw_ef_search``), HNSW_SQ (8-bit
+    #: scalar quantised vectors in the graph), FLAT (exact), IVF_FLAT or IVF_SQ8
+    #: (``retrieval.ivf_nprobe``), or AUTOINDEX (the server decides; Zilliz Cloud).
+    milvus_index: Literal["HNSW", "HNSW_SQ", "FLAT", "IVF_FLAT", "IVF_SQ8", "AUTOINDEX"] = "HNSW"
+    milvus_shards: int = Field(1, ge=1, le=64)
+    #: Read consistency of questions. "Strong" sees every committed build at once; "Bounded"
+    #: answers faster on a busy cluster and needs ``milvus_settle_seconds`` at least as long
+    #: as the server's staleness bound (``common.gracefulTime``, 5 s by default).
+    milvus_consistency: Literal["Strong", "Bounded", "Session", "Eventually"] = "Strong"
+    #: A build waits this long after its last write before switching generations.
+    milvus_settle_seconds: float = Field(0.0, ge=0.0, le=600.0)
+    #: Seconds to wait for the server on each call.
+    milvus_timeout: float = Field(30.0, gt=0.0, le=3600.0)
+    #: A build lock older than this (a crashed ``qa-bot index``) may be taken over.
+    milvus_lock_ttl: int = Field(3600, ge=10)
+    #: Rows written per insert call.
+    milvus_batch_rows: int = Field(500, ge=1, le=100_000)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="QA_BOT_",
@@ -141,6 +172,7 @@ class Settings(BaseSettings):
     retrieval: RetrievalSettings = RetrievalSettings()
     telegram: TelegramSettings = TelegramSettings()
     conversation: ConversationSettings = ConversationSettings()
+    store: StoreSettings = StoreSettings()
 
     @field_validator("seeds_dir", "index_dir", "root_dir", mode="after")
     @classmethod
@@ -168,12 +200,16 @@ class _SecretFreeToml(TomlConfigSettingsSource):
 
     def __init__(self, settings_cls: type[BaseSettings], path: Path):
         super().__init__(settings_cls, toml_file=path)
-        telegram = self.toml_data.get("telegram", {})
-        for secret in ("token", "webhook_secret"):
-            if isinstance(telegram, dict) and telegram.get(secret):
+        for section, secret in (
+            ("telegram", "token"),
+            ("telegram", "webhook_secret"),
+            ("store", "milvus_token"),
+        ):
+            table = self.toml_data.get(section, {})
+            if isinstance(table, dict) and table.get(secret):
                 raise SettingsError(
-                    f"{path}: telegram.{secret} must not be stored in a file; "
-                    f"set QA_BOT_TELEGRAM__{secret.upper()} in the environment instead"
+                    f"{path}: {section}.{secret} must not be stored in a file; set "
+                    f"QA_BOT_{section.upper()}__{secret.upper()} in the environment instead"
                 )
 
 

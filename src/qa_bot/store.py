@@ -29,10 +29,10 @@ import shutil
 import sqlite3
 import tempfile
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -50,8 +50,11 @@ from qa_bot.filters import SearchFilters
 from qa_bot.lexical import LexicalIndex
 from qa_bot.models import ArticleMeta, Chunk, SourceInfo
 from qa_bot.settings import RetrievalSettings
-from qa_bot.store_api import Candidates
+from qa_bot.store_api import Candidates, StoreSummary
 from qa_bot.vector_index import VectorIndex
+
+if TYPE_CHECKING:
+    from qa_bot.store_build import FaissBuild
 
 FORMAT_VERSION = 1
 #: Filters (outlets and dates) whose chunk ids a generation keeps at hand.
@@ -346,6 +349,9 @@ class Snapshot:
         row = self._db().execute("SELECT COUNT(*) FROM articles WHERE date IS NULL").fetchone()
         return int(row[0])
 
+    def summary(self) -> StoreSummary:
+        return StoreSummary("faiss", str(self.path))
+
     def close(self) -> None:
         self._local.close_all()
 
@@ -384,6 +390,19 @@ class IndexStore:
 
     def __init__(self, root: Path):
         self.root = root
+        self.location = f"{root}"
+
+    def begin(self, previous: Snapshot | None, retrieval: RetrievalSettings) -> FaissBuild:
+        """A build of a whole new generation (see :mod:`qa_bot.store_build`)."""
+        from qa_bot.store_build import FaissBuild
+
+        return FaissBuild(self, previous, retrieval)
+
+    def refresh_records(self, view: Snapshot, records: Mapping[str, FileRecord]) -> None:
+        """Rewrite the live manifest's records of files touched but unchanged (new sizes and
+        modification times): the generation's content is the same, so it stays in place."""
+        manifest = _with(view.manifest, files=dict(sorted(records.items())))
+        atomic_write_text(view.path / "manifest.json", manifest.to_json())
 
     def current(self) -> str | None:
         try:

@@ -1,8 +1,10 @@
 """What the rest of the code asks of an index, whatever engine holds it.
 
-The embedded default is :mod:`qa_bot.store` (FAISS + BM25 + SQLite in generation folders).
-Retrieval, answers, the service and the fronts only see :class:`IndexView`, one generation
-opened for reading, so another engine can hold the index behind the same questions.
+Two implementations: the embedded default (:mod:`qa_bot.store`: FAISS + BM25 + SQLite in
+generation folders) and Milvus (:mod:`qa_bot.store_milvus`), chosen by ``store.backend`` in
+:func:`open_store`. Retrieval, answers, the service and the fronts only see
+:class:`IndexView`, one generation opened for reading; the indexer only sees :class:`Store`
+and its :class:`Build`.
 
 Passage ids are integers whose meaning belongs to the store, with one promise retrieval
 relies on: the windows of one article have consecutive ids in the order of their first
@@ -11,7 +13,8 @@ sentence, so the neighbours of a passage are one lookup away.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -21,7 +24,8 @@ from qa_bot.filters import SearchFilters
 from qa_bot.models import ArticleMeta, Chunk, SourceInfo
 
 if TYPE_CHECKING:
-    from qa_bot.store import Manifest
+    from qa_bot.settings import RetrievalSettings, Settings
+    from qa_bot.store import FileRecord, Manifest
 
 
 @dataclass(frozen=True)
@@ -40,6 +44,16 @@ class Candidates:
     @classmethod
     def none(cls) -> Candidates:
         return cls(np.zeros(0, np.int64), np.zeros(0, np.float32), np.zeros(0, np.float32))
+
+
+@dataclass(frozen=True)
+class StoreSummary:
+    """What ``qa-bot status`` says about where the index lives, beyond the generation."""
+
+    backend: str
+    location: str
+    #: Engine facts worth knowing (collections, row counts, index type), in display order.
+    details: tuple[tuple[str, str], ...] = ()
 
 
 class Lexicon(Protocol):
@@ -99,4 +113,83 @@ class IndexView(Protocol):
 
     def undated_articles(self) -> int: ...
 
+    def summary(self) -> StoreSummary:
+        """Where this generation lives and what the engine holds, for ``qa-bot status``."""
+        ...
+
     def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class FreshArticle:
+    """An article a build writes: its metadata and text, the file record that will say it is
+    unchanged next time, and its passages with their vectors (one row per passage)."""
+
+    meta: ArticleMeta
+    text: str
+    record: FileRecord
+    chunks: list[Chunk]
+    vectors: np.ndarray
+
+
+class Build(Protocol):
+    """One build in progress. Nothing it writes is visible to readers before :meth:`commit`.
+
+    A build says what the new generation holds: every article :meth:`put` (new or changed,
+    with fresh passages and vectors) or :meth:`keep` (unchanged since the previous
+    generation). Any article of the previous generation that is neither is deleted by the
+    commit; an interrupted or aborted build leaves the previous generation as it was.
+    """
+
+    def put(self, article: FreshArticle) -> None: ...
+
+    def keep(self, record: FileRecord) -> None: ...
+
+    def commit(self, manifest: Manifest) -> str:
+        """Make the build the current generation, atomically; returns its name."""
+        ...
+
+    def abort(self) -> None: ...
+
+
+class Store(Protocol):
+    """Where the index lives: finds, opens and writes its generations."""
+
+    #: Where, in words for messages ("embeddings/", "Milvus at http://host:19530, ...").
+    location: str
+
+    def current(self) -> str | None:
+        """The name of the current generation, or None when there is no index yet."""
+        ...
+
+    def read_manifest(self, generation: str | None = None) -> Manifest: ...
+
+    def open(self, retrieval: RetrievalSettings) -> IndexView: ...
+
+    def lock(self, *, wait: float = 0.0) -> AbstractContextManager[None]:
+        """Only one build at a time; a second waits ``wait`` s, then raises
+        :class:`qa_bot.errors.IndexLockedError`."""
+        ...
+
+    def begin(self, previous: IndexView | None, retrieval: RetrievalSettings) -> Build:
+        """Start a build over ``previous`` (None: from nothing). Call with the lock held."""
+        ...
+
+    def refresh_records(self, view: IndexView, records: Mapping[str, FileRecord]) -> None:
+        """Record new sizes and modification times of files whose content did not change,
+        so the next build skips them by a look at the file system."""
+        ...
+
+
+def open_store(settings: Settings) -> Store:
+    """The store the settings name: the index folder (FAISS, the default) or Milvus.
+
+    The one place that chooses; pymilvus is imported only when Milvus is chosen.
+    """
+    if settings.store.backend == "milvus":
+        from qa_bot.store_milvus import MilvusStore
+
+        return MilvusStore(settings.store, settings.retrieval)
+    from qa_bot.store import IndexStore
+
+    return IndexStore(settings.index_dir)
