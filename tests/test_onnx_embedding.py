@@ -15,6 +15,8 @@ import numpy as np
 import pytest
 
 from qa_bot.embedding import PACKAGED_MODEL, Embedder, SentenceTransformerEmbedder
+from qa_bot.errors import IndexMissingError
+from qa_bot.indexer import update_index
 from qa_bot.onnx_embedding import (
     CONFIG_FILE,
     FP32_FILE,
@@ -28,6 +30,9 @@ from qa_bot.onnx_embedding import (
     _supported_modules,
     export_onnx,
 )
+from qa_bot.service import QAService
+
+from .conftest import make_settings
 
 pytestmark = pytest.mark.model
 
@@ -194,7 +199,8 @@ def test_int8_stays_close_to_fp32(export_dir: Path, tmp_path: Path) -> None:
     os.link(export_dir / TOKENIZER_FILE, folder / TOKENIZER_FILE)
     _quantize(export_dir / FP32_FILE, folder / INT8_FILE)
     config = json.loads((export_dir / CONFIG_FILE).read_text())
-    config.update(onnx_file=INT8_FILE, quantized=True)
+    # made by hand from the fp32 export: its check vector is the fp32 graph's, so drop it
+    config.update(onnx_file=INT8_FILE, quantized=True, check_text="", check_vector=[])
     (folder / CONFIG_FILE).write_text(json.dumps(config))
     int8, fp32 = OnnxEmbedder(folder), OnnxEmbedder(export_dir)
     assert int8.model_id == fp32.model_id
@@ -244,7 +250,27 @@ BROKEN = {
     "corrupt graph": lambda d: _replace_file(d / FP32_FILE, b"\x00garbage" * 100),
     "no tokenizer": lambda d: (d / TOKENIZER_FILE).unlink(),
     "corrupt tokenizer": lambda d: _replace_file(d / TOKENIZER_FILE, b"[]"),
+    "weights changed": lambda d: _damage_weights(d / FP32_FILE),
+    "another vocabulary": lambda d: _swap_vocabulary(d / TOKENIZER_FILE),
 }
+
+
+def _damage_weights(path: Path) -> None:
+    """Zero a run of bytes in the middle of the graph: still a loadable model, wrong vectors."""
+    data = bytearray(path.read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + 4_000_000] = bytes(4_000_000)
+    _replace_file(path, bytes(data))
+
+
+def _swap_vocabulary(path: Path) -> None:
+    """A tokenizer that still loads but maps words to other ids."""
+    tokenizer = json.loads(path.read_text(encoding="utf-8"))
+    vocab = tokenizer["model"]["vocab"]
+    words = sorted(w for w in vocab if w.isalpha() and vocab[w] > 2000)
+    ids = [vocab[w] for w in words]
+    vocab.update(zip(words, reversed(ids), strict=True))
+    _replace_file(path, json.dumps(tokenizer).encode())
 
 
 @pytest.mark.parametrize("damage", BROKEN.values(), ids=BROKEN.keys())
@@ -303,3 +329,41 @@ def test_replacing_an_export_leaves_only_the_new_one(tmp_path: Path) -> None:
     _replace_dir(new, target)
     assert [p.name for p in tmp_path.iterdir()] == ["export"]
     assert [p.name for p in target.iterdir()] == ["new"]
+
+
+@pytest.mark.parametrize("force", [False, True], ids=["index", "index --force"])
+def test_index_rebuilds_a_damaged_export(
+    export_dir: Path,
+    tmp_path: Path,
+    corpus: Path,
+    real_embedder: SentenceTransformerEmbedder,
+    caplog: pytest.LogCaptureFixture,
+    force: bool,
+) -> None:
+    settings = make_settings(tmp_path, corpus)
+    update_index(settings, real_embedder)  # the index alone, no export
+    target = QAService(settings, embedder=real_embedder).onnx_dir()
+    target.parent.mkdir(parents=True)
+    _copy_export(export_dir, target)
+    _damage_weights(target / FP32_FILE)
+
+    asking = QAService(settings, embedder=real_embedder)
+    assert asking.query_embedder is real_embedder  # answers meanwhile, and says why
+    assert "run `qa-bot index` to rebuild it" in caplog.text
+    assert asking.ask("At what altitude was the drone?").answered
+
+    report = QAService(settings, embedder=real_embedder).index(force=force)
+    assert report.onnx_exported
+    fresh = QAService(settings, embedder=real_embedder)
+    assert isinstance(fresh.query_embedder, OnnxEmbedder)
+    assert fresh.ask("At what altitude was the drone?").answered
+
+
+def test_index_makes_the_export_the_onnx_backend_asks_for(
+    tmp_path: Path, corpus: Path, real_embedder: SentenceTransformerEmbedder
+) -> None:
+    settings = make_settings(tmp_path, corpus, embedding={"backend": "onnx"})
+    with pytest.raises(IndexMissingError, match="run `qa-bot index` to make it"):
+        _ = QAService(settings, embedder=real_embedder).query_embedder
+    assert QAService(settings, embedder=real_embedder).index().onnx_exported
+    assert isinstance(QAService(settings, embedder=real_embedder).query_embedder, OnnxEmbedder)

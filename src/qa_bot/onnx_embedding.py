@@ -20,7 +20,7 @@ import tempfile
 import threading
 import warnings
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -49,6 +49,8 @@ FORMAT_VERSION = 1
 FP32_MIN_COSINE = 0.999
 #: int8 trades accuracy for speed; below this on the check sentences it is not worth having.
 INT8_MIN_COSINE = 0.95
+#: On loading, the export must give its check sentence (nearly) the vector it gave at export.
+CHECK_MIN_COSINE = 0.9999
 
 #: Sentences the export is checked on: short, long enough to be truncated, non-ASCII, bare
 #: punctuation, and together a batch of mixed lengths, so padding and masking are exercised.
@@ -87,6 +89,10 @@ class OnnxExportConfig:
     min_cosine: float
     mean_cosine: float
     format: int = FORMAT_VERSION
+    #: A sentence and the vector this export gave it when it was made: loading the export
+    #: embeds it again, so a damaged graph or tokenizer is caught before it answers anything.
+    check_text: str = ""
+    check_vector: list[float] = field(default_factory=list)
 
 
 class OnnxEmbedder:
@@ -159,12 +165,37 @@ class OnnxEmbedder:
         pooled = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
         return normalize_rows(pooled)
 
+    def verify(self) -> None:
+        """Load the export now and check it (see :meth:`_check`); raise if it is damaged."""
+        self._load()
+
     def _load(self) -> tuple[onnxruntime.InferenceSession, Tokenizer]:
         with self._lock:
             if self._session is None or self._tokenizer is None:
-                self._tokenizer = _load_tokenizer(self._dir, self._config)
-                self._session = _load_session(self._dir / self._config.onnx_file, self._threads)
+                tokenizer = _load_tokenizer(self._dir, self._config)
+                session = _load_session(self._dir / self._config.onnx_file, self._threads)
+                self._check(session, tokenizer)
+                self._session, self._tokenizer = session, tokenizer
             return self._session, self._tokenizer
+
+    def _check(self, session: onnxruntime.InferenceSession, tokenizer: Tokenizer) -> None:
+        """The export still gives its check sentence the vector it gave when it was made (an
+        export without one: a finite vector of its dimension). A file damaged on disk fails
+        here, once per process, instead of answering with wrong vectors."""
+        text = self._config.check_text or _CHECK_TEXTS[1]
+        try:
+            got = self._run(session, [tokenizer.encode(text)])[0]
+        except Exception as exc:  # onnxruntime's errors share no public base class
+            raise _broken(self._dir, f"it cannot embed: {exc}") from exc
+        if got.shape != (self.dimension,) or not np.isfinite(got).all():
+            raise _broken(self._dir, "it gives vectors of the wrong shape")
+        if self._config.check_vector:
+            expected = np.asarray(self._config.check_vector, dtype=np.float32)
+            cosine = float(got @ expected) if expected.shape == got.shape else -1.0
+            if not cosine >= CHECK_MIN_COSINE:
+                raise _broken(
+                    self._dir, f"its check sentence now embeds at cosine {cosine:.4f} (damaged?)"
+                )
 
 
 def load_export_config(export_dir: Path) -> OnnxExportConfig:
@@ -397,7 +428,13 @@ def _verified(
             f"the ONNX export of {config.source_model!r} does not match the torch model: "
             f"cosine {worst:.4f} < {floor} on {_CHECK_TEXTS[int(cosines.argmin())][:40]!r}"
         )
-    config = replace(config, min_cosine=worst, mean_cosine=float(cosines.mean()))
+    config = replace(
+        config,
+        min_cosine=worst,
+        mean_cosine=float(cosines.mean()),
+        check_text=_CHECK_TEXTS[2],
+        check_vector=[float(x) for x in got[2]],
+    )
     _write_config(folder, config)
     return config
 

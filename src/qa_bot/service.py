@@ -132,7 +132,9 @@ class QAService:
                 batch_size=self.settings.embedding.batch_size,
                 threads=self.settings.embedding.threads,
             )
-        except OnnxExportError:
+            onnx.verify()  # a damaged export is left for `qa-bot index` to replace
+        except OnnxExportError as exc:
+            logger.warning("%s; questions use sentence-transformers meanwhile", exc)
             return None
         return onnx if onnx.model_id == self.embedder.model_id else None
 
@@ -156,7 +158,10 @@ class QAService:
         """Rebuilds embed with the ONNX export when there is one: the same vectors (cosine
         1.0000 against sentence-transformers on 500 passages), nearly twice the throughput,
         and no torch import, so refreshing a stale index before a question stays quick."""
-        query = self.query_embedder
+        try:
+            query = self.query_embedder
+        except IndexMissingError:  # backend "onnx" with no export yet: this build makes it
+            return self.embedder
         if query is not self.embedder and query.model_id == self.embedder.model_id:
             return query
         return self.embedder
