@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -130,6 +130,19 @@ def make_settings(tmp_path: Path, seeds: Path, **overrides: object) -> Settings:
     return load_settings(
         seeds_dir=seeds, index_dir=tmp_path / "index", root_dir=tmp_path, **overrides
     )
+
+
+@pytest.fixture(scope="session")
+def milvus_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The address of a milvus-lite server started for this test session on 127.0.0.1."""
+    from tests.milvus_server import MilvusLiteServer
+
+    server = MilvusLiteServer(tmp_path_factory.mktemp("milvus"))
+    server.start()
+    try:
+        yield server.uri
+    finally:
+        server.stop()
 
 
 @pytest.fixture(scope="session")

@@ -49,3 +49,7 @@ class IndexLockedError(IndexError_):
 
 class IndexWriteError(IndexError_):
     """Writing the new index failed (disk full, read-only folder); the old one is intact."""
+
+
+class StoreUnavailableError(IndexError_):
+    """The search engine holding the index (Milvus) cannot be reached; nothing was changed."""

@@ -35,6 +35,17 @@ NEAR_REMEMBERED = 4096
 #: Shortest part when a word is read as two indexed words run together ("superbowl").
 MIN_PART_LENGTH = 3
 
+#: BM25 (Lucene's variant, as ``bm25s`` computes it): term frequency saturation and length
+#: normalisation. Both stores score with these.
+BM25_K1 = 1.5
+BM25_B = 0.75
+
+
+def bm25_tf(tf: float, length: int, mean_length: float) -> float:
+    """The term-frequency part of a passage's BM25 score for one word (times its IDF)."""
+    norm = 1.0 - BM25_B + BM25_B * length / mean_length if mean_length > 0 else 1.0
+    return tf / (tf + BM25_K1 * norm)
+
 
 def typo_budget(word: str) -> int:
     """Edits allowed between a word and its correction: one up to 8 letters, two beyond."""
@@ -49,9 +60,11 @@ class _Views:
     dehyphenated: dict[str, str]
 
 
-class LexicalIndex:
-    def __init__(self, retriever: object, doc_freq: dict[str, int], n_docs: int):
-        self._retriever = retriever
+class Vocabulary:
+    """The indexed words and how many passages hold each: what the decisions made from words
+    need (which question words the index holds, how rare each is), whoever scores BM25."""
+
+    def __init__(self, doc_freq: dict[str, int], n_docs: int):
         self._doc_freq = doc_freq
         self.n_docs = n_docs
         self._lookup: _Views | None = None
@@ -153,12 +166,26 @@ class LexicalIndex:
             self._lookup = _Views(shapes, dehyphenated)
         return self._lookup
 
+    def idf(self, term: str) -> float:
+        """Smoothed inverse document frequency; unseen terms weigh the most."""
+        df = self._doc_freq.get(term, 0)
+        return math.log(1.0 + (self.n_docs - df + 0.5) / (df + 0.5))
+
+
+class LexicalIndex(Vocabulary):
+    """The embedded word index: the vocabulary plus ``bm25s``'s postings, scoring every
+    passage of a generation at once."""
+
+    def __init__(self, retriever: object, doc_freq: dict[str, int], n_docs: int):
+        super().__init__(doc_freq, n_docs)
+        self._retriever = retriever
+
     @classmethod
     def build(cls, texts: Sequence[str]) -> LexicalIndex:
         import bm25s
 
         tokenized = [terms(t) or [""] for t in texts]
-        retriever = bm25s.BM25()
+        retriever = bm25s.BM25(k1=BM25_K1, b=BM25_B)
         if tokenized:
             retriever.index(tokenized, show_progress=False)
         doc_freq: dict[str, int] = {}
@@ -191,11 +218,6 @@ class LexicalIndex:
         except (OSError, ValueError, KeyError) as exc:
             raise IndexCorruptError(f"lexical index in {folder} is unreadable: {exc}") from exc
         return cls(retriever, info["doc_freq"], n_docs)
-
-    def idf(self, term: str) -> float:
-        """Smoothed inverse document frequency; unseen terms weigh the most."""
-        df = self._doc_freq.get(term, 0)
-        return math.log(1.0 + (self.n_docs - df + 0.5) / (df + 0.5))
 
     def scores(self, query_terms: Sequence[str]) -> np.ndarray:
         """BM25 score of every document for the query (zeros when nothing matches)."""
