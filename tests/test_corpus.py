@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import codecs
 import datetime as dt
 from pathlib import Path
 
@@ -7,7 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from qa_bot.corpus import decode, parse_article, read_article
+from qa_bot.corpus import parse_article, read_article
+from qa_bot.decoding import decode
 from qa_bot.errors import SeedsError
 from qa_bot.seed_files import SourceFile, discover
 from qa_bot.sidecar import load_sidecar
@@ -144,7 +146,11 @@ def test_symlink_loop_is_reported_not_followed_forever(corpus: Path) -> None:
         (b"", "empty file"),
         (b"   \n\n  ", "empty file"),
         (b"\x00\x01\x02binary\x00\x00" * 50, "binary"),
-        (b"icon a icon b icon c icon d icon e\nREAD MORE: nothing\n", "no article text"),
+        (b"icon a icon b icon c icon d icon e\nREAD MORE: nothing\n", "page furniture"),
+        (b"Just a headline\n", "only a headline, no article text"),
+        (b"# Just a headline\n\n24 Sep, 2016 01:53\n\nJust a headline\n", "only a headline"),
+        ("\ufeffHeadline in UTF-16\n".encode("utf-16"), "only a headline"),
+        (codecs.BOM_UTF16_LE + b"\x00\x00" * 40, "binary"),
     ],
 )
 def test_unusable_files_are_reported(tmp_path: Path, data: bytes, reason: str) -> None:
@@ -177,11 +183,29 @@ def test_vanished_file_is_reported(tmp_path: Path) -> None:
         ("Café – “quoted”".encode(), "Café – “quoted”"),
         (b"\xef\xbb\xbfBOM text", "BOM text"),
         ("UTF-16 text".encode("utf-16"), "UTF-16 text"),
+        (codecs.BOM_UTF16_LE + "Zürich – “LE”".encode("utf-16-le"), "Zürich – “LE”"),
+        (codecs.BOM_UTF16_BE + "Zürich – “BE”".encode("utf-16-be"), "Zürich – “BE”"),
+        (codecs.BOM_UTF32_LE + "Zürich 32 LE".encode("utf-32-le"), "Zürich 32 LE"),
+        (codecs.BOM_UTF32_BE + "Zürich 32 BE".encode("utf-32-be"), "Zürich 32 BE"),
+        (b"\xef\xbb\xbfBOM then cp1252 \x93", "BOM then cp1252 \ufffd"),
         ("Caf\xe9 \x93quoted\x94".encode("latin-1"), "Café “quoted”"),
     ],
 )
 def test_decode_fallbacks(data: bytes, expected: str) -> None:
     assert decode(data) == expected
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be", "utf-32", "utf-8-sig"])
+def test_articles_saved_with_a_byte_order_mark_are_read(tmp_path: Path, encoding: str) -> None:
+    path = tmp_path / "wide.txt"
+    text = "Zürich talks\n\nThe café owners met in Zürich on Monday – “a first”.\n"
+    bom = codecs.BOM_UTF16_BE if encoding == "utf-16-be" else b""
+    path.write_bytes(bom + text.encode(encoding))
+    article, why = _read(path)
+    assert why is None and article is not None
+    assert article.meta.title == "Zürich talks"
+    body = article.text[article.body[0][0] : article.body[0][1]]
+    assert body == "The café owners met in Zürich on Monday – “a first”."
 
 
 def test_dates_in_several_formats() -> None:

@@ -203,7 +203,7 @@ def test_duplicates_and_bad_files_are_skipped_with_reasons(tmp_path: Path, corpu
     report = _build(tmp_path, corpus, CountingEmbedder())
     reasons = {s.path: s.reason for s in report.skipped}
     assert "same text as alpha.txt" in reasons["copy.txt"]
-    assert reasons["empty.txt"] == "empty file"
+    assert reasons["empty.txt"] == "empty file (0 bytes)"
     assert "binary" in reasons["blob.txt"]
     assert report.added == ["alpha.txt", "beta.txt", "nested/gamma.md"]
 

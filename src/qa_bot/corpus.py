@@ -8,51 +8,17 @@ are the article's body, so every quote cut from the body is verbatim.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from qa_bot.decoding import content_hash, decode, looks_binary
 from qa_bot.models import Article, ArticleMeta
 from qa_bot.seed_files import SourceFile, UnsafeFileError, read_regular
 from qa_bot.sidecar import sidecar_fingerprint
 from qa_bot.text import clean_inline, fold, line_end
-
-# --- decoding ----------------------------------------------------------------------------------
-
-
-def decode(data: bytes) -> str:
-    """Decode article bytes: UTF-8 (with or without BOM), else UTF-16 by BOM, else cp1252.
-
-    cp1252 is the usual culprit for "not UTF-8" web copies and maps nearly every byte, so the
-    text stays readable; a file that still looks binary is rejected by :func:`looks_binary`.
-    """
-    if data.startswith(b"\xef\xbb\xbf"):
-        return data[3:].decode("utf-8", errors="replace")
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return data.decode("utf-16", errors="replace")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        return data.decode("cp1252", errors="replace")
-
-
-def looks_binary(data: bytes) -> bool:
-    sample = data[:8192]
-    if b"\x00" in sample and not sample.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return True
-    controls = sum(1 for b in sample if b < 9 or 13 < b < 32)
-    return bool(sample) and controls / len(sample) > 0.05
-
-
-def content_hash(data: bytes, extra: str = "") -> str:
-    digest = hashlib.sha256(data)
-    if extra:
-        digest.update(b"\x00" + extra.encode())
-    return digest.hexdigest()
-
 
 # --- parsing -----------------------------------------------------------------------------------
 
@@ -353,11 +319,13 @@ def read_article(
         return None, f"cannot read: {exc.strerror or exc}"
     if len(data) > max_bytes:
         return None, f"too large (over {max_bytes:,} bytes, the limit)"
-    if not data.strip():
-        return None, "empty file"
-    if looks_binary(data):
-        return None, "binary file, not text"
+    if not data:
+        return None, "empty file (0 bytes)"
     text = decode(data)
+    if looks_binary(text):
+        return None, "binary file, not text"
+    if not text.strip():
+        return None, "empty file (only blank space)"
     digest = content_hash(data, sidecar_fingerprint(overrides))
     article = parse_article(
         text,
@@ -367,5 +335,13 @@ def read_article(
         overrides=overrides,
     )
     if not article.body:
-        return None, "no article text left after removing page furniture"
+        return None, _why_no_body(text)
     return article, None
+
+
+def _why_no_body(text: str) -> str:
+    """Why a file gave no body: it holds a headline (and dates) only, or page furniture."""
+    lines = {fold(ln.strip().lstrip("#").strip()) for ln in text.splitlines() if ln.strip()}
+    if len({ln for ln in lines if not _is_date_line(ln)}) <= 1:
+        return "only a headline, no article text to quote"
+    return "no article text left after removing page furniture (menus, promos, credits)"

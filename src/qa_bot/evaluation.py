@@ -372,7 +372,7 @@ def _baseline_seconds(service: QAService, question: str) -> float:
 
 def _read_source(service: QAService, rel: str) -> str | None:
     """The article file as it is on disk now (None if it is gone): quotes must be in it."""
-    from qa_bot.corpus import decode
+    from qa_bot.decoding import decode
 
     try:
         return decode((service.settings.seeds_dir / rel).read_bytes())

@@ -26,6 +26,7 @@ from qa_bot.models import Article, Chunk
 from qa_bot.seed_files import SkippedFile, SourceFile, discover
 from qa_bot.settings import Settings
 from qa_bot.sidecar import Sidecar, load_sidecar, sidecar_fingerprint
+from qa_bot.skip_state import SkippedState, load_skipped, save_skipped
 from qa_bot.store import FORMAT_VERSION, FileRecord, Manifest
 from qa_bot.store_api import FreshArticle, IndexView, Store, open_store
 
@@ -74,6 +75,8 @@ class _Plan:
     keep: dict[str, FileRecord]
     fresh: dict[str, tuple[Article, FileRecord]]
     report: IndexReport
+    #: Files read and found unusable, remembered so they are not "changed" next time.
+    unusable: dict[str, SkippedState]
 
 
 def chunking_key(settings: Settings) -> dict[str, object]:
@@ -119,14 +122,18 @@ def sidecar_key(overrides: dict[str, object] | None) -> str:
 
 
 def stale_files(settings: Settings, manifest: Manifest) -> list[str]:
-    """Seed files that differ from the index at a glance (stat and sidecar, no reads)."""
+    """Seed files that differ from the index at a glance (stat and sidecar, no reads); a
+    file skipped by the last build counts only once it has changed."""
     files, skipped = _discover(settings)
     sidecar = _load_sidecar(settings, files, skipped)
-    changed = [
-        f.rel
-        for f in files
-        if not _looks_unchanged(manifest.files.get(f.rel), f, _key(sidecar, f.rel))
-    ]
+    remembered = load_skipped(settings.index_dir, settings.max_file_bytes)
+    changed = []
+    for f in files:
+        record = manifest.files.get(f.rel)
+        if record is None and f.rel in remembered and remembered[f.rel].matches(f):
+            continue  # skipped last time, and not touched since
+        if not _looks_unchanged(record, f, _key(sidecar, f.rel)):
+            changed.append(f.rel)
     current = {f.rel for f in files}
     changed.extend(sorted(set(manifest.files) - current))
     return changed
@@ -204,6 +211,7 @@ def update_index(
         sidecar = _load_sidecar(settings, files, skipped)
         previous, reason = _previous(store, settings, embedder, force)
         plan = _plan(files, skipped, sidecar, previous, settings)
+        save_skipped(settings.index_dir, settings.max_file_bytes, plan.unusable)
         report = plan.report
         report.skipped.extend(_sidecar_skips(settings, sidecar))
         report.metadata_errors = len(sidecar.errors)
@@ -271,30 +279,29 @@ def _plan(
 ) -> _Plan:
     report = IndexReport(skipped=list(skipped), outside=[f.rel for f in files if f.outside])
     old = previous.manifest.files if previous else {}
-    keep: dict[str, FileRecord] = {}
+    # Files unchanged at a glance first, so a copy of one is known as a copy whatever its name.
+    keep: dict[str, FileRecord] = {
+        f.rel: old[f.rel]
+        for f in files
+        if _looks_unchanged(old.get(f.rel), f, _key(sidecar, f.rel))
+    }
+    copies = _Copies(keep, previous)
     fresh: dict[str, tuple[Article, FileRecord]] = {}
-    seen_text: dict[str, str] = {}
+    unusable: dict[str, SkippedState] = {}
     for source in files:
-        overrides = sidecar.entries.get(source.rel)
-        key = sidecar_key(overrides)
-        record = old.get(source.rel)
-        if _looks_unchanged(record, source, _key(sidecar, source.rel)):
-            assert record is not None
-            keep[source.rel] = record
+        if source.rel in keep:
             report.unchanged.append(source.rel)
             continue
+        overrides = sidecar.entries.get(source.rel)
         article, why = read_article(source, overrides, settings.max_file_bytes)
-        if article is None:
+        original = copies.original_of(source, article) if article is not None else None
+        if article is None or original is not None:
+            why = why if article is None else f"same text as {original}: indexed once"
             report.skipped.append(SkippedFile(source.rel, why or "unreadable"))
+            unusable[source.rel] = SkippedState(source.size, source.mtime_ns, why or "unreadable")
             continue
-        text_key = hashlib.sha256(article.text.encode()).hexdigest()
-        if text_key in seen_text:
-            report.skipped.append(
-                SkippedFile(source.rel, f"same text as {seen_text[text_key]}: indexed once")
-            )
-            continue
-        seen_text[text_key] = source.rel
-        digest = f"{article.meta.content_hash}:{key}"
+        record = old.get(source.rel)
+        digest = f"{article.meta.content_hash}:{sidecar_key(overrides)}"
         if record is not None and record.digest == digest:
             keep[source.rel] = replace(record, size=source.size, mtime_ns=source.mtime_ns)
             report.unchanged.append(source.rel)
@@ -305,7 +312,40 @@ def _plan(
         )
         (report.updated if record is not None else report.added).append(source.rel)
     report.removed = sorted(rel for rel in old if rel not in keep and rel not in fresh)
-    return _Plan(keep, fresh, report)
+    return _Plan(keep, fresh, report, unusable)
+
+
+class _Copies:
+    """Which file an article is a copy of: one read in this build, or one kept from the last
+    (compared only when the sizes agree, so an unchanged corpus is not read back)."""
+
+    def __init__(self, keep: dict[str, FileRecord], previous: IndexView | None):
+        self._previous = previous
+        self._seen: dict[str, str] = {}
+        self._kept_keys: dict[str, str] = {}
+        self._by_size: dict[int, list[tuple[str, FileRecord]]] = {}
+        for rel, record in keep.items():
+            self._by_size.setdefault(record.size, []).append((rel, record))
+
+    def original_of(self, source: SourceFile, article: Article) -> str | None:
+        text_key = _text_key(article)
+        if text_key in self._seen:
+            return self._seen[text_key]
+        for rel, record in self._by_size.get(source.size, ()):
+            if self._kept_key(rel, record) == text_key:
+                return rel
+        self._seen[text_key] = source.rel
+        return None
+
+    def _kept_key(self, rel: str, record: FileRecord) -> str | None:
+        if rel not in self._kept_keys and self._previous is not None:
+            text = self._previous.article_text(record.article_id)
+            self._kept_keys[rel] = hashlib.sha256((text or "").encode()).hexdigest()
+        return self._kept_keys.get(rel)
+
+
+def _text_key(article: Article) -> str:
+    return hashlib.sha256(article.text.encode()).hexdigest()
 
 
 def _records_moved(manifest: Manifest, keep: dict[str, FileRecord]) -> bool:
