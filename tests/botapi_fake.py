@@ -279,6 +279,8 @@ class _Fault:
     description: str = ""
     retry_after: int | None = None
     drop: bool = False
+    #: Carry the call out, then wait this long before answering (a reply that times out).
+    delay: float = 0.0
 
 
 _COMMAND = re.compile(r"^/[A-Za-z0-9_]{1,32}(?:@[A-Za-z0-9_]{3,32})?")
@@ -345,8 +347,9 @@ class BotAPIFake:
         Handler.fake = fake
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
+        # A short poll interval: shutdown() waits for one (0.5 s by default), in every test.
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name="botapi-fake", daemon=True
+            target=self._server.serve_forever, args=(0.02,), name="botapi-fake", daemon=True
         )
         self._thread.start()
         return self
@@ -477,6 +480,31 @@ class BotAPIFake:
         """Close the connection of the next call of ``method`` without answering."""
         with self._cond:
             self._faults.append(_Fault(method.lower(), drop=True))
+
+    def delay_next(self, method: str, seconds: float) -> None:
+        """Carry out the next call of ``method`` (a message is sent), but answer only after
+        ``seconds``: longer than the client waits, it times out although it worked."""
+        with self._cond:
+            self._faults.append(_Fault(method.lower(), delay=seconds))
+
+    def press_detached(self, data: str, user: dict[str, Any]) -> str:
+        """A button press with no message attached (an inline message's button, or a message
+        too old for Telegram to include); returns the query id."""
+        with self._cond:
+            query_id = str(next(self._callback_ids))
+            self._callbacks[query_id] = False
+            self._push(
+                {
+                    "callback_query": {
+                        "id": query_id,
+                        "from": user,
+                        "inline_message_id": f"inline-{query_id}",
+                        "chat_instance": "ci-inline",
+                        "data": data,
+                    }
+                }
+            )
+            return query_id
 
     # -- what the bot did --
 
@@ -894,6 +922,12 @@ class _Handler(BaseHTTPRequestHandler):
             fake.record(Call(method, params, False, error="connection dropped"))
             self.close_connection = True
             self.connection.shutdown(2)
+            return
+        if fault is not None and fault.delay:
+            result = fake.handle(method, params)
+            fake.record(Call(method, params, True, result=result))
+            time.sleep(fault.delay)
+            self._reply(200, {"ok": True, "result": result})
             return
         if fault is not None:
             extra = {"retry_after": fault.retry_after} if fault.retry_after is not None else None

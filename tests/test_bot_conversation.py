@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import asyncio
 
-from qa_bot.conversation import context_note
+from qa_bot.dialogue.asking import context_note
 from qa_bot.models import Answer, Citation
-from qa_bot.telegram_bot import KeyedLocks
-from qa_bot.telegram_render import render_answer, render_help
+from qa_bot.telegram.render import render_answer, render_help
+from qa_bot.telegram.state import KeyedLocks
 from tests.botapi_fake import check_message_text
 
 from .conftest import make_meta

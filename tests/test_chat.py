@@ -10,12 +10,11 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from qa_bot import cli_chat
 from qa_bot.cli import app
-from qa_bot.cli_chat import ChatSession
-from qa_bot.conversation import Conversations
+from qa_bot.cli import chat as cli_chat
+from qa_bot.cli.chat import ChatSession
+from qa_bot.dialogue.memory import Conversation
 from qa_bot.service import QAService
-from qa_bot.settings import ConversationSettings
 
 from .conftest import CountingEmbedder, make_settings, write_article
 
@@ -179,7 +178,7 @@ def test_missing_index_is_a_one_line_error(tmp_path: Path) -> None:
 
 
 def _session(service: Any) -> ChatSession:
-    return ChatSession(service, Conversations(ConversationSettings()))
+    return ChatSession(service, Conversation())
 
 
 def test_a_rebuilt_index_is_used_by_the_next_question(

@@ -10,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from qa_bot.cli import app
+from qa_bot.cli.base import hoist_global_options
 from qa_bot.service import QAService
 
 from .conftest import write_article
@@ -224,8 +225,53 @@ def test_eval_scores_questions_and_recognises_dialogues(project: Path) -> None:
     assert report["abstention_recall"] == 1.0 and report["faithfulness"] == 1.0
 
     dialogues = Path(__file__).parent / "dialogues.jsonl"
-    result = _run(*_opts(project), "eval", str(dialogues), "--json")
+    result = _run("eval", str(dialogues), "--json", *_opts(project))  # options after it too
     assert result.exit_code == 0, result.output
     scored = json.loads(result.stdout)
     assert scored["follow_ups"] >= 25
     assert scored["answer_at_1_with_context"] > scored["answer_at_1_without_context"]
+
+
+def test_global_options_are_hoisted_before_the_command() -> None:
+    assert hoist_global_options(["ask", "--seeds", "s", "Q?", "--index=i"]) == [
+        "--seeds",
+        "s",
+        "--index=i",
+        "ask",
+        "Q?",
+    ]
+    # after "--" everything is an argument, even an option's name
+    assert hoist_global_options(["ask", "--", "--seeds"]) == ["ask", "--", "--seeds"]
+
+
+@pytest.mark.parametrize(
+    ("command", "expected"),
+    [
+        (["sources"], "5 articles"),
+        (["status"], "articles: 5"),
+        (["ask", "Who is Russia's ambassador to the UN?"], "Vitaly Churkin"),
+        (["index"], "unchanged 5 files"),
+        (["chat", "--no-context"], "Vitaly Churkin"),
+    ],
+)
+def test_seeds_and_index_work_before_or_after_the_command_name(
+    project: Path, command: list[str], expected: str
+) -> None:
+    seeds, index = ["--seeds", str(project / "seeds")], ["--index", str(project / "embeddings")]
+    question = "Who is Russia's ambassador to the UN?\n"
+    for args in (
+        [*seeds, *index, *command],
+        [*command, *seeds, *index],
+        [command[0], *index, *command[1:], *seeds],
+    ):
+        result = _run(*args, input=question)
+        assert result.exit_code == 0, (args, result.output)
+        assert expected in result.output, (args, result.output[-500:])
+
+
+def test_the_bot_command_takes_them_after_its_name_too(tmp_path: Path) -> None:
+    result = runner.invoke(
+        app, ["bot", "--index", str(tmp_path / "none")], env={"QA_BOT_TELEGRAM__TOKEN": ""}
+    )
+    assert result.exit_code == 2 and "no bot token" in result.output
+    assert "No such option" not in result.output

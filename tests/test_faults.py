@@ -72,7 +72,7 @@ def test_file_vanishing_during_indexing_is_skipped(
         ("", "empty"),
         (" \t\n ", "empty"),
         ("?!… — ...", "no words"),
-        ("a" * 10_000, "limit is 1,000"),
+        ("a" * 10_000, "limit is 500"),
     ],
 )
 def test_invalid_questions(question: str, message: str) -> None:

@@ -13,21 +13,18 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from qa_bot.models import Answer, ArticleMeta, Citation, SourceInfo
-from qa_bot.service import IndexStatus, Passage
-from qa_bot.telegram_render import (
-    MAX_MESSAGE_LENGTH,
-    Block,
-    Run,
-    escape,
-    pack,
+from qa_bot.commands import bot_commands
+from qa_bot.models import Answer, ArticleMeta, Citation, IndexStatus, Passage, SourceInfo
+from qa_bot.telegram.markup import MAX_MESSAGE_LENGTH, Block, Run, escape, pack, utf16_len
+from qa_bot.telegram.render import (
     render_answer,
     render_help,
+    render_one_answer,
     render_passage,
     render_sources,
     render_status,
     render_welcome,
-    utf16_len,
+    with_code,
 )
 from tests.botapi_fake import HTMLParseError, check_message_text, parse_html
 
@@ -255,15 +252,69 @@ def test_any_passage_renders_with_its_quote_in_bold(
     body = body or "x"
     start = data.draw(st.integers(0, len(body) - 1))
     end = data.draw(st.integers(start + 1, len(body)))
-    messages = render_passage(Passage(meta, body, start, end), 3)
-    shown = "".join(accepted(m) for m in messages)
+    html = render_passage(Passage(meta, body, start, end), 3)
+    shown, entities = check_message_text(html, "HTML")  # one message Telegram accepts
     assert shown.startswith("Passage [3]")
-    assert squeeze(body) in squeeze(shown)
+    trimmed = "…" in shown and squeeze(body) not in squeeze(shown)
+    if not trimmed:
+        assert squeeze(body) in squeeze(shown)
+    units = shown.encode("utf-16-le")  # entity offsets count UTF-16 code units
+    bold = "".join(
+        units[2 * e["offset"] : 2 * (e["offset"] + e["length"])].decode("utf-16-le")
+        for e in entities
+        if e["type"] == "bold" and e["offset"] > 0  # not the heading
+    )
+    quote = squeeze(body[start:end])
+    if quote:  # the quote in bold, whole or (when it alone is too long) its start
+        assert squeeze(bold).startswith(quote[:200]) or quote in squeeze(bold)
+
+
+def test_a_long_passage_is_trimmed_around_its_quote_into_one_message() -> None:
+    before = "Earlier sentence number {i} of the inquiry. "
+    after = "Later sentence number {i} of the inquiry. "
+    quote = "The spillway was undersized by forty percent."
+    head = "".join(before.format(i=i) for i in range(150))
+    body = head + quote + " " + "".join(after.format(i=i) for i in range(150))
+    html = render_passage(Passage(make_meta(), body, len(head), len(head) + len(quote)), 1)
+    text, entities = check_message_text(html, "HTML")
+    assert utf16_len(html) <= MAX_MESSAGE_LENGTH
+    assert text.startswith("Passage [1]\n… ") and " …\n[1] Title — RT" in text
+    bold = [text[e["offset"] : e["offset"] + e["length"]] for e in entities if e["type"] == "bold"]
+    assert (
+        bold[:2] == ["Passage [1]", quote]
+        and bold[2] == "Title"
+        and "Earlier sentence number 149" in text
+        and "Later sentence number 0" in text
+    )
+    # as much context as fits, about as much before the quote as after it
+    shown_before = text.index(quote) - text.index("… ")
+    shown_after = text.index(" …", text.index(quote)) - text.index(quote) - len(quote)
+    assert len(text) > 3500 and abs(shown_before - shown_after) < 100
+
+
+def test_a_quote_longer_than_a_message_is_cut_at_its_end() -> None:
+    quote = "Word after word of one endless quote. " * 200
+    html = render_passage(Passage(make_meta(), quote, 0, len(quote)), 2)
+    text, entities = check_message_text(html, "HTML")
+    bold = [text[e["offset"] : e["offset"] + e["length"]] for e in entities if e["type"] == "bold"][
+        1
+    ]
+    assert quote.startswith(bold) and len(bold) > 3000 and "…" in text
+
+
+def test_one_answer_message_keeps_the_quotes_that_fit() -> None:
+    long_quote = "A sentence of a long quote. " * 60
+    citations = tuple(Citation(n, make_meta(), long_quote, 0, 10, 1.0) for n in range(1, 5))
+    answer = Answer("q", True, "", citations)
+    assert len(render_answer(answer)) > 1
+    html = render_one_answer(answer)
+    text, _ = check_message_text(html, "HTML")
+    assert "[1]" in text and "[4]" not in text and text.count("Sources") == 1
 
 
 def test_passage_quote_is_bold() -> None:
     body = "Before the quote. The quote itself. After it."
-    [html] = render_passage(Passage(make_meta(), body, 18, 35), 2)
+    html = render_passage(Passage(make_meta(), body, 18, 35), 2)
     text, entities = parse_html(html)
     bold = [text[e["offset"] : e["offset"] + e["length"]] for e in entities if e["type"] == "bold"]
     assert "The quote itself." in bold
@@ -300,6 +351,15 @@ def test_status_welcome_and_help_are_valid_html() -> None:
         render_help(max_question_chars=500, rate_limit_per_minute=10, outlets=status.outlets)
     )
     assert "R&D <Weekly>, TASS" in shown and "10 a minute" in shown
+
+
+def test_help_lists_every_command_of_the_table() -> None:
+    html = render_help(max_question_chars=500, rate_limit_per_minute=10, outlets=[])
+    shown = accepted(html)
+    for command in bot_commands():
+        assert (f"/{command.name}" in shown) is command.in_help, command.name
+    assert "<code>/outlet all</code>" in html and "/dates <i>from</i> <i>to</i>" in html
+    assert with_code("use `/a <b>` & more") == "use <code>/a &lt;b&gt;</code> &amp; more"
 
 
 def test_limit_matches_telegram() -> None:

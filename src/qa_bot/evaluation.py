@@ -9,6 +9,7 @@ Two question formats are read, one line of JSON per question:
 
 The judging is pure (:func:`judge`, :func:`summarize`); :func:`evaluate` runs a question set
 through a :class:`~qa_bot.service.QAService` with the same code path as ``ask`` and times it.
+The service knows nothing of this module: the evaluation sits above it, beside the fronts.
 A gold answer counts as found when it is a substring of the quote after :func:`qa_bot.text.fold`
 on both sides, nothing looser.
 """
@@ -329,19 +330,10 @@ def evaluate(
 
 
 def _run_one(service: QAService, q: EvalQuestion, file_texts: dict[str, str | None]) -> Outcome:
-    from qa_bot.answer import compose
-
     started = time.perf_counter()
     try:
         snapshot = service.snapshot()
-        retrieval = service.search(q.question)
-        assert retrieval is not None
-        answer = compose(
-            q.question,
-            retrieval,
-            lambda article_id: snapshot.article_text(article_id) or "",
-            service.settings.retrieval,
-        )
+        answer, retrieval = service.explain(q.question)
     except QABotError as exc:
         return Outcome(q, False, (), (), time.perf_counter() - started, None, str(exc))
     seconds = time.perf_counter() - started

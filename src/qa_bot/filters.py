@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
 
 from qa_bot.models import ArticleMeta
 
@@ -130,3 +130,78 @@ def outlet_in_question(question: str, outlets: Iterable[str]) -> str | None:
         if re.search(rf"(?<![\w-]){re.escape(outlet)}(?![\w-])", question, flags):
             return outlet
     return None
+
+
+# --- the /outlet and /dates commands of the fronts ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class FilterChange:
+    """What an outlet or dates command did: the filters from now on, and what to tell the
+    person, in plain text with `code` marked by backquotes (each front renders them)."""
+
+    filters: SearchFilters
+    message: str
+    ok: bool = True
+
+
+def outlet_command(
+    current: SearchFilters, argument: str, outlets: Sequence[str], *, prefix: str = "/"
+) -> FilterChange:
+    """``outlet NAME`` keeps to one outlet's articles, ``outlet all`` lifts that, and a bare
+    ``outlet`` says what is searched. ``prefix`` is how the front writes a command."""
+    known = ", ".join(outlets) or "none"
+    wanted = argument.strip()
+    if not wanted:
+        searched = " or ".join(current.outlets) or "every outlet"
+        usage = f"Use `{prefix}outlet NAME` or `{prefix}outlet all`."
+        return FilterChange(current, f"Searching {searched}. Outlets: {known}.\n{usage}")
+    if wanted.casefold() in LIFT_WORDS:
+        return FilterChange(replace(current, outlets=()), "Searching every outlet again.")
+    match = find_outlet(wanted, outlets)
+    if match is None:
+        return FilterChange(
+            current, f"I know no outlet called “{wanted}”. Outlets: {known}.", False
+        )
+    return FilterChange(
+        replace(current, outlets=(match,)),
+        f"Searching only {match}. `{prefix}outlet all` to search every outlet again.",
+    )
+
+
+def dates_usage(prefix: str = "/") -> str:
+    """How to write a date range, with examples."""
+    return (
+        f"`{prefix}dates 2016-09` (a month), `{prefix}dates 2016-09-20 2016-09-30`, "
+        f"`{prefix}dates 2016-09-20 -` (from then on), `{prefix}dates all` (every date)."
+    )
+
+
+def dates_command(current: SearchFilters, argument: str, *, prefix: str = "/") -> FilterChange:
+    """``dates FROM TO`` (or one period) keeps to articles published then, ``dates all`` lifts
+    that, and a bare ``dates`` says what is searched. Undated articles cannot be said to fall
+    inside a range, so a range leaves them out, and the message says so."""
+    argument = argument.strip()
+    dated = replace(current, outlets=())
+    if not argument:
+        searched = (
+            f"Searching only articles {dated.describe()}."
+            if dated.active
+            else "Searching articles of every date."
+        )
+        return FilterChange(current, f"{searched}\nUse {dates_usage(prefix)}")
+    try:
+        since, until = (
+            (None, None) if argument.casefold() in LIFT_WORDS else parse_date_range(argument)
+        )
+    except ValueError as exc:
+        return FilterChange(current, f"Sorry, {exc}.\nUse {dates_usage(prefix)}", False)
+    changed = replace(current, since=since, until=until)
+    if since is None and until is None:
+        return FilterChange(changed, "Searching articles of every date again.")
+    return FilterChange(
+        changed,
+        f"Searching only articles {replace(changed, outlets=()).describe()} from now on; "
+        f"articles without a stated date are left out. `{prefix}dates all` to search every "
+        "date again.",
+    )

@@ -121,3 +121,38 @@ class SourceInfo:
 
     meta: ArticleMeta
     chunks: int
+
+
+#: A quote by its place in the index: (article id, start, end) of the article's text.
+Span = tuple[str, int, int]
+
+
+@dataclass(frozen=True)
+class IndexStatus:
+    """How fresh the index is and what it was built with (``qa-bot status``, ``/status``)."""
+
+    generation: str
+    built_at: str
+    model_id: str
+    dense_kind: str
+    articles: int
+    chunks: int
+    first_date: dt.date | None
+    last_date: dt.date | None
+    outlets: tuple[str, ...]
+    stale: tuple[str, ...]
+    #: Where the index lives ("faiss" or "milvus"), there, and what the engine holds.
+    store: str = "faiss"
+    location: str = ""
+    store_details: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class Passage:
+    """The text around a quote, for "show me more" in the bot: ``text[quote_start:quote_end]``
+    is the quote."""
+
+    article: ArticleMeta
+    text: str
+    quote_start: int
+    quote_end: int

@@ -8,17 +8,14 @@ the snapshot it started with.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import re
 import threading
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from qa_bot.answer import compose, decline
-from qa_bot.corpus import is_furniture
+from qa_bot.answer import compose
 from qa_bot.embedding import Embedder, SentenceTransformerEmbedder
 from qa_bot.errors import (
     IndexMismatchError,
@@ -36,50 +33,20 @@ from qa_bot.indexer import (
     update_index,
     windows_changed,
 )
-from qa_bot.models import Answer, ArticleMeta, SourceInfo
-from qa_bot.retrieval import Retrieval, correction_note, retrieve
-from qa_bot.settings import Settings
+from qa_bot.models import Answer, ArticleMeta, IndexStatus, Passage, SourceInfo, Span
+from qa_bot.passages import further_citations, overlaps, passage_around
+from qa_bot.retrieval import Hit, Retrieval, correction_note, retrieve
+from qa_bot.settings import MAX_QUESTION_CHARS, Settings
 from qa_bot.store_api import IndexView, open_store
-from qa_bot.text import line_end
-
-if TYPE_CHECKING:
-    from qa_bot.evaluation import EvalQuestion
-    from qa_bot.evaluation import Report as EvalReport
+from qa_bot.text import terms
 
 logger = logging.getLogger(__name__)
 
-MAX_QUESTION_CHARS = 1000
-
-
-@dataclass(frozen=True)
-class IndexStatus:
-    generation: str
-    built_at: str
-    model_id: str
-    dense_kind: str
-    articles: int
-    chunks: int
-    first_date: dt.date | None
-    last_date: dt.date | None
-    outlets: tuple[str, ...]
-    stale: tuple[str, ...]
-    #: Where the index lives ("faiss" or "milvus"), there, and what the engine holds.
-    store: str = "faiss"
-    location: str = ""
-    store_details: tuple[tuple[str, str], ...] = ()
-
-
-@dataclass(frozen=True)
-class Passage:
-    """The text around a quote, for "show me more" in the bot and the CLI."""
-
-    article: ArticleMeta
-    text: str
-    quote_start: int
-    quote_end: int
-
 
 class QAService:
+    """The one door of the core: every front (CLI, chat loop, bot) and the evaluation ask
+    through it, and get plain types back (:mod:`qa_bot.models`)."""
+
     def __init__(
         self,
         settings: Settings,
@@ -93,6 +60,9 @@ class QAService:
         self._query_embedder = query_embedder
         self._snapshot: IndexView | None = None
         self._lock = threading.Lock()
+        #: Search terms of articles, by (generation, article id): what follow-ups are read
+        #: against (:meth:`vocabulary`).
+        self._vocabulary: dict[tuple[str, str], frozenset[str]] = {}
 
     # --- components, loaded on first use -------------------------------------------------------
 
@@ -109,7 +79,7 @@ class QAService:
     @property
     def query_embedder(self) -> Embedder:
         """The model that embeds questions: the ONNX export when there is one (no torch to
-        import, ~5 ms a question), else the build model itself."""
+        import, and faster), else the build model itself."""
         if self._query_embedder is None:
             self._query_embedder = self._pick_query_embedder()
         return self._query_embedder
@@ -155,9 +125,9 @@ class QAService:
         return self.embedder
 
     def _build_embedder(self) -> Embedder:
-        """Rebuilds embed with the ONNX export when there is one: the same vectors (cosine
-        1.0000 against sentence-transformers on 500 passages), nearly twice the throughput,
-        and no torch import, so refreshing a stale index before a question stays quick."""
+        """Rebuilds embed with the ONNX export when there is one: the same vectors as
+        sentence-transformers (benchmarks/README.md), a higher throughput and no torch import,
+        so refreshing a stale index before a question stays quick."""
         try:
             query = self.query_embedder
         except IndexMissingError:  # backend "onnx" with no export yet: this build makes it
@@ -242,6 +212,11 @@ class QAService:
 
     # --- questions ------------------------------------------------------------------------------
 
+    def check_question(self, question: str) -> str:
+        """The question as it will be searched (whitespace tidied), or InvalidQuestionError
+        with a message for people when it is empty, wordless or too long."""
+        return validate_question(question, self.settings.max_question_chars)
+
     def ask(
         self,
         question: str,
@@ -250,22 +225,51 @@ class QAService:
         extra_terms: Sequence[str] = (),
         boost_articles: Sequence[str] = (),
         notes: Sequence[str] = (),
+        avoid: Sequence[Span] = (),
     ) -> Answer:
-        question = validate_question(question)
+        """Answer a question with quotes from the articles (see :meth:`explain`)."""
+        answer, _ = self.explain(
+            question,
+            filters=filters,
+            extra_terms=extra_terms,
+            boost_articles=boost_articles,
+            notes=notes,
+            avoid=avoid,
+        )
+        return answer
+
+    def explain(
+        self,
+        question: str,
+        *,
+        filters: SearchFilters | None = None,
+        extra_terms: Sequence[str] = (),
+        boost_articles: Sequence[str] = (),
+        notes: Sequence[str] = (),
+        avoid: Sequence[Span] = (),
+    ) -> tuple[Answer, Retrieval]:
+        """The answer and the ranked passages behind it (what the evaluation scores).
+
+        ``filters`` restrict the articles; ``boost_articles`` get a small bonus (a follow-up's
+        topic); ``avoid`` are places already quoted that must not be quoted again.
+        """
+        question = self.check_question(question)
         snapshot = self.snapshot()
         self._check_model(snapshot)
         retrieval, notes = self._retrieve(
             snapshot, question, filters, extra_terms, boost_articles, list(notes)
         )
-        if retrieval is None:
-            return decline(question, None, notes=notes)
-        return compose(
+        if avoid:
+            hits = [h for h in retrieval.hits if not overlaps(_span(h), avoid)]
+            retrieval = replace(retrieval, hits=hits)
+        answer = compose(
             question,
             retrieval,
             lambda article_id: snapshot.article_text(article_id) or "",
             self.settings.retrieval,
             notes=notes,
         )
+        return answer, retrieval
 
     def _check_model(self, snapshot: IndexView) -> None:
         built_with, asking_with = snapshot.manifest.model_id, self.query_embedder.model_id
@@ -275,16 +279,33 @@ class QAService:
                 f"{asking_with}; run `qa-bot index` to rebuild it"
             )
 
-    def ask_many(self, questions: Iterable[str], **kwargs: object) -> list[Answer]:
-        return [self.ask(q, **kwargs) for q in questions]  # type: ignore[arg-type]
-
-    def search(self, question: str, *, filters: SearchFilters | None = None) -> Retrieval | None:
+    def search(self, question: str, *, filters: SearchFilters | None = None) -> Retrieval:
         """The ranked passages behind an answer (for evaluation and debugging)."""
-        question = validate_question(question)
+        question = self.check_question(question)
         snapshot = self.snapshot()
         self._check_model(snapshot)
         retrieval, _ = self._retrieve(snapshot, question, filters, (), (), [])
         return retrieval
+
+    def more(
+        self,
+        question: str,
+        *,
+        filters: SearchFilters | None = None,
+        shown: Sequence[Span] = (),
+        first_n: int = 1,
+    ) -> Answer:
+        """Further passages for a question ("More" in the bot): the next ``top_k`` best ones,
+        numbered from ``first_n``, none of them a place already ``shown``."""
+        retrieval = self.search(question, filters=filters)
+        citations = further_citations(retrieval.hits, shown, first_n, self.settings.retrieval.top_k)
+        return Answer(
+            question=question,
+            answered=bool(citations),
+            text="" if citations else "No further passages.",
+            citations=citations,
+            notes=("Further passages, less closely matching:",) if citations else (),
+        )
 
     def _retrieve(
         self,
@@ -294,7 +315,7 @@ class QAService:
         extra_terms: Sequence[str],
         boost_articles: Sequence[str],
         notes: list[str],
-    ) -> tuple[Retrieval | None, list[str]]:
+    ) -> tuple[Retrieval, list[str]]:
         ignore: list[str] = []
         if filters is None or not filters.outlets:
             named = outlet_in_question(question, snapshot.outlets())
@@ -328,16 +349,6 @@ class QAService:
             notes.append(f"The articles never mention {names}.")
         return retrieval, notes
 
-    # --- evaluation -----------------------------------------------------------------------------
-
-    def evaluate(
-        self, questions: Sequence[EvalQuestion], *, progress: Callable[[int], None] | None = None
-    ) -> EvalReport:
-        """Score answers against gold questions (see :mod:`qa_bot.evaluation`)."""
-        from qa_bot.evaluation import evaluate
-
-        return evaluate(self, questions, progress=progress)
-
     # --- browsing -------------------------------------------------------------------------------
 
     def sources(self) -> list[SourceInfo]:
@@ -369,28 +380,36 @@ class QAService:
             store_details=summary.details,
         )
 
-    def passage(self, article_id: str, start: int, end: int) -> Passage | None:
-        """The paragraph(s) around a quote: the quote's own paragraph and its neighbours."""
+    def outlets(self) -> list[str]:
+        """The outlets the indexed articles name, sorted."""
+        return list(self.snapshot().outlets())
+
+    def vocabulary(self, article_ids: Iterable[str]) -> frozenset[str]:
+        """The search terms of some articles (what a follow-up's words are read against)."""
+        snapshot = self.snapshot()
+        found: set[str] = set()
+        for article_id in article_ids:
+            key = (snapshot.generation, article_id)
+            if key not in self._vocabulary:
+                if len(self._vocabulary) >= VOCABULARY_CACHE:
+                    self._vocabulary.clear()
+                self._vocabulary[key] = frozenset(terms(snapshot.article_text(article_id) or ""))
+            found |= self._vocabulary[key]
+        return frozenset(found)
+
+    def passage(
+        self, article_id: str, start: int, end: int, *, content_hash: str | None = None
+    ) -> Passage | None:
+        """The paragraph(s) around a quote; None when the article has left the index, or has
+        changed since the quote was shown (its ``content_hash`` is no longer the same)."""
         snapshot = self.snapshot()
         meta = snapshot.article(article_id)
         text = snapshot.article_text(article_id)
-        if meta is None or text is None or not (0 <= start < end <= len(text)):
+        if meta is None or text is None:
             return None
-        para_start = text.rfind("\n", 0, start) + 1
-        para_end = line_end(text, end)
-        while para_end - para_start < 700:
-            prev = text.rfind("\n", 0, max(para_start - 1, 0))
-            nxt = text.find("\n", para_end + 1)
-            grew = False
-            if para_start > 0:
-                para_start = prev + 1
-                grew = True
-            if para_end < len(text) and nxt > 0:
-                para_end = nxt
-                grew = True
-            if not grew:
-                break
-        return _readable(meta, text, para_start, para_end, start, end)
+        if content_hash is not None and meta.content_hash != content_hash:
+            return None
+        return passage_around(meta, text, start, end)
 
     def display_path(self, meta: ArticleMeta) -> str:
         """The article's file as the user knows it: relative to the project root when inside."""
@@ -403,24 +422,12 @@ class QAService:
 
 _HAS_WORD = re.compile(r"[^\W_]", re.UNICODE)
 
+#: Articles whose terms :meth:`QAService.vocabulary` keeps at most.
+VOCABULARY_CACHE = 256
 
-def _readable(meta: ArticleMeta, text: str, lo: int, hi: int, start: int, end: int) -> Passage:
-    """The text from ``lo`` to ``hi`` with the page furniture (menus, promos, credits) of the
-    lines around the quote left out, and the quote's place in it. The lines the quote spans
-    are kept as they are."""
-    block_start = max(lo, text.rfind("\n", lo, start) + 1)
-    block_end = line_end(text, end, hi)
 
-    def clean(part: str) -> list[str]:
-        return [ln for ln in part.split("\n") if ln.strip() and not is_furniture(ln)]
-
-    before, after = clean(text[lo:block_start]), clean(text[block_end:hi])
-    head = "\n\n".join(before) + ("\n\n" if before else "")
-    block = text[block_start:block_end]
-    excerpt = head + block + ("\n\n" if after else "") + "\n\n".join(after)
-    quote_at = len(head) + (start - block_start)
-    lead = len(excerpt) - len(excerpt.lstrip())
-    return Passage(meta, excerpt.strip(), quote_at - lead, quote_at - lead + (end - start))
+def _span(hit: Hit) -> Span:
+    return (hit.article.id, hit.chunk.start, hit.chunk.end)
 
 
 def validate_question(question: str, limit: int = MAX_QUESTION_CHARS) -> str:
@@ -437,4 +444,4 @@ def validate_question(question: str, limit: int = MAX_QUESTION_CHARS) -> str:
     return cleaned
 
 
-__all__ = ["IndexStatus", "Passage", "Path", "QAService", "validate_question"]
+__all__ = ["QAService", "validate_question"]

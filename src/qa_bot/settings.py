@@ -21,6 +21,8 @@ from pydantic_settings import (
 
 CONFIG_ENV = "QA_BOT_CONFIG"
 DEFAULT_CONFIG = Path("config/settings.toml")
+#: The longest question accepted, in characters, by every front (``max_question_chars``).
+MAX_QUESTION_CHARS = 500
 
 
 class SettingsError(ValueError):
@@ -109,7 +111,14 @@ class TelegramSettings(BaseModel):
     allowed_user_ids: list[int] = Field(default_factory=list)
     allowed_chat_ids: list[int] = Field(default_factory=list)
     rate_limit_per_minute: int = Field(10, ge=0)
-    max_question_chars: int = Field(500, ge=10, le=4000)
+    #: A stranger (outside the allowlists) is told no at most once per chat in this time.
+    refusal_interval_seconds: float = Field(3600, ge=0)
+    #: A reply is retried (flood control, network errors) until it is delivered or this many
+    #: seconds have passed since the first try.
+    send_deadline_seconds: float = Field(60, ge=1, le=3600)
+    #: How long to wait for the Bot API's answer to a request. A post that timed out is not
+    #: sent again (it may have arrived), and no apology follows it.
+    read_timeout_seconds: float = Field(5, gt=0, le=300)
     workers: int = Field(2, ge=1, le=64)
     #: Two questions /start suggests; when empty, they are built from article titles.
     example_questions: list[str] = Field(default_factory=list)
@@ -118,7 +127,8 @@ class TelegramSettings(BaseModel):
 class ConversationSettings(BaseModel):
     ttl_seconds: int = Field(900, ge=0)
     max_turns: int = Field(3, ge=1, le=20)
-    #: Keep chat contexts on disk (JSON) between restarts; off by default.
+    #: The bot keeps its chats' state (context, /outlet and /dates, the data behind buttons)
+    #: in this file between restarts (python-telegram-bot's PicklePersistence); off by default.
     persist_path: Path | None = None
 
 
@@ -167,6 +177,7 @@ class Settings(BaseSettings):
     metadata_file: str = "metadata.toml"
     max_file_bytes: int = Field(20_000_000, ge=1)
     seeds: SeedsSettings = SeedsSettings()
+    max_question_chars: int = Field(MAX_QUESTION_CHARS, ge=10, le=4000)
     embedding: EmbeddingSettings = EmbeddingSettings()
     chunking: ChunkingSettings = ChunkingSettings()
     retrieval: RetrievalSettings = RetrievalSettings()

@@ -15,12 +15,16 @@ import os
 import re
 import sys
 import time
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from qa_bot.cli.base import errors, report_lines, state
 from qa_bot.errors import QABotError
-from qa_bot.settings import Settings, SettingsError, load_settings
+from qa_bot.settings import Settings, SettingsError
+
+if TYPE_CHECKING:
+    from qa_bot.service import QAService
 
 log = logging.getLogger("qa_bot.bot")
 
@@ -94,15 +98,7 @@ def _check_telegram(settings: Settings) -> str:
     return token
 
 
-def _describe(report: Any) -> str:
-    return (
-        f"added {len(report.added)}, updated {len(report.updated)}, "
-        f"removed {len(report.removed)} files; embedded {report.chunks_embedded} chunks "
-        f"({report.chunks_total} in the index) in {report.seconds:.1f} s"
-    )
-
-
-def prepare_service(service: Any) -> None:
+def prepare_service(service: QAService) -> None:
     """Build or refresh the index if needed, then load the model and the index."""
     settings = service.settings
     log.info("checking the index in %s against %s", settings.index_dir, settings.seeds_dir)
@@ -110,11 +106,11 @@ def prepare_service(service: Any) -> None:
     if report is None:
         log.info("index is up to date")
     else:
-        if report.full_rebuild_reason:
-            log.info("index rebuilt: %s", report.full_rebuild_reason)
-        log.info("index refreshed: %s", _describe(report))
-        for skipped in report.skipped:
-            log.warning("skipped %s: %s", skipped.path, skipped.reason)
+        for kind, line in report_lines(report, refreshed=True):
+            if kind == "info":
+                log.info("%s", line)
+            else:
+                log.warning("%s %s", kind, line)
     started = time.perf_counter()
     service.query_embedder.embed(["warm up"])
     status = service.status()
@@ -145,13 +141,8 @@ def bot(
     QA_BOT_TELEGRAM__BASE_URL (default: Telegram's). The index is built or refreshed first if
     it is missing or stale; a later `qa-bot index` is picked up without a restart.
     """
-    # At call time: qa_bot.cli imports this module while it is being set up.
-    from qa_bot.cli import _errors
-
-    with _errors():
-        # The global --seeds/--index options (cli.State); read by attribute so that this also
-        # works when cli.py runs as __main__ and its State class is a second copy.
-        settings = load_settings(**getattr(ctx.obj, "overrides", {}))
+    with errors():
+        settings = state(ctx).settings()
         token = _check_telegram(settings)
         tg = settings.telegram
         secret = tg.webhook_secret.get_secret_value() if tg.webhook_secret else ""
@@ -161,7 +152,7 @@ def bot(
         from telegram.error import InvalidToken, NetworkError
 
         from qa_bot.service import QAService  # numpy/FAISS; keeps `qa-bot --help` fast
-        from qa_bot.telegram_bot import build_application, run
+        from qa_bot.telegram.app import build_application, run
 
         service = QAService(settings)
         application = build_application(service, tg)
@@ -197,5 +188,4 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}" if parts.netloc else url
 
 
-def register(app: typer.Typer) -> None:
-    app.command("bot")(bot)
+__all__ = ["BotStartError", "RedactingFormatter", "bot", "configure_logging", "prepare_service"]

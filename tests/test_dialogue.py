@@ -1,4 +1,4 @@
-"""Follow-ups: detection, per-chat memory (expiry, reset, max_turns, persistence) and answers.
+"""Follow-ups: detection, topic changes, memory (expiry, reset, max_turns) and answers.
 
 The pure logic runs against a recording fake service and tiny corpora; the end-to-end checks
 and the dialogue evaluation use the session's real model over the seeds.
@@ -7,36 +7,28 @@ and the dialogue evaluation use the session's real model over the seeds.
 from __future__ import annotations
 
 import json
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from qa_bot.conversation import (
-    Conversation,
-    Conversations,
-    Turn,
-    ask_in_conversation,
-    context_note,
-    follow_up_cue,
-    is_follow_up,
-    key_words,
-)
-from qa_bot.conversation_eval import (
+from qa_bot.dialogue.asking import ask_in_conversation, context_note
+from qa_bot.dialogue.cues import follow_up_cue, key_words, read_message
+from qa_bot.dialogue.evaluation import (
     DialogueDataError,
     evaluate_dialogues,
     is_dialogue_file,
     load_dialogues,
 )
+from qa_bot.dialogue.memory import Conversation, Turn
 from qa_bot.errors import InvalidQuestionError
 from qa_bot.models import Answer, ArticleMeta, Citation
-from qa_bot.service import QAService
-from qa_bot.settings import ConversationSettings
-from qa_bot.text import fold
+from qa_bot.service import QAService, validate_question
+from qa_bot.settings import Settings
+from qa_bot.text import fold, terms
 
-from .conftest import DEV_QUESTIONS, SEEDS, CountingEmbedder, make_settings
+from .conftest import DEV_QUESTIONS, SEEDS, CountingEmbedder, make_settings, write_article
 
 DIALOGUES = Path(__file__).with_name("dialogues.jsonl")
 OUTLETS = ("Press TV", "RT", "TASS")
@@ -120,14 +112,20 @@ def _turn(question: str = "Who attacked the convoy?", at: float = 0.0, **kw: Any
     )
 
 
+def _follows(question: str, conversation: Conversation, now: float, **kw: Any) -> bool:
+    last = conversation.last(now)
+    words = last.words if last is not None else None
+    return read_message(question, words, frozenset, **kw).follow_up
+
+
 def test_no_follow_up_without_context_or_after_expiry() -> None:
     conversation = Conversation(ttl_seconds=60, max_turns=3)
-    assert not is_follow_up("When was that?", conversation, now=0)
+    assert not _follows("When was that?", conversation, now=0)
     conversation.add(_turn(at=0))
-    assert is_follow_up("When was that?", conversation, now=59)
-    assert not is_follow_up("Who is Churkin?", conversation, now=1)
-    assert is_follow_up("Who is Churkin?", conversation, is_reply_to_bot=True, now=1)
-    assert not is_follow_up("When was that?", conversation, now=60)
+    assert _follows("When was that?", conversation, now=59)
+    assert not _follows("Who is Churkin?", conversation, now=1)
+    assert _follows("Who is Churkin?", conversation, is_reply_to_bot=True, now=1)
+    assert not _follows("When was that?", conversation, now=60)
 
 
 def test_key_words_keep_the_topic_not_the_frame() -> None:
@@ -177,29 +175,45 @@ def test_reset_forgets() -> None:
 # --- asking, with a recording fake service --------------------------------------------------------
 
 
-@dataclass
-class _Snapshot:
-    def outlets(self) -> list[str]:
-        return list(OUTLETS)
+#: The text of the one article the recording service knows: what its vocabulary holds.
+ARTICLE = (
+    "The US said Russian planes attacked the aid convoy near Aleppo. A drone was seen over "
+    "the convoy. Churkin, Russia's envoy, called the claim a provocation."
+)
 
 
 @dataclass
 class RecordingService:
-    """Answers every question with one citation of ``article``, and records how it was asked."""
+    """Answers every question with one citation of ``article`` (the quote ``quote``, or the
+    first line of ``quotes`` left after ``avoid``), and records how it was asked."""
 
     article: str = "a1"
     calls: list[dict[str, Any]] = field(default_factory=list)
+    settings: Settings = field(default_factory=Settings)
+    quotes: tuple[str, ...] = ("a quote",)
 
-    def snapshot(self) -> _Snapshot:
-        return _Snapshot()
+    def check_question(self, question: str) -> str:
+        return validate_question(question)
+
+    def outlets(self) -> list[str]:
+        return list(OUTLETS)
+
+    def vocabulary(self, article_ids: Any) -> frozenset[str]:
+        return frozenset(terms(ARTICLE)) if self.article in article_ids else frozenset()
 
     def ask(self, question: str, **kwargs: Any) -> Answer:
-        if not question.strip():
-            raise InvalidQuestionError("the question is empty")
+        self.check_question(question)
         self.calls.append({"question": question, **kwargs})
+        avoid = kwargs.get("avoid", ())
         meta = ArticleMeta(self.article, f"{self.article}.txt", "t", None, None, None, None, "h")
-        citation = Citation(1, meta, "a quote", 0, 7, 1.0)
-        return Answer(question, True, "“a quote” [1]", (citation,), tuple(kwargs.get("notes", ())))
+        at = 0
+        for quote in self.quotes:
+            if (self.article, at, at + len(quote)) not in avoid:
+                citation = Citation(1, meta, quote, at, at + len(quote), 1.0)
+                notes = tuple(kwargs.get("notes", ()))
+                return Answer(question, True, f"“{quote}” [1]", (citation,), notes)
+            at += len(quote) + 1
+        return Answer(question, False, "The articles don't cover this.")
 
 
 def test_follow_up_is_asked_with_the_topic_and_says_so() -> None:
@@ -269,115 +283,106 @@ def test_invalid_question_raises_and_is_not_recorded() -> None:
     assert conversation.last(now=0) is None
 
 
-# --- many chats -----------------------------------------------------------------------------------
+# --- topic changes and new subjects: one rule (dialogue.cues.read_message) -----------------------
 
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def test_chats_are_kept_apart_and_reset_alone() -> None:
-    service = RecordingService()
-    clock = Clock()
-    store = Conversations(ConversationSettings(ttl_seconds=60, max_turns=3), clock=clock)
-    store.ask(service, 1, "Who did the US say attacked the convoy?")  # type: ignore[arg-type]
-    store.ask(service, 2, "Who is Russia's ambassador to the UN?")  # type: ignore[arg-type]
-    assert (
-        store.reply(service, 2, "When was that?").topic == "Who is Russia's ambassador to the UN?"
-    )  # type: ignore[arg-type]
-    assert store.reset(1) is True
-    assert store.reset(1) is False
-    assert not store.reply(service, 1, "When was that?").follow_up  # type: ignore[arg-type]
-    assert store.reply(service, 2, "Why?").follow_up  # type: ignore[arg-type]
-
-
-def test_chats_expire() -> None:
-    service = RecordingService()
-    clock = Clock()
-    store = Conversations(ConversationSettings(ttl_seconds=60, max_turns=3), clock=clock)
-    store.ask(service, 1, "Who did the US say attacked the convoy?")  # type: ignore[arg-type]
-    assert len(store) == 1
-    clock.now += 61
-    assert len(store) == 0
-    assert not store.reply(service, 1, "When was that?").follow_up  # type: ignore[arg-type]
-
-
-def test_least_recent_chats_are_forgotten_first() -> None:
-    service = RecordingService()
-    store = Conversations(ConversationSettings(), clock=Clock(), max_chats=2)
-    for chat in (1, 2, 3):
-        store.ask(service, chat, "Who did the US say attacked the convoy?")  # type: ignore[arg-type]
-    assert store.context(1) == []
-    assert store.context(3)
-
-
-def test_nothing_is_written_without_persist_path(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.chdir(tmp_path)
-    store = Conversations(ConversationSettings(), clock=Clock())
-    store.ask(RecordingService(), 1, "Who did the US say attacked the convoy?")  # type: ignore[arg-type]
-    assert list(tmp_path.iterdir()) == []
-
-
-def test_persistence_round_trip(tmp_path: Path) -> None:
-    path = tmp_path / "state" / "conversations.json"
-    settings = ConversationSettings(ttl_seconds=60, max_turns=3, persist_path=path)
-    clock = Clock()
-    store = Conversations(settings, clock=clock)
-    store.ask(RecordingService(), 42, "Who did the US say attacked the convoy?")  # type: ignore[arg-type]
-    store.ask(RecordingService(), (-100, 7), "Who is Russia's ambassador to the UN?")  # type: ignore[arg-type]
-    assert json.loads(path.read_text())["version"] == 1
-    assert [p.name for p in path.parent.iterdir()] == ["conversations.json"]  # no temp files left
-
-    restarted = Conversations(settings, clock=clock)
-    assert restarted.context(42) == store.context(42)
-    assert restarted.reply(RecordingService(), 42, "When was that?").follow_up  # type: ignore[arg-type]
-    assert restarted.context((-100, 7))[0].question == "Who is Russia's ambassador to the UN?"
-
-    restarted.reset(42)
-    assert Conversations(settings, clock=clock).context(42) == []
-
-    clock.now += 61
-    assert len(Conversations(settings, clock=clock)) == 0
+CONVOY = "Who did the US say attacked the convoy?"
 
 
 @pytest.mark.parametrize(
-    "content", ["", "not json", "[]", '{"version": 99, "chats": []}', '{"version": 1}']
+    "question",
+    ["Zanzibar budget", "What about flamingos?", "And the Zanzibar budget?", "How about Lima?"],
 )
-def test_unreadable_persisted_state_is_ignored(tmp_path: Path, content: str) -> None:
-    path = tmp_path / "conversations.json"
-    path.write_text(content)
-    store = Conversations(ConversationSettings(persist_path=path), clock=Clock())
-    assert len(store) == 0
-    store.ask(RecordingService(), 1, "Who did the US say attacked the convoy?")  # type: ignore[arg-type]
-    assert json.loads(path.read_text())["chats"][0]["chat"] == 1
-
-
-def test_chats_can_ask_at_the_same_time() -> None:
+def test_a_new_topic_after_a_question_is_asked_alone(question: str) -> None:
+    """A short question whose words share nothing with the previous topic (its key words or
+    the articles its answer cited) and that does not point back is a new topic."""
     service = RecordingService()
-    store = Conversations(ConversationSettings(), clock=Clock())
-    errors: list[BaseException] = []
+    conversation = Conversation(ttl_seconds=100, max_turns=3)
+    ask_in_conversation(service, conversation, CONVOY, now=0)  # type: ignore[arg-type]
+    reply = ask_in_conversation(service, conversation, question, now=1)  # type: ignore[arg-type]
+    assert not reply.follow_up and reply.topic_change
+    assert service.calls[-1] == {"question": question, "filters": None}
+    assert conversation.last(now=2).topic == question  # type: ignore[union-attr]
 
-    def chat(n: int) -> None:
-        try:
-            for _ in range(20):
-                store.ask(service, n, "Who did the US say attacked the convoy?")  # type: ignore[arg-type]
-                assert store.reply(service, n, "When was that?").follow_up  # type: ignore[arg-type]
-        except BaseException as exc:  # pragma: no cover - reported below
-            errors.append(exc)
 
-    threads = [threading.Thread(target=chat, args=(n,)) for n in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors
-    assert len(store) == 4
+@pytest.mark.parametrize(
+    ("question", "asked"),
+    [
+        ("What about the drone?", "What about the drone? US attacked convoy"),
+        ("In Aleppo?", "In Aleppo? US attacked convoy"),
+        ("And what did Churkin say?", "And what did Churkin say? US attacked convoy"),
+        ("What did he say about flamingos?", "What did he say about flamingos? US attacked convoy"),
+        ("Why?", "Why? US attacked convoy"),
+    ],
+)
+def test_a_short_question_about_the_topic_stays_a_follow_up(question: str, asked: str) -> None:
+    """Loose cues with words the topic's articles hold, pointers, and no new words at all."""
+    service = RecordingService()
+    conversation = Conversation(ttl_seconds=100, max_turns=3)
+    ask_in_conversation(service, conversation, CONVOY, now=0)  # type: ignore[arg-type]
+    reply = ask_in_conversation(service, conversation, question, now=1)  # type: ignore[arg-type]
+    assert reply.follow_up and reply.topic_change is None
+    assert service.calls[-1]["question"] == asked
+
+
+def test_a_follow_up_naming_someone_new_never_gets_the_previous_answer_back() -> None:
+    """When the topic's words pull the previous quote again and it does not mention the new
+    name, the follow-up is asked again with that quote left out."""
+    service = RecordingService(quotes=("The US blamed Russian planes.", "Churkin called it a lie."))
+    conversation = Conversation(ttl_seconds=100, max_turns=3)
+    first = ask_in_conversation(service, conversation, CONVOY, now=0)  # type: ignore[arg-type]
+    reply = ask_in_conversation(
+        service,
+        conversation,
+        "And what did Churkin say?",
+        now=1,  # type: ignore[arg-type]
+    )
+    assert reply.follow_up
+    assert reply.answer.citations != first.answer.citations
+    assert reply.answer.citations[0].quote == "Churkin called it a lie."
+    assert service.calls[-1]["avoid"] == (("a1", 0, 29),)
+    # a quote that does mention the new name may come back: it answers
+    service = RecordingService(quotes=("Churkin and the US clashed.",))
+    conversation = Conversation(ttl_seconds=100, max_turns=3)
+    ask_in_conversation(service, conversation, CONVOY, now=0)  # type: ignore[arg-type]
+    ask_in_conversation(service, conversation, "And Churkin?", now=1)  # type: ignore[arg-type]
+    assert "avoid" not in service.calls[-1]
+
+
+def test_a_follow_up_naming_someone_new_searches_the_previous_topic(
+    tmp_path: Path,
+) -> None:
+    """End to end on a tiny index: after a question about Lavrov, "And what did Churkin say?"
+    quotes Churkin from the same story, not Lavrov again."""
+    seeds = tmp_path / "seeds"
+    write_article(
+        seeds,
+        "talks.txt",
+        "Ceasefire talks in Geneva",
+        "Lavrov said the ceasefire in Syria must hold, speaking in Geneva on Friday about the "
+        "ceasefire talks.\n\nThe talks lasted nine hours. Delegates met in a hotel by the lake. "
+        "Coffee was served at noon. Reporters waited outside in the rain. The hall was cold. "
+        "Nobody spoke to the press until evening.\n\nChurkin said the strike on the aid convoy "
+        "was a provocation.",
+        date="2016-09-28",
+    )
+    write_article(
+        seeds,
+        "bees.txt",
+        "Rooftop bees",
+        "Churkin, a beekeeper in Oslo, said the hives survived the winter.",
+    )
+    service = QAService(make_settings(tmp_path, seeds), embedder=CountingEmbedder())
+    service.index()
+    conversation = Conversation()
+    first = ask_in_conversation(
+        service, conversation, "What did Lavrov say about the ceasefire in Geneva?"
+    )
+    assert "Lavrov" in first.answer.citations[0].quote
+    reply = ask_in_conversation(service, conversation, "And what did Churkin say?")
+    assert reply.follow_up and reply.answer.answered
+    quotes = [c.quote for c in reply.answer.citations]
+    assert quotes != [c.quote for c in first.answer.citations]
+    assert "Churkin said the strike" in quotes[0]
 
 
 # --- a tiny real index ----------------------------------------------------------------------------

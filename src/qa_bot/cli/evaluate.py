@@ -11,7 +11,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from qa_bot.cli import _errors, _print_report, _progress_factory, _state, out, progress_bar
+from qa_bot.cli.base import errors, out, progress_bar, refresh_index, state
 
 _ROWS = (
     ("questions", "questions ({answerable} answerable, {unanswerable} unanswerable)"),
@@ -35,15 +35,11 @@ _ROWS = (
 )
 
 
-def eval_command(
+def evaluate(
     ctx: typer.Context,
     questions_file: Annotated[
         Path, typer.Argument(metavar="QUESTIONS.jsonl", help="Questions with gold answers.")
     ],
-    seeds: Annotated[
-        Path | None, typer.Option("--seeds", help="Folder of article files to answer from.")
-    ] = None,
-    index: Annotated[Path | None, typer.Option("--index", help="Folder of the index.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
     refresh: Annotated[
         bool, typer.Option(help="Build or refresh the index first if missing or stale.")
@@ -54,24 +50,17 @@ def eval_command(
     A file of dialogues (first question, follow-up, gold for the follow-up) is recognised by
     its shape and scored as follow-ups, with and without the conversation's context.
     """
-    from qa_bot.conversation_eval import evaluate_dialogues, is_dialogue_file, load_dialogues
+    from qa_bot.dialogue.evaluation import evaluate_dialogues, is_dialogue_file, load_dialogues
+    from qa_bot.evaluation import evaluate as evaluate_questions
     from qa_bot.evaluation import load_questions
 
-    with _errors():
-        state = _state(ctx)
-        if seeds is not None:
-            state.overrides["seeds_dir"] = seeds
-        if index is not None:
-            state.overrides["index_dir"] = index
+    with errors():
         dialogues = is_dialogue_file(questions_file)
         questions = load_dialogues(questions_file) if dialogues else load_questions(questions_file)
-        service = state.service
-        show_progress = sys.stderr.isatty()
+        service = state(ctx).service
         if refresh:
-            report = service.ensure_index(progress=_progress_factory(show_progress))
-            if report is not None:
-                _print_report(report, quiet=True)
-        bar = progress_bar("asking", len(questions)) if show_progress else None
+            refresh_index(service)
+        bar = progress_bar("asking", len(questions)) if sys.stderr.isatty() else None
         if dialogues:
             scored = evaluate_dialogues(service, questions_file, progress=bar)
             if as_json:
@@ -79,7 +68,7 @@ def eval_command(
             else:
                 out.print(scored.render(), markup=False, highlight=False)
             return
-        result = service.evaluate(questions, progress=bar)
+        result = evaluate_questions(service, questions, progress=bar)
         if as_json:
             sys.stdout.write(json.dumps(result.to_json(), ensure_ascii=False, indent=1) + "\n")
             return
@@ -120,5 +109,4 @@ def _print_result(data: dict[str, Any]) -> None:
     out.print(f"{len(failures)} failures")
 
 
-def register(app: typer.Typer) -> None:
-    app.command("eval")(eval_command)
+__all__ = ["evaluate"]

@@ -23,7 +23,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from qa_bot.conversation import Conversation, ask_in_conversation
+from qa_bot.dialogue.asking import ask_in_conversation
+from qa_bot.dialogue.memory import Conversation
 from qa_bot.errors import InvalidQuestionError, QABotError
 from qa_bot.files import read_jsonl
 from qa_bot.text import fold

@@ -1,0 +1,27 @@
+"""The terminal front: ``qa-bot index | ask | sources | status | chat | eval | bot``.
+
+A thin layer over :class:`qa_bot.service.QAService`: it parses options, builds the settings
+once, prints, and turns domain errors into one-line messages with a non-zero exit. The shared
+parts are in :mod:`.base`; each command is a plain function of its module, registered here.
+"""
+
+from __future__ import annotations
+
+from qa_bot.cli import bot, chat, commands, evaluate
+from qa_bot.cli.base import app
+
+app.command()(commands.index)
+app.command()(commands.ask)
+app.command()(commands.sources)
+app.command()(commands.status)
+app.command("eval")(evaluate.evaluate)
+app.command()(chat.chat)
+app.command()(bot.bot)
+
+
+def main() -> None:
+    """The ``qa-bot`` command."""
+    app()
+
+
+__all__ = ["app", "main"]

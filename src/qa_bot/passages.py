@@ -1,0 +1,95 @@
+"""Passages beyond the answer: the text around a quote, and further passages for a question.
+
+Both are asked for from an answer already shown ("Passage n" and "More" in the bot), so both
+keep away from what the reader has: the passage leaves out the page furniture around the
+quote, and further passages skip every place already quoted and near-copies of each other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from qa_bot.corpus import is_furniture
+from qa_bot.models import ArticleMeta, Citation, Passage, Span
+from qa_bot.retrieval import Hit, near_duplicate
+from qa_bot.text import line_end
+
+#: A passage grows by whole paragraphs around the quote until it has at least this many
+#: characters (or the article ends).
+MIN_PASSAGE_CHARS = 700
+
+
+def overlaps(span: Span, spans: Iterable[Span]) -> bool:
+    """Whether ``span`` shares text with any of ``spans`` (same article, overlapping range)."""
+    article, start, end = span
+    return any(a == article and s < end and start < e for a, s, e in spans)
+
+
+def passage_around(meta: ArticleMeta, text: str, start: int, end: int) -> Passage | None:
+    """The paragraph(s) around the quote ``text[start:end]``: its own paragraph and its
+    neighbours; None when the span does not fit the text."""
+    if not 0 <= start < end <= len(text):
+        return None
+    para_start = text.rfind("\n", 0, start) + 1
+    para_end = line_end(text, end)
+    while para_end - para_start < MIN_PASSAGE_CHARS:
+        prev = text.rfind("\n", 0, max(para_start - 1, 0))
+        nxt = text.find("\n", para_end + 1)
+        grew = False
+        if para_start > 0:
+            para_start = prev + 1
+            grew = True
+        if para_end < len(text) and nxt > 0:
+            para_end = nxt
+            grew = True
+        if not grew:
+            break
+    return _readable(meta, text, para_start, para_end, start, end)
+
+
+def _readable(meta: ArticleMeta, text: str, lo: int, hi: int, start: int, end: int) -> Passage:
+    """The text from ``lo`` to ``hi`` with the page furniture (menus, promos, credits) of the
+    lines around the quote left out, and the quote's place in it. The lines the quote spans
+    are kept as they are."""
+    block_start = max(lo, text.rfind("\n", lo, start) + 1)
+    block_end = line_end(text, end, hi)
+
+    def clean(part: str) -> list[str]:
+        return [ln for ln in part.split("\n") if ln.strip() and not is_furniture(ln)]
+
+    before, after = clean(text[lo:block_start]), clean(text[block_end:hi])
+    head = "\n\n".join(before) + ("\n\n" if before else "")
+    block = text[block_start:block_end]
+    excerpt = head + block + ("\n\n" if after else "") + "\n\n".join(after)
+    quote_at = len(head) + (start - block_start)
+    lead = len(excerpt) - len(excerpt.lstrip())
+    return Passage(meta, excerpt.strip(), quote_at - lead, quote_at - lead + (end - start))
+
+
+def further_citations(
+    hits: Sequence[Hit], shown: Sequence[Span], first_n: int, k: int
+) -> tuple[Citation, ...]:
+    """Up to ``k`` of ``hits`` as citations numbered from ``first_n``, skipping what was
+    ``shown`` already and near-copies of a passage taken."""
+    citations: list[Citation] = []
+    for hit in hits:
+        if overlaps((hit.article.id, hit.chunk.start, hit.chunk.end), shown):
+            continue
+        if any(near_duplicate(hit.chunk.text, c.quote) for c in citations):
+            continue
+        citations.append(
+            Citation(
+                n=first_n + len(citations),
+                article=hit.article,
+                quote=hit.chunk.text,
+                start=hit.chunk.start,
+                end=hit.chunk.end,
+                score=hit.score,
+            )
+        )
+        if len(citations) == k:
+            break
+    return tuple(citations)
+
+
+__all__ = ["MIN_PASSAGE_CHARS", "further_citations", "overlaps", "passage_around"]
