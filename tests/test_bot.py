@@ -377,7 +377,7 @@ def test_cli_bot_runs_against_the_fake(bot_service: QAService) -> None:
 
 def test_rendered_answers_pass_the_fakes_html_rules(bot_service: QAService) -> None:
     """The fake's parser is the one the property tests use; sanity-check it on a real answer."""
-    from qa_bot.telegram_render import render_answer
+    from qa_bot.telegram.render import render_answer
 
     [html] = render_answer(bot_service.ask(AMBASSADOR))
     text, entities = parse_html(html)
