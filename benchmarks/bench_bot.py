@@ -38,9 +38,10 @@ sys.path.insert(0, str(REPO))  # tests.botapi_fake
 from tests.botapi_fake import BotAPIFake  # noqa: E402
 
 from qa_bot.models import Answer, ArticleMeta, Citation  # noqa: E402
-from qa_bot.service import QAService  # noqa: E402
+from qa_bot.service import QAService, validate_question  # noqa: E402
 from qa_bot.settings import TelegramSettings, load_settings  # noqa: E402
-from qa_bot.telegram_bot import PatientRateLimiter, build_application, serving  # noqa: E402
+from qa_bot.telegram.app import build_application, serving  # noqa: E402
+from qa_bot.telegram.sending import PatientRateLimiter  # noqa: E402
 
 DEV_QUESTIONS = REPO.parent / "shared" / "eval" / "dev_questions.jsonl"
 FALLBACK_QUESTIONS = [
@@ -56,6 +57,7 @@ class StubService:
     (python-telegram-bot, rendering, the fake), without retrieval."""
 
     def __init__(self) -> None:
+        self.settings = load_settings()
         meta = ArticleMeta(
             id="a",
             path="a.txt",
@@ -76,6 +78,15 @@ class StubService:
                 Citation(2, meta, quote, 90, 170, 0.9),
             ),
         )
+
+    def check_question(self, question: str) -> str:
+        return validate_question(question, self.settings.max_question_chars)
+
+    def outlets(self) -> list[str]:
+        return ["RT"]
+
+    def vocabulary(self, article_ids: Any) -> frozenset[str]:
+        return frozenset()
 
     def ask(self, question: str, **kwargs: Any) -> Answer:
         return self._answer
