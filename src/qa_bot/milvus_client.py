@@ -241,7 +241,12 @@ class MilvusConnection:
         # Indexes of an empty collection are ready at once; pymilvus would poll each one
         # for half a second (sync=False skips that), and loading waits for them anyway.
         self.call(f"index {name}", client.create_index, name, index, sync=False)
-        self.call(f"load {name}", client.load_collection, name)
+        self.call(
+            f"load {name}",
+            client.load_collection,
+            name,
+            replica_number=self.settings.milvus_replicas,
+        )
 
     # -- reading ------------------------------------------------------------------------------
 

@@ -148,7 +148,10 @@ class StoreSettings(BaseModel):
     #: scalar quantised vectors in the graph), FLAT (exact), IVF_FLAT or IVF_SQ8
     #: (``retrieval.ivf_nprobe``), or AUTOINDEX (the server decides; Zilliz Cloud).
     milvus_index: Literal["HNSW", "HNSW_SQ", "FLAT", "IVF_FLAT", "IVF_SQ8", "AUTOINDEX"] = "HNSW"
+    #: Shards (parallel write channels) of a new collection, and in-memory replicas (query
+    #: nodes serving each segment) when it is loaded: README, "Running on a cluster".
     milvus_shards: int = Field(1, ge=1, le=64)
+    milvus_replicas: int = Field(1, ge=1, le=16)
     #: Read consistency of questions. "Strong" sees every committed build at once; "Bounded"
     #: answers faster on a busy cluster and needs ``milvus_settle_seconds`` at least as long
     #: as the server's staleness bound (``common.gracefulTime``, 5 s by default).
