@@ -1,0 +1,317 @@
+"""The embedded store (FAISS + BM25) against Milvus, in the same run, with the same vectors.
+
+Two measurements:
+
+* ``eval``: ``qa-bot eval``'s judgement (:func:`qa_bot.evaluation.evaluate`) of the seeds
+  dev set, the held-out set and XQuAD with the Reuters distractors, on both stores. Passage
+  and question vectors are embedded once and shared, so any difference is the store's.
+* ``speed``: Reuters stories up to ``--passages`` windows: embedding once, then each store's
+  build from those vectors, an incremental build after one story changes, warm ``ask``
+  latency (p50/p95 over XQuAD questions), and the bytes each store keeps per passage.
+
+Milvus is a milvus-lite server this script starts on 127.0.0.1 (its data under ``--cache``),
+or any server given with ``--milvus-uri``.
+
+    python benchmarks/bench_store.py eval --sets seeds heldout xquad
+    python benchmarks/bench_store.py speed --passages 10000
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import statistics
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from qa_bot.chunking import chunk_article
+from qa_bot.corpus import read_article
+from qa_bot.embedding import Embedder, ProgressCallback, SentenceTransformerEmbedder
+from qa_bot.evaluation import evaluate, load_questions
+from qa_bot.indexer import update_index
+from qa_bot.seed_files import discover
+from qa_bot.service import QAService
+from qa_bot.settings import Settings, load_settings
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+sys.path.insert(0, str(REPO))
+
+
+class SharedVectors:
+    """The real model behind a cache of vectors by text: both stores get the same numbers."""
+
+    def __init__(self, inner: Embedder):
+        self._inner = inner
+        self._cache: dict[str, np.ndarray] = {}
+        self.seconds = 0.0
+        self.embedded = 0
+
+    @property
+    def model_id(self) -> str:
+        return self._inner.model_id
+
+    @property
+    def dimension(self) -> int:
+        return self._inner.dimension
+
+    def embed(
+        self, texts: Sequence[str], *, progress: ProgressCallback | None = None
+    ) -> np.ndarray:
+        keys = [hashlib.sha1(t.encode()).hexdigest() for t in texts]
+        missing = list(
+            dict.fromkeys(t for t, k in zip(texts, keys, strict=True) if k not in self._cache)
+        )
+        if missing:
+            started = time.perf_counter()
+            for text, vector in zip(missing, self._inner.embed(missing), strict=True):
+                self._cache[hashlib.sha1(text.encode()).hexdigest()] = vector
+            self.seconds += time.perf_counter() - started
+            self.embedded += len(missing)
+        if progress is not None:
+            progress(len(texts))
+        if not texts:
+            return np.zeros((0, self.dimension), np.float32)
+        return np.stack([self._cache[k] for k in keys]).astype(np.float32)
+
+
+@contextlib.contextmanager
+def milvus(uri: str | None, folder: Path) -> Iterator[str]:
+    if uri:
+        yield uri
+        return
+    from tests.milvus_server import MilvusLiteServer
+
+    folder.mkdir(parents=True, exist_ok=True)
+    server = MilvusLiteServer(folder)
+    server.start()
+    try:
+        yield server.uri
+    finally:
+        server.stop()
+
+
+#: The dense index Milvus builds (``--milvus-index``).
+MILVUS_INDEX = {"kind": "HNSW"}
+
+
+def label(backend: str) -> str:
+    return "FAISS + BM25" if backend == "faiss" else f"Milvus {MILVUS_INDEX['kind']}"
+
+
+def settings_for(backend: str, seeds: Path, work: Path, uri: str, name: str) -> Settings:
+    store: dict[str, Any] = {"backend": backend}
+    if backend == "milvus":
+        kind = MILVUS_INDEX["kind"]
+        store |= {
+            "milvus_uri": uri,
+            "milvus_collection": f"bench_{name}_{kind.lower()}",
+            "milvus_index": kind,
+        }
+    return load_settings(
+        seeds_dir=seeds, index_dir=work / f"{name}-{backend}", root_dir=work, store=store
+    )
+
+
+def link_folder(target: Path, sources: Sequence[tuple[str, Path, int | None]]) -> Path:
+    """A seeds folder of symlinks, one sub-folder per source (at most ``limit`` files each)."""
+    for name, folder, limit in sources:
+        sub = target / name
+        sub.mkdir(parents=True, exist_ok=True)
+        for file in sorted(p for p in folder.iterdir() if p.suffix in {".txt", ".md"})[:limit]:
+            link = sub / file.name
+            if not link.exists():
+                link.symlink_to(file.resolve())
+    return target
+
+
+def size_of(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+# -- eval -------------------------------------------------------------------------------------
+
+
+def run_eval(args: argparse.Namespace, shared: SharedVectors, uri: str) -> None:
+    work = args.cache
+    seeds = SHARED / "seeds"
+    sets = {
+        "seeds": (seeds, SHARED / "eval" / "dev_questions.jsonl"),
+        "heldout": (seeds, REPO / "tests" / "heldout_questions.jsonl"),
+        "xquad": (
+            link_folder(
+                work / "xquad-reuters",
+                [
+                    ("xquad", SHARED / "external" / "xquad_en" / "articles", None),
+                    ("reuters", SHARED / "external" / "reuters21578" / "articles", None),
+                ],
+            ),
+            SHARED / "external" / "xquad_en" / "questions_dev.jsonl",
+        ),
+    }
+    print("| set | store | passages | hit@1 | MRR@10 | answered | 1st quote ok | declined "
+          "| verbatim | ask mean ms |\n|---|---|---|---|---|---|---|---|---|---|")  # fmt: skip
+    for name in args.sets:
+        folder, questions_file = sets[name]
+        questions = load_questions(questions_file)
+        corpus = "seeds" if folder == seeds else name
+        for backend in ("faiss", "milvus"):
+            settings = settings_for(backend, folder, work, uri, corpus)
+            service = QAService(settings, embedder=shared, query_embedder=shared)
+            started = time.perf_counter()
+            report = update_index(settings, shared)
+            print(
+                f"  {name}/{backend}: index {time.perf_counter() - started:.0f} s", file=sys.stderr
+            )
+            data = evaluate(service, questions).to_json()
+            cells = [_fmt(data[key]) for key in METRICS] + [f"{data['latency_mean_ms']:.0f}"]
+            print(f"| {name} | {label(backend)} | {report.chunks_total} | {' | '.join(cells)} |")
+
+
+METRICS = (
+    "hit_at_1",
+    "mrr_at_10",
+    "answered_rate",
+    "first_quote_answer_rate",
+    "abstention_recall",
+    "faithfulness",
+)
+
+
+def _fmt(value: float | None) -> str:
+    return "–" if value is None else f"{value:.3f}"
+
+
+# -- speed ------------------------------------------------------------------------------------
+
+
+def reuters_with(passages: int, folder: Path, settings: Settings) -> int:
+    """Link Reuters stories into ``folder`` until they hold ``passages`` windows."""
+    source = SHARED / "external" / "reuters21578" / "articles"
+    folder.mkdir(parents=True, exist_ok=True)
+    total = 0
+    for path in sorted(source.iterdir()):
+        if total >= passages:
+            break
+        link = folder / path.name
+        link.symlink_to(path.resolve())
+        files, _ = discover(folder)
+        source_file = next(f for f in files if f.rel == path.name)
+        article, _ = read_article(source_file, None, settings.max_file_bytes)
+        if article is None:
+            link.unlink()
+            continue
+        total += len(chunk_article(article, settings.chunking))
+    return total
+
+
+def run_speed(args: argparse.Namespace, shared: SharedVectors, uri: str) -> None:
+    work = args.cache / f"speed-{args.passages}"
+    seeds = work / "reuters"
+    if not seeds.exists():
+        reuters_with(args.passages, seeds, load_settings())
+    questions = [
+        q.question for q in load_questions(SHARED / "external" / "xquad_en" / "questions_dev.jsonl")
+    ][: args.questions]
+    rows: dict[str, dict[str, Any]] = {}
+    for backend in ("faiss", "milvus"):
+        settings = settings_for(backend, seeds, work, uri, f"speed{args.passages}")
+        before = shared.seconds
+        started = time.perf_counter()
+        report = update_index(settings, shared, force=True)
+        build = time.perf_counter() - started - (shared.seconds - before)
+        service = QAService(settings, embedder=shared, query_embedder=shared)
+        for q in questions[:5]:
+            service.ask(q)
+        shared.embed(questions)  # questions embedded once, outside the timings
+        ask_ms = []
+        for q in questions:
+            t0 = time.perf_counter()
+            service.ask(q)
+            ask_ms.append((time.perf_counter() - t0) * 1000)
+        victim = sorted(seeds.iterdir())[0]
+        text = victim.read_text(encoding="utf-8", errors="replace")
+        victim.unlink()
+        victim.write_text(text + "\n\nOne more sentence was added to this story today.\n")
+        started = time.perf_counter()
+        incremental = update_index(settings, shared)
+        incr = time.perf_counter() - started
+        victim.unlink()
+        victim.symlink_to(
+            (SHARED / "external" / "reuters21578" / "articles" / victim.name).resolve()
+        )
+        rows[backend] = {
+            "passages": report.chunks_total,
+            "store_build_s": round(build, 1),
+            "store_passages_per_s": round(report.chunks_total / build, 0),
+            "incremental_s (1 story)": round(incr, 2),
+            "incremental_embedded": incremental.chunks_embedded,
+            "ask_p50_ms": round(statistics.median(ask_ms), 1),
+            "ask_p95_ms": round(float(np.percentile(ask_ms, 95)), 1),
+        }
+        if backend == "faiss":
+            gen = settings.index_dir / (settings.index_dir / "CURRENT").read_text().strip()
+            rows[backend]["bytes_per_passage"] = round(size_of(gen) / report.chunks_total)
+    rows["milvus"] |= row_bytes(settings_for("milvus", seeds, work, uri, f"speed{args.passages}"))
+    data_dir = args.cache / "milvus" / "data"
+    if data_dir.is_dir():
+        rows["milvus"]["bytes_per_passage"] = round(size_of(data_dir) / rows["milvus"]["passages"])
+    print(f"embedding (once, shared): {shared.embedded} texts in {shared.seconds:.1f} s "
+          f"({shared.embedded / max(shared.seconds, 1e-9):.0f}/s)")  # fmt: skip
+    print(f"| | FAISS + BM25 | {label('milvus')} (milvus-lite) |\n|---|---|---|")
+    for key in rows["faiss"]:
+        print(f"| {key} | {rows['faiss'][key]} | {rows['milvus'].get(key, '–')} |")
+
+
+def row_bytes(settings: Settings) -> dict[str, Any]:
+    """What one passage row holds, field by field (mean bytes as stored, before indexes)."""
+    from qa_bot.store_api import open_store
+
+    store = open_store(settings)
+    view = store.open(settings.retrieval)  # type: ignore[attr-defined]
+    fields = ["text", "article_id", "outlet", "sparse"]
+    data = view.conn.query_all(view.passages, view.visible, fields)
+    n = max(len(data), 1)
+    nnz = sum(len(r["sparse"]) for r in data) / n
+    return {
+        "row: dense vector (384 x 4 B)": view.manifest.dimension * 4,
+        "row: sparse vector (words x 8 B)": round(nnz * 8),
+        "row: passage text": round(sum(len(str(r["text"]).encode()) for r in data) / n),
+        "row: ids, outlet, 7 integers": round(
+            sum(len(str(r["article_id"]).encode()) + len(str(r["outlet"]).encode()) for r in data)
+            / n
+        )
+        + 8 * 8,
+        "words in the statistics": len(view.lexical.ids),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("what", choices=["eval", "speed"])
+    parser.add_argument("--sets", nargs="+", default=["seeds", "heldout", "xquad"])
+    parser.add_argument("--passages", type=int, default=10_000)
+    parser.add_argument("--questions", type=int, default=200)
+    parser.add_argument("--cache", type=Path, default=Path("/tmp/qa-bench-store"))
+    parser.add_argument("--milvus-uri", default=None)
+    parser.add_argument("--milvus-index", default="HNSW", help="HNSW, FLAT, HNSW_SQ, ...")
+    args = parser.parse_args(argv)
+    MILVUS_INDEX["kind"] = args.milvus_index
+    args.cache.mkdir(parents=True, exist_ok=True)
+    shared = SharedVectors(SentenceTransformerEmbedder())
+    with milvus(args.milvus_uri, args.cache / "milvus") as uri:
+        if args.what == "eval":
+            run_eval(args, shared, uri)
+        else:
+            run_speed(args, shared, uri)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
