@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
@@ -130,6 +132,41 @@ def make_settings(tmp_path: Path, seeds: Path, **overrides: object) -> Settings:
     return load_settings(
         seeds_dir=seeds, index_dir=tmp_path / "index", root_dir=tmp_path, **overrides
     )
+
+
+def run_with_deadline(target: Callable[[], object], seconds: float, fifo: Path) -> object:
+    """Run ``target`` in a thread; a thread stuck opening the FIFO is released and fails."""
+    result: list[object] = []
+
+    def run() -> None:
+        try:
+            result.append(target())
+        except BaseException as exc:  # handed to the test's thread below
+            result.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if thread.is_alive():
+        with contextlib.suppress(OSError):  # let a reader stuck on the FIFO go
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        thread.join(5)
+        pytest.fail(f"still running after {seconds} s: a FIFO was opened")
+    if isinstance(result[0], BaseException):
+        raise result[0]
+    return result[0]
+
+
+@pytest.fixture
+def fake_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI's service embeds with the counting fake instead of loading the model."""
+    import qa_bot.service as service_module
+
+    class FakeModelService(QAService):
+        def __init__(self, settings: Settings, **kwargs: object):
+            super().__init__(settings, embedder=CountingEmbedder(), **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(service_module, "QAService", FakeModelService)
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import socket
-import threading
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,7 @@ from qa_bot.service import QAService
 from qa_bot.settings import Settings, load_settings
 from qa_bot.sidecar import Sidecar, load_sidecar
 
-from .conftest import CountingEmbedder, make_settings, write_article
+from .conftest import CountingEmbedder, make_settings, run_with_deadline, write_article
 
 MARKER = "Xylophonequartz"
 
@@ -123,29 +122,6 @@ def test_dangling_links_and_loops_are_skipped_with_reasons(corpus: Path) -> None
     assert "loop" in reasons["nested/up"]
 
 
-def _run_with_deadline(target, seconds: float, fifo: Path) -> object:
-    """Run ``target`` in a thread; a thread stuck opening the FIFO is released and fails."""
-    result: list[object] = []
-
-    def run() -> None:
-        try:
-            result.append(target())
-        except BaseException as exc:  # handed to the test's thread below
-            result.append(exc)
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    thread.join(seconds)
-    if thread.is_alive():
-        fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)  # let the stuck reader go
-        os.close(fd)
-        thread.join(5)
-        pytest.fail(f"still running after {seconds} s: a FIFO was opened")
-    if isinstance(result[0], BaseException):
-        raise result[0]
-    return result[0]
-
-
 def test_pipes_sockets_and_devices_are_skipped_without_opening(
     tmp_path: Path, corpus: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -159,7 +135,7 @@ def test_pipes_sockets_and_devices_are_skipped_without_opening(
     try:
         for follow in (False, True):
             settings = _following(tmp_path, corpus, follow)
-            report = _run_with_deadline(
+            report = run_with_deadline(
                 lambda s=settings: update_index(s, CountingEmbedder(), force=True), 10, fifo
             )
             assert isinstance(report, IndexReport)
@@ -197,7 +173,7 @@ def test_the_metadata_file_is_read_only_inside_the_folder(
         os.mkfifo(sidecar)
     else:
         sidecar.symlink_to(tmp_path / "missing.toml")
-    sidecar = _run_with_deadline(
+    sidecar = run_with_deadline(
         lambda: load_sidecar(corpus, "metadata.toml"),
         10,
         sidecar if kind == "fifo" else corpus,

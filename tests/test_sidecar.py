@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-import qa_bot.service as service_module
 from qa_bot.cli import app
 from qa_bot.indexer import update_index
 from qa_bot.service import QAService
@@ -109,18 +108,6 @@ def test_a_broken_metadata_file_does_not_stop_the_answers(tmp_path: Path, corpus
         assert 'line 2 ["alpha.txt"]: date' in report.skipped[0].reason
     answer = service.ask("At what altitude was the drone?")
     assert answer.answered and answer.citations[0].article.path == "alpha.txt"
-
-
-@pytest.fixture
-def fake_model(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The CLI's service embeds with the counting fake instead of loading the model."""
-    real = service_module.QAService
-
-    class FakeModelService(real):  # type: ignore[misc, valid-type]
-        def __init__(self, settings, **kwargs):
-            super().__init__(settings, embedder=CountingEmbedder(), **kwargs)
-
-    monkeypatch.setattr(service_module, "QAService", FakeModelService)
 
 
 def test_cli_index_fails_and_ask_warns(tmp_path: Path, corpus: Path, fake_model: None) -> None:

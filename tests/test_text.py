@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from qa_bot.text import _stem, terms
+from qa_bot.text import _stem, clean_inline, normalize_question, printable, terms
 
 
 @pytest.mark.parametrize(
@@ -75,3 +75,36 @@ def test_dotted_initials_meet_the_bare_acronym(a: str, b: str) -> None:
 
 def test_numbers_and_addresses_keep_their_dots() -> None:
     assert terms("3.5 percent at www.tass.com") == ["3.5", "percent", "www.tass.com"]
+
+
+@pytest.mark.parametrize(
+    ("dirty", "clean"),
+    [
+        ("Who is Chur\u00adkin?", "Who is Churkin?"),
+        ("Who is \x1b[1;31mChurkin\x1b[0m?", "Who is Churkin?"),
+        ("\x1b]0;title\x07Who is Churkin?", "Who is Churkin?"),
+        ("Who\x00 is\x7f Chur\u200bkin\u2060?", "Who is Churkin?"),
+        ("Who\tis\u2028Churkin?", "Who is Churkin?"),
+        ("Ｗｈｏ is Ｃｈｕｒｋｉｎ？", "Who is Churkin?"),
+    ],
+)
+def test_questions_are_normalised_before_matching(dirty: str, clean: str) -> None:
+    assert normalize_question(dirty) == clean
+    assert terms(normalize_question(dirty)) == terms(clean)
+
+
+@pytest.mark.parametrize(
+    ("name", "shown"),
+    [
+        ("seeds/a\nb.txt", "seeds/a\\nb.txt"),
+        ("seeds/\x1b[2Jclear.txt", "seeds/\\x1b[2Jclear.txt"),
+        ("seeds/evil\u202etxt.exe", "seeds/evil\\u202etxt.exe"),
+        ("seeds/Zürich café.txt", "seeds/Zürich café.txt"),
+    ],
+)
+def test_names_print_on_one_line(name: str, shown: str) -> None:
+    assert printable(name) == shown
+
+
+def test_headlines_lose_control_characters() -> None:
+    assert clean_inline("Head\x1b[2Jline\x07 about\u00a0Syria\n") == "Headline about Syria"

@@ -38,7 +38,7 @@ from qa_bot.passages import further_citations, overlaps, passage_around
 from qa_bot.retrieval import Hit, Retrieval, correction_note, retrieve
 from qa_bot.settings import MAX_QUESTION_CHARS, Settings
 from qa_bot.store_api import IndexView, open_store
-from qa_bot.text import terms
+from qa_bot.text import normalize_question, printable, terms
 
 logger = logging.getLogger(__name__)
 
@@ -415,9 +415,10 @@ class QAService:
         """The article's file as the user knows it: relative to the project root when inside."""
         path = self.settings.seeds_dir / meta.path
         try:
-            return path.resolve().relative_to(self.settings.root_dir.resolve()).as_posix()
+            shown = path.resolve().relative_to(self.settings.root_dir.resolve()).as_posix()
         except ValueError:
-            return path.as_posix()
+            shown = path.as_posix()
+        return printable(shown)  # a newline in a file name must not break the sources line
 
 
 _HAS_WORD = re.compile(r"[^\W_]", re.UNICODE)
@@ -432,7 +433,7 @@ def _span(hit: Hit) -> Span:
 
 def validate_question(question: str, limit: int = MAX_QUESTION_CHARS) -> str:
     """A question must have something to search for and fit what a question can be."""
-    cleaned = " ".join((question or "").split())
+    cleaned = " ".join(normalize_question(question or "").split())
     if not cleaned:
         raise InvalidQuestionError("the question is empty; ask something about the articles")
     if len(cleaned) > limit:

@@ -48,8 +48,48 @@ def fold(text: str) -> str:
 
 
 def clean_inline(text: str) -> str:
-    """Collapse runs of white space (no-break spaces too) and keep every other character as is."""
-    return re.sub(r"\s+", " ", text.replace("\u200b", "").replace("\ufeff", "")).strip()
+    """Collapse runs of white space (no-break spaces too), drop control characters (an escape
+    sequence in a headline must not reach a terminal) and keep every other character as is."""
+    text = _ANSI_ESCAPE.sub("", text.replace("\u200b", "").replace("\ufeff", ""))
+    return re.sub(r"\s+", " ", "".join(_visible_or_space(c) for c in text)).strip()
+
+
+#: Terminal escape sequences: CSI ("ESC [ 31 m"), OSC ("ESC ] ... BEL"), and two-byte ones.
+_ANSI_ESCAPE = re.compile(
+    r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-Z\\-_])"
+    r"|\x9b[0-?]*[ -/]*[@-~]"
+)
+
+
+def _visible_or_space(char: str) -> str:
+    """White space stays (as itself); other control and format characters go."""
+    if char.isspace():
+        return char
+    return "" if unicodedata.category(char) in ("Cc", "Cf") else char
+
+
+def normalize_question(text: str) -> str:
+    """A question as it should be matched: terminal escape sequences, control characters
+    and soft hyphens (any format character) removed, white space of any kind made a space,
+    and NFKC applied (full-width letters, ligatures), so "Chur\u00adkin" and an escaped
+    "\x1b[1mChurkin\x1b[0m" find what "Churkin" finds."""
+    text = _ANSI_ESCAPE.sub("", text)
+    text = "".join(" " if c.isspace() else _visible_or_space(c) for c in text)
+    return unicodedata.normalize("NFKC", text)
+
+
+def printable(text: str) -> str:
+    """A name (a file name) made safe to print on one line: control and format characters
+    are shown as escapes (a newline as ``\\n``), as ``ls -b`` shows them."""
+    out = []
+    for char in text:
+        if unicodedata.category(char) not in ("Cc", "Cf", "Zl", "Zp"):
+            out.append(char)
+        elif char in "\n\t\r":
+            out.append({"\n": "\\n", "\t": "\\t", "\r": "\\r"}[char])
+        else:
+            out.append(f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}")
+    return "".join(out)
 
 
 # --- words -------------------------------------------------------------------------------------
