@@ -47,8 +47,12 @@ def load_skipped(index_dir: Path, max_file_bytes: int) -> dict[str, SkippedState
 
 
 def save_skipped(index_dir: Path, max_file_bytes: int, states: dict[str, SkippedState]) -> None:
-    """Remember ``states`` (written only when they differ from the record on disk)."""
-    if states == load_skipped(index_dir, max_file_bytes) and (index_dir / STATE_FILE).exists():
+    """Remember ``states`` (written only when they differ from the record on disk; nothing is
+    written when nothing was skipped and there is no record yet)."""
+    exists = (index_dir / STATE_FILE).exists()
+    if (not states and not exists) or (
+        exists and states == load_skipped(index_dir, max_file_bytes)
+    ):
         return
     data = {
         "version": STATE_VERSION,
