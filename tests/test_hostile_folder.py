@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from qa_bot.cli import app
-from qa_bot.cli_bot import prepare_service
+from qa_bot.cli.bot import prepare_service
 from qa_bot.service import QAService
 
 from .conftest import CountingEmbedder, make_settings, run_with_deadline, write_article
