@@ -31,11 +31,10 @@ from typing import Any
 import numpy as np
 
 from qa_bot.chunking import chunk_article
-from qa_bot.corpus import read_article
+from qa_bot.corpus import parse_article
 from qa_bot.embedding import Embedder, ProgressCallback, SentenceTransformerEmbedder
 from qa_bot.evaluation import evaluate, load_questions
 from qa_bot.indexer import update_index
-from qa_bot.seed_files import discover
 from qa_bot.service import QAService
 from qa_bot.settings import Settings, load_settings
 
@@ -47,9 +46,13 @@ sys.path.insert(0, str(REPO))
 class SharedVectors:
     """The real model behind a cache of vectors by text: both stores get the same numbers."""
 
-    def __init__(self, inner: Embedder):
+    def __init__(self, inner: Embedder, path: Path):
         self._inner = inner
+        self._path = path
         self._cache: dict[str, np.ndarray] = {}
+        if path.is_file():  # vectors of an earlier run (the same model): kept across runs
+            with np.load(path) as data:
+                self._cache = {k: data[k] for k in data.files}
         self.seconds = 0.0
         self.embedded = 0
 
@@ -74,6 +77,8 @@ class SharedVectors:
                 self._cache[hashlib.sha1(text.encode()).hexdigest()] = vector
             self.seconds += time.perf_counter() - started
             self.embedded += len(missing)
+            if len(missing) > 8:  # a build, not a question
+                np.savez(self._path, **self._cache)
         if progress is not None:
             progress(len(texts))
         if not texts:
@@ -115,7 +120,11 @@ def settings_for(backend: str, seeds: Path, work: Path, uri: str, name: str) -> 
             "milvus_index": kind,
         }
     return load_settings(
-        seeds_dir=seeds, index_dir=work / f"{name}-{backend}", root_dir=work, store=store
+        seeds_dir=seeds,
+        index_dir=work / f"{name}-{backend}",
+        root_dir=work,
+        store=store,
+        seeds={"follow_symlinks_outside": True},  # the corpora are linked, not copied
     )
 
 
@@ -199,15 +208,12 @@ def reuters_with(passages: int, folder: Path, settings: Settings) -> int:
     for path in sorted(source.iterdir()):
         if total >= passages:
             break
-        link = folder / path.name
-        link.symlink_to(path.resolve())
-        files, _ = discover(folder)
-        source_file = next(f for f in files if f.rel == path.name)
-        article, _ = read_article(source_file, None, settings.max_file_bytes)
-        if article is None:
-            link.unlink()
-            continue
-        total += len(chunk_article(article, settings.chunking))
+        text = path.read_text(encoding="utf-8", errors="replace")
+        article = parse_article(text, article_id=path.stem, path=path.name, digest="-")
+        windows = len(chunk_article(article, settings.chunking))
+        if windows:
+            (folder / path.name).symlink_to(path.resolve())
+            total += windows
     return total
 
 
@@ -262,11 +268,11 @@ def run_speed(args: argparse.Namespace, shared: SharedVectors, uri: str) -> None
     data_dir = args.cache / "milvus" / "data"
     if data_dir.is_dir():
         rows["milvus"]["bytes_per_passage"] = round(size_of(data_dir) / rows["milvus"]["passages"])
-    print(f"embedding (once, shared): {shared.embedded} texts in {shared.seconds:.1f} s "
-          f"({shared.embedded / max(shared.seconds, 1e-9):.0f}/s)")  # fmt: skip
+    rate = shared.embedded / max(shared.seconds, 1e-9)
+    print(f"embedded in this run (once, shared): {shared.embedded} texts, {rate:.0f}/s")
     print(f"| | FAISS + BM25 | {label('milvus')} (milvus-lite) |\n|---|---|---|")
-    for key in rows["faiss"]:
-        print(f"| {key} | {rows['faiss'][key]} | {rows['milvus'].get(key, '–')} |")
+    for key in dict.fromkeys([*rows["faiss"], *rows["milvus"]]):
+        print(f"| {key} | {rows['faiss'].get(key, '–')} | {rows['milvus'].get(key, '–')} |")
 
 
 def row_bytes(settings: Settings) -> dict[str, Any]:
@@ -304,7 +310,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     MILVUS_INDEX["kind"] = args.milvus_index
     args.cache.mkdir(parents=True, exist_ok=True)
-    shared = SharedVectors(SentenceTransformerEmbedder())
+    shared = SharedVectors(SentenceTransformerEmbedder(), args.cache / "vectors.npz")
     with milvus(args.milvus_uri, args.cache / "milvus") as uri:
         if args.what == "eval":
             run_eval(args, shared, uri)

@@ -28,6 +28,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from qa_bot.errors import IndexError_, IndexLockedError, StoreUnavailableError
@@ -77,6 +78,8 @@ class MilvusConnection:
         self.location = f"Milvus at {settings.milvus_uri}, collections {self.prefix}_*"
         self._client: Any = None
         self._lock = threading.Lock()
+        #: Sends a question's dense and sparse searches side by side.
+        self.searches = ThreadPoolExecutor(max_workers=4, thread_name_prefix="milvus-search")
 
     # -- the client ---------------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ import contextlib
 import datetime as dt
 import json
 import threading
+from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -41,6 +42,8 @@ from qa_bot.term_stats import TermStats, passage_terms
 
 #: Passages and articles a view keeps at hand (a question reads the same ones several times).
 REMEMBERED = 4096
+#: Article texts a view keeps at hand (they can be long).
+TEXTS_REMEMBERED = 32
 CHUNK_FIELDS = ["id", "article_id", "ordinal", "start", "end", "text"]
 ARTICLE_FIELDS = [
     "article_id",
@@ -170,6 +173,8 @@ class MilvusView:
         self._lexical = self._load_stats()
         self._chunks: dict[int, Chunk] = {}
         self._metas: dict[str, ArticleMeta] = {}
+        self._tokens: dict[int, list[str]] = {}
+        self._texts: OrderedDict[str, str | None] = OrderedDict()
         self._cache_lock = threading.Lock()
         info = record.get("manifest", {})
         if info.get("format_version") != FORMAT_VERSION:
@@ -260,6 +265,8 @@ class MilvusView:
         with self._cache_lock:
             self._chunks.clear()
             self._metas.clear()
+            self._tokens.clear()
+            self._texts.clear()
 
     # -- questions ----------------------------------------------------------------------------
 
@@ -279,38 +286,48 @@ class MilvusView:
         if expr is None:
             return Candidates.none()
         qv = np.asarray(query_vector, dtype=np.float32).reshape(-1)
+        weights = self._lexical.query_weights(terms, extra_terms, extra_weight)
+        sparse = self._lexical.query_vector(weights)
+        # The two searches are independent: sent together, the engine runs them side by side.
+        by_words = (
+            self.conn.searches.submit(
+                self._search, "sparse", sparse, k, expr, [*CHUNK_FIELDS, "dense"]
+            )
+            if sparse
+            else None
+        )
         found: dict[int, dict[str, Any]] = {}
         dense: dict[int, float] = {}
         for hit in self._search("dense", qv.tolist(), k, expr, CHUNK_FIELDS):
             found[int(hit["id"])] = hit["entity"]
             dense[int(hit["id"])] = float(hit["distance"])
+        for hit in by_words.result() if by_words is not None else ():
+            pid = int(hit["id"])
+            if pid not in dense:
+                found[pid] = hit["entity"]
+                dense[pid] = float(np.asarray(hit["entity"]["dense"], np.float32) @ qv)
         if not found:
             return Candidates.none()
-        weights = self._lexical.query_weights(terms, extra_terms, extra_weight)
-        sparse = self._lexical.query_vector(weights)
-        if sparse:
-            for hit in self._search("sparse", sparse, k, expr, [*CHUNK_FIELDS, "dense"]):
-                pid = int(hit["id"])
-                if pid not in dense:
-                    found[pid] = hit["entity"]
-                    dense[pid] = float(np.asarray(hit["entity"]["dense"], np.float32) @ qv)
         ids = np.array(sorted(found), dtype=np.int64)
-        chunks = {pid: _chunk(row) for pid, row in found.items()}
-        self._remember_chunks(chunks)
-        titles = {
-            a: m.title
-            for a, m in self.articles_by_id(sorted({c.article_id for c in chunks.values()})).items()
-        }
-        scores = self._lexical.scores(
-            [
-                passage_terms(titles.get(chunks[int(i)].article_id, ""), chunks[int(i)].text)
-                for i in ids
-            ],
-            weights,
-        )
+        self._remember_chunks({pid: _chunk(row) for pid, row in found.items()})
+        scores = self._lexical.scores([self._words(int(i)) for i in ids], weights)
         top = float(scores.max()) if scores.size else 0.0
         lexical = scores / top if top > 0 else np.zeros(len(ids), dtype=np.float32)
         return Candidates(ids, np.array([dense[int(i)] for i in ids], np.float32), lexical)
+
+    def _words(self, passage_id: int) -> list[str]:
+        """A passage's words as the word index counts them (title included), kept at hand."""
+        with self._cache_lock:
+            words = self._tokens.get(passage_id)
+        if words is None:
+            chunk = self.chunks([passage_id])[passage_id]
+            meta = self.article(chunk.article_id)
+            words = passage_terms(meta.title if meta else "", chunk.text)
+            with self._cache_lock:
+                if len(self._tokens) > REMEMBERED:
+                    self._tokens.clear()
+                self._tokens[passage_id] = words
+        return words
 
     def _search(
         self, field: str, data: object, k: int, expr: str, fields: list[str]
@@ -392,11 +409,24 @@ class MilvusView:
         return out
 
     def article_text(self, article_id: str) -> str | None:
+        """The article's text, put together from its parts; the last few are kept at hand
+        (an answer reads its articles' texts several times)."""
+        with self._cache_lock:
+            if article_id in self._texts:
+                self._texts.move_to_end(article_id)
+                return self._texts[article_id]
         expr = f"({self.visible}) and article_id == {literal(article_id)}"
         rows = self._query(self.articles, expr, ["part", "text"])
-        if not rows:
-            return None
-        return "".join(str(r["text"]) for r in sorted(rows, key=lambda r: int(r["part"])))
+        text = (
+            "".join(str(r["text"]) for r in sorted(rows, key=lambda r: int(r["part"])))
+            if rows
+            else None
+        )
+        with self._cache_lock:
+            self._texts[article_id] = text
+            while len(self._texts) > TEXTS_REMEMBERED:
+                self._texts.popitem(last=False)
+        return text
 
     def article_keys(self, article_ids: list[str]) -> dict[str, str]:
         """The key of each live article's first row (where its metadata is)."""
