@@ -60,7 +60,12 @@ TRICKY = [
 ]
 fragment = st.one_of(st.sampled_from(TRICKY), st.text(max_size=20))
 text = st.lists(fragment, max_size=60).map("".join)
-long_text = st.lists(fragment, min_size=100, max_size=700).map("".join)
+#: Long texts, made by repeating a drawn stretch: drawing hundreds of fragments one by one
+#: made these tests slow (most of their time was Hypothesis drawing), for no more variety at
+#: the cuts.
+long_text = st.tuples(text.filter(bool), st.integers(min_value=10, max_value=80)).map(
+    lambda drawn: drawn[0] * drawn[1]
+)
 maybe_long = st.one_of(text, long_text)
 
 
@@ -415,3 +420,11 @@ def _answer_with_quote(quote: str, meta: ArticleMeta | None = None) -> Answer:
         text="",
         citations=(Citation(1, meta or make_meta(), quote, 0, len(quote), 1.0),),
     )
+
+
+def test_a_passage_under_a_huge_title_still_shows_its_quote_in_one_message() -> None:
+    meta = make_meta(title="<Title> " * 600)
+    html = render_passage(Passage(meta, "Before. The quote. After.", 8, 18), 1)
+    text, entities = check_message_text(html, "HTML")
+    bold = [text[e["offset"] : e["offset"] + e["length"]] for e in entities if e["type"] == "bold"]
+    assert bold[1] == "The quote." and bold[2].endswith("…") and len(bold[2]) < 300

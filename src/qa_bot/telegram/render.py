@@ -20,6 +20,9 @@ from qa_bot.telegram.markup import MAX_MESSAGE_LENGTH, Block, Run, escape, pack
 NO_ANSWER = "The articles don't cover this."
 #: Links longer than this are not rendered as links (the title is still shown).
 MAX_URL_LENGTH = 512
+#: A passage whose source line (title, outlet, date) is longer than this shows it cut when the
+#: passage would not fit one message otherwise.
+MAX_LABEL = 600
 
 
 def with_code(text: str) -> str:
@@ -91,9 +94,11 @@ def render_one_answer(answer: Answer, limit: int = MAX_MESSAGE_LENGTH) -> str:
         citations = citations[:-1]
 
 
-def _passage_message(passage: Passage, n: int, lo: int, hi: int, limit: int) -> str | None:
+def _passage_message(
+    passage: Passage, n: int, lo: int, hi: int, limit: int, *, first: bool = False
+) -> str | None:
     """The message showing ``passage.text[lo:hi]`` (with "…" where it was cut), the quote in
-    bold; None when it does not fit one message."""
+    bold; None when it does not fit one message (or with ``first``, the first message)."""
     text = passage.text
     qs = min(max(passage.quote_start, lo), hi)
     qe = min(max(passage.quote_end, qs), hi)
@@ -110,7 +115,7 @@ def _passage_message(passage: Passage, n: int, lo: int, hi: int, limit: int) -> 
         ],
         limit,
     )
-    return messages[0] if len(messages) == 1 else None
+    return messages[0] if len(messages) == 1 or first else None
 
 
 def _around(text: str, qs: int, qe: int, reach: int) -> tuple[int, int]:
@@ -156,7 +161,24 @@ def render_passage(passage: Passage, n: int, limit: int = MAX_MESSAGE_LENGTH) ->
             found, low = message, keep + 1
         else:
             high = keep - 1
-    return found if found is not None else _passage_message(passage, n, qs, qs, limit) or ""
+    if found is not None:
+        return found
+    meta = passage.article
+    if len(meta.title) + len(meta.outlet or "") + len(meta.date_text or "") > MAX_LABEL:
+        # Not even the heading and the source fit: a title (or outlet, or date) of thousands
+        # of characters. Shown cut, so that the quote has room.
+        short = replace(
+            meta,
+            title=_cut_label(meta.title),
+            outlet=_cut_label(meta.outlet),
+            date_text=_cut_label(meta.date_text),
+        )
+        return render_passage(replace(passage, article=short), n, limit)
+    return _passage_message(passage, n, qs, qs, limit, first=True) or ""
+
+
+def _cut_label(text: str | None) -> str | None:
+    return text if text is None or len(text) <= MAX_LABEL // 3 else text[: MAX_LABEL // 3] + "…"
 
 
 def render_sources(
