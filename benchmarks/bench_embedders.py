@@ -120,7 +120,8 @@ def cold_start(backend: str, export_dir: Path, repeats: int) -> float:
 
 
 def export_all(model: str, work: Path, *, reuse: bool) -> tuple[dict[str, Path], dict[str, float]]:
-    from qa_bot.onnx_embedding import OnnxExportError, export_onnx, load_export_config
+    from qa_bot.onnx_embedding import OnnxExportError, load_export_config
+    from qa_bot.onnx_export import export_onnx
 
     dirs, seconds = {}, {}
     for backend, quantize in (("onnx-fp32", False), ("onnx-int8", True)):

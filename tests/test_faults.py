@@ -212,7 +212,7 @@ def test_a_model_the_exporter_refuses_still_builds_and_answers(
     def refuse(model: str, out_dir: Path, **kwargs: object) -> Path:
         raise OnnxExportError(f"{model}: CLS pooling is not supported")
 
-    monkeypatch.setattr("qa_bot.onnx_embedding.export_onnx", refuse)
+    monkeypatch.setattr("qa_bot.onnx_export.export_onnx", refuse)
     service = QAService(make_settings(tmp_path, corpus), embedder=real_embedder)
     report = service.index()
     assert report.added and report.onnx_exported is False

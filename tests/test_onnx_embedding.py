@@ -21,10 +21,12 @@ from qa_bot.onnx_embedding import (
     CONFIG_FILE,
     FP32_FILE,
     INT8_FILE,
-    INT8_MIN_COSINE,
     TOKENIZER_FILE,
     OnnxEmbedder,
     OnnxExportError,
+)
+from qa_bot.onnx_export import (
+    INT8_MIN_COSINE,
     _quantize,
     _replace_dir,
     _supported_modules,

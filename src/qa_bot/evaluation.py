@@ -365,8 +365,10 @@ def _baseline_seconds(service: QAService, question: str) -> float:
 def _read_source(service: QAService, rel: str) -> str | None:
     """The article file as it is on disk now (None if it is gone): quotes must be in it."""
     from qa_bot.decoding import decode
+    from qa_bot.seed_files import read_regular
 
-    try:
-        return decode((service.settings.seeds_dir / rel).read_bytes())
+    try:  # by the seeds folder's rules: a FIFO swapped in since the build is not opened
+        path = service.settings.seeds_dir / rel
+        return decode(read_regular(path, service.settings.max_file_bytes))
     except OSError:
         return None

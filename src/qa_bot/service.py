@@ -144,7 +144,7 @@ class QAService:
             return False
         if self._onnx_embedder() is not None:
             return False
-        from qa_bot.onnx_embedding import OnnxExportError, export_onnx
+        from qa_bot.onnx_export import OnnxExportError, export_onnx
 
         try:
             export_onnx(self.settings.embedding.model, self.onnx_dir())
