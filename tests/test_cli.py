@@ -190,7 +190,7 @@ def test_commands_that_need_no_model_do_not_import_torch(project: Path) -> None:
         "Wheat exports soar",
         "Canadian wheat exports rose by a record 40 percent in August, officials said.",
     )
-    stale = [[*_opts(project), "ask", "How much did wheat exports rise?"]]
+    stale = [[*_opts(project), "ask", "By how much did Canadian wheat exports rise?"]]
     done = subprocess.run(
         [sys.executable, "-c", probe, json.dumps(stale)],
         capture_output=True,

@@ -13,22 +13,19 @@ import numpy as np
 import pytest
 
 from qa_bot.answer import compose, first_quote, pivot_weights
-from qa_bot.answer_types import about_the_article, definition
+from qa_bot.answer_types import about_the_article, definition, expected_answer
+from qa_bot.features import first_sentence_terms, share
 from qa_bot.filters import SearchFilters, date_bound, outlet_in_question
 from qa_bot.models import ArticleMeta, Chunk
+from qa_bot.query import analyse
 from qa_bot.retrieval import (
     Hit,
     Retrieval,
     _definition_bonus,
-    anchor_coverage,
     correction_note,
-    coverage,
-    expected_answer,
     fuse,
     near_duplicate,
     retrieve,
-    term_weights,
-    unknown_names,
 )
 from qa_bot.service import QAService
 from qa_bot.settings import ChunkingSettings, RetrievalSettings
@@ -78,15 +75,15 @@ def test_fusion_extremes_are_single_signals() -> None:
 
 def test_coverage_weighs_rare_words() -> None:
     weights = {"incirlik": 5.0, "drone": 1.0}
-    assert coverage(["drone", "base"], weights) == pytest.approx(1 / 6)
-    assert coverage(["incirlik"], weights) == pytest.approx(5 / 6)
-    assert coverage(["x"], {}) == 0.0
+    assert share(["drone", "base"], weights) == pytest.approx(1 / 6)
+    assert share(["incirlik"], weights) == pytest.approx(5 / 6)
+    assert share(["x"], {}) == 0.0
 
 
 def test_anchor_coverage_reads_the_first_sentence_only() -> None:
     weights = {"convoy": 1.0, "fire": 1.0}
-    assert anchor_coverage("The convoy caught fire. It left later.", weights) == 1.0
-    assert anchor_coverage("It left later. The convoy caught fire.", weights) == 0.0
+    assert share(first_sentence_terms("The convoy caught fire. It left later."), weights) == 1.0
+    assert share(first_sentence_terms("It left later. The convoy caught fire."), weights) == 0.0
 
 
 # --- outlets, filters, duplicates --------------------------------------------------------------
@@ -520,7 +517,7 @@ def test_the_answer_says_how_a_misspelt_word_was_read(
     ],
 )
 def test_names_no_article_mentions(tiny: QAService, question: str, names: list[str]) -> None:
-    assert unknown_names(question, tiny.snapshot().lexical) == names
+    assert list(analyse(question, tiny.snapshot().lexical).unknown_names) == names
 
 
 def test_a_question_about_a_name_no_article_mentions_is_declined(tiny: QAService) -> None:
@@ -566,10 +563,10 @@ def test_a_question_may_point_at_the_article_by_its_date(tiny: QAService) -> Non
         "Which air base did the drone take off from in the September 24 report?"
     )
     assert retrieval is not None and retrieval.hits[0].article.path == "a.txt"
-    snapshot = tiny.snapshot()
-    weights = term_weights(snapshot, retrieval.query_terms)
+    assert retrieval.query is not None
+    weights = retrieval.query.weights
     assert {"september", "24"} <= set(weights)
-    window_only = coverage(
+    window_only = share(
         [*terms(retrieval.hits[0].chunk.text), *terms(retrieval.hits[0].article.title)], weights
     )
     assert retrieval.coverage > window_only
@@ -698,7 +695,7 @@ def test_an_acronym_asked_about_wants_the_window_spelling_it_out() -> None:
         Chunk("a", 0, 0, 10, "The ISSG, co-chaired by Moscow and Washington, was formed."),
         Chunk("a", 1, 20, 30, "Lavrov said the International Syria Support Group (ISSG) may meet."),
     ]
-    bonus = _definition_bonus(found, chunks)
+    bonus = _definition_bonus(found, chunks, RetrievalSettings())
     assert bonus[0] == 0 and bonus[1] > 1
 
 
@@ -732,8 +729,10 @@ def test_who_is_a_name_prefers_the_first_mention_in_each_article() -> None:
     found = definition("Who is Zakharova?")
     assert found is not None
     pronoun = definition("Who is He?")
-    assert pronoun is not None and not _definition_bonus(pronoun, chunks).any()
-    assert _definition_bonus(found, [chunks[1], chunks[0], chunks[2], chunks[3]]).tolist() == [
+    assert pronoun is not None and not _definition_bonus(pronoun, chunks, RetrievalSettings()).any()
+    assert _definition_bonus(
+        found, [chunks[1], chunks[0], chunks[2], chunks[3]], RetrievalSettings()
+    ).tolist() == [
         0.0,
         1.0,
         0.0,

@@ -56,6 +56,8 @@ def compose(
 ) -> Answer:
     if not retrieval.answerable or not retrieval.hits:
         return decline(question, retrieval, notes=notes)
+    if _asks_unstated_date(retrieval):
+        return _unstated_date(question, retrieval, article_text, notes)
     citations: list[Citation] = []
     stated = _stated_citation(question, retrieval.hits, article_text)
     if stated is not None:
@@ -171,6 +173,48 @@ def _headline_citation(
         return None
     return Citation(
         n=1, article=hit.article, quote=title, start=at, end=at + len(title), score=hit.score
+    )
+
+
+#: Said when the article a question asks the publication date of states none.
+NO_DATE = "The article does not state when it was published (date not stated)."
+
+
+def _asks_unstated_date(retrieval: Retrieval) -> bool:
+    """A question about when the best article was published, of a page that states no date:
+    a date found inside it (a photo caption's, another event's) is not its publication date."""
+    query = retrieval.query
+    return bool(
+        query is not None and query.about == "date" and not retrieval.hits[0].article.date_text
+    )
+
+
+def _unstated_date(
+    question: str,
+    retrieval: Retrieval,
+    article_text: Callable[[str], str],
+    notes: Sequence[str],
+) -> Answer:
+    """The plain answer that the page states no date: its headline quoted, so the source line
+    (which says "date not stated") names the article meant."""
+    hit = retrieval.hits[0]
+    text = article_text(hit.article.id)
+    title = hit.article.title
+    at = max(text.find(title), 0)
+    citation = Citation(
+        n=1,
+        article=hit.article,
+        quote=text[at : at + len(title)],
+        start=at,
+        end=at + len(title),
+        score=hit.score,
+    )
+    return Answer(
+        question=question,
+        answered=True,
+        text=f"{NO_DATE}\n\n“{' '.join(citation.quote.split())}” [1]",
+        citations=(citation,),
+        notes=tuple(notes),
     )
 
 

@@ -53,3 +53,9 @@ class IndexWriteError(IndexError_):
 
 class StoreUnavailableError(IndexError_):
     """The search engine holding the index (Milvus) cannot be reached; nothing was changed."""
+
+
+class ModelError(QABotError):
+    """A configured model (the embedder, the ranker, a reranker) cannot be loaded or used."""
+
+    exit_code = 5

@@ -13,34 +13,25 @@ words appear nowhere near the best passages is not answered by them.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from qa_bot.answer_types import (
-    AnswerType,
-    Definition,
-    article_words,
-    definition,
-    expected_answer,
-)
+from qa_bot.answer_types import AnswerType, Definition
+from qa_bot.decision import Verdict, decide, learned_decision
+from qa_bot.embedding import Embedder
+from qa_bot.features import candidate_features, first_sentence_terms, question_features, share
 from qa_bot.filters import SearchFilters
 from qa_bot.models import ArticleMeta, Chunk
+from qa_bot.query import Query, analyse, surface
+from qa_bot.ranker import CrossEncoderReranker, LearnedRanker
 from qa_bot.settings import RetrievalSettings
-from qa_bot.store_api import IndexView, Lexicon
-from qa_bot.text import fold, sentence_spans, terms
-
-#: Coverage that counts as every word of the question (rounding aside).
-ALL_WORDS = 1.0 - 1e-9
+from qa_bot.store_api import Candidates, IndexView
+from qa_bot.text import fold, terms
 
 #: How many windows either side of the best hit are fetched for growing the first quote.
 CONTEXT_REACH = 3
-
-#: How much a word carried over from the previous question counts in BM25, against one of
-#: the question's own.
-CONTEXT_TERM_WEIGHT = 0.5
 
 
 @dataclass(frozen=True)
@@ -71,6 +62,29 @@ class Retrieval:
     unknown_names: tuple[str, ...] = ()
     #: The kind of answer the question's wording asks for ("how fast": a speed), if it says.
     expected: AnswerType | None = None
+    #: The question's analysis, as every stage read it.
+    query: Query | None = None
+
+
+@dataclass(frozen=True)
+class Rankers:
+    """The learned stages and an optional cross-encoder, loaded once by the service."""
+
+    learned: LearnedRanker | None = None
+    cross: CrossEncoderReranker | None = None
+
+
+def load_rankers(settings: RetrievalSettings, embedder: Embedder) -> Rankers:
+    """The learned ranker, when chosen and trained for ``embedder``'s model, and the
+    configured cross-encoder. Learned weights for another model are left unused: their
+    embedding features would mean nothing (the hand-made stages rank instead)."""
+    learned = None
+    if settings.ranker == "learned":
+        candidate = LearnedRanker.load(settings.ranker_path)
+        if candidate.fits(embedder.model_id):
+            learned = candidate
+    cross = CrossEncoderReranker(settings.reranker) if settings.reranker else None
+    return Rankers(learned, cross)
 
 
 def retrieve(
@@ -84,57 +98,102 @@ def retrieve(
     boost_articles: Sequence[str] = (),
     ignore_terms: Sequence[str] = (),
     limit: int = 30,
+    rankers: Rankers | None = None,
 ) -> Retrieval:
-    """Rank passages for a question and decide whether they answer it.
+    """Rank passages for a question and decide whether they answer it, in named stages:
+    analyse the question, gather candidates, score them by hand, rerank them with the learned
+    ranker (or a cross-encoder), and decide.
 
     ``extra_terms`` and ``boost_articles`` carry a conversation's context into a follow-up:
     the terms join the lexical query at half weight, and the previously cited articles get a
     small bonus, so "when was that?" finds the passage about the previous question's event.
     ``ignore_terms`` are removed from the question (an outlet named only to filter by it).
     """
-    ignore = {t for word in [*ignore_terms, *article_words(question)] for t in terms(word)}
-    q_terms = [t for t in terms(question) if t not in ignore]
-    corrections: dict[str, tuple[str, ...]] = {}
-    if settings.typo_tolerance:
-        q_terms, corrections = corrected_terms(snapshot.lexical, q_terms)
-    context_terms = [t for t in extra_terms if t not in q_terms and t not in ignore]
-    n = snapshot.n_chunks
-    if n == 0:
-        return Retrieval([], 0.0, False, q_terms, "the index is empty")
-    found = snapshot.candidates(
-        np.asarray(query_vector, dtype=np.float32).reshape(-1),
-        q_terms,
-        min(settings.candidates, n),
-        filters=filters,
-        extra_terms=context_terms,
-        extra_weight=CONTEXT_TERM_WEIGHT,
+    query = analyse(
+        question,
+        snapshot.lexical,
+        typo_tolerance=settings.typo_tolerance,
+        extra_terms=extra_terms,
+        boost_articles=boost_articles,
+        ignore_terms=ignore_terms,
     )
-    if found.ids.size == 0:
-        return Retrieval([], 0.0, False, q_terms, "no article matches the filters")
-    ids, dense, lexical = found.ids, found.dense, found.lexical
-    fused = fuse(dense, lexical, settings)
+    q_terms = list(query.terms)
+    if snapshot.n_chunks == 0:
+        return Retrieval([], 0.0, False, q_terms, "the index is empty", query=query)
+    qv = np.asarray(query_vector, dtype=np.float32).reshape(-1)
+    pool = candidates(snapshot, query, qv, settings, filters)
+    if pool.ids.size == 0:
+        return Retrieval([], 0.0, False, q_terms, "no article matches the filters", query=query)
+    hits, hand = hand_scored(snapshot, query, pool, settings, limit)
+    if not hits:
+        return Retrieval([], 0.0, False, q_terms, "nothing matched", query=query)
+    hits, verdict = rerank_and_decide(snapshot, query, qv, hits, hand, settings, rankers)
+    return Retrieval(
+        hits,
+        verdict.coverage,
+        verdict.answerable,
+        q_terms,
+        verdict.reason,
+        neighbours(snapshot, hits[0]),
+        query.weights,
+        query.corrections,
+        query.unknown_names if settings.decline_unknown_names else (),
+        query.expected,
+        query,
+    )
+
+
+def candidates(
+    snapshot: IndexView,
+    query: Query,
+    qv: np.ndarray,
+    settings: RetrievalSettings,
+    filters: SearchFilters | None,
+) -> Candidates:
+    """The nearest passages by cosine and the best by BM25 (``settings.candidates`` each),
+    among those the filters admit; a follow-up's carried-over terms count
+    ``context_term_weight`` each."""
+    return snapshot.candidates(
+        qv,
+        query.terms,
+        min(settings.candidates, snapshot.n_chunks),
+        filters=filters,
+        extra_terms=query.context_terms,
+        extra_weight=settings.context_term_weight,
+    )
+
+
+def hand_scored(
+    snapshot: IndexView,
+    query: Query,
+    pool: Candidates,
+    settings: RetrievalSettings,
+    limit: int,
+) -> tuple[list[Hit], dict[str, np.ndarray]]:
+    """The best ``limit`` candidates by the fused score plus the hand-set bonuses, and each
+    bonus's per-hit value (features of the learned ranker)."""
+    ids = pool.ids
     chunks = snapshot.chunks([int(i) for i in ids])
-    if q_terms and (settings.coverage_weight or settings.anchor_weight):
-        weights = term_weights(snapshot, q_terms)
-        bonus = [
-            settings.coverage_weight * coverage(terms(chunks[int(i)].text), weights)
-            + settings.anchor_weight * anchor_coverage(chunks[int(i)].text, weights)
-            for i in ids
-        ]
-        fused = fused + np.array(bonus)
-    expected = expected_answer(question)
-    if expected is not None and settings.answer_type_weight:
-        fused = fused + settings.answer_type_weight * np.array(
-            [expected.score(chunks[int(i)].text) for i in ids]
+    texts = [chunks[int(i)].text for i in ids]
+    fused = fuse(pool.dense, pool.lexical, settings)
+    if query.terms and (settings.coverage_weight or settings.anchor_weight):
+        fused = fused + np.array(
+            [
+                settings.coverage_weight * share(terms(t), query.weights)
+                + settings.anchor_weight * share(first_sentence_terms(t), query.weights)
+                for t in texts
+            ]
         )
-    subject = definition(question)
-    if subject is not None and settings.answer_type_weight:
-        fused = fused + settings.answer_type_weight * _definition_bonus(
-            subject, [chunks[int(i)] for i in ids]
-        )
-    if boost_articles:
-        boosted = set(snapshot.chunk_ids_of(list(boost_articles)).tolist())
-        fused = fused + np.array([0.05 if int(i) in boosted else 0.0 for i in ids])
+    kind = np.array([query.expected.score(t) if query.expected else 0.0 for t in texts])
+    defined = (
+        _definition_bonus(query.subject, [chunks[int(i)] for i in ids], settings)
+        if query.subject is not None
+        else np.zeros(len(ids))
+    )
+    fused = fused + settings.answer_type_weight * (kind + defined)
+    if query.context_articles:
+        boosted = set(snapshot.chunk_ids_of(list(query.context_articles)).tolist())
+        fused = fused + settings.previous_topic_bonus * np.isin(ids, list(boosted))
     order = np.argsort(-fused, kind="stable")[:limit]
     metas = snapshot.articles_by_id(sorted({chunks[int(ids[i])].article_id for i in order}))
     hits = [
@@ -143,50 +202,85 @@ def retrieve(
             chunk=chunks[int(ids[i])],
             article=metas[chunks[int(ids[i])].article_id],
             score=float(fused[i]),
-            dense=float(dense[i]),
-            lexical=float(lexical[i]),
+            dense=float(pool.dense[i]),
+            lexical=float(pool.lexical[i]),
         )
         for i in order
     ]
-    if not hits:
-        return Retrieval([], 0.0, False, q_terms, "nothing matched")
-    answerable, covered, reason = decide(snapshot, q_terms, hits, settings, subject=subject)
-    unknown = unknown_names(question, snapshot.lexical) if settings.decline_unknown_names else []
-    # An outlet named to filter by ("According to Press TV, ...") is no topic of the question,
-    # and its name is often only in the page furniture that is not indexed.
-    ignored = {w.casefold() for name in ignore_terms for w in _SURFACE_WORD.findall(name)}
-    unknown = [name for name in unknown if name.casefold() not in ignored]
-    if unknown:
-        answerable = False
-        reason = "the articles never mention " + ", ".join(f"“{n}”" for n in unknown)
-    return Retrieval(
-        hits,
-        covered,
-        answerable,
-        q_terms,
-        reason,
-        neighbours(snapshot, hits[0]),
-        term_weights(snapshot, q_terms),
-        corrections,
-        tuple(unknown),
-        expected,
-    )
+    return hits, {"answer_kind": kind[order], "definition": defined[order]}
 
 
-#: How many answer-type bonuses the window spelling out an asked-about acronym earns.
-SPELT_OUT_BONUS = 3.0
+def rerank_and_decide(
+    snapshot: IndexView,
+    query: Query,
+    qv: np.ndarray,
+    hits: list[Hit],
+    hand: dict[str, np.ndarray],
+    settings: RetrievalSettings,
+    rankers: Rankers | None,
+) -> tuple[list[Hit], Verdict]:
+    """The learned ranker re-orders the best ``rerank_depth`` hits (a cross-encoder, when
+    one is configured, orders them instead), then the learned or the hand-made decision."""
+    learned = rankers.learned if rankers else None
+    depth = min(settings.rerank_depth, len(hits))
+    head, tail = hits[:depth], hits[depth:]
+    if learned is None or settings.ranker != "learned":
+        verdict = decide(query, hits, settings)
+        if rankers and rankers.cross:
+            head = _cross_ordered(rankers.cross, query, head)
+        return head + tail, _named(verdict, query, settings)
+    rows = candidate_features(query, head, snapshot, qv, {k: v[:depth] for k, v in hand.items()})
+    logits = learned.candidates.logits(rows)
+    order = np.argsort(-logits, kind="stable")
+    head = [_rescored(head[i], float(logits[i])) for i in order]
+    if query.about is not None:
+        # A question about the article itself is answered by its date line or dateline,
+        # which no passage holds: the answer model never saw one; the evidence rule counts
+        # the article's outlet and date as covered.
+        verdict = decide(query, head, settings)
+    else:
+        asked = question_features(query, head, logits[order], rows[order])
+        answer_logit = float(learned.answer.logits(asked[None, :])[0])
+        verdict = learned_decision(query, head, answer_logit, settings)
+    if rankers and rankers.cross:
+        head = _cross_ordered(rankers.cross, query, head)
+    return head + tail, _named(verdict, query, settings)
 
 
-def _definition_bonus(subject: Definition, chunks: Sequence[Chunk]) -> np.ndarray:
+def _rescored(hit: Hit, logit: float) -> Hit:
+    """The hit with the ranker's probability as its score (further quotes are kept when they
+    score close to the first)."""
+    return replace(hit, score=float(1.0 / (1.0 + np.exp(-logit))))
+
+
+def _cross_ordered(cross: CrossEncoderReranker, query: Query, hits: list[Hit]) -> list[Hit]:
+    scores = cross.scores(query.text, [f"{h.article.title}. {h.chunk.text}" for h in hits])
+    order = np.argsort(-scores, kind="stable")
+    top = float(scores[order[0]]) if len(order) else 0.0
+    return [replace(hits[i], score=float(scores[i] - top + 1.0)) for i in order]
+
+
+def _named(verdict: Verdict, query: Query, settings: RetrievalSettings) -> Verdict:
+    """A question naming someone or something no article mentions is declined, and the
+    reason says who: an article that never names Putin cannot say what he said."""
+    if settings.decline_unknown_names and query.unknown_names:
+        names = ", ".join(f"“{n}”" for n in query.unknown_names)
+        return replace(verdict, answerable=False, reason="the articles never mention " + names)
+    return verdict
+
+
+def _definition_bonus(
+    subject: Definition, chunks: Sequence[Chunk], settings: RetrievalSettings
+) -> np.ndarray:
     """1 for the windows that answer "Who is X?": of a name, the first window of each article
     that names X (where news introduces a person by title); of a title, the windows holding
-    it next to a name; of an acronym, ``SPELT_OUT_BONUS`` for the windows spelling it out.
+    it next to a name; of an acronym, ``spelt_out_bonus`` for the windows spelling it out.
     0 for the others."""
     bonus = np.zeros(len(chunks))
     if subject.spelt_out is not None:
         # Spelt out, an acronym is the answer itself, not a hint of where it is.
         for j, chunk in enumerate(chunks):
-            bonus[j] = SPELT_OUT_BONUS * bool(subject.spelt_out.search(chunk.text))
+            bonus[j] = settings.spelt_out_bonus * bool(subject.spelt_out.search(chunk.text))
         return bonus
     if subject.beside_name is not None:
         for j, chunk in enumerate(chunks):
@@ -205,83 +299,23 @@ def _definition_bonus(subject: Definition, chunks: Sequence[Chunk]) -> np.ndarra
     return bonus
 
 
-def corrected_terms(
-    lexical: Lexicon, q_terms: Sequence[str]
-) -> tuple[list[str], dict[str, tuple[str, ...]]]:
-    """The question's terms with each one the index does not hold replaced by the indexed
-    terms one typo away, when there are any; and those replacements, by replaced term.
-
-    A misspelt name ("Churkn", "Lavrow") finds nothing in BM25 and, being unseen, weighs the
-    most in the coverage that decides whether to answer: left alone it both hides the passage
-    and declines the question. The embedding is less thrown by typos, but names are where it
-    is weakest.
-    """
-    out: list[str] = []
-    corrections: dict[str, tuple[str, ...]] = {}
-    for term in q_terms:
-        near = lexical.near_terms(term)
-        if near:
-            corrections[term] = near
-        out.extend(near or (term,))
-    return out, corrections
-
-
-_SURFACE_WORD = re.compile(r"[^\W_]+(?:['’\-][^\W_]+)*")
-#: Shortest acronym taken for a name ("NATO", "ISSG"; not "SP").
-MIN_ACRONYM = 3
-
-#: Words that open the phrase saying what is asked for ("which German city").
-_ASKING = frozenset({"which", "what", "whose"})
-
-
-def unknown_names(question: str, lexical: Lexicon) -> list[str]:
-    """Names in the question that no indexed passage holds, even read with a typo fixed.
-
-    A name is a capitalised word past the first (that one is capitalised anyway) or an
-    acronym of three letters or more (two-letter ones are too often a question's own
-    shorthand: "the SP" for the Scottish Parliament). "What did Putin say about the convoy
-    attack?" shares "convoy" and "attack" with the corpus and embeds near it, so coverage and
-    cosine together would answer it with passages about the convoy; but a corpus that never
-    mentions Putin cannot say what he said.
-    """
-    found: list[str] = []
-    previous = ""
-    for i, match in enumerate(_SURFACE_WORD.finditer(question)):
-        word, after = match.group(), previous
-        previous = word.casefold()
-        is_name = len(word) >= MIN_ACRONYM if word.isupper() else i > 0 and word[0].isupper()
-        if not is_name or after in _ASKING:
-            # "In which German city ...", "Which NATO chief ...": a name inside the asking
-            # phrase describes the answer ("Munich", "Stoltenberg"), which an article can name
-            # without the describing word; it is not what the question is about.
-            continue
-        word_terms = terms(word)
-        if word_terms and not any(lexical.holds(t) or lexical.near_terms(t) for t in word_terms):
-            found.append(word)
-    return found
-
-
 def correction_note(question: str, retrieval: Retrieval) -> str | None:
     """ "Read “Churkn” as “Churkin”.": the misspelt words of the question, as the person wrote
     them, and the words they were read as, as the best passages write them (the index holds
     stems, not words). None when nothing was corrected or no passage shows the word."""
     readings: list[str] = []
     for term, replacements in retrieval.corrections.items():
-        written = _surface(question, term)
+        written = surface(question, term)
         found = [w for r in replacements if (w := _surface_in_hits(retrieval.hits, r))]
         if written and found:
             readings.append(f"“{written}” as " + " or ".join(f"“{w}”" for w in found))
     return "Read " + "; ".join(readings) + "." if readings else None
 
 
-def _surface(text: str, term: str) -> str | None:
-    return next((m.group() for m in _SURFACE_WORD.finditer(text) if term in terms(m.group())), None)
-
-
 def _surface_in_hits(hits: Sequence[Hit], term: str) -> str | None:
     for hit in hits[:10]:
         for text in (hit.chunk.text, hit.article.title):
-            if found := _surface(text, term):
+            if found := surface(text, term):
                 return found
     return None
 
@@ -324,106 +358,6 @@ def _reciprocal_ranks(scores: np.ndarray, k: int, *, zero_is_absent: bool = Fals
     if zero_is_absent:
         out[scores <= 0] = 0.0
     return out
-
-
-def decide(
-    snapshot: IndexView,
-    q_terms: Sequence[str],
-    hits: Sequence[Hit],
-    settings: RetrievalSettings,
-    *,
-    subject: Definition | None = None,
-) -> tuple[bool, float, str]:
-    """Whether the best passages answer the question: (answerable, coverage, reason).
-
-    The evidence is ``coverage + evidence_dense_weight * cosine``: coverage is the
-    IDF-weighted share of the question's words in the best single passage of the top three
-    (with its article's title; pooling several passages would let an off-topic question
-    collect its words from unrelated articles), the cosine is the best of the top five. Either
-    alone fails: an on-topic question the corpus does not answer can have a higher cosine
-    than an answerable one, and a paraphrased answerable question can share few words.
-
-    One passage holding *every* word of the question needs only ``min_dense_all_words`` of
-    cosine: "Who is Churkin?" embeds far from any window that names him in passing (0.13
-    here), yet the passage naming him is the answer. So does a question asking who or what a
-    name is ("What kind of publication is Komsomolskaya Pravda?", ``subject``) of a passage
-    naming it: its other words are the question's scaffolding.
-    """
-    if not hits:
-        return False, 0.0, "nothing matched"
-    weights = term_weights(snapshot, q_terms)
-    best = max(
-        (
-            coverage(
-                [*terms(h.chunk.text), *terms(h.article.title), *_meta_terms(h.article)], weights
-            )
-            for h in hits[:3]
-        ),
-        default=0.0,
-    )
-    top_dense = max((h.dense for h in hits[:5]), default=0.0)
-    evidence = best + settings.evidence_dense_weight * top_dense
-    reason = f"coverage {best:.2f} + {settings.evidence_dense_weight:g} x cosine {top_dense:.2f}"
-    if evidence >= settings.min_evidence and top_dense >= settings.min_dense:
-        return True, best, f"{reason} = {evidence:.2f} (needs {settings.min_evidence:g})"
-    if best >= ALL_WORDS and top_dense >= settings.min_dense_all_words:
-        return (
-            True,
-            best,
-            (
-                f"one passage holds every word of the question, and cosine {top_dense:.2f} "
-                f"(needs {settings.min_dense_all_words:g})"
-            ),
-        )
-    if subject is not None and subject.is_name and top_dense >= settings.min_dense_all_words:
-        wanted = set(terms(subject.subject))
-        if wanted and any(wanted <= set(terms(h.chunk.text)) for h in hits[:3]):
-            return (
-                True,
-                best,
-                (
-                    f"a passage names “{subject.subject}”, whom or what the question asks "
-                    f"about, and cosine {top_dense:.2f} (needs {settings.min_dense_all_words:g})"
-                ),
-            )
-    return False, best, f"{reason} = {evidence:.2f} (needs {settings.min_evidence:g})"
-
-
-def _meta_terms(meta: ArticleMeta) -> list[str]:
-    """Words a question may use to point at the article itself rather than its text: the
-    outlet and the publication date ("What did RT report on September 24 about ...?")."""
-    words = [meta.outlet or "", meta.date_text or ""]
-    if meta.date is not None:
-        words.append(f"{meta.date:%B} {meta.date.day} {meta.date.year}")
-    return terms(" ".join(words))
-
-
-def term_weights(snapshot: IndexView, q_terms: Sequence[str]) -> dict[str, float]:
-    """Each distinct question term with its IDF: rare names and numbers weigh the most."""
-    return {t: snapshot.lexical.idf(t) for t in dict.fromkeys(q_terms)}
-
-
-def coverage(text_terms: Iterable[str], weights: dict[str, float]) -> float:
-    """IDF-weighted share of the question's terms that occur in ``text_terms``."""
-    total = sum(weights.values())
-    if total <= 0:
-        return 0.0
-    found = set(text_terms)
-    return sum(w for t, w in weights.items() if t in found) / total
-
-
-def anchor_coverage(window_text: str, weights: dict[str, float]) -> float:
-    """How much of the question the window's *first* sentence covers.
-
-    Windows start at every sentence, and the answer is usually in the sentence that matches
-    the question or in the one right after it. Of overlapping windows that match equally
-    well, the one that starts at the matching sentence therefore holds the answer most often;
-    the one that ends with it cuts the answer off.
-    """
-    first = next(sentence_spans(window_text), None)
-    if first is None:
-        return 0.0
-    return coverage(terms(window_text[first[0] : first[1]]), weights)
 
 
 # --- quotes ------------------------------------------------------------------------------------

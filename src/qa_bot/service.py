@@ -35,7 +35,7 @@ from qa_bot.indexer import (
 )
 from qa_bot.models import Answer, ArticleMeta, IndexStatus, Passage, SourceInfo, Span
 from qa_bot.passages import further_citations, overlaps, passage_around
-from qa_bot.retrieval import Hit, Retrieval, correction_note, retrieve
+from qa_bot.retrieval import Hit, Rankers, Retrieval, correction_note, load_rankers, retrieve
 from qa_bot.settings import MAX_QUESTION_CHARS, Settings
 from qa_bot.store_api import IndexView, open_store
 from qa_bot.text import normalize_question, printable, terms
@@ -59,12 +59,21 @@ class QAService:
         self._embedder = embedder
         self._query_embedder = query_embedder
         self._snapshot: IndexView | None = None
+        self._rankers: Rankers | None = None
         self._lock = threading.Lock()
         #: Search terms of articles, by (generation, article id): what follow-ups are read
         #: against (:meth:`vocabulary`).
         self._vocabulary: dict[tuple[str, str], frozenset[str]] = {}
 
     # --- components, loaded on first use -------------------------------------------------------
+
+    @property
+    def rankers(self) -> Rankers:
+        """The learned ranker (when it was trained for the embedding model) and the
+        configured cross-encoder, loaded once."""
+        if self._rankers is None:
+            self._rankers = load_rankers(self.settings.retrieval, self.query_embedder)
+        return self._rankers
 
     @property
     def embedder(self) -> Embedder:
@@ -336,6 +345,7 @@ class QAService:
             question,
             vector,
             self.settings.retrieval,
+            rankers=self.rankers,
             filters=filters,
             extra_terms=extra_terms,
             boost_articles=boost_articles,

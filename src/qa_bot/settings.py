@@ -88,6 +88,24 @@ class RetrievalSettings(BaseModel):
     #: ... except that one passage holding every word of the question (short questions about
     #: a name: "Who is Churkin?") needs only this cosine.
     min_dense_all_words: float = Field(0.1, ge=-1.0, le=1.0)
+    #: "learned": the packaged first-quote ranker and answer decision (qa_bot.ranker),
+    #: trained by training/train_ranker.py; "hand": the hand-set fusion and evidence rule.
+    ranker: Literal["learned", "hand"] = "learned"
+    #: Another weights file for the learned ranker (default: the one shipped in the package).
+    ranker_path: Path | None = None
+    #: The learned ranker re-orders this many of the best hand-scored candidates.
+    rerank_depth: int = Field(30, ge=1, le=200)
+    #: The learned decision answers when its probability reaches this.
+    answer_threshold: float = Field(0.35, ge=0.0, le=1.0)
+    #: Optional: any sentence-transformers CrossEncoder (name or path) that re-orders the best
+    #: candidates by reading question and passage together; empty = none.
+    reranker: str = ""
+    #: Weight of a follow-up's carried-over terms in the BM25 query.
+    context_term_weight: float = Field(0.5, ge=0.0, le=2.0)
+    #: Bonus for passages of the articles a follow-up's previous answer cited.
+    previous_topic_bonus: float = Field(0.05, ge=0.0, le=2.0)
+    #: How many answer-type bonuses the window spelling out an asked-about acronym earns.
+    spelt_out_bonus: float = Field(3.0, ge=0.0, le=20.0)
     max_answer_chars: int = Field(600, ge=100, le=10000)
     #: The first quote may grow past its window to the neighbouring sentences up to this.
     max_quote_chars: int = Field(500, ge=50, le=5000)

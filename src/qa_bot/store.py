@@ -230,6 +230,10 @@ class Snapshot:
             extra_weight=extra_weight,
         )
 
+    def vectors_of(self, ids: list[int]) -> np.ndarray:
+        """The stored (normalised) vectors of these passages, one row per id."""
+        return np.asarray(self.vectors[np.asarray(ids, dtype=np.int64)], dtype=np.float32)
+
     def chunks(self, ids: list[int]) -> dict[int, Chunk]:
         if not ids:
             return {}

@@ -380,6 +380,15 @@ class MilvusView:
             out.update(fetched)
         return out
 
+    def vectors_of(self, ids: list[int]) -> np.ndarray:
+        """See :meth:`qa_bot.store_api.IndexView.vectors_of`: read back from the collection."""
+        wanted = [int(i) for i in ids]
+        if not wanted:
+            return np.zeros((0, self.manifest.dimension), dtype=np.float32)
+        rows = self._query(self.passages, f"({self.visible}) and id in {wanted}", ["id", "dense"])
+        by_id = {int(r["id"]): np.asarray(r["dense"], dtype=np.float32) for r in rows}
+        return np.stack([by_id[i] for i in wanted])
+
     def chunk_ids_of(self, article_ids: list[str]) -> np.ndarray:
         if not article_ids:
             return np.zeros(0, dtype=np.int64)

@@ -96,6 +96,10 @@ def printable(text: str) -> str:
 
 _WORD = re.compile(r"[^\W_]+(?:['’.\-][^\W_]+)*", re.UNICODE)
 
+#: A word as typed (letters and digits, inner apostrophes and hyphens), for showing a person
+#: the words of their question or of a passage as written.
+SURFACE_WORD = re.compile(r"[^\W_]+(?:['’\-][^\W_]+)*")
+
 STOPWORDS = frozenset(
     """
     a about above according after again against all also am an and any are as at be because been

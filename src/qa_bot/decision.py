@@ -1,0 +1,101 @@
+"""Whether the best passages answer the question: the learned decision, and the hand-made one
+it replaced (kept for ``retrieval.ranker = "hand"`` and for models the learned one was not
+trained for).
+
+The learned decision is a logistic regression over :data:`qa_bot.features.QUESTION_FEATURES`
+(how strongly the reranked best passages answer, how much of the question no article holds);
+it answers when its probability reaches ``retrieval.answer_threshold``. It was trained with
+answer-removed passages as negatives: the same question asked of the articles once the
+sentence holding its answer is gone, which is exactly an on-topic question the articles do
+not answer.
+
+The hand-made evidence is ``coverage + evidence_dense_weight * cosine``: coverage is the
+IDF-weighted share of the question's words in the best single passage of the top three (with
+its article's title, outlet and date), the cosine the best of the top five.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from qa_bot.features import meta_terms, share
+from qa_bot.text import terms
+
+if TYPE_CHECKING:
+    from qa_bot.query import Query
+    from qa_bot.retrieval import Hit
+    from qa_bot.settings import RetrievalSettings
+
+#: Coverage that counts as every word of the question (rounding aside).
+ALL_WORDS = 1.0 - 1e-9
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Whether the best passages answer the question, and why (said to people who ask)."""
+
+    answerable: bool
+    #: IDF-weighted share of the question's words in the best passage (with its title).
+    coverage: float
+    reason: str
+    #: The learned decision's probability that the question is answered, when it decided.
+    confidence: float | None = None
+
+
+def best_coverage(query: Query, hits: Sequence[Hit]) -> float:
+    """The share of the question's words in the best single passage of the top three, with
+    its title, outlet and date (pooling passages would let an off-topic question collect its
+    words from unrelated articles)."""
+    return max(
+        (
+            share([*terms(h.chunk.text), *terms(h.article.title), *meta_terms(h)], query.weights)
+            for h in hits[:3]
+        ),
+        default=0.0,
+    )
+
+
+def learned_decision(
+    query: Query, hits: Sequence[Hit], logit: float, settings: RetrievalSettings
+) -> Verdict:
+    """Answer when the answer model's probability reaches ``answer_threshold``."""
+    probability = 1.0 / (1.0 + math.exp(-logit))
+    answerable = probability >= settings.answer_threshold
+    reason = (
+        f"the answer model gives {probability:.2f} that the best passages answer "
+        f"(needs {settings.answer_threshold:g})"
+    )
+    return Verdict(answerable, best_coverage(query, hits), reason, probability)
+
+
+def decide(query: Query, hits: Sequence[Hit], settings: RetrievalSettings) -> Verdict:
+    """The hand-made decision: coverage plus cosine must reach ``min_evidence``.
+
+    Either alone fails: an on-topic question the corpus does not answer can have a higher
+    cosine than an answerable one, and a paraphrased answerable question can share few words.
+    One passage holding *every* word of the question needs only ``min_dense_all_words`` of
+    cosine ("Who is Churkin?" embeds far from any window naming him in passing); so does a
+    question asking who or what a name is, of a passage naming it.
+    """
+    if not hits:
+        return Verdict(False, 0.0, "nothing matched")
+    best = best_coverage(query, hits)
+    top_dense = max((h.dense for h in hits[:5]), default=0.0)
+    evidence = best + settings.evidence_dense_weight * top_dense
+    reason = f"coverage {best:.2f} + {settings.evidence_dense_weight:g} x cosine {top_dense:.2f}"
+    if evidence >= settings.min_evidence and top_dense >= settings.min_dense:
+        return Verdict(True, best, f"{reason} = {evidence:.2f} (needs {settings.min_evidence:g})")
+    low = settings.min_dense_all_words
+    if best >= ALL_WORDS and top_dense >= low:
+        why = f"one passage holds every word of the question, and cosine {top_dense:.2f}"
+        return Verdict(True, best, f"{why} (needs {low:g})")
+    subject = query.subject
+    if subject is not None and subject.is_name and top_dense >= low:
+        wanted = set(terms(subject.subject))
+        if wanted and any(wanted <= set(terms(h.chunk.text)) for h in hits[:3]):
+            why = f"a passage names “{subject.subject}”, whom or what the question asks about"
+            return Verdict(True, best, f"{why}, and cosine {top_dense:.2f} (needs {low:g})")
+    return Verdict(False, best, f"{reason} = {evidence:.2f} (needs {settings.min_evidence:g})")

@@ -1,0 +1,200 @@
+"""One analysis of a question, made once and read by every later stage.
+
+Candidates, features, the answer decision and quote selection all need the same facts about a
+question: its search terms (typos read as the indexed words they stand for), the words that
+are only there to filter or to point at the article, the kind of answer its wording asks for,
+whom or what a "Who is X?" asks about, and which of its words no article holds. Working them
+out in one place keeps one definition of each.
+
+Names are judged against the corpus's own vocabulary, never by capital letters alone: most
+people type in lowercase, and "lavrov" is as much a name as "Lavrov". A word the index does
+not hold, even one typo away, weighs in as *unknown*: an on-topic question about someone or
+something the articles never mention shares its other words with them, and only that missing
+word shows that they cannot answer it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from qa_bot.answer_types import (
+    AnswerType,
+    Definition,
+    about_the_article,
+    article_words,
+    definition,
+    expected_answer,
+)
+from qa_bot.lexicon import dictionary_neighbours, english_words
+from qa_bot.store_api import Lexicon
+from qa_bot.text import SURFACE_WORD, terms
+
+
+@dataclass(frozen=True)
+class Query:
+    """What every stage needs to know about one question."""
+
+    text: str
+    #: Search terms, misspellings replaced by the indexed terms they stand for.
+    terms: tuple[str, ...]
+    #: Each distinct term with its IDF (rare names and numbers weigh the most).
+    weights: dict[str, float] = field(default_factory=dict)
+    #: Terms of the previous question(s) carried into a follow-up, searched at half weight.
+    context_terms: tuple[str, ...] = ()
+    #: Articles cited by the previous answer (a follow-up's topic).
+    context_articles: tuple[str, ...] = ()
+    #: Misspelt terms and the indexed terms they were read as.
+    corrections: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    #: Words of the question, as typed, that no article holds even with a typo fixed.
+    unknown_words: tuple[str, ...] = ()
+    #: Share of the question's IDF mass carried by those words...
+    unknown_share: float = 0.0
+    #: ... and by those of them that are dictionary words ("putin", "imf", "aircraft"): a
+    #: thing or person the articles never name, or a paraphrase; the others are mostly slips
+    #: no reading fixed, or rare names.
+    unknown_word_share: float = 0.0
+    #: Words typed as names (capitalised past the first word, or acronyms) among those.
+    unknown_names: tuple[str, ...] = ()
+    #: The kind of answer the wording asks for ("how fast": a speed), if it says.
+    expected: AnswerType | None = None
+    #: Whom or what a "Who is X?" / "What does X stand for?" asks about.
+    subject: Definition | None = None
+    #: "date" or "outlet" for a question about the article itself.
+    about: str | None = None
+
+
+#: Shortest acronym taken for a name ("NATO", "ISSG"; not "SP").
+MIN_ACRONYM = 3
+
+#: Words that open the phrase saying what is asked for ("which German city").
+_ASKING = frozenset({"which", "what", "whose"})
+
+
+def analyse(
+    question: str,
+    lexical: Lexicon,
+    *,
+    typo_tolerance: bool = True,
+    extra_terms: Sequence[str] = (),
+    boost_articles: Sequence[str] = (),
+    ignore_terms: Sequence[str] = (),
+) -> Query:
+    """The question's :class:`Query` against the index's vocabulary.
+
+    ``ignore_terms`` are words named only to filter by (an outlet: "according to TASS");
+    ``extra_terms`` and ``boost_articles`` carry a conversation's previous topic.
+    """
+    ignore = {t for word in [*ignore_terms, *article_words(question)] for t in terms(word)}
+    q_terms = [t for t in terms(question) if t not in ignore]
+    corrections: dict[str, tuple[str, ...]] = {}
+    if typo_tolerance:
+        q_terms, corrections = _read_typos(question, q_terms, lexical)
+    weights = {t: lexical.idf(t) for t in dict.fromkeys(q_terms)}
+    unknown = [t for t in weights if not lexical.holds(t)]
+    total = sum(weights.values())
+    ignored = {w.casefold() for name in ignore_terms for w in SURFACE_WORD.findall(name)}
+    unknown_words = _surface_words(question, unknown, ignored)
+    return Query(
+        text=question,
+        terms=tuple(q_terms),
+        weights=weights,
+        context_terms=tuple(t for t in extra_terms if t not in weights and t not in ignore),
+        context_articles=tuple(boost_articles),
+        corrections=corrections,
+        unknown_words=tuple(unknown_words),
+        unknown_share=sum(weights[t] for t in unknown) / total if total > 0 else 0.0,
+        unknown_word_share=_dictionary_share(question, unknown, weights),
+        unknown_names=tuple(w for w in unknown_words if _typed_as_name(question, w)),
+        expected=expected_answer(question),
+        subject=definition(question),
+        about=about_the_article(question),
+    )
+
+
+def _read_typos(
+    question: str, q_terms: Sequence[str], lexical: Lexicon
+) -> tuple[list[str], dict[str, tuple[str, ...]]]:
+    """Each term the index does not hold, read as the indexed terms it stands for; and the
+    misspellings among them, to tell the person. A dictionary word ("arrange" for the
+    articles' "arranged") is searched as the indexed form without being called a typo; a
+    five-letter word that is no English word ("flyng") is read one edit away."""
+    dictionary = english_words()
+    out: list[str] = []
+    corrections: dict[str, tuple[str, ...]] = {}
+    for term in q_terms:
+        if lexical.holds(term):
+            out.append(term)
+            continue
+        typed = (surface(question, term) or term).casefold()
+        known = typed in dictionary
+        near = lexical.near_terms(term) or (() if known else _short_slip(typed, lexical))
+        if near and not known:
+            corrections[term] = near
+        out.extend(near or (term,))
+    return out, corrections
+
+
+#: A short word is read as what it most likely meant only when that leaves few readings.
+MAX_SHORT_READINGS = 2
+
+
+def _short_slip(typed: str, lexical: Lexicon) -> tuple[str, ...]:
+    """The indexed terms of the dictionary words one edit from a five-letter word that is
+    no word ("flyng" -> "flying" -> "fly"); none when they are more than a couple ("hight":
+    high, fight, light, might...), where guessing would mislead more than help."""
+    if len(typed) != SHORT_SLIP_LENGTH:
+        return ()
+    found = {t for word in dictionary_neighbours(typed) for t in terms(word) if lexical.holds(t)}
+    return tuple(sorted(found)) if 0 < len(found) <= MAX_SHORT_READINGS else ()
+
+
+#: The length of word read with one slip fixed by the dictionary: longer ones are read
+#: against the index's own words (``LexicalIndex.near_terms``).
+SHORT_SLIP_LENGTH = 5
+
+
+def surface(text: str, term: str) -> str | None:
+    """The word of ``text``, as written, that yields ``term``."""
+    return next((m.group() for m in SURFACE_WORD.finditer(text) if term in terms(m.group())), None)
+
+
+def _dictionary_share(question: str, unknown: Sequence[str], weights: dict[str, float]) -> float:
+    total = sum(weights.values())
+    if total <= 0:
+        return 0.0
+    dictionary = english_words()
+    found = [t for t in unknown if (surface(question, t) or t).casefold() in dictionary]
+    return sum(weights[t] for t in found) / total
+
+
+def _surface_words(question: str, unknown: Sequence[str], ignored: set[str]) -> list[str]:
+    """The question's words, as typed, whose terms are all among ``unknown``."""
+    missing = set(unknown)
+    found: list[str] = []
+    for match in SURFACE_WORD.finditer(question):
+        word = match.group()
+        word_terms = terms(word)
+        if word.casefold() in ignored or not word_terms:
+            continue
+        if all(t in missing for t in word_terms) and word not in found:
+            found.append(word)
+    return found
+
+
+def _typed_as_name(question: str, word: str) -> bool:
+    """Whether ``word`` is typed as a name: an acronym of three letters or more, or a
+    capitalised word past the first, not inside the asking phrase ("In which *German* city",
+    "Which *NATO* chief" describe the answer, which an article can name without the word)."""
+    previous = ""
+    for i, match in enumerate(SURFACE_WORD.finditer(question)):
+        current, before = match.group(), previous
+        previous = current.casefold()
+        if current != word:
+            continue
+        if before in _ASKING:
+            return False
+        if current.isupper():
+            return len(current) >= MIN_ACRONYM
+        return i > 0 and current[0].isupper()
+    return False

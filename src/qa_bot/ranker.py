@@ -1,0 +1,152 @@
+"""The learned stages: a first-quote ranker and an answer decision, and a pluggable reranker.
+
+Both learned stages are logistic regressions over :mod:`qa_bot.features`, trained by
+``training/train_ranker.py`` from XQuAD, news questions written blind over Reuters stories and
+the seeds' question sets, with answer-removed passages as hard negatives (see
+benchmarks/README.md for the data, the split and what they measure). A linear model over the
+features keeps a question's ranking under a millisecond and the weights a few kilobytes that
+ship inside the package, and can be reproduced exactly from the data with a fixed seed.
+
+The weights file records the embedding model it was trained with: cosines are spread
+differently under another model, so the service falls back to the hand-made stages then.
+
+People whose machines can download models may also name any sentence-transformers
+``CrossEncoder`` (``retrieval.reranker``): it re-orders the best candidates by reading the
+question and each passage together, before the answer decision.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from qa_bot.errors import ModelError
+
+#: The weights shipped with the package (``training/train_ranker.py`` writes them).
+PACKAGED = "ranker.json"
+
+
+@dataclass(frozen=True)
+class LinearModel:
+    """A standardised logistic regression: ``logit = ((x - mean) / scale) @ coef + intercept``."""
+
+    names: tuple[str, ...]
+    mean: np.ndarray
+    scale: np.ndarray
+    coef: np.ndarray
+    intercept: float
+
+    def logits(self, rows: np.ndarray) -> np.ndarray:
+        x = (np.asarray(rows, dtype=np.float64) - self.mean) / self.scale
+        return x @ self.coef + self.intercept
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "names": list(self.names),
+            "mean": _rounded(self.mean),
+            "scale": _rounded(self.scale),
+            "coef": _rounded(self.coef),
+            "intercept": round(float(self.intercept), 6),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> LinearModel:
+        return cls(
+            tuple(data["names"]),
+            np.asarray(data["mean"], dtype=np.float64),
+            np.asarray(data["scale"], dtype=np.float64),
+            np.asarray(data["coef"], dtype=np.float64),
+            float(data["intercept"]),
+        )
+
+
+def _rounded(values: np.ndarray) -> list[float]:
+    return [round(float(v), 6) for v in values]
+
+
+@dataclass(frozen=True)
+class LearnedRanker:
+    """The candidate model and the answer model, and what they were trained for."""
+
+    model_id: str
+    candidates: LinearModel
+    answer: LinearModel
+    #: How the weights were made (data, split, seed), for ``qa-bot status``.
+    provenance: dict[str, Any]
+
+    def fits(self, model_id: str) -> bool:
+        """Whether the cosines mean what they meant in training (the same embedding model)."""
+        return _same_model(self.model_id, model_id)
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "model_id": self.model_id,
+                "candidates": self.candidates.to_json(),
+                "answer": self.answer.to_json(),
+                "provenance": self.provenance,
+            },
+            indent=1,
+        )
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> LearnedRanker:
+        """The weights at ``path``, or the packaged ones. Raises ModelError when unreadable."""
+        try:
+            if path is None:
+                text = resources.files("qa_bot").joinpath(PACKAGED).read_text(encoding="utf-8")
+            else:
+                text = Path(path).read_text(encoding="utf-8")
+            data = json.loads(text)
+            return cls(
+                data["model_id"],
+                LinearModel.from_json(data["candidates"]),
+                LinearModel.from_json(data["answer"]),
+                dict(data.get("provenance", {})),
+            )
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            where = path or f"the packaged {PACKAGED}"
+            raise ModelError(f"the ranker weights in {where} are unreadable: {exc}") from exc
+
+
+def _same_model(trained: str, used: str) -> bool:
+    """Model ids compare by their last path part: the packaged model is found at another
+    path on every machine."""
+    return Path(trained.rstrip("/")).name == Path(used.rstrip("/")).name
+
+
+class CrossEncoderReranker:
+    """Any sentence-transformers CrossEncoder, by name or path, loaded on first use.
+
+    sentence-transformers takes seconds to import, so it is imported here, not at the top.
+    """
+
+    def __init__(self, name: str, *, max_length: int = 256):
+        self.name = name
+        self._max_length = max_length
+        self._model: Any = None
+
+    def _load(self) -> Any:
+        if self._model is None:
+            try:
+                from sentence_transformers import CrossEncoder
+            except ImportError as exc:  # pragma: no cover - a dependency of the package
+                raise ModelError(f"sentence-transformers is needed for {self.name}") from exc
+            try:
+                self._model = CrossEncoder(self.name, max_length=self._max_length)
+            except (OSError, ValueError) as exc:
+                raise ModelError(f"cannot load the reranker {self.name}: {exc}") from exc
+        return self._model
+
+    def scores(self, question: str, passages: Sequence[str]) -> np.ndarray:
+        """One relevance score per passage (higher is better)."""
+        if not passages:
+            return np.zeros(0)
+        pairs = [(question, p) for p in passages]
+        return np.asarray(self._load().predict(pairs, show_progress_bar=False), dtype=np.float64)

@@ -1,0 +1,240 @@
+"""The question analysis, the learned ranker and answer decision, and the pluggable reranker.
+
+The learned stages are checked for their plumbing on tiny corpora (weights written by the
+test), and for what they do with the real model on the seeds; the cross-encoder path runs a
+tiny model built inside the test.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from qa_bot.answer import NO_DATE
+from qa_bot.errors import ModelError
+from qa_bot.features import CANDIDATE_FEATURES, QUESTION_FEATURES
+from qa_bot.query import analyse
+from qa_bot.ranker import CrossEncoderReranker, LearnedRanker, LinearModel
+from qa_bot.retrieval import load_rankers
+from qa_bot.service import QAService
+from qa_bot.settings import RetrievalSettings
+
+from .conftest import CountingEmbedder, make_settings, write_article
+
+
+@pytest.fixture
+def small(tmp_path: Path) -> QAService:
+    seeds = tmp_path / "seeds"
+    write_article(
+        seeds,
+        "a.txt",
+        "Drone spotted over convoy",
+        "An attack drone flew at an altitude of 3,600 meters over the convoy. "
+        "It had taken off from the Incirlik air base. Lavrov arranged talks in Geneva.",
+        date="2016-09-24",
+    )
+    write_article(
+        seeds,
+        "b.txt",
+        "Siege of the city",
+        "Syrian troops had been besieged by IS in Deir ez-Zor for over two years. "
+        "The garrison held the airport.",
+    )
+    service = QAService(make_settings(tmp_path, seeds), embedder=CountingEmbedder())
+    service.index()
+    return service
+
+
+# --- question analysis -------------------------------------------------------------------------
+
+
+def test_lowercase_and_capitalised_questions_are_analysed_alike(small: QAService) -> None:
+    lexical = small.snapshot().lexical
+    upper = analyse("What did Lavrov arrange in Geneva?", lexical)
+    lower = analyse("what did lavrov arrange in geneva", lexical)
+    assert upper.terms == lower.terms
+    assert upper.unknown_share == lower.unknown_share == 0.0
+
+
+def test_a_dictionary_word_is_searched_as_the_indexed_form_without_a_typo_note(
+    small: QAService,
+) -> None:
+    """ "arrange" where the article says "arranged" (another stem) is no misspelling."""
+    query = analyse("where did lavrov arrange talks", small.snapshot().lexical)
+    assert query.corrections == {}
+    assert "arrang" in query.terms  # searched as the article's "arranged"
+    misspelt = analyse("where did lavrov arrangd talks", small.snapshot().lexical)
+    assert misspelt.corrections == {"arrangd": ("arrang",)}
+
+
+def test_a_short_slip_is_read_when_it_has_one_reading(tmp_path: Path) -> None:
+    seeds = tmp_path / "seeds"
+    write_article(seeds, "a.txt", "Flying drones", "The drone was flying over the convoy.")
+    service = QAService(make_settings(tmp_path, seeds), embedder=CountingEmbedder())
+    service.index()
+    query = analyse("how high was the drone flyng", service.snapshot().lexical)
+    assert query.corrections == {"flyng": ("fly",)}
+    assert "fly" in query.terms and query.unknown_words == ("high",)
+
+
+def test_unknown_words_and_names(small: QAService) -> None:
+    lexical = small.snapshot().lexical
+    typed = analyse("What did Putin say about the convoy?", lexical)
+    assert typed.unknown_names == ("Putin",) and typed.unknown_words == ("Putin",)
+    lower = analyse("what did putin say about the convoy", lexical)
+    # Lowercase, a name cannot be told from a word: it weighs in as unknown, not as a name.
+    assert lower.unknown_names == () and lower.unknown_words == ("putin",)
+    assert lower.unknown_share == pytest.approx(typed.unknown_share)
+    assert lower.unknown_share > 0.3
+
+
+# --- the learned stages --------------------------------------------------------------------------
+
+
+def _weights(model_id: str, answer_bias: float) -> LearnedRanker:
+    """Weights that rank by cosine alone and answer with a fixed bias."""
+    n = len(CANDIDATE_FEATURES)
+    coef = np.zeros(n)
+    coef[CANDIDATE_FEATURES.index("dense")] = 1.0
+    return LearnedRanker(
+        model_id,
+        LinearModel(CANDIDATE_FEATURES, np.zeros(n), np.ones(n), coef, 0.0),
+        LinearModel(
+            QUESTION_FEATURES,
+            np.zeros(len(QUESTION_FEATURES)),
+            np.ones(len(QUESTION_FEATURES)),
+            np.zeros(len(QUESTION_FEATURES)),
+            answer_bias,
+        ),
+        {"script": "test"},
+    )
+
+
+def test_weights_round_trip_and_bad_files(tmp_path: Path) -> None:
+    ranker = _weights("counting-fake", 1.0)
+    path = tmp_path / "r.json"
+    path.write_text(ranker.to_json(), encoding="utf-8")
+    again = LearnedRanker.load(path)
+    assert again.model_id == "counting-fake"
+    rows = np.random.default_rng(0).normal(size=(4, len(CANDIDATE_FEATURES)))
+    assert np.allclose(again.candidates.logits(rows), ranker.candidates.logits(rows))
+    path.write_text("{not json", encoding="utf-8")
+    with pytest.raises(ModelError, match="unreadable") as caught:
+        LearnedRanker.load(path)
+    assert caught.value.exit_code == 5
+
+
+def test_the_packaged_weights_are_for_the_packaged_model() -> None:
+    packaged = LearnedRanker.load()
+    assert packaged.fits("all-MiniLM-L6-v2@5a41c29fc69b")
+    assert not packaged.fits("counting-fake")
+    assert packaged.candidates.names == CANDIDATE_FEATURES
+    assert packaged.answer.names == QUESTION_FEATURES
+    assert packaged.provenance["script"] == "training/train_ranker.py"
+
+
+@pytest.mark.parametrize(("bias", "answered"), [(3.0, True), (-3.0, False)])
+def test_the_answer_model_decides(tmp_path: Path, bias: float, answered: bool) -> None:
+    seeds = tmp_path / "seeds"
+    write_article(seeds, "a.txt", "Drone over convoy", "A drone flew over the convoy at dawn.")
+    path = tmp_path / "r.json"
+    path.write_text(_weights("counting-fake", bias).to_json(), encoding="utf-8")
+    settings = make_settings(tmp_path, seeds, retrieval={"ranker_path": path})
+    service = QAService(settings, embedder=CountingEmbedder())
+    service.index()
+    retrieval = service.search("what flew over the convoy")
+    assert retrieval is not None and retrieval.answerable is answered
+    assert "answer model gives" in retrieval.reason
+    # The candidate model ranked by cosine: the scores are its probabilities, best first.
+    scores = [h.score for h in retrieval.hits]
+    assert scores == sorted(scores, reverse=True) and 0.0 < scores[0] < 1.0
+
+
+def test_weights_for_another_model_leave_the_hand_made_stages(small: QAService) -> None:
+    rankers = load_rankers(small.settings.retrieval, small.query_embedder)
+    assert rankers.learned is None  # the packaged weights are for all-MiniLM-L6-v2
+    retrieval = small.search("Who was besieged in Deir ez-Zor?")
+    assert retrieval is not None and "coverage" in retrieval.reason
+
+
+@pytest.mark.model
+def test_the_learned_stages_answer_and_decline_on_the_seeds(seeds_service: QAService) -> None:
+    assert seeds_service.rankers.learned is not None
+    answered = seeds_service.search("how long were syrian troops besieged at deir ez-zor")
+    assert answered is not None and answered.answerable
+    assert "answer model" in answered.reason
+    assert "two years" in answered.hits[0].chunk.text
+    declined = seeds_service.ask("what is the population of australia")
+    assert not declined.answered
+
+
+def test_a_page_without_a_date_is_said_to_state_none(small: QAService) -> None:
+    answer = small.ask("When was the article about the siege of the city published?")
+    assert answer.answered and answer.text.startswith(NO_DATE)
+    assert answer.citations[0].quote == "Siege of the city"
+    assert answer.citations[0].article.date_text is None
+    dated = small.ask("When was the article about the drone over the convoy published?")
+    assert NO_DATE not in dated.text
+
+
+# --- a cross-encoder by name or path -----------------------------------------------------------
+
+
+def _tiny_cross_encoder(folder: Path) -> Path:
+    """A two-layer BERT cross-encoder with a word-level vocabulary, random but fixed."""
+    import torch
+    from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
+
+    words = "drone convoy flew over the siege city troops airport air base altitude".split()
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words]
+    folder.mkdir(parents=True)
+    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
+    torch.manual_seed(0)
+    config = BertConfig(
+        vocab_size=len(vocab),
+        hidden_size=16,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=32,
+        num_labels=1,
+    )
+    BertForSequenceClassification(config).save_pretrained(folder)
+    BertTokenizerFast(vocab_file=str(folder / "vocab.txt")).save_pretrained(folder)
+    return folder
+
+
+def test_a_configured_cross_encoder_orders_the_best_candidates(
+    tmp_path: Path, small: QAService
+) -> None:
+    model = _tiny_cross_encoder(tmp_path / "tiny-ce")
+    settings = small.settings.model_copy(
+        update={"retrieval": small.settings.retrieval.model_copy(update={"reranker": str(model)})}
+    )
+    service = QAService(settings, embedder=small.embedder)
+    question = "Which air base did the drone over the convoy fly from?"
+    plain = small.search(question)
+    reranked = service.search(question)
+    assert plain is not None and reranked is not None
+    depth = min(settings.retrieval.rerank_depth, len(plain.hits))
+    cross = CrossEncoderReranker(str(model))
+    expected = cross.scores(question, [f"{h.article.title}. {h.chunk.text}" for h in plain.hits])
+    order = np.argsort(-expected[:depth], kind="stable")
+    assert [h.chunk_id for h in reranked.hits[:depth]] == [plain.hits[i].chunk_id for i in order]
+    assert reranked.answerable == plain.answerable  # it orders; it does not decide
+
+
+def test_a_cross_encoder_that_cannot_load_is_a_model_error(tmp_path: Path) -> None:
+    broken = CrossEncoderReranker(str(tmp_path / "no-such-model"))
+    with pytest.raises(ModelError, match="cannot load the reranker"):
+        broken.scores("q", ["p"])
+
+
+def test_rankers_follow_the_settings() -> None:
+    hand = load_rankers(RetrievalSettings(ranker="hand"), CountingEmbedder())
+    assert hand.learned is None and hand.cross is None
+    crossed = load_rankers(RetrievalSettings(reranker="some/model"), CountingEmbedder())
+    assert crossed.cross is not None and crossed.cross.name == "some/model"
+    assert json.loads(LearnedRanker.load().to_json())["model_id"].startswith("all-MiniLM")
