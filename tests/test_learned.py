@@ -167,7 +167,7 @@ def test_the_learned_stages_answer_and_decline_on_the_seeds(seeds_service: QASer
     assert answered is not None and answered.answerable
     assert "answer model" in answered.reason
     assert "two years" in answered.hits[0].chunk.text
-    declined = seeds_service.ask("what is the population of australia")
+    declined = seeds_service.ask("who won the world cup final in 2014")
     assert not declined.answered
 
 

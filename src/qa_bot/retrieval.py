@@ -233,10 +233,11 @@ def rerank_and_decide(
     logits = learned.candidates.logits(rows)
     order = np.argsort(-logits, kind="stable")
     head = [_rescored(head[i], float(logits[i])) for i in order]
-    if query.about is not None:
-        # A question about the article itself is answered by its date line or dateline,
-        # which no passage holds: the answer model never saw one; the evidence rule counts
-        # the article's outlet and date as covered.
+    if query.about is not None or _names_headline(query, head[0]):
+        # A question about the article itself ("when was it published", "what does the
+        # article “...” say") is answered by its date line or its own passages, and the
+        # answer model never saw one; the evidence rule counts the article's title, outlet
+        # and date as covered.
         verdict = decide(query, head, settings)
     else:
         asked = question_features(query, head, logits[order], rows[order])
@@ -245,6 +246,16 @@ def rerank_and_decide(
     if rankers and rankers.cross:
         head = _cross_ordered(rankers.cross, query, head)
     return head + tail, _named(verdict, query, settings)
+
+
+#: Shortest headline taken as naming its article when a question quotes it.
+MIN_HEADLINE_CHARS = 12
+
+
+def _names_headline(query: Query, hit: Hit) -> bool:
+    """Whether the question quotes the best article's whole headline."""
+    title = fold(hit.article.title).strip()
+    return len(title) >= MIN_HEADLINE_CHARS and title in fold(query.text)
 
 
 def _rescored(hit: Hit, logit: float) -> Hit:
