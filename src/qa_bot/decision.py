@@ -25,8 +25,8 @@ from qa_bot.features import meta_terms, share
 from qa_bot.text import terms
 
 if TYPE_CHECKING:
+    from qa_bot.models import Hit
     from qa_bot.query import Query
-    from qa_bot.retrieval import Hit
     from qa_bot.settings import RetrievalSettings
 
 #: Coverage that counts as every word of the question (rounding aside).

@@ -24,8 +24,8 @@ import numpy as np
 from qa_bot.text import sentence_spans, terms
 
 if TYPE_CHECKING:
+    from qa_bot.models import Hit
     from qa_bot.query import Query
-    from qa_bot.retrieval import Hit
     from qa_bot.store_api import IndexView
 
 #: Scalar features of one candidate, in the order of the model's weights.

@@ -156,3 +156,15 @@ class Passage:
     text: str
     quote_start: int
     quote_end: int
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A ranked passage: the window, its article, its score and the two raw signals."""
+
+    chunk_id: int
+    chunk: Chunk
+    article: ArticleMeta
+    score: float
+    dense: float
+    lexical: float

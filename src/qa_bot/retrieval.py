@@ -23,7 +23,7 @@ from qa_bot.decision import Verdict, decide, learned_decision
 from qa_bot.embedding import Embedder
 from qa_bot.features import candidate_features, first_sentence_terms, question_features, share
 from qa_bot.filters import SearchFilters
-from qa_bot.models import ArticleMeta, Chunk
+from qa_bot.models import Chunk, Hit
 from qa_bot.query import Query, analyse, surface
 from qa_bot.ranker import CrossEncoderReranker, LearnedRanker
 from qa_bot.settings import RetrievalSettings
@@ -32,16 +32,6 @@ from qa_bot.text import fold, terms
 
 #: How many windows either side of the best hit are fetched for growing the first quote.
 CONTEXT_REACH = 3
-
-
-@dataclass(frozen=True)
-class Hit:
-    chunk_id: int
-    chunk: Chunk
-    article: ArticleMeta
-    score: float
-    dense: float
-    lexical: float
 
 
 @dataclass(frozen=True)
@@ -308,6 +298,19 @@ def _definition_bonus(
                 first[chunk.article_id] = j
     bonus[list(first.values())] = 1.0
     return bonus
+
+
+def reading_notes(question: str, retrieval: Retrieval) -> list[str]:
+    """What an answer tells about how its question was read: misspellings read as other
+    words, and names no article mentions (why it was declined)."""
+    notes = []
+    corrected = correction_note(question, retrieval)
+    if corrected:
+        notes.append(corrected)
+    if retrieval.unknown_names:
+        names = " or ".join(f"“{name}”" for name in retrieval.unknown_names)
+        notes.append(f"The articles never mention {names}.")
+    return notes
 
 
 def correction_note(question: str, retrieval: Retrieval) -> str | None:

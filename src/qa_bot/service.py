@@ -13,6 +13,7 @@ import re
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
+from functools import cached_property
 from pathlib import Path
 
 from qa_bot.answer import compose
@@ -35,7 +36,7 @@ from qa_bot.indexer import (
 )
 from qa_bot.models import Answer, ArticleMeta, IndexStatus, Passage, SourceInfo, Span
 from qa_bot.passages import further_citations, overlaps, passage_around
-from qa_bot.retrieval import Hit, Rankers, Retrieval, correction_note, load_rankers, retrieve
+from qa_bot.retrieval import Hit, Rankers, Retrieval, load_rankers, reading_notes, retrieve
 from qa_bot.settings import MAX_QUESTION_CHARS, Settings
 from qa_bot.store_api import IndexView, open_store
 from qa_bot.text import normalize_question, printable, terms
@@ -59,7 +60,6 @@ class QAService:
         self._embedder = embedder
         self._query_embedder = query_embedder
         self._snapshot: IndexView | None = None
-        self._rankers: Rankers | None = None
         self._lock = threading.Lock()
         #: Search terms of articles, by (generation, article id): what follow-ups are read
         #: against (:meth:`vocabulary`).
@@ -67,13 +67,10 @@ class QAService:
 
     # --- components, loaded on first use -------------------------------------------------------
 
-    @property
+    @cached_property
     def rankers(self) -> Rankers:
-        """The learned ranker (when it was trained for the embedding model) and the
-        configured cross-encoder, loaded once."""
-        if self._rankers is None:
-            self._rankers = load_rankers(self.settings.retrieval, self.query_embedder)
-        return self._rankers
+        """The learned ranker (if trained for the embedding model) and any cross-encoder."""
+        return load_rankers(self.settings.retrieval, self.query_embedder)
 
     @property
     def embedder(self) -> Embedder:
@@ -351,12 +348,7 @@ class QAService:
             boost_articles=boost_articles,
             ignore_terms=ignore,
         )
-        corrected = correction_note(question, retrieval)
-        if corrected:
-            notes.append(corrected)
-        if retrieval.unknown_names:
-            names = " or ".join(f"“{name}”" for name in retrieval.unknown_names)
-            notes.append(f"The articles never mention {names}.")
+        notes.extend(reading_notes(question, retrieval))
         return retrieval, notes
 
     # --- browsing -------------------------------------------------------------------------------
