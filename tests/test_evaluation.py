@@ -157,3 +157,39 @@ def test_first_quote_outside_the_gold_paragraph() -> None:
     q = EvalQuestion("a", "Q", ("blue",), ("001",), gold_span=(100, 200))
     outcome = Outcome(q, True, ("001_x.txt",), (Quote("001_x.txt", "blue", 300, 304, True),), 0.1)
     assert judge(outcome).first_in_gold_span is False
+
+
+def test_scores_per_kind_of_question(tmp_path: Path) -> None:
+    path = tmp_path / "q.jsonl"
+    rows = [
+        {"id": "1", "question": "q1", "answers": ["blue"], "docs": ["001"], "class": "typo"},
+        {"id": "2", "question": "q2", "answers": ["red"], "docs": ["001"], "class": "typo"},
+        {"id": "3", "question": "q3", "answers": [], "unanswerable": True, "style": "vague"},
+        {"id": "4", "question": "q4", "answers": ["green"], "docs": ["001"]},
+    ]
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+    one, two, three, four = load_questions(path)
+    assert (one.kind, three.kind, four.kind) == ("typo", "vague", None)
+    report = summarize(
+        [
+            judge(_outcome(one, True, ("001_x.txt",), "it is blue")),
+            judge(_outcome(two, False, ("001_x.txt",))),
+            judge(_outcome(three, True, ("001_x.txt",), "something")),
+            judge(_outcome(four, True, ("001_x.txt",), "green")),
+        ]
+    )
+    assert report.by_class == {
+        "typo": {
+            "questions": 2,
+            "first_quote_answer_rate": 0.5,
+            "answered_rate": 0.5,
+            "abstention_recall": None,
+        },
+        "vague": {
+            "questions": 1,
+            "first_quote_answer_rate": None,
+            "answered_rate": None,
+            "abstention_recall": 0.0,
+        },
+    }
+    assert report.to_json()["by_class"]["typo"]["questions"] == 2

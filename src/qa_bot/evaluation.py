@@ -50,6 +50,9 @@ class EvalQuestion:
     unanswerable: bool = False
     #: The gold paragraph as a character span of the gold document, when the set gives one.
     gold_span: tuple[int, int] | None = None
+    #: The kind of question ("lowercase", "typo", "two-part", "unanswerable"...), when the set
+    #: says (its "class" or "style" field): the report breaks the scores down by it.
+    kind: str | None = None
 
 
 @dataclass(frozen=True)
@@ -118,6 +121,8 @@ class Report:
     baseline_mean_ms: float | None
     latency_ratio: float | None
     failures: list[dict[str, Any]] = field(default_factory=list)
+    #: The main scores for each kind of question, when the set names kinds.
+    by_class: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -161,6 +166,7 @@ def parse_question(data: dict[str, Any], *, default_id: str = "") -> EvalQuestio
         docs=tuple(str(d) for d in docs),
         unanswerable=unanswerable,
         gold_span=span,
+        kind=str(data.get("class") or data.get("style") or "") or None,
     )
 
 
@@ -274,7 +280,27 @@ def summarize(judgements: Sequence[Judgement]) -> Report:
             latency_mean / baseline_mean if latency_mean is not None and baseline_mean else None
         ),
         failures=[_failure_row(j) for j in judgements if j.failure],
+        by_class=_by_class(judgements),
     )
+
+
+def _by_class(judgements: Sequence[Judgement]) -> dict[str, dict[str, Any]]:
+    """First quote, answered and declined rates per kind of question (failure class)."""
+    kinds = sorted({j.outcome.question.kind for j in judgements} - {None})
+    out: dict[str, dict[str, Any]] = {}
+    for kind in kinds:
+        group = [j for j in judgements if j.outcome.question.kind == kind]
+        answerable = [j for j in group if not j.outcome.question.unanswerable]
+        unanswerable = [j for j in group if j.outcome.question.unanswerable]
+        rates = {
+            "first_quote_answer_rate": _share(answerable, lambda j: j.first_quote_hit),
+            "answered_rate": _share(answerable, lambda j: j.outcome.answered),
+            "abstention_recall": _share(unanswerable, lambda j: not j.outcome.answered),
+        }
+        out[str(kind)] = {"questions": len(group)} | {
+            k: round(v, 4) if v is not None else None for k, v in rates.items()
+        }
+    return out
 
 
 def _share(items: Sequence[Judgement], test: Callable[[Judgement], bool]) -> float | None:

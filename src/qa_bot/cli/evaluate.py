@@ -90,6 +90,7 @@ def _print_result(data: dict[str, Any]) -> None:
         if key == "latency_ratio":
             text = f"{value:.2f}x"
         out.print(f"{text:>9}  {escape(label)}")
+    _print_classes(data.get("by_class") or {})
     failures = data["failures"]
     if not failures:
         out.print("no failures")
@@ -107,6 +108,21 @@ def _print_result(data: dict[str, Any]) -> None:
         )
     out.print(table)
     out.print(f"{len(failures)} failures")
+
+
+def _print_classes(by_class: dict[str, dict[str, Any]]) -> None:
+    """The scores per kind of question, when the set names kinds."""
+    if not by_class:
+        return
+    table = Table("kind", "questions", "first quote holds an answer", "answered", "declined")
+    for kind, row in by_class.items():
+        cells = [row[k] for k in ("first_quote_answer_rate", "answered_rate", "abstention_recall")]
+        table.add_row(
+            escape(kind),
+            str(row["questions"]),
+            *("-" if v is None else f"{v:.3f}" for v in cells),
+        )
+    out.print(table)
 
 
 __all__ = ["evaluate"]
