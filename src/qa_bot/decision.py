@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from qa_bot.features import meta_terms, share
+from qa_bot.features import meta_terms, share, text_terms
 from qa_bot.text import terms
 
 if TYPE_CHECKING:
@@ -51,7 +51,10 @@ def best_coverage(query: Query, hits: Sequence[Hit]) -> float:
     words from unrelated articles)."""
     return max(
         (
-            share([*terms(h.chunk.text), *terms(h.article.title), *meta_terms(h)], query.weights)
+            share(
+                [*text_terms(h.chunk.text), *text_terms(h.article.title), *meta_terms(h)],
+                query.weights,
+            )
             for h in hits[:3]
         ),
         default=0.0,

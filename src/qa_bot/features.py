@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -103,8 +104,8 @@ def candidate_features(
     dense_rank = np.empty(n)
     dense_rank[dense_order] = np.arange(n)
     for j, h in enumerate(hits):
-        text_terms = terms(h.chunk.text)
-        title_terms = terms(h.article.title)
+        window = text_terms(h.chunk.text)
+        title = text_terms(h.article.title)
         same = by_article[h.article.id]
         rows[j] = (
             h.dense,
@@ -112,12 +113,12 @@ def candidate_features(
             h.score,
             1.0 / (1.0 + j),
             1.0 / (1.0 + dense_rank[j]),
-            share(text_terms, weights),
-            share([*text_terms, *title_terms, *meta_terms(h)], weights),
+            share(window, weights),
+            share([*window, *title, *meta_terms(h)], weights),
             share(first_sentence_terms(h.chunk.text), weights),
             best_sentence_share(h.chunk.text, weights),
-            float(rarest in text_terms) if rarest else 0.0,
-            share(title_terms, weights),
+            float(rarest in window) if rarest else 0.0,
+            share(title, weights),
             hand["answer_kind"][j],
             float(query.expected is not None),
             hand["definition"][j],
@@ -174,12 +175,19 @@ def question_features(
     )
 
 
-def share(text_terms: Sequence[str], weights: dict[str, float]) -> float:
-    """IDF-weighted share of the question's terms among ``text_terms``."""
+@lru_cache(maxsize=65_536)
+def text_terms(text: str) -> tuple[str, ...]:
+    """:func:`qa_bot.text.terms`, remembered: the same windows, sentences, titles and outlets
+    come back question after question, and tokenising them was most of the ranker's time."""
+    return tuple(terms(text))
+
+
+def share(found_terms: Sequence[str], weights: dict[str, float]) -> float:
+    """IDF-weighted share of the question's terms among ``found_terms``."""
     total = sum(weights.values())
     if total <= 0:
         return 0.0
-    found = set(text_terms)
+    found = set(found_terms)
     return sum(w for t, w in weights.items() if t in found) / total
 
 
@@ -188,26 +196,26 @@ def best_sentence_share(window_text: str, weights: dict[str, float]) -> float:
     the question in one sentence, while an on-topic question the text does not answer finds
     its words scattered over several."""
     return max(
-        (share(terms(window_text[a:b]), weights) for a, b in sentence_spans(window_text)),
+        (share(text_terms(window_text[a:b]), weights) for a, b in sentence_spans(window_text)),
         default=0.0,
     )
 
 
-def first_sentence_terms(window_text: str) -> list[str]:
+def first_sentence_terms(window_text: str) -> Sequence[str]:
     """Terms of a window's first sentence (windows start at every sentence: the one that
     starts where the question is matched holds the answer most often)."""
     first = next(sentence_spans(window_text), None)
-    return terms(window_text[first[0] : first[1]]) if first else []
+    return text_terms(window_text[first[0] : first[1]]) if first else ()
 
 
-def meta_terms(hit: Hit) -> list[str]:
+def meta_terms(hit: Hit) -> Sequence[str]:
     """Words a question may use to point at the article rather than its text: the outlet and
     the publication date ("What did RT report on September 24 about ...?")."""
     meta = hit.article
     words = [meta.outlet or "", meta.date_text or ""]
     if meta.date is not None:
         words.append(f"{meta.date:%B} {meta.date.day} {meta.date.year}")
-    return terms(" ".join(words))
+    return text_terms(" ".join(words))
 
 
 def _neighbour_dense(
