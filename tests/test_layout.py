@@ -23,6 +23,7 @@ LAYERS: list[tuple[str, set[str]]] = [
         "articles and vectors",
         {
             "seed_files",
+            "html_article",
             "sidecar",
             "skip_state",
             "corpus",

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from qa_bot.decoding import content_hash, decode, looks_binary
+from qa_bot.html_article import HTML_SUFFIXES, extract_page
 from qa_bot.models import Article, ArticleMeta
 from qa_bot.seed_files import SourceFile, UnsafeFileError, read_regular
 from qa_bot.sidecar import sidecar_fingerprint
@@ -327,16 +328,42 @@ def read_article(
     if not text.strip():
         return None, "empty file (only blank space)"
     digest = content_hash(data, sidecar_fingerprint(overrides))
+    article_id = Path(source.rel).with_suffix("").as_posix()
+    if source.rel.lower().endswith(HTML_SUFFIXES):
+        return _html_article(text, article_id, source.rel, digest, overrides)
     article = parse_article(
-        text,
-        article_id=Path(source.rel).with_suffix("").as_posix(),
-        path=source.rel,
-        digest=digest,
-        overrides=overrides,
+        text, article_id=article_id, path=source.rel, digest=digest, overrides=overrides
     )
     if not article.body:
         return None, _why_no_body(text)
     return article, None
+
+
+def _html_article(
+    html: str, article_id: str, path: str, digest: str, overrides: dict[str, Any] | None
+) -> tuple[Article | None, str | None]:
+    """A saved page: its extracted main text (headed by the page's title) is the article's
+    text, so quotes are verbatim against it; the page's own title, site name and date come
+    before what the text says, and ``metadata.toml`` before both."""
+    page = extract_page(html)
+    if not page.text.strip():
+        return None, "no article text found in the page (only page furniture)"
+    text = f"{page.title}\n\n{page.text}\n" if page.title else page.text + "\n"
+    article = parse_article(text, article_id=article_id, path=path, digest=digest)
+    if not article.body:
+        return None, _why_no_body(text)
+    meta = article.meta
+    changes: dict[str, Any] = {}
+    if page.title:
+        changes["title"] = clean_inline(page.title)
+    if page.outlet:
+        changes["outlet"] = clean_inline(page.outlet)
+    if page.date is not None:
+        changes["date"], changes["date_text"] = page.date, page.date.isoformat()
+    meta = replace(meta, **changes)
+    if overrides:
+        meta = _apply_overrides(meta, overrides)
+    return replace(article, meta=meta), None
 
 
 def _why_no_body(text: str) -> str:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from qa_bot.errors import SeedsError
 
-ARTICLE_SUFFIXES = (".txt", ".md")
+ARTICLE_SUFFIXES = (".txt", ".md", ".html", ".htm")
 
 #: How ``open`` is asked: never block on a FIFO, never become a terminal's controller.
 _OPEN_FLAGS = (
