@@ -182,21 +182,30 @@ def report_lines(report: IndexReport, *, refreshed: bool = False) -> list[tuple[
     return lines
 
 
+_PREFIXES = {
+    "skipped": "[yellow]skipped[/] ",
+    "outside": "[yellow]read from outside the seeds folder[/] (a link): ",
+}
+
+
 def print_report(report: IndexReport, *, refreshed: bool = False) -> None:
-    prefixes = {
-        "skipped": "[yellow]skipped[/] ",
-        "outside": "[yellow]read from outside the seeds folder[/] (a link): ",
-    }
     for kind, line in report_lines(report, refreshed=refreshed):
-        err.print(prefixes.get(kind, "") + escape(line))
+        err.print(_PREFIXES.get(kind, "") + escape(line))
 
 
-def refresh_index(service: QAService) -> IndexReport | None:
-    """Build or refresh the index when it is missing or stale, saying so on stderr (with a
-    progress bar on a terminal); the report, or None when it was up to date."""
-    report = service.ensure_index(progress=progress_factory(sys.stderr.isatty()))
-    if report is not None:
+def refresh_index(
+    service: QAService, *, say: Callable[[str, str], None] | None = None
+) -> IndexReport | None:
+    """Build or refresh the index when it is missing or stale, and say what was done: on
+    stderr (with a progress bar on a terminal), or to ``say(kind, line)`` (the bot's log).
+    Returns the report, or None when the index was up to date."""
+    progress = progress_factory(say is None and sys.stderr.isatty())
+    report = service.ensure_index(progress=progress)
+    if report is not None and say is None:
         print_report(report, refreshed=True)
+    elif report is not None and say is not None:
+        for kind, line in report_lines(report, refreshed=True):
+            say(kind, line)
     return report
 
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from qa_bot.cli.base import errors, report_lines, state
+from qa_bot.cli.base import errors, refresh_index, state
 from qa_bot.errors import QABotError
 from qa_bot.settings import Settings, SettingsError
 
@@ -98,19 +98,19 @@ def _check_telegram(settings: Settings) -> str:
     return token
 
 
+def _log_report_line(kind: str, line: str) -> None:
+    if kind == "info":
+        log.info("%s", line)
+    else:
+        log.warning("%s %s", kind, line)
+
+
 def prepare_service(service: QAService) -> None:
     """Build or refresh the index if needed, then load the model and the index."""
     settings = service.settings
     log.info("checking the index in %s against %s", settings.index_dir, settings.seeds_dir)
-    report = service.ensure_index()
-    if report is None:
+    if refresh_index(service, say=_log_report_line) is None:
         log.info("index is up to date")
-    else:
-        for kind, line in report_lines(report, refreshed=True):
-            if kind == "info":
-                log.info("%s", line)
-            else:
-                log.warning("%s %s", kind, line)
     started = time.perf_counter()
     service.query_embedder.embed(["warm up"])
     status = service.status()
