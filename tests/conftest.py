@@ -201,3 +201,15 @@ def seeds_service(
     service = QAService(settings, embedder=real_embedder)
     service.index()
     return service
+
+
+def copy_project(service: QAService, root: Path) -> Path:
+    """A copy of an indexed project in ``root`` (seeds and index), for tests that change it.
+    The ONNX export (most of the index's bytes) is linked rather than copied: nothing here
+    writes to it."""
+    settings = service.settings
+    shutil.copytree(settings.seeds_dir, root / "seeds")
+    shutil.copytree(settings.index_dir, root / "embeddings", ignore=shutil.ignore_patterns("onnx"))
+    if (settings.index_dir / "onnx").is_dir():
+        (root / "embeddings" / "onnx").symlink_to(settings.index_dir / "onnx")
+    return root

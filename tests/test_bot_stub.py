@@ -1,7 +1,8 @@
 """The real bot (python-telegram-bot ``Application``, long polling) against the Bot API fake on
 127.0.0.1, answering from a stub service (``tests/stub_service.py``): buttons, commands,
-groups, limits, refusals, retries and failures, in seconds. The scenarios that need real
-answers are in ``tests/test_bot.py``.
+groups, limits, refusals, retries and failures, in seconds; and a rebuilt index, over a real
+service without the model (the counting embedder). The scenarios that need the model's answers
+are in ``tests/test_bot.py``.
 """
 
 from __future__ import annotations
@@ -18,12 +19,14 @@ from pydantic import SecretStr
 from qa_bot.dialogue.asking import context_note
 from qa_bot.errors import IndexMissingError
 from qa_bot.models import Answer
-from qa_bot.settings import TelegramSettings
+from qa_bot.service import QAService
+from qa_bot.settings import TelegramSettings, load_settings
 from qa_bot.telegram.app import build_application, serving
 from qa_bot.telegram.buttons import CHANGED, EXPIRED
 from qa_bot.telegram.handlers import REFUSAL, RESET_DONE, SORRY
 from tests.bot_helpers import ask, buttons, entity_text, note, run, running, user_and_chat
 from tests.botapi_fake import BotAPIFake
+from tests.conftest import CountingEmbedder, write_article
 from tests.stub_service import DAM_PARAGRAPH, StubService
 
 AMBASSADOR = "Who is Russia's ambassador to the UN?"
@@ -367,6 +370,74 @@ def test_chat_state_survives_a_restart_with_persistence(tmp_path: Path) -> None:
             assert service.calls[-1]["filters"].outlets == ("RT",)
             replied = await ask(fake, chat, user, "Who?", reply_to=council)
             assert note(replied) == context_note(COUNCIL, replied=True)
+
+    run(scenario())
+
+
+def test_reindex_is_used_without_restart(tmp_path: Path) -> None:
+    """A real service over a tiny index (the counting embedder, no model): a `qa-bot index`
+    in another process is answered from by the next question, and a button under an older
+    answer says its article changed."""
+    seeds = tmp_path / "seeds"
+    write_article(
+        seeds,
+        "vault.txt",
+        "Seed vault expands",
+        "The Svalbard seed vault received 30,000 new samples on Tuesday, its director said.",
+        "2016-09-27",
+    )
+    settings = load_settings(seeds_dir=seeds, index_dir=tmp_path / "index", root_dir=tmp_path)
+    service = QAService(settings, embedder=CountingEmbedder())
+    service.index()
+    question = "How many beehives did the Oslo rooftop project install?"
+
+    async def scenario() -> None:
+        async with running(service) as fake:
+            user, chat = user_and_chat(80)
+            fake.send(chat, user, "How many samples did the Svalbard seed vault receive?")
+            [before] = await fake.replies(chat["id"])
+            assert "30,000" in before["text"]
+            mark = fake.mark()
+            fake.send(chat, user, question)
+            [declined] = await fake.replies(chat["id"], after=mark)
+            assert declined["text"].startswith("The articles never mention “Oslo”.")
+            assert "The articles don't cover this." in declined["text"]
+
+            # `qa-bot index` in another process: a second service over the same folders.
+            write_article(
+                seeds,
+                "bees.txt",
+                "Rooftop bees in Oslo",
+                "The Oslo rooftop project installed 140 beehives on office buildings this year.",
+                "2016-09-28",
+            )
+            write_article(
+                seeds,
+                "vault.txt",
+                "Seed vault expands",
+                "The Svalbard seed vault received 45,000 new samples on Tuesday, its director "
+                "said after the count was corrected.",
+                "2016-09-27",
+            )
+            indexer = QAService(settings, embedder=CountingEmbedder())
+            # Questions keep being answered while the index is rebuilt.
+            rebuild = asyncio.create_task(asyncio.to_thread(indexer.index))
+            mark = fake.mark()
+            fake.send(chat, user, "How many samples did the Svalbard seed vault receive?")
+            await fake.replies(chat["id"], after=mark)
+            await rebuild
+
+            mark = fake.mark()
+            fake.send(chat, user, question)
+            [after] = await fake.replies(chat["id"], after=mark)
+            assert "140 beehives" in after["text"]
+            assert "Rooftop bees in Oslo" in after["text"]
+
+            # A button under an answer from before the change no longer shows stale text.
+            mark = fake.mark()
+            query = fake.press(before, buttons(before)["Passage 1"], user)
+            call = await fake.wait_for(lambda c: c.method == "answerCallbackQuery", after=mark)
+            assert "changed" in call.params["text"] and fake.answered(query)
 
     run(scenario())
 

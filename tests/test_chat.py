@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,7 @@ from qa_bot.cli.chat import ChatSession
 from qa_bot.dialogue.memory import Conversation
 from qa_bot.service import QAService
 
-from .conftest import CountingEmbedder, make_settings, write_article
+from .conftest import CountingEmbedder, copy_project, make_settings, write_article
 
 runner = CliRunner()
 NOTE = "Taking your previous question into account"
@@ -25,10 +24,7 @@ NOTE = "Taking your previous question into account"
 @pytest.fixture
 def project(tmp_path: Path, seeds_service: QAService) -> Path:
     """A copy of the indexed seeds project."""
-    src = seeds_service.settings
-    shutil.copytree(src.seeds_dir, tmp_path / "seeds")
-    shutil.copytree(src.index_dir, tmp_path / "embeddings")
-    return tmp_path
+    return copy_project(seeds_service, tmp_path)
 
 
 def _chat(project: Path, lines: list[str], *args: str) -> Any:

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +12,7 @@ from qa_bot.cli import app
 from qa_bot.cli.base import hoist_global_options
 from qa_bot.service import QAService
 
-from .conftest import write_article
+from .conftest import copy_project, write_article
 
 runner = CliRunner()
 
@@ -25,10 +24,7 @@ def _run(*args: str, input: str | None = None):
 @pytest.fixture
 def project(tmp_path: Path, seeds_service: QAService) -> Path:
     """A copy of the indexed seeds project, so tests can break it without harming others."""
-    src = seeds_service.settings
-    shutil.copytree(src.seeds_dir, tmp_path / "seeds")
-    shutil.copytree(src.index_dir, tmp_path / "embeddings")
-    return tmp_path
+    return copy_project(seeds_service, tmp_path)
 
 
 def _opts(project: Path) -> list[str]:
