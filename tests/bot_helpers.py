@@ -73,5 +73,5 @@ async def ask(
     """Send a message and wait for the one reply to it."""
     mark = fake.mark()
     fake.send(chat, user, text, **fields)
-    [reply] = await fake.replies(chat["id"], after=mark)
+    [reply] = await fake.replies(chat["id"], after=mark, settle=0.05)
     return reply

@@ -255,21 +255,21 @@ def test_global_options_are_hoisted_before_the_command() -> None:
     [
         (["sources"], "5 articles"),
         (["status"], "articles: 5"),
-        (["ask", "Who is Russia's ambassador to the UN?"], "Vitaly Churkin"),
-        (["index"], "unchanged 5 files"),
-        (["chat", "--no-context"], "Vitaly Churkin"),
+        (["ask", "--no-refresh", "Who is Russia's ambassador to the UN?"], "Vitaly Churkin"),
+        (["index", "--json"], '"chunks_embedded": 0'),
+        (["chat", "--no-context", "--no-refresh"], "Vitaly Churkin"),
     ],
 )
-def test_seeds_and_index_work_before_or_after_the_command_name(
+def test_seeds_and_index_work_after_the_command_name(
     project: Path, command: list[str], expected: str
 ) -> None:
+    """Before it, as every other test of this file writes them; after it; or one on each side."""
     seeds, index = ["--seeds", str(project / "seeds")], ["--index", str(project / "embeddings")]
     question = "Who is Russia's ambassador to the UN?\n"
-    for args in (
-        [*seeds, *index, *command],
-        [*command, *seeds, *index],
-        [command[0], *index, *command[1:], *seeds],
-    ):
+    orders = [[*command, *seeds, *index]]
+    if command[0] in ("sources", "status"):  # the quick ones: the mixed order too
+        orders.append([command[0], *index, *command[1:], *seeds])
+    for args in orders:
         result = _run(*args, input=question)
         assert result.exit_code == 0, (args, result.output)
         assert expected in result.output, (args, result.output[-500:])
