@@ -24,8 +24,9 @@ from pathlib import Path
 import numpy as np
 
 from qa_bot.chunking import chunk_article, embedding_text
-from qa_bot.corpus import discover, read_article
+from qa_bot.corpus import read_article
 from qa_bot.embedding import SentenceTransformerEmbedder
+from qa_bot.seed_files import discover
 from qa_bot.service import QAService
 from qa_bot.settings import Settings, load_settings
 

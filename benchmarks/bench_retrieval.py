@@ -38,10 +38,10 @@ from typing import Any
 
 import numpy as np
 
-from qa_bot.answer_types import definition
 from qa_bot.embedding import Embedder, ProgressCallback
 from qa_bot.evaluation import EvalQuestion, Report, doc_matches, evaluate, load_questions
-from qa_bot.retrieval import decide
+from qa_bot.query import analyse
+from qa_bot.retrieval import candidates, hand_scored, rerank_and_decide
 from qa_bot.service import QAService
 from qa_bot.settings import load_settings
 
@@ -105,7 +105,8 @@ class CachedEmbedder:
 
 
 def link_folder(target: Path, sources: Sequence[tuple[str, Path]]) -> Path:
-    """A seeds folder of symlinks, one sub-folder per source: the indexer follows symlinks."""
+    """A seeds folder of symlinks, one sub-folder per source (read with
+    ``seeds.follow_symlinks_outside``: the corpora are ``../shared``'s)."""
     for name, folder in sources:
         sub = target / name
         sub.mkdir(parents=True, exist_ok=True)
@@ -117,7 +118,11 @@ def link_folder(target: Path, sources: Sequence[tuple[str, Path]]) -> Path:
 
 
 def build_service(seeds: Path, index: Path, cache: Path, overrides: dict[str, Any]) -> QAService:
-    base = load_settings(seeds_dir=seeds, index_dir=index)
+    base = load_settings(
+        seeds_dir=seeds,
+        index_dir=index,
+        seeds={"follow_symlinks_outside": True},  # the corpora are linked, not copied
+    )
     settings = base.model_copy(update={"retrieval": base.retrieval.model_copy(update=overrides)})
     service = QAService(settings)
     real = service.embedder
@@ -147,21 +152,29 @@ def declined_share(service: QAService, questions: Sequence[EvalQuestion]) -> flo
 def declined_without_gold(service: QAService, questions: Sequence[EvalQuestion]) -> float:
     """Share declined when the gold article is taken out of the ranking (on-topic negatives)."""
     snapshot = service.snapshot()
+    settings = service.settings.retrieval
     declined = 0
     for q in questions:
-        retrieval = service.search(q.question)
-        assert retrieval is not None
-        hits = [
-            h for h in retrieval.hits if not any(doc_matches(d, h.article.path) for d in q.docs)
+        qv = service.query_embedder.embed([q.question])[0]
+        query = analyse(q.question, snapshot.lexical, typo_tolerance=settings.typo_tolerance)
+        pool = candidates(snapshot, query, qv, settings, None)
+        hits, hand = hand_scored(snapshot, query, pool, settings, settings.rerank_depth)
+        keep = [
+            i for i, h in enumerate(hits) if not any(doc_matches(d, h.article.path) for d in q.docs)
         ]
-        verdict = decide(
+        if not keep:
+            declined += 1
+            continue
+        _, verdict = rerank_and_decide(
             snapshot,
-            retrieval.query_terms,
-            hits,
-            service.settings.retrieval,
-            subject=definition(q.question),
+            query,
+            qv,
+            [hits[i] for i in keep],
+            {name: values[keep] for name, values in hand.items()},
+            settings,
+            service.rankers,
         )
-        declined += not verdict[0]
+        declined += not verdict.answerable
     return declined / len(questions) if questions else float("nan")
 
 
