@@ -281,3 +281,19 @@ def test_the_bot_command_takes_them_after_its_name_too(tmp_path: Path) -> None:
     )
     assert result.exit_code == 2 and "no bot token" in result.output
     assert "No such option" not in result.output
+
+
+def test_sources_says_where_each_field_came_from(project: Path) -> None:
+    (project / "seeds" / "metadata.toml").write_text(
+        '["004_6573c82807c02ec9.txt"]\noutlet = "TASS (edited)"\n', encoding="utf-8"
+    )
+    result = _run(*_opts(project), "sources", "--json", "--origins")
+    rows = {r["file"].rsplit("/", 1)[-1]: r for r in map(json.loads, result.stdout.splitlines())}
+    assert rows["004_6573c82807c02ec9.txt"]["origins"] == {
+        "title": "text",
+        "outlet": "metadata.toml",
+        "date": "text",
+    }
+    assert rows["000_cb0a8d303033b8e8.txt"]["origins"]["title"] == "text"
+    table = _run(*_opts(project), "sources", "--origins")
+    assert table.exit_code == 0 and "from" in table.stdout

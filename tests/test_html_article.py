@@ -148,3 +148,17 @@ def test_html_links_and_fifos_are_refused_like_text_files(tmp_path):
     reasons = {s.path: s.reason for s in skipped}
     assert "outside the seeds folder" in reasons["leak.html"]
     assert "FIFO" in reasons["pipe.htm"]
+
+
+def test_each_field_says_where_it_came_from(tmp_path):
+    article, _ = _read(tmp_path, "a.html", _page(JSON_LD))
+    assert article is not None
+    assert dict(article.origins) == {
+        "title": "page metadata",
+        "outlet": "page metadata",
+        "date": "page metadata",
+    }
+    dateline = _page("").replace(f"<p>{STORY}</p>", f"<p>MOSCOW, September 22./TASS/. {STORY}</p>")
+    article, _ = _read(tmp_path, "b.html", dateline, {"title": "Bridge (edited)"})
+    assert article is not None
+    assert dict(article.origins) == {"title": "metadata.toml", "outlet": "text", "date": "text"}

@@ -331,12 +331,36 @@ def read_article(
     article_id = Path(source.rel).with_suffix("").as_posix()
     if source.rel.lower().endswith(HTML_SUFFIXES):
         return _html_article(text, article_id, source.rel, digest, overrides)
-    article = parse_article(
-        text, article_id=article_id, path=source.rel, digest=digest, overrides=overrides
-    )
+    article = parse_article(text, article_id=article_id, path=source.rel, digest=digest)
     if not article.body:
         return None, _why_no_body(text)
-    return article, None
+    return _overridden(article, _origins(article.meta, {}), overrides), None
+
+
+def _origins(meta: ArticleMeta, page: dict[str, Any]) -> dict[str, str]:
+    """Where each field came from before ``metadata.toml``: the page's metadata, else the text."""
+    origins = {"title": "page metadata" if "title" in page else "text"}
+    if meta.title == meta.id:
+        origins["title"] = "file name"
+    for name, stated in (("outlet", meta.outlet), ("date", meta.date_text or meta.date)):
+        if name in page:
+            origins[name] = "page metadata"
+        elif stated:
+            origins[name] = "text"
+    return origins
+
+
+def _overridden(
+    article: Article, origins: dict[str, str], overrides: dict[str, Any] | None
+) -> Article:
+    """The article with ``metadata.toml``'s values applied, and where each field came from."""
+    meta = article.meta
+    if overrides:
+        meta = _apply_overrides(meta, overrides)
+        for name in ("title", "outlet", "date"):
+            if name in overrides or (name == "date" and "date_text" in overrides):
+                origins[name] = "metadata.toml"
+    return replace(article, meta=meta, origins=tuple(sorted(origins.items())))
 
 
 def _html_article(
@@ -352,7 +376,6 @@ def _html_article(
     article = parse_article(text, article_id=article_id, path=path, digest=digest)
     if not article.body:
         return None, _why_no_body(text)
-    meta = article.meta
     changes: dict[str, Any] = {}
     if page.title:
         changes["title"] = clean_inline(page.title)
@@ -360,10 +383,9 @@ def _html_article(
         changes["outlet"] = clean_inline(page.outlet)
     if page.date is not None:
         changes["date"], changes["date_text"] = page.date, page.date.isoformat()
-    meta = replace(meta, **changes)
-    if overrides:
-        meta = _apply_overrides(meta, overrides)
-    return replace(article, meta=meta), None
+    meta = replace(article.meta, **changes)
+    origins = _origins(meta, changes)
+    return _overridden(replace(article, meta=meta), origins, overrides), None
 
 
 def _why_no_body(text: str) -> str:

@@ -139,6 +139,19 @@ def stale_files(settings: Settings, manifest: Manifest) -> list[str]:
     return changed
 
 
+def field_origins(settings: Settings) -> dict[str, dict[str, str]]:
+    """Where each seed file's title, outlet and date come from (page metadata, text,
+    ``metadata.toml``), by file: read afresh, as the next build would read them."""
+    files, skipped = _discover(settings)
+    sidecar = _load_sidecar(settings, files, skipped)
+    origins: dict[str, dict[str, str]] = {}
+    for source in files:
+        article, _ = read_article(source, sidecar.entries.get(source.rel), settings.max_file_bytes)
+        if article is not None:
+            origins[source.rel] = dict(article.origins)
+    return origins
+
+
 def _discover(settings: Settings) -> tuple[list[SourceFile], list[SkippedFile]]:
     return discover(settings.seeds_dir, follow_outside=settings.seeds.follow_symlinks_outside)
 

@@ -53,6 +53,9 @@ class Article:
     meta: ArticleMeta
     text: str
     body: tuple[tuple[int, int], ...]
+    #: Where the title, outlet and date came from, as (field, origin) pairs; origin is "page
+    #: metadata", "text", "metadata.toml" or "file name" (``qa-bot sources --origins``).
+    origins: tuple[tuple[str, str], ...] = ()
 
     @property
     def id(self) -> str:

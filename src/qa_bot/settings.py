@@ -47,6 +47,34 @@ class SeedsSettings(BaseModel):
     follow_symlinks_outside: bool = False
 
 
+class WatchSettings(BaseModel):
+    """``qa-bot watch`` and ``qa-bot bot --watch``: how changes under seeds/ become builds."""
+
+    #: Changes closer together than this are one batch (one build).
+    debounce_ms: int = Field(500, ge=10, le=60_000)
+    #: A changed file is read only once its size and mtime stayed the same for this long, so
+    #: a file still being written (a download, a copy) is not read half-way.
+    settle_seconds: float = Field(0.5, ge=0.0, le=60.0)
+    #: Give up waiting for a file that keeps changing after this long, and build anyway (the
+    #: next change triggers another build).
+    settle_max_seconds: float = Field(30.0, ge=0.0, le=3600.0)
+    #: Seconds a build waits for another running `qa-bot index` to finish.
+    lock_wait_seconds: float = Field(60.0, ge=0.0)
+
+
+class FeedsSettings(BaseModel):
+    """``qa-bot feeds pull``: how feeds and their pages are fetched, politely and bounded."""
+
+    #: Seconds for connecting and for each read; a slower server is reported and skipped.
+    timeout_seconds: float = Field(15.0, gt=0.0, le=300.0)
+    #: A feed or a page larger than this is not stored (a page is an article, not a download).
+    max_bytes: int = Field(5_000_000, ge=1_000)
+    max_redirects: int = Field(5, ge=0, le=20)
+    #: New entries fetched per feed and pull (the newest first); the rest wait for the next.
+    max_entries: int = Field(30, ge=1, le=1000)
+    user_agent: str = "qa-bot/0.1 (news reader; fetches each page once)"
+
+
 class ChunkingSettings(BaseModel):
     max_chars: int = Field(300, ge=40, le=4000)
     max_sentences: int = Field(3, ge=1, le=20)
@@ -140,6 +168,9 @@ class TelegramSettings(BaseModel):
     workers: int = Field(2, ge=1, le=64)
     #: Two questions /start suggests; when empty, they are built from article titles.
     example_questions: list[str] = Field(default_factory=list)
+    #: ``qa-bot bot`` pulls the feeds (``qa-bot feeds``) this often and indexes new pages;
+    #: 0 = never (pull them with the command, or by cron).
+    feeds_interval_minutes: float = Field(0, ge=0, le=7 * 24 * 60)
 
 
 class ConversationSettings(BaseModel):
@@ -198,6 +229,8 @@ class Settings(BaseSettings):
     metadata_file: str = "metadata.toml"
     max_file_bytes: int = Field(20_000_000, ge=1)
     seeds: SeedsSettings = SeedsSettings()
+    watch: WatchSettings = WatchSettings()
+    feeds: FeedsSettings = FeedsSettings()
     max_question_chars: int = Field(MAX_QUESTION_CHARS, ge=10, le=4000)
     embedding: EmbeddingSettings = EmbeddingSettings()
     chunking: ChunkingSettings = ChunkingSettings()

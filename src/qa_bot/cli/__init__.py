@@ -7,7 +7,7 @@ parts are in :mod:`.base`; each command is a plain function of its module, regis
 
 from __future__ import annotations
 
-from qa_bot.cli import bot, chat, commands, evaluate
+from qa_bot.cli import bot, chat, commands, evaluate, feeds, watch
 from qa_bot.cli.base import app
 
 app.command()(commands.index)
@@ -17,6 +17,8 @@ app.command()(commands.status)
 app.command("eval")(evaluate.evaluate)
 app.command()(chat.chat)
 app.command()(bot.bot)
+app.command()(watch.watch)
+app.add_typer(feeds.feeds_app, name="feeds")
 
 
 def main() -> None:

@@ -14,16 +14,20 @@ import logging
 import os
 import re
 import sys
+import threading
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from qa_bot.cli.base import errors, refresh_index, state
+from qa_bot.cli.base import errors, refresh_index, report_lines, state
+from qa_bot.cli.watch import news_desk, start_watching
 from qa_bot.errors import QABotError
 from qa_bot.settings import Settings, SettingsError
 
 if TYPE_CHECKING:
+    from qa_bot.indexer import IndexReport
     from qa_bot.service import QAService
 
 log = logging.getLogger("qa_bot.bot")
@@ -105,6 +109,70 @@ def _log_report_line(kind: str, line: str) -> None:
         log.warning("%s %s", kind, line)
 
 
+def _log_report(report: IndexReport) -> None:
+    for kind, line in report_lines(report, refreshed=True):
+        _log_report_line(kind, line)
+
+
+def _log_watch_error(exc: Exception) -> None:
+    log.error("re-indexing after a change failed (answers use the last good index): %s", exc)
+
+
+def pull_and_index(service: QAService) -> None:
+    """One scheduled pull of the feeds, then an incremental build if pages were saved; every
+    failure is logged on one line and the bot goes on answering from the index it has."""
+    desk = news_desk(service)
+    try:
+        report = desk.pull_feeds()
+    except QABotError as exc:
+        log.error("feeds: %s", exc)
+        return
+    for line in report.failures:
+        log.warning("feeds: skipped %s", line)
+    log.info("feeds: %d new pages, %d failures", len(report.stored), len(report.failures))
+    if report.stored:
+        try:
+            _log_report(desk.index())
+        except QABotError as exc:
+            _log_watch_error(exc)
+
+
+def schedule_feeds(application: Any, service: QAService) -> None:
+    """Pull the feeds every ``telegram.feeds_interval_minutes`` on the bot's job queue."""
+    minutes = service.settings.telegram.feeds_interval_minutes
+    if not minutes:
+        return
+    if application.job_queue is None:
+        raise SettingsError(
+            "telegram.feeds_interval_minutes needs python-telegram-bot[job-queue] installed"
+        )
+
+    async def pull(_context: Any) -> None:
+        await asyncio.to_thread(pull_and_index, service)
+
+    application.job_queue.run_repeating(pull, interval=minutes * 60, first=1, name="feeds")
+    log.info("pulling the feeds every %g minutes", minutes)
+
+
+def _run_keeping_seeds_current(
+    application: Any, service: QAService, *, watch: bool, run: Callable[[Any], None]
+) -> None:
+    """Run the bot, with the seeds folder watched (``--watch``) and the feeds pulled on
+    schedule; at the end a build under way is waited for, not killed with the process."""
+    stop = threading.Event()
+    watcher = None
+    if watch:
+        watcher = start_watching(service, stop, on_report=_log_report, on_error=_log_watch_error)
+        log.info("watching %s for changes", service.settings.seeds_dir)
+    schedule_feeds(application, service)
+    try:
+        run(application)
+    finally:
+        stop.set()
+        if watcher is not None:
+            watcher.join(service.settings.watch.lock_wait_seconds + 60)
+
+
 def prepare_service(service: QAService) -> None:
     """Build or refresh the index if needed, then load the model and the index."""
     settings = service.settings
@@ -134,6 +202,9 @@ async def _connect(application: Any) -> Any:
 def bot(
     ctx: typer.Context,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug details.")] = False,
+    watch: Annotated[
+        bool, typer.Option("--watch", help="Re-index whenever files under seeds/ change.")
+    ] = False,
 ) -> None:
     """Run the Telegram bot: long polling, or a webhook when telegram.mode = "webhook".
 
@@ -167,7 +238,7 @@ def bot(
                     "no QA_BOT_TELEGRAM__WEBHOOK_SECRET: anyone who learns the webhook URL "
                     "can send the bot updates"
                 )
-            run(application)
+            _run_keeping_seeds_current(application, service, watch=watch, run=run)
         except InvalidToken:
             raise BotStartError(
                 f"the Bot API at {origin} rejected the token; check QA_BOT_TELEGRAM__TOKEN"

@@ -16,6 +16,7 @@ from qa_bot.cli.answers import answer_json, print_answer
 from qa_bot.cli.base import err, errors, out, print_report, progress_factory, refresh_index, state
 from qa_bot.errors import InvalidQuestionError, SeedsError
 from qa_bot.filters import SearchFilters, date_bound
+from qa_bot.news import NewsDesk
 
 OutletOption = Annotated[
     list[str] | None, typer.Option(help="Only articles from this outlet (repeatable).")
@@ -145,11 +146,20 @@ def ask(
 def sources(
     ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines.")] = False,
+    origins: Annotated[
+        bool,
+        typer.Option(
+            "--origins",
+            help="Also say where each title, outlet and date came from (page metadata, text, "
+            "metadata.toml); reads the seed files again.",
+        ),
+    ] = False,
 ) -> None:
     """List the indexed articles with title, outlet, date and chunk count."""
     with errors():
         service = state(ctx).service
         rows = service.sources()
+        found = NewsDesk(service.settings).field_origins() if origins else {}
         if as_json:
             for s in rows:
                 m = s.meta
@@ -162,18 +172,20 @@ def sources(
                     "url": m.url,
                     "chunks": s.chunks,
                 }
+                if origins:
+                    line["origins"] = found.get(m.path, {})
                 sys.stdout.write(json.dumps(line, ensure_ascii=False) + "\n")
             return
-        table = Table("file", "title", "outlet", "date", "chunks", show_lines=False)
+        columns = ["file", "title", "outlet", "date", "chunks"] + (["from"] if origins else [])
+        table = Table(*columns, show_lines=False)
         for s in rows:
             m = s.meta
-            table.add_row(
-                escape(service.display_path(m)),
-                escape(m.title),
-                escape(m.outlet_label()),
-                escape(m.date_label()),
-                str(s.chunks),
-            )
+            cells = [service.display_path(m), m.title, m.outlet_label(), m.date_label()]
+            cells.append(str(s.chunks))
+            if origins:
+                told = found.get(m.path, {})
+                cells.append(", ".join(f"{k}: {v}" for k, v in sorted(told.items())) or "?")
+            table.add_row(*(escape(c) for c in cells))
         out.print(table)
         out.print(f"{len(rows)} articles")
 
