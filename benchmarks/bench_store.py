@@ -33,7 +33,7 @@ import numpy as np
 from qa_bot.chunking import chunk_article
 from qa_bot.corpus import parse_article
 from qa_bot.embedding import Embedder, ProgressCallback, SentenceTransformerEmbedder
-from qa_bot.evaluation import evaluate, load_questions
+from qa_bot.evaluation import EvalQuestion, evaluate, load_questions
 from qa_bot.indexer import update_index
 from qa_bot.service import QAService
 from qa_bot.settings import Settings, load_settings
@@ -164,12 +164,14 @@ def run_eval(args: argparse.Namespace, shared: SharedVectors, uri: str) -> None:
             SHARED / "external" / "xquad_en" / "questions_dev.jsonl",
         ),
     }
+    differences: dict[str, list[str]] = {}
     print("| set | store | passages | hit@1 | MRR@10 | answered | 1st quote ok | declined "
           "| verbatim | ask mean ms |\n|---|---|---|---|---|---|---|---|---|---|")  # fmt: skip
     for name in args.sets:
         folder, questions_file = sets[name]
         questions = load_questions(questions_file)
         corpus = "seeds" if folder == seeds else name
+        services = {}
         for backend in ("faiss", "milvus"):
             settings = settings_for(backend, folder, work, uri, corpus)
             service = QAService(settings, embedder=shared, query_embedder=shared)
@@ -181,6 +183,34 @@ def run_eval(args: argparse.Namespace, shared: SharedVectors, uri: str) -> None:
             data = evaluate(service, questions).to_json()
             cells = [_fmt(data[key]) for key in METRICS] + [f"{data['latency_mean_ms']:.0f}"]
             print(f"| {name} | {label(backend)} | {report.chunks_total} | {' | '.join(cells)} |")
+            services[backend] = service
+        differences[name] = compare(services["faiss"], services["milvus"], questions)
+    for name, lines in differences.items():
+        print(f"\n{name}: {lines[0]}")
+        for line in lines[1:]:
+            print(f"  - {line}")
+
+
+def compare(faiss: QAService, milvus: QAService, questions: Sequence[EvalQuestion]) -> list[str]:
+    """How many questions get the same answer from both stores (quotes, their places, the
+    decision), and for the others whether the dense candidates differed (the ANN index) or
+    only their order (equal scores)."""
+    same = 0
+    notes = []
+    for q in questions:
+        a, b = faiss.ask(q.question), milvus.ask(q.question)
+        if [(c.article.path, c.start, c.end) for c in a.citations] == [
+            (c.article.path, c.start, c.end) for c in b.citations
+        ] and a.answered == b.answered:
+            same += 1
+            continue
+        ra, rb = faiss.search(q.question), milvus.search(q.question)
+        ids_a = {h.chunk_id for h in ra.hits} if ra else set()
+        ids_b = {h.chunk_id for h in rb.hits} if rb else set()
+        why = "other candidates" if ids_a != ids_b else "same candidates, another order"
+        first = [x.citations[0].article.path if x.citations else "declined" for x in (a, b)]
+        notes.append(f"{q.question!r}: {first[0]} / {first[1]} ({why})")
+    return [f"{same} of {len(questions)} questions get the same answer", *notes[:8]]
 
 
 METRICS = (
@@ -265,9 +295,12 @@ def run_speed(args: argparse.Namespace, shared: SharedVectors, uri: str) -> None
             gen = settings.index_dir / (settings.index_dir / "CURRENT").read_text().strip()
             rows[backend]["bytes_per_passage"] = round(size_of(gen) / report.chunks_total)
     rows["milvus"] |= row_bytes(settings_for("milvus", seeds, work, uri, f"speed{args.passages}"))
-    data_dir = args.cache / "milvus" / "data"
-    if data_dir.is_dir():
-        rows["milvus"]["bytes_per_passage"] = round(size_of(data_dir) / rows["milvus"]["passages"])
+    # milvus-lite keeps a folder per collection: this corpus's, not the other benchmarks'.
+    prefix = settings_for("milvus", seeds, work, uri, f"speed{args.passages}").store
+    folders = (args.cache / "milvus" / "data" / "collections").glob(f"{prefix.milvus_collection}_*")
+    stored = sum(size_of(f) for f in folders)
+    if stored:
+        rows["milvus"]["bytes_per_passage"] = round(stored / rows["milvus"]["passages"])
     rate = shared.embedded / max(shared.seconds, 1e-9)
     print(f"embedded in this run (once, shared): {shared.embedded} texts, {rate:.0f}/s")
     print(f"| | FAISS + BM25 | {label('milvus')} (milvus-lite) |\n|---|---|---|")

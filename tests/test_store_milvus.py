@@ -227,3 +227,13 @@ def test_long_texts_are_stored_in_parts_cut_at_characters() -> None:
     assert "".join(parts) == text and all(len(p.encode()) <= 60_000 for p in parts)
     assert text_parts("") == [""]
     assert literal('Ag"ence \\ X') == '"Ag\\"ence \\\\ X"'
+
+
+def test_collections_released_by_a_restart_are_loaded_again(settings: Settings) -> None:
+    update_index(settings, CountingEmbedder())
+    store = _store(settings)
+    view = store.open(settings.retrieval)
+    for name in (store.conn.meta, view.passages, view.articles):
+        store.conn.client.release_collection(name)
+    service = QAService(settings, embedder=CountingEmbedder(), query_embedder=CountingEmbedder())
+    assert service.ask("At what altitude was the drone?").citations[0].article.path == "alpha.txt"

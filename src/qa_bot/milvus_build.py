@@ -11,7 +11,8 @@ or gone > G)``. Build G+1 then:
 2. writes the passages and articles of new and changed files with ``gen = G+1`` (invisible
    to G: ``gen <= G`` fails);
 3. marks the rows of changed and deleted files ``gone = G+1`` (still visible to G:
-   ``gone > G``), and stores G+1's word statistics under keys of their own;
+   ``gone > G``), flushes (the rows are persisted and sealed before anything points at
+   them), and stores G+1's word statistics under keys of their own;
 4. switches: one upsert of the ``CURRENT`` record to G+1. Single-row writes are atomic in
    Milvus, so a reader sees G or G+1 whole, never a half-written article;
 5. deletes the rows G+1 no longer holds that only G-1 could still see (one generation of
@@ -112,6 +113,11 @@ class MilvusBuild:
         self._write_fresh(epoch, fresh, stats, next_id)
         next_id += sum(len(a.chunks) for a in fresh)
         self._mark_retired(epoch, retired)
+        for name in (self.conn.passages(epoch), self.conn.articles(epoch)):
+            # Sealed and persisted before the switch points at them (and searched through
+            # their index rather than scanned: milvus-lite searched 19,474 unsealed rows in
+            # 2.5 s, sealed in 15 ms). One flush a build; the server rate-limits frequent ones.
+            self.conn.call(f"flush {name}", self.conn.client.flush, name)
         parts = stats.to_parts()
         self.conn.put_meta({f"vocab:{self.number}:{i}": part for i, part in enumerate(parts)})
         record = self._record(manifest, epoch, base_epoch, same_epoch, next_id, fresh, retired)

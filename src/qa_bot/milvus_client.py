@@ -122,7 +122,16 @@ class MilvusConnection:
     def call(self, doing: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """``fn(*args, **kwargs)`` on the client, with the engine's failures turned into
         :class:`StoreUnavailableError` (cannot reach it) or :class:`IndexError_` (it refused;
-        the message says what we were doing)."""
+        the message says what we were doing). A collection a restarted server has not loaded
+        again (milvus-lite does not) is loaded, and the call made once more."""
+        name = kwargs.get("collection_name")
+        try:
+            return self._call(doing, fn, *args, **kwargs)
+        except _NotLoaded:
+            self._call(f"load {name}", self.client.load_collection, name)
+            return self._call(doing, fn, *args, **kwargs)
+
+    def _call(self, doing: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         try:
             return fn(*args, **kwargs)
         except Exception as exc:
@@ -130,6 +139,8 @@ class MilvusConnection:
                 raise self._unavailable(exc) from exc
             if isinstance(exc, IndexError_):
                 raise
+            if kwargs.get("collection_name") and _not_loaded(exc):
+                raise _NotLoaded(str(exc)) from exc
             reason = getattr(exc, "message", None) or str(exc)
             raise IndexError_(f"Milvus at {self.settings.milvus_uri}: {doing}: {reason}") from exc
 
@@ -302,7 +313,9 @@ class MilvusConnection:
         Creating an alias is atomic on the server and fails when the alias exists, so the
         build that creates ``P_build_lock`` holds the lock. Its holder and a heartbeat are
         kept in ``P_meta``: a lock whose holder is a dead process on this machine, or whose
-        heartbeat is older than ``store.milvus_lock_ttl``, is taken over.
+        heartbeat is older than ``store.milvus_lock_ttl``, is taken over. That takeover (drop
+        the alias, create it again) is the one step two builders could race in, and only
+        after a build crashed and the TTL passed.
         """
         self.ensure_meta()
         alias = f"{self.prefix}_build_lock"
@@ -379,6 +392,15 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+class _NotLoaded(IndexError_):
+    """The collection exists but is not loaded (a server restarted)."""
+
+
+def _not_loaded(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return "not loaded" in text or "state 'released'" in text or "call load()" in text
 
 
 def _is_unreachable(exc: BaseException) -> bool:
