@@ -85,8 +85,11 @@ def test_unknown_words_and_names(small: QAService) -> None:
     typed = analyse("What did Putin say about the convoy?", lexical)
     assert typed.unknown_names == ("Putin",) and typed.unknown_words == ("Putin",)
     lower = analyse("what did putin say about the convoy", lexical)
-    # Lowercase, a name cannot be told from a word: it weighs in as unknown, not as a name.
-    assert lower.unknown_names == () and lower.unknown_words == ("putin",)
+    # Lowercase, the speaker of "what did X say" is still a name.
+    assert lower.unknown_names == ("putin",) and lower.unknown_words == ("putin",)
+    other = analyse("was putin's drone over the convoy", lexical)
+    # Elsewhere a lowercase word cannot be told from a name: it weighs in as unknown.
+    assert other.unknown_names == () and other.unknown_words == ("putin's",)
     assert lower.unknown_share == pytest.approx(typed.unknown_share)
     assert lower.unknown_share > 0.3
 
@@ -238,3 +241,16 @@ def test_rankers_follow_the_settings() -> None:
     crossed = load_rankers(RetrievalSettings(reranker="some/model"), CountingEmbedder())
     assert crossed.cross is not None and crossed.cross.name == "some/model"
     assert json.loads(LearnedRanker.load().to_json())["model_id"].startswith("all-MiniLM")
+
+
+def test_the_speaker_of_a_question_is_a_name_however_it_is_typed(small: QAService) -> None:
+    lexical = small.snapshot().lexical
+    lower = analyse("what did boris johnson say about the convoy", lexical)
+    assert lower.unknown_names == ("boris",)
+    titled = analyse("what did iran's foreign minister say about the convoy", lexical)
+    assert titled.unknown_names == ("iran's",)
+    # A later word of the speaker counts only when it is no dictionary word...
+    assert analyse("what did the syrian zorbatov say", lexical).unknown_names == ("zorbatov",)
+    # ... so a paraphrased title still searches: "envoy" for the articles' "ambassador".
+    assert analyse("what did the syrian envoy say about the siege", lexical).unknown_names == ()
+    assert analyse("what did lavrov say about the talks", lexical).unknown_names == ()

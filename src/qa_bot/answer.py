@@ -25,6 +25,7 @@ from dataclasses import replace
 from qa_bot.answer_types import AnswerType, about_the_article
 from qa_bot.corpus import stated_span
 from qa_bot.models import Answer, Chunk, Citation
+from qa_bot.query import speaker
 from qa_bot.retrieval import Hit, Retrieval, near_duplicate
 from qa_bot.settings import RetrievalSettings
 from qa_bot.text import apart, reads_as_prose, sentence_spans, terms
@@ -119,13 +120,6 @@ def compose(
     )
 
 
-_SPEAKER = re.compile(
-    r"\b(?:what|how|why|whom?|which \w+)\s+(?:did|does|do|has|have|had|would|will)\s+"
-    r"(?P<speaker>.+?)\s+(?:say|tell|call|describe|claim|think|believe|suspect|accuse|blame"
-    r"|warn|refer|mean|propose|suggest|characteri[sz]e|insist|argue|admit|deny|add)\b"
-    r"|\baccording to\s+(?P<source>[^,?]+)",
-    re.IGNORECASE,
-)
 #: How much the words naming who said it count when choosing the sentence to quote.
 SPEAKER_WEIGHT = 0.5
 
@@ -136,12 +130,12 @@ def pivot_weights(question: str, weights: Mapping[str, float]) -> dict[str, floa
     peace?" the answer is the sentence about Russia and Assad; news names the speaker once,
     often in the sentence after a quote ("..., Samantha Power said"), which the quote may
     still take in as a neighbour."""
-    match = _SPEAKER.search(question)
-    if match is None:
+    said_by = speaker(question)
+    if said_by is None:
         return dict(weights)
-    speaker = set(terms(match.group("speaker") or match.group("source") or ""))
-    speaker |= {"say", "said", "tell", "told"}
-    return {t: w * SPEAKER_WEIGHT if t in speaker else w for t, w in weights.items()}
+    speaker_terms = set(terms(said_by))
+    speaker_terms |= {"say", "said", "tell", "told"}
+    return {t: w * SPEAKER_WEIGHT if t in speaker_terms else w for t, w in weights.items()}
 
 
 def _headline_citation(

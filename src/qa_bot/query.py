@@ -15,6 +15,7 @@ word shows that they cannot answer it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -105,7 +106,7 @@ def analyse(
         unknown_words=tuple(unknown_words),
         unknown_share=sum(weights[t] for t in unknown) / total if total > 0 else 0.0,
         unknown_word_share=_dictionary_share(question, unknown, weights),
-        unknown_names=tuple(w for w in unknown_words if _typed_as_name(question, w)),
+        unknown_names=_unknown_names(question, unknown_words),
         expected=expected_answer(question),
         subject=definition(question),
         about=about_the_article(question),
@@ -180,6 +181,43 @@ def _surface_words(question: str, unknown: Sequence[str], ignored: set[str]) -> 
         if all(t in missing for t in word_terms) and word not in found:
             found.append(word)
     return found
+
+
+_SPEAKER = re.compile(
+    r"\b(?:what|how|why|whom?|which \w+)\s+(?:did|does|do|has|have|had|would|will)\s+"
+    r"(?P<speaker>.+?)\s+(?:say|tell|call|describe|claim|think|believe|suspect|accuse|blame"
+    r"|warn|refer|mean|propose|suggest|characteri[sz]e|insist|argue|admit|deny|add)\b"
+    r"|\baccording to\s+(?P<source>[^,?]+)",
+    re.IGNORECASE,
+)
+
+
+def speaker(question: str) -> str | None:
+    """Who the question says said it: "Samantha Power" in "What did Samantha Power say
+    ...?", "TASS" in "according to TASS, ..."."""
+    match = _SPEAKER.search(question)
+    return (match.group("speaker") or match.group("source")) if match else None
+
+
+def _unknown_names(question: str, unknown_words: Sequence[str]) -> tuple[str, ...]:
+    """The unknown words that name someone or something: typed as a name, or, in any case,
+    naming the speaker of "what did X say": "what did boris johnson say about aleppo" cannot
+    be answered by articles that never mention him, however it is typed. Of the speaker's
+    words, the first one that is not a stop word identifies them ("iran's foreign minister",
+    "the white house press secretary"); a later unknown word counts when it is no
+    dictionary word ("ban ki-moon"), so a paraphrased title ("the russian envoy" for the
+    articles' "ambassador") still searches."""
+    # Two letters are too often the question's own shorthand ("the SP" for the articles'
+    # "Scottish Parliament"), as with acronyms typed as names.
+    said_by = [w for w in SURFACE_WORD.findall(speaker(question) or "") if terms(w) and len(w) >= 3]
+    unknown = {w.casefold() for w in unknown_words}
+    dictionary = english_words()
+    named = {
+        w.casefold()
+        for i, w in enumerate(said_by)
+        if w.casefold() in unknown and (i == 0 or w.casefold() not in dictionary)
+    }
+    return tuple(w for w in unknown_words if w.casefold() in named or _typed_as_name(question, w))
 
 
 def _typed_as_name(question: str, word: str) -> bool:
