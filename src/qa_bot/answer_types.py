@@ -302,6 +302,11 @@ _ARTICLE_WORDS = (
 ).split()
 
 
+def points_at_article(word: str) -> bool:
+    """Whether a word names the article rather than its story ("article", "report")."""
+    return word.casefold() in _ARTICLE_WORDS
+
+
 def article_words(question: str) -> tuple[str, ...]:
     """The words of a question about the article itself that point at the article ("news
     agency", "reported", "published"): searching for them would find passages about other

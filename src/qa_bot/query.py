@@ -26,6 +26,7 @@ from qa_bot.answer_types import (
     article_words,
     definition,
     expected_answer,
+    points_at_article,
 )
 from qa_bot.lexicon import dictionary_neighbours, english_words
 from qa_bot.store_api import Lexicon
@@ -209,7 +210,12 @@ def _unknown_names(question: str, unknown_words: Sequence[str]) -> tuple[str, ..
     articles' "ambassador") still searches."""
     # Two letters are too often the question's own shorthand ("the SP" for the articles'
     # "Scottish Parliament"), as with acronyms typed as names.
-    said_by = [w for w in SURFACE_WORD.findall(speaker(question) or "") if terms(w) and len(w) >= 3]
+    # "What does the article say?": the article speaks, and the question names it.
+    said_by = [
+        w
+        for w in SURFACE_WORD.findall(speaker(question) or "")
+        if terms(w) and len(w) >= 3 and not points_at_article(w)
+    ]
     unknown = {w.casefold() for w in unknown_words}
     dictionary = english_words()
     named = {
