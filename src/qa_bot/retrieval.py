@@ -1,14 +1,13 @@
-"""Hybrid retrieval over one index snapshot, and the decision whether the corpus answers at all.
+"""Ranking over one index snapshot, in named stages, and the decision whether it answers.
 
-Dense cosine (names a paraphrase) and BM25 (names, places and numbers the embedding blurs) are
-fused linearly: ``w * cosine + (1 - w) * bm25 / max(bm25)``. Linear fusion keeps the size of
-each signal, which reciprocal rank fusion throws away; ``benchmarks/bench_retrieval.py``
-compares the two.
-
-Whether to answer is decided by *coverage*: the IDF-weighted share of the question's content
-words that the best passages contain. The top cosine alone cannot make that call (an on-topic
-question the corpus does not answer can score above an answerable one); a question whose rare
-words appear nowhere near the best passages is not answered by them.
+1. :func:`qa_bot.query.analyse` reads the question once (terms, typos, unknown words, names).
+2. :func:`candidates`: the nearest passages by cosine and the best by BM25, from the store.
+3. :func:`hand_scored`: ``w * cosine + (1 - w) * bm25 / max(bm25)`` plus the answer-kind and
+   "Who is X?" bonuses (linear fusion keeps the size of each signal, which reciprocal rank
+   fusion throws away; ``benchmarks/bench_retrieval.py`` compares the two).
+4. :func:`rerank_and_decide`: the learned ranker re-orders the best of them and the learned
+   decision says whether they answer (:mod:`qa_bot.ranker`, :mod:`qa_bot.decision`); an
+   optional cross-encoder re-orders them instead.
 """
 
 from __future__ import annotations
