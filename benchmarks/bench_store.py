@@ -343,7 +343,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     MILVUS_INDEX["kind"] = args.milvus_index
     args.cache.mkdir(parents=True, exist_ok=True)
-    shared = SharedVectors(SentenceTransformerEmbedder(), args.cache / "vectors.npz")
+    model = SentenceTransformerEmbedder()
+    model.embed(["warm up"])  # loading the model is no store's time
+    shared = SharedVectors(model, args.cache / "vectors.npz")
     with milvus(args.milvus_uri, args.cache / "milvus") as uri:
         if args.what == "eval":
             run_eval(args, shared, uri)
