@@ -428,3 +428,20 @@ def test_a_passage_under_a_huge_title_still_shows_its_quote_in_one_message() -> 
     text, entities = check_message_text(html, "HTML")
     bold = [text[e["offset"] : e["offset"] + e["length"]] for e in entities if e["type"] == "bold"]
     assert bold[1] == "The quote." and bold[2].endswith("…") and len(bold[2]) < 300
+
+
+def test_a_long_title_is_cut_before_the_quote_is() -> None:
+    """A title of a couple of thousand characters leaves the quote too little room: the title
+    is shown cut, and the quote keeps its first 200 characters at least."""
+    meta = make_meta(title="Kessel dam inquiry finds design flaws 𐀀 " * 59)
+    body = "The inquiry <b>&amp; its</b> findings were read out in full. " * 60
+    html = render_passage(Passage(meta, body, 0, len(body)), 2)
+    shown, entities = check_message_text(html, "HTML")
+    units = shown.encode("utf-16-le")
+    bold = "".join(
+        units[2 * e["offset"] : 2 * (e["offset"] + e["length"])].decode("utf-16-le")
+        for e in entities
+        if e["type"] == "bold" and e["offset"] > 0
+    )
+    assert squeeze(bold).startswith(squeeze(body)[:200])
+    assert meta.title not in shown and "Kessel dam inquiry finds design flaws" in shown

@@ -153,6 +153,17 @@ def render_passage(passage: Passage, n: int, limit: int = MAX_MESSAGE_LENGTH) ->
             high = reach - 1
     if found is not None:
         return found
+    meta = passage.article
+    if len(meta.title) + len(meta.outlet or "") + len(meta.date_text or "") > MAX_LABEL:
+        # The quote does not fit beside a title (or outlet, or date) of thousands of
+        # characters: the label is shown cut first, so that the quote keeps its room.
+        short = replace(
+            meta,
+            title=_cut_label(meta.title),
+            outlet=_cut_label(meta.outlet),
+            date_text=_cut_label(meta.date_text),
+        )
+        return render_passage(replace(passage, article=short), n, limit)
     low, high = 1, qe - qs
     while low <= high:  # the quote alone does not fit: the longest start of it that does
         keep = (low + high) // 2
@@ -163,17 +174,6 @@ def render_passage(passage: Passage, n: int, limit: int = MAX_MESSAGE_LENGTH) ->
             high = keep - 1
     if found is not None:
         return found
-    meta = passage.article
-    if len(meta.title) + len(meta.outlet or "") + len(meta.date_text or "") > MAX_LABEL:
-        # Not even the heading and the source fit: a title (or outlet, or date) of thousands
-        # of characters. Shown cut, so that the quote has room.
-        short = replace(
-            meta,
-            title=_cut_label(meta.title),
-            outlet=_cut_label(meta.outlet),
-            date_text=_cut_label(meta.date_text),
-        )
-        return render_passage(replace(passage, article=short), n, limit)
     return _passage_message(passage, n, qs, qs, limit, first=True) or ""
 
 
