@@ -190,18 +190,14 @@ def _unstated_date(
     notes: Sequence[str],
 ) -> Answer:
     """The plain answer that the page states no date: its headline quoted, so the source line
-    (which says "date not stated") names the article meant."""
+    (which says "date not stated") names the article meant; or, when the headline is not in
+    the page (a title from metadata.toml), the passage that matched."""
     hit = retrieval.hits[0]
     text = article_text(hit.article.id)
-    title = hit.article.title
-    at = max(text.find(title), 0)
+    at = text.find(hit.article.title)
+    start, end = (at, at + len(hit.article.title)) if at >= 0 else (hit.chunk.start, hit.chunk.end)
     citation = Citation(
-        n=1,
-        article=hit.article,
-        quote=text[at : at + len(title)],
-        start=at,
-        end=at + len(title),
-        score=hit.score,
+        n=1, article=hit.article, quote=text[start:end], start=start, end=end, score=hit.score
     )
     return Answer(
         question=question,
