@@ -184,12 +184,14 @@ def test_scores_per_kind_of_question(tmp_path: Path) -> None:
             "first_quote_answer_rate": 0.5,
             "answered_rate": 0.5,
             "abstention_recall": None,
+            "passed_rate": 0.5,
         },
         "vague": {
             "questions": 1,
             "first_quote_answer_rate": None,
             "answered_rate": None,
             "abstention_recall": 0.0,
+            "passed_rate": 0.0,
         },
     }
     assert report.to_json()["by_class"]["typo"]["questions"] == 2

@@ -48,6 +48,7 @@ LAYERS: list[tuple[str, set[str]]] = [
             "store_milvus",
             "milvus_build",
             "milvus_client",
+            "feedback",
         },
     ),
     ("indexing", {"indexer", "watching", "feeds"}),

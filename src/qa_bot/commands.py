@@ -73,6 +73,18 @@ COMMANDS: tuple[Command, ...] = (
         in_chat=False,
         aliases=("about",),
     ),
+    Command(
+        "good",
+        "Say my last answer was good",
+        "say the answer was good (in Telegram: 👍 under it, or this in reply to it)",
+    ),
+    Command(
+        "bad",
+        "Say my last answer was wrong, and why",
+        "say the answer was wrong; a note may say what is right: "
+        '`{p}bad the answer is "62 troops"` (in Telegram: 👎 under it, or this in reply to it)',
+        args="note",
+    ),
     Command("help", "How to ask, and the commands", "this help"),
     Command("start", "What this bot is", "what this bot is", in_chat=False, in_help=False),
     Command("quit", "Leave", "leave (or Ctrl-D)", in_bot=False, aliases=("q", "exit")),
@@ -95,4 +107,27 @@ def help_line(command: Command, prefix: str) -> str:
     return f"{head} — {command.help.format(p=prefix)}"
 
 
-__all__ = ["COMMANDS", "Command", "bot_commands", "chat_commands", "help_line"]
+NOTHING_TO_RATE = "There is no answer to rate yet: ask a question first."
+
+
+def vote_reply(vote: str, outcome: str, *, prefix: str, noted: bool = False) -> str:
+    """What a front says to a vote (``outcome`` as :meth:`FeedbackLog.record` returns it):
+    thanks, the vote changed, or already noted; after a 👎 without a note, how to add one."""
+    word = "good" if vote == "good" else "wrong"
+    if outcome == "same":
+        return f"Already noted as {word}, thanks."
+    text = f"Thanks: noted as {word}." if outcome == "new" else f"Changed to {word}, thanks."
+    if vote == "bad" and not noted:
+        text += f" `{prefix}bad` and a note say what is right."
+    return text
+
+
+__all__ = [
+    "COMMANDS",
+    "NOTHING_TO_RATE",
+    "Command",
+    "bot_commands",
+    "chat_commands",
+    "help_line",
+    "vote_reply",
+]

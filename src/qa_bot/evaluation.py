@@ -5,7 +5,10 @@ Two question formats are read, one line of JSON per question:
 * our dev set: ``{"id", "question", "answers": [...], "docs": ["000", ...], "unanswerable"?}``
   where a doc is a file-name prefix ("000" matches ``000_cb0a....txt``);
 * XQuAD: ``{"id", "question", "answers": [...], "doc": "000_Super_Bowl_50.txt",
-  "context_start", "context_end", ...}`` where the context span is the gold paragraph.
+  "context_start", "context_end", ...}`` where the context span is the gold paragraph;
+* readers' feedback (``qa-bot feedback export``): our format with ``"class": "feedback"``, a
+  ``"vote"``, and the quotes a reader ``"rejected"`` (the first quote must not be one) or
+  approved (``"kept"``: it must still be first); ``answers`` may then be empty.
 
 The judging is pure (:func:`judge`, :func:`summarize`); :func:`evaluate` runs a question set
 through a :class:`~qa_bot.service.QAService` with the same code path as ``ask`` and times it.
@@ -53,6 +56,12 @@ class EvalQuestion:
     #: The kind of question ("lowercase", "typo", "two-part", "unanswerable"...), when the set
     #: says (its "class" or "style" field): the report breaks the scores down by it.
     kind: str | None = None
+    #: A reader's vote ("good" / "bad"), for questions exported by ``qa-bot feedback export``.
+    vote: str | None = None
+    #: Quotes a reader rejected: the first quote must not be one of them.
+    rejected: tuple[str, ...] = ()
+    #: Quotes a reader approved: the first quote must still be one of them.
+    kept: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -123,6 +132,12 @@ class Report:
     failures: list[dict[str, Any]] = field(default_factory=list)
     #: The main scores for each kind of question, when the set names kinds.
     by_class: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: Readers' complaints (exported feedback) and the share no longer failing them; readers'
+    #: approvals and the share still answered as approved.
+    complaints: int = 0
+    complaints_resolved: float | None = None
+    approvals: int = 0
+    approvals_kept: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -157,7 +172,10 @@ def parse_question(data: dict[str, Any], *, default_id: str = "") -> EvalQuestio
         span = (int(data["context_start"]), int(data["context_end"]))
     answers = tuple(str(a) for a in data.get("answers") or ())
     unanswerable = bool(data.get("unanswerable", False))
-    if not unanswerable and not answers:
+    vote = str(data["vote"]) if data.get("vote") else None
+    if vote not in (None, "good", "bad"):
+        raise ValueError(f"a vote is good or bad, not {vote!r}")
+    if not unanswerable and not answers and vote is None:
         raise ValueError("an answerable question needs at least one answer")
     return EvalQuestion(
         id=str(data.get("id") or default_id),
@@ -167,6 +185,9 @@ def parse_question(data: dict[str, Any], *, default_id: str = "") -> EvalQuestio
         unanswerable=unanswerable,
         gold_span=span,
         kind=str(data.get("class") or data.get("style") or "") or None,
+        vote=vote,
+        rejected=tuple(str(q) for q in data.get("rejected") or ()),
+        kept=tuple(str(q) for q in data.get("kept") or ()),
     )
 
 
@@ -216,6 +237,13 @@ def judge(outcome: Outcome) -> Judgement:
     )
 
 
+def same_quote(a: str, b: str) -> bool:
+    """Two quotes of the same place: one holds the other (a first quote grows or shrinks a
+    little around its sentence as the ranking changes)."""
+    fa, fb = fold(a).strip(), fold(b).strip()
+    return bool(fa and fb) and (fa in fb or fb in fa)
+
+
 def _failure(outcome: Outcome, gold_rank: int | None, first_hit: bool, any_hit: bool) -> str | None:
     q = outcome.question
     if outcome.error:
@@ -226,6 +254,13 @@ def _failure(outcome: Outcome, gold_rank: int | None, first_hit: bool, any_hit: 
         return "answered an unanswerable question" if outcome.answered else None
     if not outcome.answered:
         return "declined an answerable question"
+    first = outcome.quotes[0].quote if outcome.quotes else ""
+    if any(same_quote(first, r) for r in q.rejected):
+        return "first quote is the one a reader rejected"
+    if q.kept and not any(same_quote(first, k) for k in q.kept):
+        return "first quote is no longer the one a reader approved"
+    if not q.answers and (q.rejected or q.kept or q.vote):
+        return None  # a complaint without a right answer: anything but the rejected quote
     if first_hit:
         return None
     if any_hit:
@@ -237,9 +272,13 @@ def _failure(outcome: Outcome, gold_rank: int | None, first_hit: bool, any_hit: 
 
 def summarize(judgements: Sequence[Judgement]) -> Report:
     answerable = [j for j in judgements if not j.outcome.question.unanswerable]
+    # A reader's complaint may carry no right answer: it counts in the complaints line only.
+    gold = [j for j in answerable if j.outcome.question.answers]
+    complaints = [j for j in judgements if j.outcome.question.vote == "bad"]
+    approvals = [j for j in judgements if j.outcome.question.vote == "good"]
     unanswerable = [j for j in judgements if j.outcome.question.unanswerable]
     ranked = [j for j in answerable if j.outcome.question.docs]
-    answered = [j for j in answerable if j.outcome.answered]
+    answered = [j for j in gold if j.outcome.answered]
     declined = [j for j in judgements if not j.outcome.answered and not j.outcome.error]
     spans = [j for j in answerable if j.first_in_gold_span is not None]
     quotes = [c for j in judgements for c in j.outcome.quotes]
@@ -263,7 +302,7 @@ def summarize(judgements: Sequence[Judgement]) -> Report:
             else None
         ),
         answered_rate=_share(answerable, lambda j: j.outcome.answered),
-        first_quote_answer_rate=_share(answerable, lambda j: j.first_quote_hit),
+        first_quote_answer_rate=_share(gold, lambda j: j.first_quote_hit),
         answered_first_quote_rate=_share(answered, lambda j: j.first_quote_hit),
         answered_quote_answer_rate=_share(answered, lambda j: j.any_quote_hit),
         first_quote_in_gold_paragraph=_share(spans, lambda j: bool(j.first_in_gold_span)),
@@ -281,6 +320,10 @@ def summarize(judgements: Sequence[Judgement]) -> Report:
         ),
         failures=[_failure_row(j) for j in judgements if j.failure],
         by_class=_by_class(judgements),
+        complaints=len(complaints),
+        complaints_resolved=_share(complaints, lambda j: j.failure is None),
+        approvals=len(approvals),
+        approvals_kept=_share(approvals, lambda j: j.failure is None),
     )
 
 
@@ -291,11 +334,13 @@ def _by_class(judgements: Sequence[Judgement]) -> dict[str, dict[str, Any]]:
     for kind in kinds:
         group = [j for j in judgements if j.outcome.question.kind == kind]
         answerable = [j for j in group if not j.outcome.question.unanswerable]
+        gold = [j for j in answerable if j.outcome.question.answers]
         unanswerable = [j for j in group if j.outcome.question.unanswerable]
         rates = {
-            "first_quote_answer_rate": _share(answerable, lambda j: j.first_quote_hit),
+            "first_quote_answer_rate": _share(gold, lambda j: j.first_quote_hit),
             "answered_rate": _share(answerable, lambda j: j.outcome.answered),
             "abstention_recall": _share(unanswerable, lambda j: not j.outcome.answered),
+            "passed_rate": _share(group, lambda j: j.failure is None),
         }
         out[str(kind)] = {"questions": len(group)} | {
             k: round(v, 4) if v is not None else None for k, v in rates.items()
@@ -320,7 +365,7 @@ def _failure_row(j: Judgement) -> dict[str, Any]:
         "id": q.id,
         "question": q.question,
         "failure": j.failure,
-        "gold": list(q.answers),
+        "gold": list(q.answers) or [f"not: {r}" for r in q.rejected],
         "gold_docs": list(q.docs),
         "gold_rank": j.gold_rank,
         "top_doc": j.outcome.ranked_paths[0] if j.outcome.ranked_paths else None,

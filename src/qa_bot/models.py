@@ -7,6 +7,7 @@ can never drift apart after they were built.
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -116,6 +117,60 @@ class Answer:
     citations: tuple[Citation, ...] = ()
     notes: tuple[str, ...] = ()
     suggestions: tuple[str, ...] = field(default=())
+    #: The index generation it was answered from (what readers' feedback records).
+    generation: str | None = None
+
+
+@dataclass(frozen=True)
+class CitedPassage:
+    """One quote of a rated answer: its article's file, title, outlet and date, and the text."""
+
+    doc: str
+    title: str
+    outlet: str | None
+    date: str | None
+    quote: str
+
+
+@dataclass(frozen=True)
+class Rated:
+    """An answer as a vote remembers it. ``id`` names the answer (not the reader): votes on
+    the same answer replace each other. ``searched`` is the text searched when it was not the
+    question alone (a follow-up, with its topic's words)."""
+
+    id: str
+    question: str
+    answered: bool
+    citations: tuple[CitedPassage, ...] = ()
+    generation: str | None = None
+    searched: str = ""
+
+    @classmethod
+    def of(cls, answer: Answer, *, searched: str = "") -> Rated:
+        """The answer to remember, under a new id."""
+        citations = tuple(
+            CitedPassage(
+                doc=c.article.path,
+                title=c.article.title,
+                outlet=c.article.outlet,
+                date=c.article.date.isoformat() if c.article.date else c.article.date_text,
+                quote=c.quote,
+            )
+            for c in answer.citations
+        )
+        searched = searched if searched and searched != answer.question else ""
+        return cls(
+            uuid.uuid4().hex,
+            answer.question,
+            answer.answered,
+            citations,
+            answer.generation,
+            searched,
+        )
+
+    @property
+    def verdict(self) -> str:
+        return "answered" if self.answered else "declined"
 
 
 @dataclass(frozen=True)

@@ -18,12 +18,8 @@ from pathlib import Path
 
 from qa_bot.answer import compose
 from qa_bot.embedding import Embedder, SentenceTransformerEmbedder
-from qa_bot.errors import (
-    IndexMismatchError,
-    IndexMissingError,
-    InvalidQuestionError,
-    QABotError,
-)
+from qa_bot.errors import IndexMismatchError, IndexMissingError, QABotError
+from qa_bot.feedback import FeedbackLog
 from qa_bot.filters import SearchFilters, outlet_in_question
 from qa_bot.indexer import (
     IndexReport,
@@ -37,9 +33,9 @@ from qa_bot.indexer import (
 from qa_bot.models import Answer, ArticleMeta, IndexStatus, Passage, SourceInfo, Span
 from qa_bot.passages import further_citations, overlaps, passage_around
 from qa_bot.retrieval import Hit, Rankers, Retrieval, load_rankers, reading_notes, retrieve
-from qa_bot.settings import MAX_QUESTION_CHARS, Settings
+from qa_bot.settings import Settings
 from qa_bot.store_api import IndexView, open_store
-from qa_bot.text import normalize_question, printable, terms
+from qa_bot.text import printable, terms, validate_question
 
 logger = logging.getLogger(__name__)
 
@@ -275,7 +271,7 @@ class QAService:
             self.settings.retrieval,
             notes=notes,
         )
-        return answer, retrieval
+        return replace(answer, generation=snapshot.generation), retrieval
 
     def _check_model(self, snapshot: IndexView) -> None:
         built_with, asking_with = snapshot.manifest.model_id, self.query_embedder.model_id
@@ -351,6 +347,12 @@ class QAService:
         notes.extend(reading_notes(question, retrieval))
         return retrieval, notes
 
+    @cached_property
+    def feedback(self) -> FeedbackLog:
+        """Readers' votes on answers (:mod:`qa_bot.feedback`): every front records and reads
+        them here."""
+        return FeedbackLog.from_settings(self.settings)
+
     # --- browsing -------------------------------------------------------------------------------
 
     def sources(self) -> list[SourceInfo]:
@@ -423,28 +425,12 @@ class QAService:
         return printable(shown)  # a newline in a file name must not break the sources line
 
 
-_HAS_WORD = re.compile(r"[^\W_]", re.UNICODE)
-
 #: Articles whose terms :meth:`QAService.vocabulary` keeps at most.
 VOCABULARY_CACHE = 256
 
 
 def _span(hit: Hit) -> Span:
     return (hit.article.id, hit.chunk.start, hit.chunk.end)
-
-
-def validate_question(question: str, limit: int = MAX_QUESTION_CHARS) -> str:
-    """A question must have something to search for and fit what a question can be."""
-    cleaned = " ".join(normalize_question(question or "").split())
-    if not cleaned:
-        raise InvalidQuestionError("the question is empty; ask something about the articles")
-    if len(cleaned) > limit:
-        raise InvalidQuestionError(
-            f"the question is {len(cleaned):,} characters long; the limit is {limit:,}"
-        )
-    if not _HAS_WORD.search(cleaned):
-        raise InvalidQuestionError("the question has no words in it; ask in words")
-    return cleaned
 
 
 __all__ = ["QAService", "validate_question"]

@@ -75,6 +75,19 @@ class FeedsSettings(BaseModel):
     user_agent: str = "qa-bot/0.1 (news reader; fetches each page once)"
 
 
+class FeedbackSettings(BaseModel):
+    """Readers' votes on answers (👍 / 👎 in the bot, ``:good`` / ``:bad`` in ``qa-bot chat``)."""
+
+    #: The feedback database (SQLite); default: ``feedback.sqlite`` in the index folder.
+    path: Path | None = None
+    #: Chat ids are stored only as a keyed hash with this secret, from
+    #: ``QA_BOT_FEEDBACK__SALT`` only; without it a random one is made once and kept beside
+    #: the database (``<path>.salt``, readable by its owner only).
+    salt: SecretStr | None = None
+    #: Complaints ``qa-bot feedback stats`` lists.
+    recent: int = Field(5, ge=0, le=1000)
+
+
 class ChunkingSettings(BaseModel):
     max_chars: int = Field(300, ge=40, le=4000)
     max_sentences: int = Field(3, ge=1, le=20)
@@ -231,6 +244,7 @@ class Settings(BaseSettings):
     seeds: SeedsSettings = SeedsSettings()
     watch: WatchSettings = WatchSettings()
     feeds: FeedsSettings = FeedsSettings()
+    feedback: FeedbackSettings = FeedbackSettings()
     max_question_chars: int = Field(MAX_QUESTION_CHARS, ge=10, le=4000)
     embedding: EmbeddingSettings = EmbeddingSettings()
     chunking: ChunkingSettings = ChunkingSettings()
@@ -243,6 +257,10 @@ class Settings(BaseSettings):
     @classmethod
     def _expand(cls, value: Path) -> Path:
         return value.expanduser()
+
+    def feedback_path(self) -> Path:
+        """Where readers' votes are kept: ``feedback.path``, else in the index folder."""
+        return (self.feedback.path or self.index_dir / "feedback.sqlite").expanduser()
 
     @classmethod
     def settings_customise_sources(
@@ -269,6 +287,7 @@ class _SecretFreeToml(TomlConfigSettingsSource):
             ("telegram", "token"),
             ("telegram", "webhook_secret"),
             ("store", "milvus_token"),
+            ("feedback", "salt"),
         ):
             table = self.toml_data.get(section, {})
             if isinstance(table, dict) and table.get(secret):

@@ -12,6 +12,9 @@ import unicodedata
 from collections.abc import Iterator
 from functools import lru_cache
 
+from qa_bot.errors import InvalidQuestionError
+from qa_bot.settings import MAX_QUESTION_CHARS
+
 _TRANSLATE = str.maketrans(
     {
         "\u00a0": " ",
@@ -76,6 +79,23 @@ def normalize_question(text: str) -> str:
     text = _ANSI_ESCAPE.sub("", text)
     text = "".join(" " if c.isspace() else _visible_or_space(c) for c in text)
     return unicodedata.normalize("NFKC", text)
+
+
+_HAS_WORD = re.compile(r"[^\W_]", re.UNICODE)
+
+
+def validate_question(question: str, limit: int = MAX_QUESTION_CHARS) -> str:
+    """A question must have something to search for and fit what a question can be."""
+    cleaned = " ".join(normalize_question(question or "").split())
+    if not cleaned:
+        raise InvalidQuestionError("the question is empty; ask something about the articles")
+    if len(cleaned) > limit:
+        raise InvalidQuestionError(
+            f"the question is {len(cleaned):,} characters long; the limit is {limit:,}"
+        )
+    if not _HAS_WORD.search(cleaned):
+        raise InvalidQuestionError("the question has no words in it; ask in words")
+    return cleaned
 
 
 def printable(text: str) -> str:

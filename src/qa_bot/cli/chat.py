@@ -25,11 +25,12 @@ from rich.markup import escape
 from qa_bot.cli.answers import answer_json, print_answer
 from qa_bot.cli.base import err, errors, out, refresh_index, state
 from qa_bot.cli.commands import OutletOption, RefreshOption, option_filters
-from qa_bot.commands import chat_commands, help_line
+from qa_bot.commands import NOTHING_TO_RATE, chat_commands, help_line, vote_reply
 from qa_bot.dialogue.asking import ask_in_conversation
 from qa_bot.dialogue.memory import Conversation
 from qa_bot.errors import QABotError
 from qa_bot.filters import FilterChange, SearchFilters, dates_command, outlet_command
+from qa_bot.models import Rated
 
 if TYPE_CHECKING:
     from qa_bot.service import QAService
@@ -63,6 +64,8 @@ class ChatSession:
     use_context: bool = True
     as_json: bool = False
     generation: str | None = None
+    #: The latest answer, as ``:good`` / ``:bad`` rate it.
+    rated: Rated | None = None
     commands: dict[str, Callable[[str], bool]] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -74,6 +77,8 @@ class ChatSession:
             "dates": self.dates,
             "context": self.context,
             "reset": self.reset,
+            "good": self.good,
+            "bad": self.bad,
         }
         for command in chat_commands():
             for name in (command.name, *command.aliases):
@@ -104,8 +109,10 @@ class ChatSession:
                     self.service, self.conversation, question, filters=filters
                 )
                 answer, follow_up = reply.answer, reply.follow_up
+                searched = reply.searched
             else:
                 answer, follow_up = self.service.ask(question, filters=filters), False
+                searched = ""
             elapsed = time.perf_counter() - started
         except QABotError as exc:  # a bad question, a missing index: say so, keep going
             err.print(f"[bold red]error:[/] {escape(str(exc))}")
@@ -114,6 +121,7 @@ class ChatSession:
             name = type(exc).__name__
             err.print(f"[bold red]unexpected error:[/] {escape(name)}: {escape(str(exc))}")
             return
+        self.rated = Rated.of(answer, searched=searched)
         if self.as_json:
             data = answer_json(self.service, answer)
             data["follow_up"] = follow_up
@@ -186,6 +194,26 @@ class ChatSession:
         if last.words:
             out.print(f"  key words: {escape(', '.join(last.words))}")
         out.print(f"  forgotten in about {left} min, or now with :reset")
+        return True
+
+    def good(self, argument: str = "") -> bool:
+        """``:good``: the latest answer was right."""
+        return self._vote("good", argument)
+
+    def bad(self, argument: str = "") -> bool:
+        """``:bad [note]``: the latest answer was wrong; the note may say what is right."""
+        return self._vote("bad", argument)
+
+    def _vote(self, vote: str, note: str) -> bool:
+        if self.rated is None:
+            err.print(NOTHING_TO_RATE)
+            return True
+        try:
+            outcome = self.service.feedback.record(self.rated, vote, note=note, front="chat")
+        except QABotError as exc:
+            err.print(f"[bold red]error:[/] {escape(str(exc))}")
+            return True
+        err.print(escape(_plain(vote_reply(vote, outcome, prefix=PREFIX, noted=bool(note)))))
         return True
 
     def reset(self, argument: str = "") -> bool:

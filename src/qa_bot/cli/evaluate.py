@@ -26,6 +26,8 @@ _ROWS = (
     ("first_quote_in_gold_paragraph", "first quote inside the gold paragraph"),
     ("abstention_precision", "declined questions that were unanswerable"),
     ("abstention_recall", "unanswerable questions declined"),
+    ("complaints_resolved", "readers' complaints no longer failing ({complaints})"),
+    ("approvals_kept", "readers' approved answers kept ({approvals})"),
     ("faithfulness", "quotes found verbatim in their article"),
     ("median_quoted_chars", "median quoted characters per answer"),
     ("latency_mean_ms", "mean latency, ms"),
@@ -84,6 +86,7 @@ def _print_result(data: dict[str, Any]) -> None:
             shown = label.format(**data)
             out.print(f"{value:>9}  {escape(shown)}")
             continue
+        label = label.format(**data)
         text = f"{value:.3f}" if isinstance(value, float) and value <= 1.0 else f"{value:,.1f}"
         if key in ("median_quoted_chars", "latency_mean_ms", "latency_p95_ms", "baseline_mean_ms"):
             text = f"{value:,.0f}"
@@ -114,9 +117,12 @@ def _print_classes(by_class: dict[str, dict[str, Any]]) -> None:
     """The scores per kind of question, when the set names kinds."""
     if not by_class:
         return
-    table = Table("kind", "questions", "first quote holds an answer", "answered", "declined")
+    table = Table(
+        "kind", "questions", "first quote holds an answer", "answered", "declined", "passed"
+    )
+    keys = ("first_quote_answer_rate", "answered_rate", "abstention_recall", "passed_rate")
     for kind, row in by_class.items():
-        cells = [row[k] for k in ("first_quote_answer_rate", "answered_rate", "abstention_recall")]
+        cells = [row[k] for k in keys]
         table.add_row(
             escape(kind),
             str(row["questions"]),

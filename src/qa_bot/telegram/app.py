@@ -39,9 +39,9 @@ from telegram.ext import (
 
 from qa_bot.commands import bot_commands
 from qa_bot.settings import TelegramSettings
-from qa_bot.telegram import buttons, handlers, questions
+from qa_bot.telegram import buttons, feedback, handlers, questions
 from qa_bot.telegram.sending import PatientRateLimiter
-from qa_bot.telegram.state import BotData, ChatData, UserData
+from qa_bot.telegram.state import BotData, ChatData, FeedbackButton, UserData
 
 if TYPE_CHECKING:
     from qa_bot.service import QAService
@@ -75,6 +75,8 @@ def _add_handlers(application: Application) -> None:  # type: ignore[type-arg]
         "outlet": handlers.outlet_command_handler,
         "dates": handlers.dates_command_handler,
         "reset": handlers.reset_command,
+        "good": feedback.good_command,
+        "bad": feedback.bad_command,
     }
     application.add_handler(TypeHandler(Update, handlers.gate), group=-1)
     for command in bot_commands():
@@ -96,6 +98,7 @@ def _add_handlers(application: Application) -> None:  # type: ignore[type-arg]
     application.add_handler(
         CallbackQueryHandler(buttons.expired_button, pattern=InvalidCallbackData)
     )
+    application.add_handler(CallbackQueryHandler(feedback.vote_pressed, pattern=FeedbackButton))
     application.add_handler(CallbackQueryHandler(buttons.press))
     application.add_error_handler(handlers.on_error)
 

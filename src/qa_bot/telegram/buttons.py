@@ -1,6 +1,6 @@
-"""The buttons under an answer: "Passage n" (the text around quote n) and "More" (further
-passages). Their data is kept by python-telegram-bot's ``arbitrary_callback_data`` cache, as
-the objects of :mod:`.state`; a press whose data is gone (an old message after a restart
+"""The buttons under an answer: "Passage n" (the text around quote n), "More" (further
+passages) and 👍 / 👎 (readers' feedback, :mod:`.feedback`). Their data is kept by
+python-telegram-bot's ``arbitrary_callback_data`` cache, as the objects of :mod:`.state`; a press whose data is gone (an old message after a restart
 without persistence) raises InvalidCallbackData, answered by :func:`expired_button`.
 
 Every press is answered, and sends at most one message: a passage is trimmed around its quote
@@ -10,6 +10,7 @@ to fit, further passages are as many as fit.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import Sequence
@@ -18,10 +19,10 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.constants import ChatType
 from telegram.error import BadRequest
 
-from qa_bot.models import Answer, Citation, Span
+from qa_bot.models import Answer, Citation, Rated, Span
 from qa_bot.telegram.render import render_one_answer, render_passage
 from qa_bot.telegram.sending import run_blocking, send_texts, show_typing, thread_id
-from qa_bot.telegram.state import Context, MoreButton, PassageButton
+from qa_bot.telegram.state import Context, FeedbackButton, MoreButton, PassageButton
 
 log = logging.getLogger(__name__)
 
@@ -29,15 +30,24 @@ EXPIRED = "This button has expired. Please ask the question again."
 CHANGED = "That article has changed or left the index since. Please ask again."
 #: Buttons in one row under an answer.
 PER_ROW = 4
+#: The feedback buttons, by vote.
+VOTE_LABELS = {"good": "👍", "bad": "👎"}
 
 
 def answer_keyboard(
-    answer: Answer, *, question: str, filters: object, shown: Sequence[Span] = ()
+    answer: Answer,
+    *,
+    question: str,
+    filters: object,
+    shown: Sequence[Span] = (),
+    rated: Rated | None = None,
 ) -> InlineKeyboardMarkup | None:
     """A "Passage n" button per quote, and "More", which remembers the question searched, its
-    filters and every place ``shown`` so far; None for an answer without quotes."""
+    filters and every place ``shown`` so far; with ``rated``, 👍 / 👎 under them (under a
+    declined answer too). None when there is no button to show."""
+    votes = [[_vote_button(v, rated) for v in VOTE_LABELS]] if rated else []
     if not answer.answered or not answer.citations:
-        return None
+        return InlineKeyboardMarkup(votes) if votes else None
     buttons = [
         InlineKeyboardButton(f"Passage {c.n}", callback_data=passage_button(c))
         for c in answer.citations
@@ -50,7 +60,11 @@ def answer_keyboard(
         next_n=answer.citations[-1].n + 1,
     )
     rows.append([InlineKeyboardButton("More", callback_data=more)])
-    return InlineKeyboardMarkup(rows)
+    return InlineKeyboardMarkup(rows + votes)
+
+
+def _vote_button(vote: str, rated: Rated) -> InlineKeyboardButton:
+    return InlineKeyboardButton(VOTE_LABELS[vote], callback_data=FeedbackButton(vote, rated))
 
 
 def passage_button(citation: Citation) -> PassageButton:
@@ -65,7 +79,8 @@ def _anchor(update: Update) -> Message | None:
 
 
 async def press(update: Update, context: Context) -> None:
-    """A press of one of our buttons: a passage, or further passages."""
+    """A press of one of our buttons: a passage, or further passages (votes have their own
+    handler, :func:`.feedback.vote_pressed`)."""
     query = update.callback_query
     assert query is not None
     if _anchor(update) is None:
@@ -148,7 +163,14 @@ async def _show_more(update: Update, context: Context, button: MoreButton) -> No
 def _as_rendered(answer: Answer, text: str) -> Answer:
     """The answer with only the quotes its one message shows (for their buttons)."""
     kept = tuple(c for c in answer.citations if f"[{c.n}]" in text)
-    return Answer(answer.question, answer.answered, answer.text, kept, answer.notes)
+    return dataclasses.replace(answer, citations=kept)
 
 
-__all__ = ["CHANGED", "EXPIRED", "answer_keyboard", "expired_button", "press"]
+__all__ = [
+    "CHANGED",
+    "EXPIRED",
+    "VOTE_LABELS",
+    "answer_keyboard",
+    "expired_button",
+    "press",
+]

@@ -21,6 +21,7 @@ from telegram.constants import ChatType
 
 from qa_bot.dialogue.asking import Reply, answer_in_context
 from qa_bot.errors import InvalidQuestionError
+from qa_bot.models import Rated
 from qa_bot.telegram.buttons import answer_keyboard
 from qa_bot.telegram.markup import escape
 from qa_bot.telegram.render import render_answer
@@ -153,17 +154,21 @@ async def _answer(update: Update, context: Context, question: str) -> None:
         time.perf_counter() - started,
     )
     # "More" searches what was searched: for a follow-up, the question with its topic.
+    rated = Rated.of(answer, searched=asked.searched)
     markup = answer_keyboard(
         answer,
         question=asked.searched or answer.question,
         filters=context.chat_data.active_filters(),
+        rated=rated,
     )
     quote = message if message.chat.type != ChatType.PRIVATE else None
     sent = await send_texts(
         context, message.chat_id, render_answer(answer), reply_to=quote, markup=markup
     )
+    sent_ids = [m.message_id for m in sent]
+    context.chat_data.remember_rated(sent_ids, conversation_key(update)[1], rated)
     if asked.turn is not None:
-        context.chat_data.remember_answer([m.message_id for m in sent], asked.turn)
+        context.chat_data.remember_answer(sent_ids, asked.turn)
 
 
 async def ask_command(update: Update, context: Context) -> None:

@@ -21,7 +21,7 @@ from telegram.ext import CallbackContext, ExtBot
 from qa_bot.dialogue.access import RateLimit, RefusalLog
 from qa_bot.dialogue.memory import Conversation, Turn
 from qa_bot.filters import SearchFilters
-from qa_bot.models import Span
+from qa_bot.models import Rated, Span
 from qa_bot.settings import ConversationSettings, TelegramSettings
 
 if TYPE_CHECKING:
@@ -53,6 +53,15 @@ class MoreButton:
     next_n: int
 
 
+@dataclass(frozen=True)
+class FeedbackButton:
+    """The data of a 👍 / 👎 button: the vote, and the answer as it was shown (its id makes a
+    second press change the vote rather than add one)."""
+
+    vote: str
+    rated: Rated
+
+
 @dataclass
 class ChatData:
     """Per-chat state (``context.chat_data``)."""
@@ -65,6 +74,13 @@ class ChatData:
     #: The conversation turn behind each answer message, by message id, oldest first: a
     #: reply to an answer builds on that answer's question (in a group, whoever asked it).
     answers: OrderedDict[int, Turn] = field(default_factory=OrderedDict)
+    #: The answer behind each answer message, with whose conversation it was in: what
+    #: ``/good`` and ``/bad`` rate (the one replied to, else the person's latest).
+    rated: OrderedDict[int, tuple[int, Rated]] = field(default_factory=OrderedDict)
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        """Chat data saved by an older version (persistence) lacks the newer fields."""
+        self.__dict__.update({"rated": OrderedDict()} | state)
 
     def active_filters(self) -> SearchFilters | None:
         return self.filters if self.filters.active else None
@@ -83,6 +99,20 @@ class ChatData:
             self.answers[message_id] = turn
         while len(self.answers) > ANSWERS_REMEMBERED:
             self.answers.popitem(last=False)
+
+    def remember_rated(self, message_ids: list[int], key: int, rated: Rated) -> None:
+        for message_id in message_ids:
+            self.rated[message_id] = (key, rated)
+        while len(self.rated) > ANSWERS_REMEMBERED:
+            self.rated.popitem(last=False)
+
+    def rated_for(self, replied_id: int | None, key: int) -> Rated | None:
+        """The answer a vote command is about: the message replied to when it is an answer,
+        else the latest answer in conversation ``key``."""
+        if replied_id is not None and replied_id in self.rated:
+            return self.rated[replied_id][1]
+        mine = [rated for owner, rated in self.rated.values() if owner == key]
+        return mine[-1] if mine else None
 
 
 @dataclass
@@ -143,6 +173,7 @@ __all__ = [
     "BotData",
     "ChatData",
     "Context",
+    "FeedbackButton",
     "KeyedLocks",
     "MoreButton",
     "PassageButton",
