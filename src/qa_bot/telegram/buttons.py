@@ -1,7 +1,8 @@
 """The buttons under an answer: "Passage n" (the text around quote n), "More" (further
 passages) and 👍 / 👎 (readers' feedback, :mod:`.feedback`). Their data is kept by
-python-telegram-bot's ``arbitrary_callback_data`` cache, as the objects of :mod:`.state`; a press whose data is gone (an old message after a restart
-without persistence) raises InvalidCallbackData, answered by :func:`expired_button`.
+python-telegram-bot's ``arbitrary_callback_data`` cache, as the objects of :mod:`.state`; a
+press whose data is gone (an old message after a restart without persistence) raises
+InvalidCallbackData, answered by :func:`expired_button`.
 
 Every press is answered, and sends at most one message: a passage is trimmed around its quote
 to fit, further passages are as many as fit.
