@@ -11,10 +11,14 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import re
+import tempfile
+import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from qa_bot.feedback import FeedbackLog
 from qa_bot.filters import SearchFilters
 from qa_bot.models import (
     Answer,
@@ -119,6 +123,12 @@ class StubService:
     settings: Settings = field(default_factory=load_settings)
     calls: list[dict[str, Any]] = field(default_factory=list)
     generation: str = "gen-000001"
+    #: Readers' votes: the real log, in a folder of its own (made on the first vote).
+    feedback: FeedbackLog = field(
+        default_factory=lambda: FeedbackLog(
+            Path(tempfile.gettempdir()) / f"qa-bot-stub-{uuid.uuid4().hex}" / "feedback.sqlite"
+        )
+    )
 
     def check_question(self, question: str) -> str:
         return validate_question(question, self.settings.max_question_chars)
@@ -142,8 +152,8 @@ class StubService:
             notes.append(f"Searching only articles {filters.describe()}.")
         citations = self._cite(question, filters, avoid)
         if not citations:
-            return Answer(question, False, DECLINED, notes=tuple(notes))
-        return Answer(question, True, "", citations, tuple(notes))
+            return Answer(question, False, DECLINED, notes=tuple(notes), generation=self.generation)
+        return Answer(question, True, "", citations, tuple(notes), generation=self.generation)
 
     def _cite(
         self, question: str, filters: SearchFilters | None, avoid: Sequence[Span]

@@ -127,7 +127,7 @@ def test_question_gets_quoted_dated_sources(bot_service: QAService) -> None:
                 "[1] Russia accuses the US of supporting terror groups in Syria — "
                 "outlet unknown, date not stated" in answer["text"]
             )
-            assert set(buttons(answer)) == {"Passage 1", "More"}
+            assert set(buttons(answer)) == {"Passage 1", "More", "👍", "👎"}
             assert "reply_to_message" not in answer  # private chat: no quoting needed
             typing = fake.calls_of("sendChatAction", after=mark)
             assert typing and typing[0].params["action"] == "typing"

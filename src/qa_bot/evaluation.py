@@ -265,7 +265,7 @@ def _failure(outcome: Outcome, gold_rank: int | None, first_hit: bool, any_hit: 
         return None
     if any_hit:
         return "answer in a later quote"
-    if gold_rank is None:
+    if gold_rank is None and q.docs:
         return "gold article not retrieved"
     return "no quote holds the answer"
 

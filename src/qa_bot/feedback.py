@@ -31,6 +31,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
 from qa_bot.errors import QABotError
+from qa_bot.files import atomic_write_text
 from qa_bot.models import CitedPassage, Rated
 from qa_bot.settings import Settings
 
@@ -163,6 +164,23 @@ class FeedbackLog:
     ) -> list[dict[str, Any]]:
         """The complaints as question-file lines (:func:`export_questions`)."""
         return export_questions(self.votes(since=since), approvals=approvals)
+
+    def write_export(
+        self, target: Path, *, since: dt.date | None = None, approvals: bool = False
+    ) -> int:
+        """Write :meth:`export` to ``target`` (whole or not at all); the lines written.
+        Nothing to export is an error: an empty question file is no test."""
+        lines = self.export(since=since, approvals=approvals)
+        if not lines:
+            what = "votes" if approvals else "complaints (👎)"
+            when = f" since {since}" if since else ""
+            raise FeedbackError(f"no {what}{when} to export in {self.path}")
+        text = "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines)
+        try:
+            atomic_write_text(target, text)
+        except OSError as exc:
+            raise FeedbackError(f"cannot write {target}: {_reason(exc)}") from exc
+        return len(lines)
 
     def stats(self, *, since: dt.date | None = None, recent: int = 5) -> FeedbackStats:
         """The votes counted (:func:`summarize`)."""

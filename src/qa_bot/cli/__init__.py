@@ -1,4 +1,5 @@
-"""The terminal front: ``qa-bot index | ask | sources | status | chat | eval | bot``.
+"""The terminal front: ``qa-bot index | ask | sources | status | chat | eval | bot | watch``,
+``qa-bot feeds ...`` and ``qa-bot feedback ...``.
 
 A thin layer over :class:`qa_bot.service.QAService`: it parses options, builds the settings
 once, prints, and turns domain errors into one-line messages with a non-zero exit. The shared
@@ -7,7 +8,7 @@ parts are in :mod:`.base`; each command is a plain function of its module, regis
 
 from __future__ import annotations
 
-from qa_bot.cli import bot, chat, commands, evaluate, feeds, watch
+from qa_bot.cli import bot, chat, commands, evaluate, feedback, feeds, watch
 from qa_bot.cli.base import app
 
 app.command()(commands.index)
@@ -19,6 +20,7 @@ app.command()(chat.chat)
 app.command()(bot.bot)
 app.command()(watch.watch)
 app.add_typer(feeds.feeds_app, name="feeds")
+app.add_typer(feedback.feedback_app, name="feedback")
 
 
 def main() -> None:
