@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -15,7 +16,15 @@ from pathlib import Path
 import pytest
 
 from qa_bot.corpus import read_article
-from qa_bot.feeds import FeedError, add_feed, load_feeds, page_path, pull_feeds, remove_feed
+from qa_bot.feeds import (
+    FeedError,
+    SitePacer,
+    add_feed,
+    load_feeds,
+    page_path,
+    pull_feeds,
+    remove_feed,
+)
 from qa_bot.indexer import update_index
 from qa_bot.seed_files import discover
 from qa_bot.settings import FeedsSettings
@@ -24,7 +33,9 @@ from qa_bot.store import IndexStore
 
 from .conftest import CountingEmbedder, make_settings
 
-SETTINGS = FeedsSettings(timeout_seconds=3, max_bytes=20_000, max_redirects=3)
+SETTINGS = FeedsSettings(
+    timeout_seconds=3, max_bytes=20_000, max_redirects=3, per_site_interval_seconds=0
+)
 
 
 def page(title: str, body: str, published: str | None) -> bytes:
@@ -56,10 +67,13 @@ class Server:
     def __init__(self) -> None:
         self.routes: dict[str, tuple[int, dict[str, str], bytes]] = {}
         self.requests: list[tuple[str, dict[str, str]]] = []
+        #: When each request arrived (time.monotonic), in the order of ``requests``.
+        self.times: list[float] = []
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
+                outer.times.append(time.monotonic())
                 outer.requests.append((self.path, dict(self.headers)))
                 status, headers, body = outer.routes.get(self.path, (404, {}, b"not found"))
                 if "ETag" in headers and self.headers.get("If-None-Match") == headers["ETag"]:
@@ -172,7 +186,11 @@ def test_only_new_entries_are_fetched(tmp_path: Path, server: Server) -> None:
     fetched_before = len(server.requests)
     report = pull_feeds(seeds, SETTINGS)
     assert report.stored == [page_path(server.base + "/news/tunnel-opens")]
-    assert [p for p, _ in server.requests[fetched_before:]] == ["/feed.xml", "/news/tunnel-opens"]
+    assert [p for p, _ in server.requests[fetched_before:]] == [
+        "/feed.xml",
+        "/robots.txt",  # once per site and pull; none here, so everything is allowed
+        "/news/tunnel-opens",
+    ]
 
 
 def test_every_failure_is_one_line_and_nothing_saved_is_lost(
@@ -201,7 +219,7 @@ def test_every_failure_is_one_line_and_nothing_saved_is_lost(
     server.routes["/broken.xml"] = (
         200,
         {"Content-Type": "application/rss+xml"},
-        b"<rss><channel><item><title>oops",
+        b"<rss><channel><item><title>oops",  # nothing usable before the break
     )
     for path in ("/bad-entries.xml", "/broken.xml", "/gone.xml"):
         add_feed(seeds, server.base + path)
@@ -216,7 +234,7 @@ def test_every_failure_is_one_line_and_nothing_saved_is_lost(
     assert "/news/report.pdf: not an HTML page (application/pdf)" in joined
     assert "/news/huge: too large" in joined
     assert "/news/loop: too many redirects" in joined
-    assert "/broken.xml: not a readable feed" in joined
+    assert "/broken.xml: not a readable feed (malformed XML: " in joined
     assert "/gone.xml: HTTP 404" in joined
     assert "unreachable.xml: cannot fetch" in joined
     assert len(lines) == 7
@@ -258,3 +276,118 @@ def test_feeds_commands(tmp_path: Path) -> None:
     assert "Traceback" not in bad.stderr
     assert qa("remove", "https://example.org/feed.xml").returncode == 0
     assert qa("remove", "https://example.org/feed.xml").returncode == 2
+
+
+# --- politeness and lenient reading ------------------------------------------------------------
+
+
+def _feed_of(server: Server, path: str, links: list[str]) -> None:
+    items = [(link.rsplit("/", 1)[-1], link, "Thu, 22 Sep 2016 08:00:00 GMT") for link in links]
+    server.routes[path] = (200, {"Content-Type": "application/rss+xml"}, rss(server.base, items))
+    for link in links:
+        server.html(link, page(link.rsplit("/", 1)[-1], "The bridge reopened to traffic.", None))
+
+
+def test_robots_txt_is_read_once_per_site_and_obeyed(tmp_path: Path, server: Server) -> None:
+    seeds = tmp_path / "seeds"
+    _feed_of(server, "/feed.xml", ["/news/open", "/private/secret", "/news/also-open"])
+    server.routes["/robots.txt"] = (
+        200,
+        {"Content-Type": "text/plain"},
+        b"User-agent: *\nDisallow: /news/\n\nUser-agent: qa-bot\nDisallow: /private/\n",
+    )
+    add_feed(seeds, server.base + "/feed.xml")
+    report = pull_feeds(seeds, SETTINGS)
+    assert sorted(report.stored) == sorted(
+        page_path(server.base + p) for p in ("/news/open", "/news/also-open")
+    )
+    assert report.failures == [
+        f"page {server.base}/private/secret: disallowed by the site's robots.txt"
+    ]
+    paths = [p for p, _ in server.requests]
+    assert paths.count("/robots.txt") == 1 and "/private/secret" not in paths
+    # A disallowed page is not asked about again; robots.txt is read again the next pull.
+    again = pull_feeds(seeds, SETTINGS)
+    assert again.failures == [] and again.stored == []
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [
+        (404, None),  # no robots.txt: everything is allowed
+        (403, "disallowed by the site's robots.txt"),
+        (503, "not fetched: the site's robots.txt is unavailable (HTTP 503"),
+    ],
+)
+def test_robots_txt_that_cannot_be_read(
+    tmp_path: Path, server: Server, status: int, expected: str | None
+) -> None:
+    seeds = tmp_path / "seeds"
+    _feed_of(server, "/feed.xml", ["/news/open"])
+    if status != 404:
+        server.routes["/robots.txt"] = (status, {}, b"no")
+    add_feed(seeds, server.base + "/feed.xml")
+    report = pull_feeds(seeds, SETTINGS)
+    if expected is None:
+        assert report.failures == [] and len(report.stored) == 1
+    else:
+        [line] = report.failures
+        assert line.startswith(f"page {server.base}/news/open: {expected}")
+        assert report.stored == [] and "/news/open" not in [p for p, _ in server.requests]
+
+
+def test_requests_to_one_site_are_spaced(tmp_path: Path, server: Server) -> None:
+    seeds = tmp_path / "seeds"
+    _feed_of(server, "/feed.xml", ["/news/a", "/news/b", "/news/c"])
+    add_feed(seeds, server.base + "/feed.xml")
+    interval = 0.15
+    report = pull_feeds(seeds, SETTINGS.model_copy(update={"per_site_interval_seconds": interval}))
+    assert len(report.stored) == 3
+    assert len(server.times) == 5  # the feed, robots.txt, three pages
+    gaps = [b - a for a, b in zip(server.times, server.times[1:], strict=False)]
+    assert min(gaps) >= interval - 0.01, gaps
+
+
+def test_site_pacer_waits_only_for_the_same_site() -> None:
+    now = [100.0]
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(round(seconds, 3))
+        now[0] += seconds
+
+    pacer = SitePacer(1.0, clock=lambda: now[0], sleep=sleep)
+    pacer.wait("http://a.example/feed")
+    pacer.wait("http://b.example/feed")  # another site: no wait
+    now[0] += 0.25
+    pacer.wait("http://a.example/page")  # 0.75 s left of a's interval
+    pacer.wait("HTTP://A.example/other")  # right after: a full interval
+    now[0] += 5
+    pacer.wait("http://a.example/later")
+    assert slept == [0.75, 1.0]
+
+
+def test_malformed_xml_uses_the_entries_before_the_break(tmp_path: Path, server: Server) -> None:
+    seeds = tmp_path / "seeds"
+    _feed_of(server, "/feed.xml", ["/news/a", "/news/b"])
+    good = server.routes["/feed.xml"][2]
+    broken = good.replace(b"</channel></rss>", b"<item><title>C &bogus; <b></item></channel></rss>")
+    server.routes["/feed.xml"] = (200, {"Content-Type": "application/rss+xml"}, broken)
+    add_feed(seeds, server.base + "/feed.xml")
+    report = pull_feeds(seeds, SETTINGS)
+    assert len(report.stored) == 2 and report.failures == []
+    [note] = report.notes
+    assert note.startswith(f"feed {server.base}/feed.xml: malformed XML (")
+    assert note.endswith("used the 2 entries read before it") and "\n" not in note
+
+
+def test_a_feed_redirecting_in_a_loop_is_one_line(tmp_path: Path, server: Server) -> None:
+    seeds = tmp_path / "seeds"
+    server.routes["/loop.xml"] = (301, {"Location": "/loop-again.xml"}, b"")
+    server.routes["/loop-again.xml"] = (302, {"Location": "/loop.xml"}, b"")
+    add_feed(seeds, server.base + "/loop.xml")
+    report = pull_feeds(seeds, SETTINGS)
+    assert report.failures == [
+        f"feed {server.base}/loop.xml: too many redirects (a redirect loop?)"
+    ]
+    assert report.stored == [] and len(server.requests) == SETTINGS.max_redirects + 1

@@ -93,6 +93,7 @@ def test_feed_to_answer_and_removal_without_restart(tmp_path: Path) -> None:
             "QA_BOT_TELEGRAM__BASE_URL": fake.base_url,
             "QA_BOT_TELEGRAM__FEEDS_INTERVAL_MINUTES": "60",
             "QA_BOT_WATCH__DEBOUNCE_MS": "200",
+            "QA_BOT_FEEDS__PER_SITE_INTERVAL_SECONDS": "0.1",
             "QA_BOT_WATCH__SETTLE_SECONDS": "0.2",
             "QA_BOT_ROOT_DIR": str(tmp_path),
         }

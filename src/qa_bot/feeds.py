@@ -7,7 +7,14 @@ written to a hidden temporary name first and then renamed, so a watcher never re
 half-way; its address and the feed's date for it go into the metadata file. Every failure (an
 unreachable server, a 404, a response that is not a page, one too large, malformed XML, a
 redirect loop) is one line of the report, and that feed or page is skipped: files already
-saved, and so the index, are never touched by a failed pull.
+saved, and so the index, are never touched by a failed pull. A feed whose XML is broken
+part-way is read as far as it goes: the entries before the break are used, and the break is
+one line of the report.
+
+Politely: a page is fetched only when the site's robots.txt allows it (read once per site and
+pull, with the same bounded fetcher; RFC 9309: a missing robots.txt allows everything, one that
+cannot be fetched because of a server or network error allows nothing), and requests to one
+site are at least ``feeds.per_site_interval_seconds`` apart.
 """
 
 from __future__ import annotations
@@ -18,11 +25,12 @@ import json
 import os
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin, urlsplit
+from urllib.robotparser import RobotFileParser
 from xml.sax import SAXException
 
 from qa_bot.errors import QABotError
@@ -41,7 +49,12 @@ class FeedError(QABotError):
 
 
 class FetchError(Exception):
-    """One feed or page that could not be fetched; the message is the report's line."""
+    """One feed or page that could not be fetched; the message is the report's line, and
+    ``status`` the HTTP status when the server answered with an error."""
+
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.status = status
 
 
 @dataclass
@@ -58,11 +71,81 @@ class Feed:
 
 @dataclass
 class PullReport:
-    """What a pull did: files saved (relative to seeds/), feeds unchanged, one line per failure."""
+    """What a pull did: files saved (relative to seeds/), feeds unchanged, one line per failure,
+    and one per problem that was worked around (a feed read only up to broken XML)."""
 
     stored: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def _site(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc.lower()}"
+
+
+class SitePacer:
+    """Keeps the starts of two requests to one site (scheme, host and port) at least
+    ``interval`` seconds apart, sleeping when needed. The clock and the sleep can be given."""
+
+    def __init__(
+        self,
+        interval: float,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        self.interval = interval
+        self._clock = clock
+        self._sleep = sleep
+        self._last: dict[str, float] = {}
+
+    def wait(self, url: str) -> None:
+        site = _site(url)
+        if site in self._last:
+            delay = self._last[site] + self.interval - self._clock()
+            if delay > 0:
+                self._sleep(delay)
+        self._last[site] = self._clock()
+
+
+class RobotsRules:
+    """What each site's robots.txt allows the user agent, read once per site per pull."""
+
+    def __init__(self, client: Any, settings: FeedsSettings, pacer: SitePacer):
+        self._client = client
+        self._settings = settings
+        self._pacer = pacer
+        self._sites: dict[str, RobotFileParser | str] = {}
+
+    def refusal(self, url: str) -> str | None:
+        """None when ``url`` may be fetched, else why not (one line)."""
+        site = _site(url)
+        if site not in self._sites:
+            self._sites[site] = self._read(site)
+        rules = self._sites[site]
+        if isinstance(rules, str):
+            return rules
+        if not rules.can_fetch(self._settings.user_agent, url):
+            return "disallowed by the site's robots.txt"
+        return None
+
+    def _read(self, site: str) -> RobotFileParser | str:
+        rules = RobotFileParser(site + "/robots.txt")
+        try:
+            _, body = fetch(
+                self._client, site + "/robots.txt", self._settings.max_bytes, None, self._pacer
+            )
+        except FetchError as exc:
+            if exc.status in (401, 403):
+                rules.disallow_all = True  # as urllib.robotparser reads it
+            elif exc.status is not None and exc.status < 500:
+                rules.allow_all = True  # no robots.txt: no rules
+            else:
+                return f"not fetched: the site's robots.txt is unavailable ({exc})"
+            return rules
+        rules.parse(body.decode("utf-8", errors="replace").splitlines())
+        return rules
 
 
 def _state_path(seeds_dir: Path) -> Path:
@@ -125,46 +208,68 @@ def pull_feeds(
     report = PullReport()
     timeout = httpx.Timeout(settings.timeout_seconds)
     headers = {"User-Agent": settings.user_agent}
+    pacer = SitePacer(settings.per_site_interval_seconds)
     with httpx.Client(
         timeout=timeout,
         headers=headers,
         follow_redirects=True,
         max_redirects=settings.max_redirects,
     ) as client:
+        pull = _Pull(client, settings, metadata_file, pacer, RobotsRules(client, settings, pacer))
         for feed in feeds:
             try:
-                _pull_one(client, feed, seeds_dir, settings, metadata_file, report)
+                _pull_one(pull, feed, seeds_dir, report)
             except FetchError as exc:
                 report.failures.append(f"feed {feed.url}: {exc}")
             save_feeds(seeds_dir, feeds)  # what was saved so far is remembered
     return report
 
 
-def _pull_one(
-    client: Any,
-    feed: Feed,
-    seeds_dir: Path,
-    settings: FeedsSettings,
-    metadata_file: str,
-    report: PullReport,
-) -> None:
+@dataclass
+class _Pull:
+    """What one pull shares between its feeds: the client, the pace, the robots rules."""
+
+    client: Any
+    settings: FeedsSettings
+    metadata_file: str
+    pacer: SitePacer
+    robots: RobotsRules
+
+
+def _read_feed(body: bytes, url: str, location: str, report: PullReport) -> Any:
+    """The parsed feed. Broken XML (feedparser's ``bozo``) is read as far as it goes: the
+    entries before the break that have a link are used and the break is noted; a feed with
+    nothing usable in it is a failure."""
     import feedparser
 
+    parsed = feedparser.parse(body, response_headers={"content-location": location})
+    problem = getattr(parsed, "bozo_exception", None)
+    why = " ".join(str(problem).split()) if problem is not None else ""
+    if isinstance(problem, SAXException):
+        parsed["entries"] = [e for e in parsed.entries if e.get("link")]  # the broken tail
+        if parsed.entries:
+            report.notes.append(
+                f"feed {url}: malformed XML ({why}); "
+                f"used the {len(parsed.entries)} entries read before it"
+            )
+    if not parsed.entries and (parsed.bozo or not parsed.version):
+        malformed = "malformed XML: " if isinstance(problem, SAXException) else ""
+        raise FetchError(f"not a readable feed ({malformed}{why or 'no RSS or Atom in it'})")
+    return parsed
+
+
+def _pull_one(pull: _Pull, feed: Feed, seeds_dir: Path, report: PullReport) -> None:
+    settings = pull.settings
     conditional = {}
     if feed.etag:
         conditional["If-None-Match"] = feed.etag
     if feed.modified:
         conditional["If-Modified-Since"] = feed.modified
-    response, body = fetch(client, feed.url, settings.max_bytes, conditional)
+    response, body = fetch(pull.client, feed.url, settings.max_bytes, conditional, pull.pacer)
     if response.status_code == 304:
         report.unchanged.append(feed.url)
         return
-    parsed = feedparser.parse(body, response_headers={"content-location": str(response.url)})
-    problem = getattr(parsed, "bozo_exception", None)
-    if isinstance(problem, SAXException):  # guessing at broken XML could invent entries
-        raise FetchError(f"not a readable feed (malformed XML: {problem})")
-    if not parsed.entries and (parsed.bozo or not parsed.version):
-        raise FetchError(f"not a readable feed ({problem or 'no RSS or Atom in it'})")
+    parsed = _read_feed(body, feed.url, str(response.url), report)
     feed.title = parsed.feed.get("title") or feed.title
     feed.etag = response.headers.get("ETag")
     feed.modified = response.headers.get("Last-Modified")
@@ -177,8 +282,14 @@ def _pull_one(
             report.failures.append(f"feed {feed.url}: an entry without a link, skipped")
             continue
         link = urljoin(str(response.url), link)
+        refusal = pull.robots.refusal(link)
+        if refusal is not None:
+            report.failures.append(f"page {link}: {refusal}")
+            if refusal.startswith("disallowed"):
+                feed.seen.append(_entry_key(entry))  # not asked again
+            continue
         try:
-            rel = _save_page(client, link, _entry_date(entry), seeds_dir, settings, metadata_file)
+            rel = _save_page(pull, link, _entry_date(entry), seeds_dir)
         except FetchError as exc:
             report.failures.append(f"page {link}: {exc}")
             continue
@@ -204,18 +315,25 @@ def _newest_first(entries: list[Any]) -> list[Any]:
 
 
 def fetch(
-    client: Any, url: str, limit: int, headers: dict[str, str] | None = None
+    client: Any,
+    url: str,
+    limit: int,
+    headers: dict[str, str] | None = None,
+    pacer: SitePacer | None = None,
 ) -> tuple[Any, bytes]:
-    """GET ``url`` with at most ``limit`` bytes of body; every failure is a :class:`FetchError`
-    whose message fits on one line."""
+    """GET ``url`` with at most ``limit`` bytes of body (after waiting for the site's turn,
+    with a ``pacer``); every failure is a :class:`FetchError` whose message fits on one line."""
     import httpx
 
+    if pacer is not None:
+        pacer.wait(url)
     try:
         with client.stream("GET", url, headers=headers or {}) as response:
             if response.status_code == 304:
                 return response, b""
             if response.status_code >= 400:
-                raise FetchError(f"HTTP {response.status_code} {response.reason_phrase}".strip())
+                status = response.status_code
+                raise FetchError(f"HTTP {status} {response.reason_phrase}".strip(), status)
             declared = response.headers.get("Content-Length", "")
             if declared.isdigit() and int(declared) > limit:
                 raise FetchError(f"too large ({int(declared):,} bytes; the limit is {limit:,})")
@@ -237,15 +355,8 @@ def _bounded(chunks: Iterator[bytes], limit: int) -> Iterator[bytes]:
         yield chunk
 
 
-def _save_page(
-    client: Any,
-    link: str,
-    date: dt.date | None,
-    seeds_dir: Path,
-    settings: FeedsSettings,
-    metadata_file: str,
-) -> str:
-    response, body = fetch(client, link, settings.max_bytes)
+def _save_page(pull: _Pull, link: str, date: dt.date | None, seeds_dir: Path) -> str:
+    response, body = fetch(pull.client, link, pull.settings.max_bytes, None, pull.pacer)
     kind = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
     if kind not in _HTML_TYPES:
         raise FetchError(f"not an HTML page ({kind or 'no content type'})")
@@ -257,7 +368,7 @@ def _save_page(
     _write_atomically(target, body)
     if date is not None and _states_its_date(body):
         date = None  # the page's own date is the one to cite; the feed's may be an update's
-    _append_metadata(seeds_dir / metadata_file, rel, link, date)
+    _append_metadata(seeds_dir / pull.metadata_file, rel, link, date)
     return rel
 
 

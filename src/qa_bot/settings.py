@@ -73,6 +73,8 @@ class FeedsSettings(BaseModel):
     #: New entries fetched per feed and pull (the newest first); the rest wait for the next.
     max_entries: int = Field(30, ge=1, le=1000)
     user_agent: str = "qa-bot/0.1 (news reader; fetches each page once)"
+    #: Seconds between the starts of two requests to one site (feeds, robots.txt, pages).
+    per_site_interval_seconds: float = Field(1.0, ge=0.0, le=600.0)
 
 
 class FeedbackSettings(BaseModel):

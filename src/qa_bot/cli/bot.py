@@ -127,6 +127,8 @@ def pull_and_index(service: QAService) -> None:
     except QABotError as exc:
         log.error("feeds: %s", exc)
         return
+    for line in report.notes:
+        log.warning("feeds: %s", line)
     for line in report.failures:
         log.warning("feeds: skipped %s", line)
     log.info("feeds: %d new pages, %d failures", len(report.stored), len(report.failures))

@@ -62,6 +62,8 @@ def pull(
             err.print(f"saved {escape(rel)}")
         for url in report.unchanged:
             err.print(f"unchanged: {escape(url)}")
+        for line in report.notes:
+            err.print(f"[yellow]note[/] {escape(line)}")
         for line in report.failures:
             err.print(f"[yellow]skipped[/] {escape(line)}")
         err.print(f"{len(report.stored)} new pages, {len(report.failures)} failures")
