@@ -45,6 +45,7 @@ import faiss
 import numpy as np
 
 from qa_bot import vector_index
+from qa_bot.runtime import prepare_process
 from qa_bot.settings import RetrievalSettings
 from qa_bot.vector_index import VectorIndex
 
@@ -512,4 +513,5 @@ def run(corpus: Corpus, args: argparse.Namespace, folder: Path, threads: int) ->
 
 
 if __name__ == "__main__":
+    prepare_process()
     main()

@@ -38,6 +38,7 @@ sys.path.insert(0, str(REPO))  # tests.botapi_fake
 from tests.botapi_fake import BotAPIFake  # noqa: E402
 
 from qa_bot.models import Answer, ArticleMeta, Citation  # noqa: E402
+from qa_bot.runtime import prepare_process  # noqa: E402
 from qa_bot.service import QAService, validate_question  # noqa: E402
 from qa_bot.settings import TelegramSettings, load_settings  # noqa: E402
 from qa_bot.telegram.app import build_application, serving  # noqa: E402
@@ -218,4 +219,5 @@ def report(results: list[dict[str, Any]]) -> None:
 
 
 if __name__ == "__main__":
+    prepare_process()
     main()

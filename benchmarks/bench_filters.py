@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from bench_ann import make_corpus
+from qa_bot.runtime import prepare_process
 from qa_bot.settings import RetrievalSettings
 from qa_bot.vector_index import VectorIndex
 
@@ -103,4 +104,5 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
+    prepare_process()
     main()

@@ -26,6 +26,7 @@ import numpy as np
 from qa_bot.chunking import chunk_article, embedding_text
 from qa_bot.corpus import read_article
 from qa_bot.embedding import SentenceTransformerEmbedder
+from qa_bot.runtime import prepare_process
 from qa_bot.seed_files import discover
 from qa_bot.service import QAService
 from qa_bot.settings import Settings, load_settings
@@ -172,4 +173,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    prepare_process()
     main()

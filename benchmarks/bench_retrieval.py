@@ -42,6 +42,7 @@ from qa_bot.embedding import Embedder, ProgressCallback
 from qa_bot.evaluation import EvalQuestion, Report, doc_matches, evaluate, load_questions
 from qa_bot.query import analyse
 from qa_bot.retrieval import candidates, hand_scored, rerank_and_decide
+from qa_bot.runtime import prepare_process
 from qa_bot.service import QAService
 from qa_bot.settings import load_settings
 
@@ -297,4 +298,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    prepare_process()
     raise SystemExit(main())

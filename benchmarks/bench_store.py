@@ -35,6 +35,7 @@ from qa_bot.corpus import parse_article
 from qa_bot.embedding import Embedder, ProgressCallback, SentenceTransformerEmbedder
 from qa_bot.evaluation import EvalQuestion, evaluate, load_questions
 from qa_bot.indexer import update_index
+from qa_bot.runtime import prepare_process
 from qa_bot.service import QAService
 from qa_bot.settings import Settings, load_settings
 
@@ -355,4 +356,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    prepare_process()
     raise SystemExit(main())

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from qa_bot.news import NewsDesk
+from qa_bot.runtime import prepare_process
 from qa_bot.service import QAService
 from qa_bot.settings import load_settings
 
@@ -89,4 +90,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    prepare_process()
     main()

@@ -17,6 +17,7 @@ from qa_bot.chunking import chunk_article
 from qa_bot.corpus import parse_article
 from qa_bot.embedding import SentenceTransformerEmbedder
 from qa_bot.models import ArticleMeta, Chunk
+from qa_bot.runtime import prepare_process
 from qa_bot.service import QAService
 from qa_bot.settings import ChunkingSettings, Settings, load_settings
 from qa_bot.text import words
@@ -27,6 +28,7 @@ SHARED = REPO.parent / "shared"
 DEV_QUESTIONS = SHARED / "eval" / "dev_questions.jsonl"
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+prepare_process()  # the test session is an entry point: before FAISS or torch is loaded
 
 
 class CountingEmbedder:

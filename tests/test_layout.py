@@ -17,7 +17,7 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 
 #: Lowest first. A module may import its own layer or a lower one, never a higher one.
 LAYERS: list[tuple[str, set[str]]] = [
-    ("plain types", {"errors", "models", "settings", "files", "text", "decoding", "commands"}),
+    ("plain types", {"errors", "models", "settings", "files", "text", "decoding", "commands", "runtime"}),
     ("question parts", {"filters"}),
     (
         "articles and vectors",

@@ -50,6 +50,7 @@ from qa_bot.features import (
 from qa_bot.query import Query, analyse
 from qa_bot.ranker import PACKAGED, LearnedRanker, LinearModel
 from qa_bot.retrieval import Hit, candidates, hand_scored
+from qa_bot.runtime import prepare_process
 from qa_bot.service import QAService
 from qa_bot.settings import RetrievalSettings, load_settings
 
@@ -350,4 +351,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    prepare_process()
     raise SystemExit(main())

@@ -93,7 +93,8 @@ class SentenceTransformerEmbedder:
     """The reference backend: the real sentence-transformers model on the CPU.
 
     The import of sentence-transformers (and torch) happens on first use, not at module import:
-    it costs 8-12 s here and commands that never embed must not pay for it.
+    it takes seconds (benchmarks/README.md, "Embedding backends") and commands that never
+    embed must not pay for it.
     """
 
     def __init__(self, model: str = PACKAGED_MODEL, *, batch_size: int = 32, threads: int = 0):
@@ -157,8 +158,8 @@ class SentenceTransformerEmbedder:
             return np.zeros((0, self.dimension), dtype=np.float32)
         # sentence-transformers pads each batch to its longest text and sorts by length only
         # within one call; the calls here are slices (for the progress bar), so the texts are
-        # sorted by length across all of them first. Slicing them in their own order made a
-        # build of 300 Reuters stories 26% slower than one encode call on the same texts.
+        # sorted by length across all of them first: slicing them in their own order made a
+        # build markedly slower (benchmarks/README.md, "Embedding backends").
         order = np.argsort([-len(t) for t in texts], kind="stable")
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
         step = max(self._batch_size * 4, 1)

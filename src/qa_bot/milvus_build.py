@@ -114,9 +114,9 @@ class MilvusBuild:
         next_id += sum(len(a.chunks) for a in fresh)
         self._mark_retired(epoch, retired)
         for name in (self.conn.passages(epoch), self.conn.articles(epoch)):
-            # Sealed and persisted before the switch points at them (and searched through
-            # their index rather than scanned: milvus-lite searched 19,474 unsealed rows in
-            # 2.5 s, sealed in 15 ms). One flush a build; the server rate-limits frequent ones.
+            # Sealed and persisted before the switch points at them, and so searched through
+            # their index rather than scanned (benchmarks/README.md, "Milvus against the
+            # index folder"). One flush a build; the server rate-limits frequent ones.
             self.conn.call(f"flush {name}", self.conn.client.flush, name)
         parts = stats.to_parts()
         self.conn.put_meta({f"vocab:{self.number}:{i}": part for i, part in enumerate(parts)})

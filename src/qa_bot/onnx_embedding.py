@@ -1,8 +1,9 @@
 """An embedding backend that answers questions without torch: ONNX Runtime plus ``tokenizers``.
 
-Importing sentence-transformers costs 8-12 s on a small machine, which a question asked from a
-cold process must not pay. :func:`qa_bot.onnx_export.export_onnx` turns the model into a folder
-(graph, tokenizer, settings) once, with torch, at index time; :class:`OnnxEmbedder` reads that
+Importing sentence-transformers takes seconds on a small machine (benchmarks/README.md,
+"Embedding backends"), which a question asked from a cold process must not pay.
+:func:`qa_bot.onnx_export.export_onnx` turns the model into a folder (graph, tokenizer,
+settings) once, with torch, at index time; :class:`OnnxEmbedder` reads that
 folder with nothing heavier than onnxruntime and numpy, and gives the same vectors (cosine
 ≥ 0.999, checked at export), under the same ``model_id``, so an index built with
 sentence-transformers can be searched with it.

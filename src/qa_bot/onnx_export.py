@@ -239,8 +239,8 @@ def _verified(
 def _quantize(source: Path, target: Path) -> None:
     """Dynamic int8 quantization: weights per output channel, activations at run time.
 
-    Per-tensor scales are faster here but drift far more from the fp32 vectors (mean cosine
-    about 0.95, worst 0.85, on Reuters passages); per-channel keeps about 0.99 / 0.97.
+    Per-tensor scales are faster but drift far more from the fp32 vectors than per-channel
+    ones (benchmarks/README.md, "Embedding backends").
     """
     from onnxruntime.quantization import QuantType, quantize_dynamic
 

@@ -21,9 +21,8 @@ if TYPE_CHECKING:
 #: A filtered search scores up to this many allowed passages exactly; a larger allowed set is
 #: searched through the vector index with the other rows masked out, when that is exact (a
 #: flat index) or the allowed share is large enough for the approximate index to still find
-#: the neighbours: HNSW skipping 70% of 200k rows found 0.997 of the exact top 50, skipping
-#: 90% only 0.93, and 95% only 0.76 (benchmarks/bench_filters.py). Exact scoring costs about
-#: 0.45 ms per thousand rows there.
+#: the neighbours: HNSW loses neighbours when most rows are masked (benchmarks/README.md,
+#: "Filtered search").
 EXACT_FILTER_LIMIT = 20_000
 MASKED_MIN_SHARE = 0.3
 

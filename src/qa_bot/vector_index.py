@@ -11,6 +11,10 @@ without a rebuild.
 
 Ids are row numbers of the array given to :meth:`VectorIndex.build`. This module never reads
 chunks or manifests; the caller keeps the row -> chunk mapping.
+
+FAISS is imported inside the functions that use it, not with this module: it loads an OpenMP
+runtime that reads its settings (``OMP_WAIT_POLICY``) once, and the entry points set them
+before anything loads it (:func:`qa_bot.runtime.prepare_process`).
 """
 
 from __future__ import annotations
@@ -23,14 +27,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-# OpenMP threads (FAISS's runtime and torch's) spin while waiting for work by default. On
-# these 2 cores with other work running, embedding 2,000 sentences after importing faiss took
-# 55 s, and 25 s with passive waiting (89 s with torch alone and spinning); on an idle
-# machine both take 6 s, and an HNSW build is ~8% slower passive. Set before the import so
-# the runtimes loaded from here on read it; an explicit setting wins.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
-import faiss  # ~0.1 s on an idle machine (numpy included): no lazy import needed
 import numpy as np
 
 from qa_bot.errors import (
@@ -41,20 +37,21 @@ from qa_bot.errors import (
 )
 
 if TYPE_CHECKING:
+    import faiss
+
     from qa_bot.settings import RetrievalSettings
 
 Kind = Literal["flat", "hnsw", "ivf"]
 
 #: HNSW graph quality at build time: candidates kept while linking a new vector. Higher means
-#: better recall at a given efSearch and a slower build. With M=32, recall@10 at efSearch 128
-#: went from 0.88 to 0.995 (1M clustered synthetic vectors) and from 0.983 to 0.998 (22k real
-#: MiniLM sentences, real questions) when efConstruction went from 64 to 200; the 1M build
-#: took 2.2x longer (benchmarks/bench_ann.py).
+#: better recall at a given efSearch and a slower build; 200 is where recall stopped rising
+#: (benchmarks/README.md, "Vector index at scale").
 EF_CONSTRUCTION = 200
 
 #: Below this many queries a flat search runs on one thread: FAISS's multi-threaded scan of a
-#: single query was 6x slower than the single-threaded one here (84 ms vs 13 ms at 200k
-#: vectors, 2 cores), and approximate indexes only parallelize over queries anyway.
+#: single query was several times slower than the single-threaded one on few cores
+#: (benchmarks/README.md, "Vector index at scale"), and approximate indexes only parallelize
+#: over queries anyway.
 SINGLE_THREAD_BELOW = 20
 
 #: IVF k-means: training points per list. FAISS warns below 39; more costs training time.
@@ -95,6 +92,8 @@ class VectorIndex:
         Raises:
             ValueError: ``vectors`` is not a 2-D array or holds NaN/inf.
         """
+        import faiss
+
         data = _as_matrix(vectors, "vectors")
         if not _all_finite(data):
             raise ValueError("vectors hold NaN or infinite values; embed them again")
@@ -140,6 +139,8 @@ class VectorIndex:
             IndexCorruptError: the file is truncated, garbage, or not an index of this module.
             IndexMismatchError: the index's dimension is not ``dimension``.
         """
+        import faiss
+
         path = Path(path)
         if not path.is_file():
             raise IndexMissingError(f"{path}: no vector index here; build the index first")
@@ -254,6 +255,8 @@ class VectorIndex:
         be the only copy on disk; IVF keeps them in per-list storage (None: store them apart).
         The array points into the index's memory: it keeps this object alive.
         """
+        import faiss
+
         if self._kind == "ivf":
             return None
         storage = self._index if self._kind == "flat" else faiss.downcast_index(self._index.storage)
@@ -271,6 +274,8 @@ class VectorIndex:
     ) -> tuple[faiss.SearchParameters | None, object]:
         """Search parameters that admit only ``allowed`` rows, and the selector they point to:
         FAISS holds a bare pointer, so the caller keeps the selector alive during the search."""
+        import faiss
+
         if allowed is None:
             return None, None
         ids = np.ascontiguousarray(allowed, dtype=np.int64)
@@ -299,6 +304,8 @@ class VectorIndex:
             IndexWriteError: the folder is missing or read-only, or the disk is full; any
                 previous file at ``path`` is left intact.
         """
+        import faiss
+
         path = Path(path)
         folder = path.parent
         tmp: Path | None = None
@@ -349,6 +356,8 @@ def ivf_nlist(n: int) -> int:
 
 def _train_ivf(data: np.ndarray, nlist: int) -> faiss.Index:
     """An IVF-flat inner-product index whose k-means ran on a random sample of ``data``."""
+    import faiss
+
     dim = data.shape[1]
     quantizer = faiss.IndexFlatIP(dim)
     index = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
@@ -367,6 +376,8 @@ def _train_ivf(data: np.ndarray, nlist: int) -> faiss.Index:
 
 def _kind_of(index: faiss.Index) -> Kind:
     """Name the index's type, refusing types and metrics this module never writes."""
+    import faiss
+
     if isinstance(index, faiss.IndexFlat):
         kind: Kind = "flat"
     elif isinstance(index, faiss.IndexHNSWFlat):
@@ -397,6 +408,8 @@ def _all_finite(matrix: np.ndarray, rows: int = 65_536) -> bool:
 
 def _read_flags(path: Path, mmap: bool) -> int:
     """``IO_FLAG_MMAP_IFC`` for a flat index when asked, else 0 (read into memory)."""
+    import faiss
+
     if not mmap:
         return 0
     with open(path, "rb") as fh:
@@ -422,6 +435,8 @@ def _available_cores() -> int:
 @contextlib.contextmanager
 def _threads(count: int) -> Iterator[None]:
     """Run FAISS with ``count`` OpenMP threads, then restore the previous count."""
+    import faiss
+
     previous = faiss.omp_get_max_threads()
     faiss.omp_set_num_threads(count)
     try:

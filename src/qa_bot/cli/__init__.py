@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from qa_bot.cli import bot, chat, commands, evaluate, feedback, feeds, watch
 from qa_bot.cli.base import app
+from qa_bot.runtime import prepare_process
 
 app.command()(commands.index)
 app.command()(commands.ask)
@@ -24,7 +25,8 @@ app.add_typer(feedback.feedback_app, name="feedback")
 
 
 def main() -> None:
-    """The ``qa-bot`` command."""
+    """The ``qa-bot`` command (and the bot: ``qa-bot bot``)."""
+    prepare_process()
     app()
 
 
