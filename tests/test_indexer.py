@@ -332,6 +332,28 @@ def test_damaged_index_is_detected_and_rebuilt(
     assert len(QAService(settings, embedder=CountingEmbedder()).sources()) == 3
 
 
+def test_an_index_in_the_previous_format_is_rebuilt_by_the_next_question(
+    tmp_path: Path, corpus: Path
+) -> None:
+    """Format 1 had no stated date lines: read alone it is refused with what to do, and the
+    next question with the seeds at hand rebuilds it and says why."""
+    settings = make_settings(tmp_path, corpus)
+    update_index(settings, CountingEmbedder())
+    gen = settings.index_dir / (IndexStore(settings.index_dir).current() or "")
+    manifest = json.loads((gen / "manifest.json").read_text())
+    manifest["format_version"] = 1
+    (gen / "manifest.json").write_text(json.dumps(manifest))
+    with sqlite3.connect(gen / "meta.sqlite") as db:
+        db.execute("ALTER TABLE articles DROP COLUMN stated_start")
+        db.execute("ALTER TABLE articles DROP COLUMN stated_end")
+    with pytest.raises(IndexMismatchError, match=r"format 1.*run `qa-bot index` to rebuild"):
+        QAService(settings, embedder=CountingEmbedder()).sources()
+    report = QAService(settings, embedder=CountingEmbedder()).ensure_index()
+    assert report is not None and "format 1" in (report.full_rebuild_reason or "")
+    alpha = QAService(settings, embedder=CountingEmbedder()).snapshot().article("alpha")
+    assert alpha is not None and alpha.stated_span is not None
+
+
 @pytest.mark.parametrize(
     ("retrieval", "kind", "separate_file"),
     [

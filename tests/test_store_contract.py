@@ -90,6 +90,32 @@ def test_add_embeds_only_the_new_article(settings_for: MakeSettings, corpus: Pat
     assert service.status().articles == 4
 
 
+def test_the_stated_date_line_is_stored_with_the_article(
+    settings_for: MakeSettings, corpus: Path
+) -> None:
+    """Where a page states its date is found at index time and read back from either store,
+    also for an article kept from the previous build."""
+    settings = settings_for(corpus)
+    _index(settings)
+    write_article(corpus, "delta.txt", "Floods close the port", "Floods closed the port of Basra.")
+    _index(settings)
+    view = _service(settings).snapshot()
+    metas = view.articles_by_id(["alpha", "beta", "nested/gamma", "delta"])
+    stated = {}
+    for article_id, meta in metas.items():
+        span = meta.stated_span
+        stated[article_id] = None if span is None else view.article_text(article_id)[slice(*span)]
+    assert stated == {
+        "alpha": "24 Sep, 2016 01:53",
+        "beta": "2016-09-28",
+        "nested/gamma": None,
+        "delta": None,
+    }
+    assert {s.meta.id: s.meta.stated_span for s in view.sources()} == {
+        m.id: m.stated_span for m in metas.values()
+    }
+
+
 def test_change_replaces_the_article_and_nothing_else(
     settings_for: MakeSettings, corpus: Path
 ) -> None:

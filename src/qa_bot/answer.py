@@ -23,7 +23,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 
 from qa_bot.answer_types import AnswerType, about_the_article
-from qa_bot.corpus import stated_span
 from qa_bot.models import Answer, Chunk, Citation
 from qa_bot.query import speaker
 from qa_bot.retrieval import Hit, Retrieval, near_duplicate
@@ -218,10 +217,10 @@ def _stated_citation(
     if about is None or not hits:
         return None
     hit = hits[0]
-    text = article_text(hit.article.id)
-    span = stated_span(text, hit.article)
+    span = hit.article.stated_span
     if span is None:
         return None
+    text = article_text(hit.article.id)
     quote = text[span[0] : span[1]]
     if about == "outlet" and not (hit.article.outlet and hit.article.outlet in quote):
         return None  # the date line does not name the outlet: the sources line does

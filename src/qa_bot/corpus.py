@@ -260,6 +260,7 @@ def parse_article(
     )
     if overrides:
         meta = _apply_overrides(meta, overrides)
+    meta = replace(meta, stated_span=stated_span(text, meta))
     return Article(meta=meta, text=text, body=tuple(body))
 
 
@@ -269,7 +270,9 @@ def stated_span(text: str, meta: ArticleMeta) -> tuple[int, int] | None:
     2016 15:59"), as a span of the untouched text; None when the page states no date.
 
     A question about the article rather than its story ("When was the RT article about the
-    ultimatum published?") is answered by quoting this, verbatim like every quote.
+    ultimatum published?") is answered by quoting this, verbatim like every quote. Found once,
+    when the article is read for indexing, and stored with its metadata
+    (``ArticleMeta.stated_span``).
     """
     if not meta.date_text:
         return None
@@ -360,6 +363,7 @@ def _overridden(
         for name in ("title", "outlet", "date"):
             if name in overrides or (name == "date" and "date_text" in overrides):
                 origins[name] = "metadata.toml"
+    meta = replace(meta, stated_span=stated_span(article.text, meta))
     return replace(article, meta=meta, origins=tuple(sorted(origins.items())))
 
 

@@ -246,7 +246,7 @@ class MilvusBuild:
         empty = {
             "path": "", "outlet": "", "date_text": "", "url": "", "content_hash": "",
             "digest": "", "title": "", "parts": 0, "day": 0, "first_id": 0, "n_chunks": 0,
-            "size": 0, "mtime_ns": 0,
+            "size": 0, "mtime_ns": 0, "stated_start": -1, "stated_end": -1,
         }  # fmt: skip
         head = {
             "path": meta.path,
@@ -262,6 +262,8 @@ class MilvusBuild:
             "n_chunks": record.chunks,
             "size": record.size,
             "mtime_ns": record.mtime_ns,
+            "stated_start": meta.stated_span[0] if meta.stated_span else -1,
+            "stated_end": meta.stated_span[1] if meta.stated_span else -1,
         }
         return [
             {

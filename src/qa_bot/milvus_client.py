@@ -198,7 +198,8 @@ class MilvusConnection:
         schema.add_field("key", DataType.VARCHAR, is_primary=True, max_length=4200)
         _generation_fields(schema, DataType)
         schema.add_field("article_id", DataType.VARCHAR, max_length=4096)
-        for name in ("part", "parts", "day", "first_id", "n_chunks", "size", "mtime_ns"):
+        articles = ("part", "parts", "day", "first_id", "n_chunks", "size", "mtime_ns")
+        for name in (*articles, "stated_start", "stated_end"):  # -1: no stated date
             schema.add_field(name, DataType.INT64)
         for name, length in (("path", 4096), ("outlet", 1024), ("date_text", 1024)):
             schema.add_field(name, DataType.VARCHAR, max_length=length)

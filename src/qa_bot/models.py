@@ -18,7 +18,9 @@ class ArticleMeta:
 
     ``date`` is set only when the article (or the maintainer's sidecar) states a full date;
     ``date_text`` is the date exactly as it is written, so that a date without a year is shown
-    as such instead of being completed by guesswork.
+    as such instead of being completed by guesswork. ``stated_span`` is where the page itself
+    states that date (its dateline or date line), as a span of the article's text, found when
+    the article is indexed (:func:`qa_bot.corpus.stated_span`); None when the page states none.
     """
 
     id: str
@@ -29,6 +31,7 @@ class ArticleMeta:
     date_text: str | None
     url: str | None
     content_hash: str
+    stated_span: tuple[int, int] | None = None
 
     def date_label(self) -> str:
         """The date as a person should read it: as stated, or plainly not stated."""

@@ -56,7 +56,9 @@ from qa_bot.vector_index import VectorIndex
 if TYPE_CHECKING:
     from qa_bot.store_build import FaissBuild
 
-FORMAT_VERSION = 1
+#: The layout of a generation's files and tables. 2: each article's ``stated_span``. An index
+#: in another format is rebuilt by the next ``qa-bot index`` (or ``ask``, the bot).
+FORMAT_VERSION = 2
 #: Filters (outlets and dates) whose chunk ids a generation keeps at hand.
 FILTERS_REMEMBERED = 64
 CURRENT = "CURRENT"
@@ -101,8 +103,8 @@ class Manifest:
 _SCHEMA = """
 CREATE TABLE articles (
     id TEXT PRIMARY KEY, path TEXT NOT NULL, title TEXT NOT NULL, outlet TEXT, date TEXT,
-    date_text TEXT, url TEXT, content_hash TEXT NOT NULL, text TEXT NOT NULL,
-    first_chunk INTEGER NOT NULL, n_chunks INTEGER NOT NULL
+    date_text TEXT, url TEXT, content_hash TEXT NOT NULL, stated_start INTEGER,
+    stated_end INTEGER, text TEXT NOT NULL, first_chunk INTEGER NOT NULL, n_chunks INTEGER NOT NULL
 );
 CREATE TABLE chunks (
     id INTEGER PRIMARY KEY, article_id TEXT NOT NULL, ordinal INTEGER NOT NULL,
@@ -111,11 +113,13 @@ CREATE TABLE chunks (
 CREATE INDEX chunks_article ON chunks(article_id, ordinal);
 """
 
-_ARTICLE_COLUMNS = "id, path, title, outlet, date, date_text, url, content_hash"
+_ARTICLE_COLUMNS = (
+    "id, path, title, outlet, date, date_text, url, content_hash, stated_start, stated_end"
+)
 
 
 def _meta_from_row(row: sqlite3.Row | tuple[Any, ...]) -> ArticleMeta:
-    id_, path, title, outlet, date, date_text, url, digest = row[:8]
+    id_, path, title, outlet, date, date_text, url, digest, stated_start, stated_end = row[:10]
     return ArticleMeta(
         id=id_,
         path=path,
@@ -125,6 +129,7 @@ def _meta_from_row(row: sqlite3.Row | tuple[Any, ...]) -> ArticleMeta:
         date_text=date_text,
         url=url,
         content_hash=digest,
+        stated_span=None if stated_start is None else (stated_start, stated_end),
     )
 
 
@@ -335,7 +340,7 @@ class Snapshot:
         rows = self._db().execute(
             f"SELECT {_ARTICLE_COLUMNS}, n_chunks FROM articles ORDER BY path"
         )
-        return [SourceInfo(_meta_from_row(r), int(r[8])) for r in rows]
+        return [SourceInfo(_meta_from_row(r), int(r[10])) for r in rows]
 
     def outlets(self) -> list[str]:
         """The outlets named in this generation. Every question asks (to spot "according to
@@ -433,10 +438,7 @@ class IndexStore:
                 f"{path} is corrupted ({exc}); run `qa-bot index --force` to rebuild"
             ) from exc
         if manifest.format_version != FORMAT_VERSION:
-            raise IndexMismatchError(
-                f"index format {manifest.format_version} in {self.root} is not the supported "
-                f"format {FORMAT_VERSION}; run `qa-bot index --force` to rebuild"
-            )
+            raise IndexMismatchError(format_message(manifest.format_version, str(self.root)))
         return manifest
 
     def open(self, retrieval: RetrievalSettings) -> Snapshot:
@@ -541,6 +543,15 @@ class IndexStore:
             shutil.rmtree(path, ignore_errors=True)
 
 
+def format_message(found: object, location: str) -> str:
+    """Why an index in another format is not read, and what to do: one message for both
+    stores."""
+    return (
+        f"the index in {location} is in format {found}, and this version of qa-bot reads "
+        f"format {FORMAT_VERSION}; run `qa-bot index` to rebuild it"
+    )
+
+
 def _with(manifest: Manifest, **changes: Any) -> Manifest:
     from dataclasses import replace
 
@@ -554,7 +565,7 @@ def _write_sqlite(
     try:
         conn.executescript(_SCHEMA)
         conn.executemany(
-            "INSERT INTO articles VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            "INSERT INTO articles VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
             [
                 (
                     m.id,
@@ -565,6 +576,7 @@ def _write_sqlite(
                     m.date_text,
                     m.url,
                     m.content_hash,
+                    *(m.stated_span or (None, None)),
                     text,
                     first,
                     n,

@@ -36,7 +36,7 @@ from qa_bot.filters import SearchFilters
 from qa_bot.milvus_client import CURRENT_KEY, MilvusConnection, literal
 from qa_bot.models import ArticleMeta, Chunk, SourceInfo
 from qa_bot.settings import RetrievalSettings, StoreSettings
-from qa_bot.store import FORMAT_VERSION, FileRecord, Manifest
+from qa_bot.store import FORMAT_VERSION, FileRecord, Manifest, format_message
 from qa_bot.store_api import Candidates, StoreSummary
 from qa_bot.term_stats import TermStats, passage_terms
 
@@ -54,6 +54,8 @@ ARTICLE_FIELDS = [
     "date_text",
     "url",
     "content_hash",
+    "stated_start",
+    "stated_end",
 ]
 
 
@@ -105,6 +107,9 @@ def meta_from_row(row: Mapping[str, Any]) -> ArticleMeta:
         date_text=row["date_text"] or None,
         url=row["url"] or None,
         content_hash=str(row["content_hash"]),
+        stated_span=(int(row["stated_start"]), int(row["stated_end"]))
+        if int(row["stated_start"]) >= 0
+        else None,
     )
 
 
@@ -178,10 +183,7 @@ class MilvusView:
         self._cache_lock = threading.Lock()
         info = record.get("manifest", {})
         if info.get("format_version") != FORMAT_VERSION:
-            raise IndexMismatchError(
-                f"index format {info.get('format_version')} in {conn.location} is not the "
-                f"supported format {FORMAT_VERSION}; run `qa-bot index --force` to rebuild"
-            )
+            raise IndexMismatchError(format_message(info.get("format_version"), conn.location))
 
     def _load_stats(self) -> TermStats:
         keys = [f"vocab:{self.number}:{i}" for i in range(int(self.record["vocab_parts"]))]

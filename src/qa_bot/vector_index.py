@@ -11,10 +11,8 @@ without a rebuild.
 
 Ids are row numbers of the array given to :meth:`VectorIndex.build`. This module never reads
 chunks or manifests; the caller keeps the row -> chunk mapping.
-
-FAISS is imported inside the functions that use it, not with this module: it loads an OpenMP
-runtime that reads its settings (``OMP_WAIT_POLICY``) once, and the entry points set them
-before anything loads it (:func:`qa_bot.runtime.prepare_process`).
+FAISS is imported where it is used: its OpenMP runtime reads ``OMP_WAIT_POLICY`` once, when
+loaded, after the entry point has set it (:func:`qa_bot.runtime.prepare_process`).
 """
 
 from __future__ import annotations
@@ -29,12 +27,7 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from qa_bot.errors import (
-    IndexCorruptError,
-    IndexMismatchError,
-    IndexMissingError,
-    IndexWriteError,
-)
+from qa_bot.errors import IndexCorruptError, IndexMismatchError, IndexMissingError, IndexWriteError
 
 if TYPE_CHECKING:
     import faiss
