@@ -311,7 +311,7 @@ def run_speed(args: argparse.Namespace, shared: SharedVectors, uri: str) -> None
 
 def row_bytes(settings: Settings) -> dict[str, Any]:
     """What one passage row holds, field by field (mean bytes as stored, before indexes)."""
-    from qa_bot.store_api import open_store
+    from qa_bot.stores import open_store
 
     store = open_store(settings)
     view = store.open(settings.retrieval)  # type: ignore[attr-defined]

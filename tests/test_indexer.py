@@ -240,7 +240,7 @@ def test_failed_rebuild_leaves_the_old_index_usable(
         with pytest.raises(Boom):
             update_index(settings, FailingEmbedder())
     else:
-        import qa_bot.store as store_module
+        import qa_bot.store_build as store_module
 
         def fail(*args, **kwargs):
             if failure == "write":
@@ -409,7 +409,7 @@ def test_read_only_index_folder_is_a_clear_error(
         def refuse(*args: object, **kwargs: object) -> str:
             raise PermissionError(13, "Permission denied")
 
-        monkeypatch.setattr("qa_bot.store.tempfile.mkdtemp", refuse)
+        monkeypatch.setattr("qa_bot.store_build.tempfile.mkdtemp", refuse)
     else:
         settings.index_dir.chmod(0o500)
     try:

@@ -23,7 +23,7 @@ from qa_bot.indexer import stale_files, update_index
 from qa_bot.models import Answer
 from qa_bot.service import QAService
 from qa_bot.settings import Settings
-from qa_bot.store_api import open_store
+from qa_bot.stores import open_store
 
 from .conftest import CountingEmbedder, make_settings, write_article
 

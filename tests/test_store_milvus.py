@@ -14,10 +14,11 @@ from qa_bot.cli import app
 from qa_bot.errors import IndexLockedError, IndexWriteError, StoreUnavailableError
 from qa_bot.indexer import update_index
 from qa_bot.milvus_client import LOCK_KEY, literal, text_parts
+from qa_bot.milvus_view import MilvusView
 from qa_bot.service import QAService
 from qa_bot.settings import Settings, SettingsError, load_settings
-from qa_bot.store_api import open_store
-from qa_bot.store_milvus import MilvusStore, MilvusView
+from qa_bot.store_milvus import MilvusStore
+from qa_bot.stores import open_store
 
 from .conftest import CountingEmbedder, make_settings, write_article
 from .milvus_server import free_port

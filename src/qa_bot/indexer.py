@@ -27,8 +27,8 @@ from qa_bot.seed_files import SkippedFile, SourceFile, discover
 from qa_bot.settings import Settings
 from qa_bot.sidecar import Sidecar, load_sidecar, sidecar_fingerprint
 from qa_bot.skip_state import SkippedState, load_skipped, save_skipped
-from qa_bot.store import FORMAT_VERSION, FileRecord, Manifest
-from qa_bot.store_api import FreshArticle, IndexView, Store, open_store
+from qa_bot.store_api import FORMAT_VERSION, FileRecord, FreshArticle, IndexView, Manifest, Store
+from qa_bot.stores import open_store
 
 ProgressFactory = Callable[[int], Callable[[int], None]]
 """Given the number of chunks to embed, returns the callback that advances a progress bar."""

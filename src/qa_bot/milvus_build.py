@@ -39,14 +39,9 @@ import numpy as np
 
 from qa_bot.errors import IndexError_, IndexWriteError, StoreUnavailableError
 from qa_bot.milvus_client import CURRENT_KEY, PLACEHOLDER, MilvusConnection, text_parts
-from qa_bot.store import FileRecord, Manifest
-from qa_bot.store_api import FreshArticle
-from qa_bot.store_milvus import (
-    MilvusView,
-    day_number,
-    generation_name,
-    read_record,
-)
+from qa_bot.milvus_rows import day_number, generation_name, read_record
+from qa_bot.milvus_view import MilvusView
+from qa_bot.store_api import FileRecord, FreshArticle, Manifest
 from qa_bot.term_stats import TermStats, passage_terms
 
 logger = logging.getLogger(__name__)

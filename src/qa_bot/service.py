@@ -34,7 +34,7 @@ from qa_bot.models import Answer, ArticleMeta, IndexStatus, Passage, SourceInfo,
 from qa_bot.passages import further_citations, overlaps, passage_around
 from qa_bot.retrieval import Hit, Rankers, Retrieval, load_rankers, reading_notes, retrieve
 from qa_bot.settings import Settings
-from qa_bot.store_api import IndexView, open_store
+from qa_bot.stores import IndexView, open_store
 from qa_bot.text import printable, terms, validate_question
 
 logger = logging.getLogger(__name__)

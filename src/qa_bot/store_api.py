@@ -2,9 +2,9 @@
 
 Two implementations: the embedded default (:mod:`qa_bot.store`: FAISS + BM25 + SQLite in
 generation folders) and Milvus (:mod:`qa_bot.store_milvus`), chosen by ``store.backend`` in
-:func:`open_store`. Retrieval, answers, the service and the fronts only see
-:class:`IndexView`, one generation opened for reading; the indexer only sees :class:`Store`
-and its :class:`Build`.
+:func:`qa_bot.stores.open_store`; both describe a generation with the same :class:`Manifest`.
+Retrieval, answers, the service and the fronts only see :class:`IndexView`, one generation
+opened for reading; the indexer only sees :class:`Store` and its :class:`Build`.
 
 Passage ids are integers whose meaning belongs to the store, with one promise retrieval
 relies on: the windows of one article have consecutive ids in the order of their first
@@ -13,10 +13,11 @@ sentence, so the neighbours of a passage are one lookup away.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -24,8 +25,56 @@ from qa_bot.filters import SearchFilters
 from qa_bot.models import ArticleMeta, Chunk, SourceInfo
 
 if TYPE_CHECKING:
-    from qa_bot.settings import RetrievalSettings, Settings
-    from qa_bot.store import FileRecord, Manifest
+    from qa_bot.settings import RetrievalSettings
+
+#: The layout of a generation (the index folder's files and tables, Milvus's rows).
+#: 2: each article's ``stated_span``. An index in another format is rebuilt by the next
+#: ``qa-bot index`` (or ``ask``, the bot).
+FORMAT_VERSION = 2
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    """What the last build knew of one seed file, to skip it next time if unchanged."""
+
+    rel: str
+    digest: str
+    size: int
+    mtime_ns: int
+    article_id: str
+    chunks: int
+
+
+@dataclass(frozen=True)
+class Manifest:
+    format_version: int
+    model_id: str
+    dimension: int
+    chunking: dict[str, Any]
+    files: dict[str, FileRecord]
+    built_at: str
+    chunks: int
+    dense_kind: str = "flat"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        data = asdict(self)
+        return json.dumps(data, indent=1, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> Manifest:
+        data = json.loads(text)
+        data["files"] = {k: FileRecord(**v) for k, v in data["files"].items()}
+        return cls(**data)
+
+
+def format_message(found: object, location: str) -> str:
+    """Why an index in another format is not read, and what to do: one message for both
+    stores."""
+    return (
+        f"the index in {location} is in format {found}, and this version of qa-bot reads "
+        f"format {FORMAT_VERSION}; run `qa-bot index` to rebuild it"
+    )
 
 
 @dataclass(frozen=True)
@@ -184,17 +233,3 @@ class Store(Protocol):
         """Record new sizes and modification times of files whose content did not change,
         so the next build skips them by a look at the file system."""
         ...
-
-
-def open_store(settings: Settings) -> Store:
-    """The store the settings name: the index folder (FAISS, the default) or Milvus.
-
-    The one place that chooses; pymilvus is imported only when Milvus is chosen.
-    """
-    if settings.store.backend == "milvus":
-        from qa_bot.store_milvus import MilvusStore
-
-        return MilvusStore(settings.store, settings.retrieval)
-    from qa_bot.store import IndexStore
-
-    return IndexStore(settings.index_dir)

@@ -7,16 +7,16 @@ every candidate are computed exactly, so ranking sees the same numbers whichever
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 
 from qa_bot.filters import SearchFilters
+from qa_bot.lexical import LexicalIndex
 from qa_bot.store_api import Candidates
-
-if TYPE_CHECKING:
-    from qa_bot.store import Snapshot
+from qa_bot.vector_index import VectorIndex
 
 #: A filtered search scores up to this many allowed passages exactly; a larger allowed set is
 #: searched through the vector index with the other rows masked out, when that is exact (a
@@ -27,8 +27,28 @@ EXACT_FILTER_LIMIT = 20_000
 MASKED_MIN_SHARE = 0.3
 
 
+class Searched(Protocol):
+    """What the search reads of a generation (:class:`qa_bot.store_snapshot.Snapshot`)."""
+
+    dense: VectorIndex
+    vectors: np.ndarray
+
+    @property
+    def n_chunks(self) -> int: ...
+
+    @property
+    def lexical(self) -> LexicalIndex: ...
+
+    def chunk_ids_where(
+        self,
+        outlets: Sequence[str] = (),
+        since: dt.date | None = None,
+        until: dt.date | None = None,
+    ) -> np.ndarray: ...
+
+
 def faiss_candidates(
-    snapshot: Snapshot,
+    snapshot: Searched,
     query_vector: np.ndarray,
     terms: Sequence[str],
     k: int,
@@ -65,14 +85,14 @@ def faiss_candidates(
     return Candidates(ids, dense, lexical)
 
 
-def _allowed_ids(snapshot: Snapshot, filters: SearchFilters | None) -> np.ndarray | None:
+def _allowed_ids(snapshot: Searched, filters: SearchFilters | None) -> np.ndarray | None:
     if filters is None or not filters.active:
         return None
     return snapshot.chunk_ids_where(filters.outlets, filters.since, filters.until)
 
 
 def _dense_candidates(
-    snapshot: Snapshot, qv: np.ndarray, k: int, allowed: np.ndarray | None
+    snapshot: Searched, qv: np.ndarray, k: int, allowed: np.ndarray | None
 ) -> list[int]:
     """Ids of the ``k`` passages nearest the question, among ``allowed`` ones when filtered.
 
