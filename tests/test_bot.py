@@ -26,7 +26,7 @@ from qa_bot.dialogue.asking import context_note
 from qa_bot.dialogue.cues import follow_up_cue
 from qa_bot.service import QAService
 from qa_bot.settings import load_settings
-from qa_bot.telegram.handlers import RESET_DONE, RESET_NOTHING
+from qa_bot.telegram.render import RESET_DONE, RESET_NOTHING
 from tests.bot_helpers import ask, buttons, entity_text, note, run, running, user_and_chat
 from tests.botapi_fake import BotAPIFake, parse_html
 from tests.conftest import SEEDS, write_article

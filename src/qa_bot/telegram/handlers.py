@@ -22,6 +22,14 @@ from qa_bot.errors import QABotError
 from qa_bot.filters import FilterChange, dates_command, outlet_command
 from qa_bot.telegram.questions import command_argument, conversation_key, replies_to_me
 from qa_bot.telegram.render import (
+    INDEX_UNAVAILABLE,
+    NOT_TEXT,
+    REFUSAL,
+    RESET_DONE,
+    RESET_NOTHING,
+    SORRY,
+    UNKNOWN_COMMAND,
+    example_question,
     render_help,
     render_sources,
     render_status,
@@ -38,12 +46,6 @@ log = logging.getLogger(__name__)
 
 #: ``telegram.constants.CallbackQueryLimit.ANSWER_CALLBACK_QUERY_TEXT_LENGTH``.
 MAX_ALERT = 200
-
-SORRY = "Sorry, something went wrong on my side. Please try again in a moment."
-INDEX_UNAVAILABLE = "Sorry, the articles are not available right now. Please try again later."
-REFUSAL = "Sorry, this bot is private and only answers people it was set up for."
-RESET_DONE = "Done: your next question stands alone."
-RESET_NOTHING = "There was nothing to forget: your next question stands alone."
 
 
 def _mentions_me(message: Message) -> bool:
@@ -129,7 +131,7 @@ async def start(update: Update, context: Context) -> None:
 def example_questions(service: QAService) -> list[str]:
     """Two questions for /start when none are configured: about the latest two articles."""
     sources = sorted(service.sources(), key=lambda s: s.meta.date or dt.date.min, reverse=True)
-    return [f"What does the article “{s.meta.title}” say?" for s in sources[:2]]
+    return [example_question(s.meta.title) for s in sources[:2]]
 
 
 async def help_command(update: Update, context: Context) -> None:
@@ -159,12 +161,12 @@ async def reset_command(update: Update, context: Context) -> None:
 
 async def unknown_command(update: Update, context: Context) -> None:
     """A command the bot does not have (private chats only)."""
-    await reply(update, context, "I don't know that command. /help lists the ones I have.")
+    await reply(update, context, UNKNOWN_COMMAND)
 
 
 async def not_text(update: Update, context: Context) -> None:
     """Photos, stickers, voice... (private chats only)."""
-    await reply(update, context, "I can only read questions written as text.")
+    await reply(update, context, NOT_TEXT)
 
 
 async def sources_command(update: Update, context: Context) -> None:
@@ -227,11 +229,6 @@ async def on_error(update: object, context: Context) -> None:
 
 __all__ = [
     "ADDRESSED_TO_ME",
-    "INDEX_UNAVAILABLE",
-    "REFUSAL",
-    "RESET_DONE",
-    "RESET_NOTHING",
-    "SORRY",
     "dates_command_handler",
     "gate",
     "help_command",

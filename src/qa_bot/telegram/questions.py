@@ -23,17 +23,17 @@ from qa_bot.dialogue.asking import Reply, answer_in_context
 from qa_bot.errors import InvalidQuestionError
 from qa_bot.models import Rated
 from qa_bot.telegram.buttons import answer_keyboard
-from qa_bot.telegram.markup import escape
-from qa_bot.telegram.render import render_answer
+from qa_bot.telegram.render import (
+    EMPTY_QUESTION,
+    render_answer,
+    render_cannot_search,
+    render_slow_down,
+    render_too_long,
+)
 from qa_bot.telegram.sending import reply, run_blocking, send_texts, show_typing, thread_id
 from qa_bot.telegram.state import Context
 
 log = logging.getLogger(__name__)
-
-EMPTY_QUESTION = (
-    "Ask me something about the articles, e.g. "
-    "<code>/ask Who is Russia's ambassador to the UN?</code>"
-)
 
 
 def command_argument(message: Message) -> str:
@@ -68,23 +68,14 @@ async def _allowed_to_ask(update: Update, context: Context, text: str) -> bool:
     """The length limit and the per-person rate limit; replies politely when refusing."""
     limit = context.bot_data.qa.settings.max_question_chars
     if len(text) > limit:
-        await reply(
-            update,
-            context,
-            f"That question is {len(text):,} characters long; please keep it under {limit:,}.",
-        )
+        await reply(update, context, render_too_long(len(text), limit))
         return False
     if update.effective_user is None:
         return False
     per_minute = context.bot_data.settings.rate_limit_per_minute
     wait = context.user_data.rate.take(per_minute, time.time())
     if wait:
-        await reply(
-            update,
-            context,
-            f"You are asking faster than I can keep up with: up to {per_minute} questions a "
-            f"minute. Please slow down and try again in {max(1, round(wait))} s.",
-        )
+        await reply(update, context, render_slow_down(per_minute, wait))
         return False
     return True
 
@@ -143,7 +134,7 @@ async def _answer(update: Update, context: Context, question: str) -> None:
         async with show_typing(context, message.chat_id, thread_id(message)):
             asked = await ask_service(update, context, question)
     except InvalidQuestionError as exc:
-        await reply(update, context, f"I can't search for that: {escape(str(exc))}.")
+        await reply(update, context, render_cannot_search(str(exc)))
         return
     answer = asked.answer
     log.info(

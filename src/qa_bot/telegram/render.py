@@ -299,17 +299,66 @@ def render_status(status: IndexStatus) -> str:
     return "\n".join(lines)
 
 
+# -- short replies: what the bot says besides answers -------------------------------------------
+
+SORRY = "Sorry, something went wrong on my side. Please try again in a moment."
+INDEX_UNAVAILABLE = "Sorry, the articles are not available right now. Please try again later."
+REFUSAL = "Sorry, this bot is private and only answers people it was set up for."
+RESET_DONE = "Done: your next question stands alone."
+RESET_NOTHING = "There was nothing to forget: your next question stands alone."
+UNKNOWN_COMMAND = "I don't know that command. /help lists the ones I have."
+NOT_TEXT = "I can only read questions written as text."
+EMPTY_QUESTION = with_code(
+    "Ask me something about the articles, e.g. `/ask Who is Russia's ambassador to the UN?`"
+)
+
+
+def example_question(title: str) -> str:
+    """A question ``/start`` suggests about one article (plain text: the welcome escapes it)."""
+    return f"What does the article “{title}” say?"
+
+
+def render_too_long(length: int, limit: int) -> str:
+    """A question over ``max_question_chars``, refused."""
+    return f"That question is {length:,} characters long; please keep it under {limit:,}."
+
+
+def render_slow_down(per_minute: int, wait: float) -> str:
+    """A question over the per-person rate limit, refused for ``wait`` seconds."""
+    return (
+        f"You are asking faster than I can keep up with: up to {per_minute} questions a "
+        f"minute. Please slow down and try again in {max(1, round(wait))} s."
+    )
+
+
+def render_cannot_search(reason: str) -> str:
+    """A question the core refused (:class:`qa_bot.errors.InvalidQuestionError`), with why."""
+    return f"I can't search for that: {escape(reason)}."
+
+
 __all__ = [
+    "EMPTY_QUESTION",
+    "INDEX_UNAVAILABLE",
+    "NOT_TEXT",
     "NO_ANSWER",
+    "REFUSAL",
+    "RESET_DONE",
+    "RESET_NOTHING",
+    "SORRY",
+    "UNKNOWN_COMMAND",
     "answer_blocks",
     "command_line",
     "date_range",
+    "example_question",
     "render_answer",
+    "render_cannot_search",
     "render_help",
     "render_one_answer",
     "render_passage",
+    "render_slow_down",
     "render_sources",
     "render_status",
+    "render_too_long",
     "render_welcome",
     "source_runs",
     "with_code",
