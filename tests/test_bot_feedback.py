@@ -118,3 +118,36 @@ def test_a_thumbs_down_in_telegram_becomes_a_scored_question(
     result = runner.invoke(app, [*opts, "eval", str(out)], catch_exceptions=False)
     assert "readers' complaints no longer failing (2)" in result.output
     assert "feedback" in result.output
+
+
+def test_in_a_group_bad_rates_the_answer_replied_to(tmp_path: Path) -> None:
+    log = FeedbackLog(tmp_path / "feedback.sqlite")
+
+    async def scenario() -> None:
+        async with running(StubService(feedback=log)) as fake:
+            asker = BotAPIFake.user(11, "Asker")
+            critic = BotAPIFake.user(12, "Critic")
+            group = BotAPIFake.group(-100555)
+            answer = await ask(fake, group, asker, f"/ask {AMBASSADOR}")
+            await ask(fake, group, asker, "/ask On what basis is the ceasefire possible?")
+            reply = await ask(fake, group, critic, "/bad not him", reply_to=answer)
+            assert reply["text"] == "Thanks: noted as wrong."
+            reply = await ask(fake, group, critic, "/good")  # the critic asked nothing
+            assert "no answer to rate yet" in reply["text"]
+
+    run(scenario())
+    [vote] = log.votes()
+    assert (vote.rated.question, vote.note) == (AMBASSADOR, "not him")
+    assert vote.chat == log.chat_hash(-100555)
+
+
+def test_chat_data_saved_before_feedback_still_loads() -> None:
+    import pickle
+    from collections import OrderedDict
+
+    from qa_bot.telegram.state import ChatData
+
+    old = ChatData()
+    del old.__dict__["rated"]  # as pickled by a version without feedback
+    loaded = pickle.loads(pickle.dumps(old))
+    assert loaded.rated == OrderedDict() and loaded.rated_for(None, 0) is None
