@@ -4,17 +4,23 @@ Stories sorted by file name; those tagged ``earn`` or with a body under 700 char
 kept are those with at least four prose paragraphs (15 words or more, at least 60% of them
 words) making up at least three quarters of the body; then 150 evenly spaced ones.
 
-    python training/data/select_stories.py   # prints the chosen files, one per line
+    python training/data/select_stories.py            # prints the chosen files, one per line
+    python training/data/select_stories.py --second   # the second batch (selected_docs2.txt)
+
+The second batch (``reuters_questions2.jsonl``): the same rule, the first batch's stories left
+out, then 120 evenly spaced ones from the rest.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import sys
 from pathlib import Path
 
 REUTERS = Path(__file__).resolve().parents[3] / "shared" / "external" / "reuters21578"
 STORIES = 150
+SECOND_STORIES = 120
 
 
 def body(name: str) -> str:
@@ -44,7 +50,19 @@ def eligible() -> list[str]:
     return kept
 
 
+def spaced(stories: list[str], count: int) -> list[str]:
+    return [stories[int(i * len(stories) / count)] for i in range(count)]
+
+
+def first_batch() -> list[str]:
+    return spaced(eligible(), STORIES)
+
+
+def second_batch() -> list[str]:
+    used = set(first_batch())
+    return spaced([f for f in eligible() if f not in used], SECOND_STORIES)
+
+
 if __name__ == "__main__":
-    stories = eligible()
-    for i in range(STORIES):
-        print(stories[int(i * len(stories) / STORIES)])
+    for name in second_batch() if "--second" in sys.argv[1:] else first_batch():
+        print(name)
