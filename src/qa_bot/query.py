@@ -90,8 +90,9 @@ def analyse(
     ignore = {t for word in [*ignore_terms, *article_words(question)] for t in terms(word)}
     q_terms = [t for t in terms(question) if t not in ignore]
     corrections: dict[str, tuple[str, ...]] = {}
+    typed = typed_words(question)
     if typo_tolerance:
-        q_terms, corrections = _read_typos(question, q_terms, lexical)
+        q_terms, corrections = _read_typos(typed, q_terms, lexical)
     weights = {t: lexical.idf(t) for t in dict.fromkeys(q_terms)}
     unknown = [t for t in weights if not lexical.holds(t)]
     total = sum(weights.values())
@@ -106,7 +107,7 @@ def analyse(
         corrections=corrections,
         unknown_words=tuple(unknown_words),
         unknown_share=sum(weights[t] for t in unknown) / total if total > 0 else 0.0,
-        unknown_word_share=_dictionary_share(question, unknown, weights),
+        unknown_word_share=_dictionary_share(typed, unknown, weights),
         unknown_names=_unknown_names(question, unknown_words),
         expected=expected_answer(question),
         subject=definition(question),
@@ -115,7 +116,7 @@ def analyse(
 
 
 def _read_typos(
-    question: str, q_terms: Sequence[str], lexical: Lexicon
+    typed_as: dict[str, str], q_terms: Sequence[str], lexical: Lexicon
 ) -> tuple[list[str], dict[str, tuple[str, ...]]]:
     """Each term the index does not hold, read as the indexed terms it stands for; and the
     misspellings among them, to tell the person. A dictionary word ("arrange" for the
@@ -128,7 +129,7 @@ def _read_typos(
         if lexical.holds(term):
             out.append(term)
             continue
-        typed = (surface(question, term) or term).casefold()
+        typed = typed_as.get(term, term).casefold()
         known = typed in dictionary
         near = lexical.near_terms(term) or (() if known else _short_slip(typed, lexical))
         if near and not known:
@@ -161,12 +162,24 @@ def surface(text: str, term: str) -> str | None:
     return next((m.group() for m in SURFACE_WORD.finditer(text) if term in terms(m.group())), None)
 
 
-def _dictionary_share(question: str, unknown: Sequence[str], weights: dict[str, float]) -> float:
+def typed_words(text: str) -> dict[str, str]:
+    """Each term of ``text`` and the first word, as written, that yields it: :func:`surface`
+    for every term at once, read in one pass over the question."""
+    found: dict[str, str] = {}
+    for match in SURFACE_WORD.finditer(text):
+        for term in terms(match.group()):
+            found.setdefault(term, match.group())
+    return found
+
+
+def _dictionary_share(
+    typed_as: dict[str, str], unknown: Sequence[str], weights: dict[str, float]
+) -> float:
     total = sum(weights.values())
     if total <= 0:
         return 0.0
     dictionary = english_words()
-    found = [t for t in unknown if (surface(question, t) or t).casefold() in dictionary]
+    found = [t for t in unknown if typed_as.get(t, t).casefold() in dictionary]
     return sum(weights[t] for t in found) / total
 
 
