@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from qa_bot.features import meta_terms, share, text_terms
+from qa_bot.features import passage_coverage
 from qa_bot.text import terms
 
 if TYPE_CHECKING:
@@ -49,16 +49,7 @@ def best_coverage(query: Query, hits: Sequence[Hit]) -> float:
     """The share of the question's words in the best single passage of the top three, with
     its title, outlet and date (pooling passages would let an off-topic question collect its
     words from unrelated articles)."""
-    return max(
-        (
-            share(
-                [*text_terms(h.chunk.text), *text_terms(h.article.title), *meta_terms(h)],
-                query.weights,
-            )
-            for h in hits[:3]
-        ),
-        default=0.0,
-    )
+    return max((passage_coverage(h, query.weights) for h in hits[:3]), default=0.0)
 
 
 def learned_decision(

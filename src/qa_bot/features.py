@@ -114,7 +114,7 @@ def candidate_features(
             1.0 / (1.0 + j),
             1.0 / (1.0 + dense_rank[j]),
             share(window, weights),
-            share([*window, *title, *meta_terms(h)], weights),
+            passage_coverage(h, weights),
             share(first_sentence_terms(h.chunk.text), weights),
             best_sentence_share(h.chunk.text, weights),
             float(rarest in window) if rarest else 0.0,
@@ -206,6 +206,14 @@ def first_sentence_terms(window_text: str) -> Sequence[str]:
     starts where the question is matched holds the answer most often)."""
     first = next(sentence_spans(window_text), None)
     return text_terms(window_text[first[0] : first[1]]) if first else ()
+
+
+def passage_coverage(hit: Hit, weights: dict[str, float]) -> float:
+    """The share of the question's words in a window together with its article's title,
+    outlet and date: what the answer decisions call coverage."""
+    return share(
+        [*text_terms(hit.chunk.text), *text_terms(hit.article.title), *meta_terms(hit)], weights
+    )
 
 
 def meta_terms(hit: Hit) -> Sequence[str]:
