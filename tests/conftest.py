@@ -28,6 +28,11 @@ SHARED = REPO.parent / "shared"
 DEV_QUESTIONS = SHARED / "eval" / "dev_questions.jsonl"
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # pytest -n 2: each worker embeds on one thread (torch, ONNX Runtime) instead of two
+    # workers' threads fighting over the same cores.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ.setdefault("QA_BOT_EMBEDDING__THREADS", "1")
 prepare_process()  # the test session is an entry point: before FAISS or torch is loaded
 
 
@@ -185,24 +190,67 @@ def milvus_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def real_embedder() -> SentenceTransformerEmbedder:
+def model_embedder() -> SentenceTransformerEmbedder:
+    """The real all-MiniLM-L6-v2 for the whole test session, loaded when first used (a
+    pytest-xdist worker that only reads a shared index may never need it)."""
+    return SentenceTransformerEmbedder(threads=int(os.environ.get("QA_BOT_EMBEDDING__THREADS", 0)))
+
+
+@pytest.fixture(scope="session")
+def real_embedder(model_embedder: SentenceTransformerEmbedder) -> SentenceTransformerEmbedder:
     """The real all-MiniLM-L6-v2, loaded once for the whole test session."""
-    embedder = SentenceTransformerEmbedder()
-    embedder.embed(["warm up"])
-    return embedder
+    model_embedder.embed(["warm up"])
+    return model_embedder
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """With ``pytest -n 2``, the tests that read the seeds index run first: pytest-xdist gives
+    each worker a run of consecutive tests to start with, so one worker builds the index and
+    answers from it while the other runs other tests, rather than both waiting for the build."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        items.sort(key=lambda item: "seeds_service" not in getattr(item, "fixturenames", ()))
+
+
+def shared_folder(tmp_path_factory: pytest.TempPathFactory, name: str) -> Path:
+    """A folder for the whole test run: with pytest-xdist, the same one for every worker."""
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent  # the run's folder, above each worker's own
+    return base / name
+
+
+def build_once(folder: Path, build: Callable[[Path], None]) -> Path:
+    """``folder`` built by ``build`` once for the run: the first worker that needs it builds
+    it under a file lock, the others wait and read it (tests never change it)."""
+    from filelock import FileLock
+
+    built = folder.with_name(folder.name + ".built")
+    with FileLock(str(folder) + ".lock"):
+        if not built.is_file():
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir(parents=True)
+            build(folder)
+            built.touch()
+    return folder
 
 
 @pytest.fixture(scope="session")
 def seeds_service(
-    tmp_path_factory: pytest.TempPathFactory, real_embedder: SentenceTransformerEmbedder
+    tmp_path_factory: pytest.TempPathFactory, model_embedder: SentenceTransformerEmbedder
 ) -> QAService:
-    """A service over a copy of the repository's seeds, indexed once with the real model."""
-    root = tmp_path_factory.mktemp("seeds-project")
-    shutil.copytree(SEEDS, root / "seeds")
-    settings = load_settings(seeds_dir=root / "seeds", index_dir=root / "embeddings", root_dir=root)
-    service = QAService(settings, embedder=real_embedder)
-    service.index()
-    return service
+    """A service over a copy of the repository's seeds, indexed once with the real model (and
+    its ONNX export made), for the whole run."""
+
+    def build(root: Path) -> None:
+        shutil.copytree(SEEDS, root / "seeds")
+        QAService(_project_settings(root), embedder=model_embedder).index()
+
+    root = build_once(shared_folder(tmp_path_factory, "seeds-project"), build)
+    return QAService(_project_settings(root), embedder=model_embedder)
+
+
+def _project_settings(root: Path) -> Settings:
+    return load_settings(seeds_dir=root / "seeds", index_dir=root / "embeddings", root_dir=root)
 
 
 def copy_project(service: QAService, root: Path) -> Path:

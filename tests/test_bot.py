@@ -25,11 +25,11 @@ from typer.testing import CliRunner
 from qa_bot.dialogue.asking import context_note
 from qa_bot.dialogue.cues import follow_up_cue
 from qa_bot.service import QAService
-from qa_bot.settings import load_settings
+from qa_bot.settings import Settings, load_settings
 from qa_bot.telegram.render import RESET_DONE, RESET_NOTHING
 from tests.bot_helpers import ask, buttons, entity_text, note, run, running, user_and_chat
 from tests.botapi_fake import BotAPIFake, parse_html
-from tests.conftest import SEEDS, write_article
+from tests.conftest import SEEDS, build_once, shared_folder, write_article
 from tests.stub_service import DAM_PARAGRAPH
 
 pytestmark = pytest.mark.model
@@ -47,21 +47,25 @@ AIR_FORCE = "Why could the Syrian Air Force not have hit the convoy?"
 
 
 @pytest.fixture(scope="session")
-def bot_service(tmp_path_factory: pytest.TempPathFactory, real_embedder: Any) -> QAService:
+def bot_service(tmp_path_factory: pytest.TempPathFactory, model_embedder: Any) -> QAService:
     """Three articles: RT with a stated date, one with neither outlet nor date, and one whose
-    single paragraph is longer than a Telegram message."""
-    root = tmp_path_factory.mktemp("bot-project")
-    seeds = root / "seeds"
-    seeds.mkdir()
-    for name in ("000_cb0a8d303033b8e8.txt", "003_1b155dc13c4e1f4e.txt"):
-        shutil.copy(SEEDS / name, seeds / name)
-    write_article(
-        seeds, "dam.txt", "Kessel dam inquiry finds design flaws", DAM_PARAGRAPH, "2016-10-02"
-    )
-    settings = load_settings(seeds_dir=seeds, index_dir=root / "embeddings", root_dir=root)
-    service = QAService(settings, embedder=real_embedder)
-    service.index()
-    return service
+    single paragraph is longer than a Telegram message. Indexed once for the run."""
+
+    def settings(root: Path) -> Settings:
+        return load_settings(seeds_dir=root / "seeds", index_dir=root / "embeddings", root_dir=root)
+
+    def build(root: Path) -> None:
+        seeds = root / "seeds"
+        seeds.mkdir()
+        for name in ("000_cb0a8d303033b8e8.txt", "003_1b155dc13c4e1f4e.txt"):
+            shutil.copy(SEEDS / name, seeds / name)
+        write_article(
+            seeds, "dam.txt", "Kessel dam inquiry finds design flaws", DAM_PARAGRAPH, "2016-10-02"
+        )
+        QAService(settings(root), embedder=model_embedder).index()
+
+    root = build_once(shared_folder(tmp_path_factory, "bot-project"), build)
+    return QAService(settings(root), embedder=model_embedder)
 
 
 def test_start_says_what_the_bot_knows(bot_service: QAService) -> None:

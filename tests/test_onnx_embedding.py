@@ -34,7 +34,7 @@ from qa_bot.onnx_export import (
 )
 from qa_bot.service import QAService
 
-from .conftest import make_settings
+from .conftest import build_once, make_settings, shared_folder
 
 pytestmark = pytest.mark.model
 
@@ -108,7 +108,12 @@ QUERIES = [
 
 @pytest.fixture(scope="session")
 def export_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return export_onnx(PACKAGED_MODEL, tmp_path_factory.mktemp("onnx") / "export")
+    """The packaged model's export, made once for the run."""
+    folder = build_once(
+        shared_folder(tmp_path_factory, "onnx"),
+        lambda folder: export_onnx(PACKAGED_MODEL, folder / "export"),
+    )
+    return folder / "export"
 
 
 @pytest.fixture(scope="session")
