@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import faiss
@@ -65,6 +66,23 @@ def clustered_20k() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return data, queries, truth
 
 
+@pytest.fixture(scope="module")
+def index_20k(
+    clustered_20k: tuple[np.ndarray, np.ndarray, np.ndarray],
+) -> Callable[[RetrievalSettings], VectorIndex]:
+    """The index of ``clustered_20k`` for given settings, built once for the module (searching
+    does not change it)."""
+    built: dict[str, VectorIndex] = {}
+
+    def index(settings: RetrievalSettings) -> VectorIndex:
+        key = settings.model_dump_json()
+        if key not in built:
+            built[key] = VectorIndex.build(clustered_20k[0], settings)
+        return built[key]
+
+    return index
+
+
 # -- search -----------------------------------------------------------------------------------
 
 
@@ -92,11 +110,12 @@ def test_single_query_as_a_vector() -> None:
 @pytest.mark.parametrize(("settings", "kind"), [(HNSW, "hnsw"), (IVF, "ivf")])
 def test_approximate_recall_at_10(
     clustered_20k: tuple[np.ndarray, np.ndarray, np.ndarray],
+    index_20k: Callable[[RetrievalSettings], VectorIndex],
     settings: RetrievalSettings,
     kind: str,
 ) -> None:
     data, queries, truth = clustered_20k
-    index = VectorIndex.build(data, settings)
+    index = index_20k(settings)
     assert index.kind == kind and index.ntotal == len(data)
     _, found = index.search(queries, 10)
     assert recall_at_k(found, truth) >= 0.95
@@ -105,6 +124,7 @@ def test_approximate_recall_at_10(
 @pytest.mark.parametrize(("settings", "floor"), [(EXACT, 1.0), (HNSW, 0.95), (IVF, 0.95)])
 def test_search_restricted_to_allowed_rows(
     clustered_20k: tuple[np.ndarray, np.ndarray, np.ndarray],
+    index_20k: Callable[[RetrievalSettings], VectorIndex],
     settings: RetrievalSettings,
     floor: float,
 ) -> None:
@@ -112,7 +132,7 @@ def test_search_restricted_to_allowed_rows(
     same neighbours as an exact search over those rows alone."""
     data, queries, _ = clustered_20k
     allowed = np.flatnonzero(np.random.default_rng(3).uniform(size=len(data)) < 0.3)
-    index = VectorIndex.build(data, settings)
+    index = index_20k(settings)
     _, found = index.search(queries, 10, allowed=allowed)
     real = found[found >= 0]
     assert np.isin(real, allowed).all()
