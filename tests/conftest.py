@@ -249,6 +249,19 @@ def seeds_service(
     return QAService(_project_settings(root), embedder=model_embedder)
 
 
+@pytest.fixture(scope="session")
+def export_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The packaged model's ONNX export, made once for the run."""
+    from qa_bot.embedding import PACKAGED_MODEL
+    from qa_bot.onnx_export import export_onnx
+
+    folder = build_once(
+        shared_folder(tmp_path_factory, "onnx"),
+        lambda folder: export_onnx(PACKAGED_MODEL, folder / "export"),
+    )
+    return folder / "export"
+
+
 def _project_settings(root: Path) -> Settings:
     return load_settings(seeds_dir=root / "seeds", index_dir=root / "embeddings", root_dir=root)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -13,6 +14,8 @@ import time
 from pathlib import Path
 
 from qa_bot.feeds import add_feed, page_path
+from qa_bot.service import QAService
+from qa_bot.settings import load_settings
 from tests.bot_helpers import ask, run, user_and_chat
 from tests.botapi_fake import BotAPIFake
 from tests.conftest import write_article
@@ -45,8 +48,12 @@ ENTRIES = [
 QUESTION = "How much did the Vardø tunnel cost to build?"
 
 
-def test_feed_to_answer_and_removal_without_restart(tmp_path: Path) -> None:
+def test_feed_to_answer_and_removal_without_restart(tmp_path: Path, export_dir: Path) -> None:
     seeds = tmp_path / "seeds"
+    # The index folder holds the model's ONNX export, as after any first build: the bot
+    # embeds with it (the real model's vectors) and has no export to make.
+    settings = load_settings(seeds_dir=seeds, index_dir=tmp_path / "index", root_dir=tmp_path)
+    shutil.copytree(export_dir, QAService(settings).onnx_dir(), copy_function=os.link)
     write_article(
         seeds,
         "bees.txt",

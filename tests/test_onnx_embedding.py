@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qa_bot.embedding import PACKAGED_MODEL, Embedder, SentenceTransformerEmbedder
+from qa_bot.embedding import Embedder, SentenceTransformerEmbedder
 from qa_bot.errors import IndexMissingError
 from qa_bot.indexer import update_index
 from qa_bot.onnx_embedding import (
@@ -30,11 +30,10 @@ from qa_bot.onnx_export import (
     _quantize,
     _replace_dir,
     _supported_modules,
-    export_onnx,
 )
 from qa_bot.service import QAService
 
-from .conftest import build_once, make_settings, shared_folder
+from .conftest import make_settings
 
 pytestmark = pytest.mark.model
 
@@ -104,16 +103,6 @@ QUERIES = [
     "cocoa harvest",
     "What happened to the trade deficit?",
 ]
-
-
-@pytest.fixture(scope="session")
-def export_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The packaged model's export, made once for the run."""
-    folder = build_once(
-        shared_folder(tmp_path_factory, "onnx"),
-        lambda folder: export_onnx(PACKAGED_MODEL, folder / "export"),
-    )
-    return folder / "export"
 
 
 @pytest.fixture(scope="session")
