@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import os
 import socket
 import threading
@@ -92,10 +91,7 @@ class MilvusConnection:
 
     def _connect(self) -> Any:
         try:
-            from pymilvus import MilvusClient
-
-            # It logs every failed call at ERROR before raising it: we raise our own message.
-            logging.getLogger("pymilvus").setLevel(logging.CRITICAL)
+            from pymilvus import MilvusClient  # its logging: qa_bot.runtime.quiet_store_client
         except ImportError as exc:  # pragma: no cover - the dependency is declared
             raise StoreUnavailableError(
                 'store.backend = "milvus" needs pymilvus: pip install "qa-bot[milvus]"'

@@ -1,5 +1,6 @@
 """Process-wide settings that only an entry point may make (the CLI, the bot, the benchmarks,
-the test session), before FAISS or torch is imported.
+the test session): OpenMP's wait policy before FAISS or torch is imported, and how loudly a
+store's client library logs.
 
 FAISS and torch each bring an OpenMP runtime whose idle threads spin, waiting for work, by
 default. On a machine with few cores the two runtimes then take the CPU from each other and
@@ -10,7 +11,13 @@ once, when it is loaded, which is why it is made here and not where FAISS is use
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from qa_bot.settings import StoreSettings
 
 #: OpenMP's wait policy for the runtimes loaded after :func:`prepare_process`.
 OMP_WAIT_POLICY = "PASSIVE"
@@ -19,3 +26,15 @@ OMP_WAIT_POLICY = "PASSIVE"
 def prepare_process() -> None:
     """Let idle OpenMP threads sleep instead of spinning; an explicit setting wins."""
     os.environ.setdefault("OMP_WAIT_POLICY", OMP_WAIT_POLICY)
+
+
+def quiet_store_client(store: StoreSettings) -> None:
+    """With the Milvus store, keep pymilvus's logger to CRITICAL: it logs every failed call at
+    ERROR before raising it, and qa-bot says what went wrong in its own words. pymilvus sets
+    its loggers up when it is imported, so it is imported here first (only for Milvus)."""
+    if store.backend != "milvus":
+        return
+    with contextlib.suppress(ImportError):  # opening the store says what to install
+        import pymilvus  # noqa: F401
+
+        logging.getLogger("pymilvus").setLevel(logging.CRITICAL)

@@ -19,6 +19,7 @@ from rich.markup import escape
 from typer.core import TyperGroup
 
 from qa_bot.errors import QABotError
+from qa_bot.runtime import quiet_store_client
 from qa_bot.settings import Settings, SettingsError, load_settings
 
 if TYPE_CHECKING:
@@ -91,7 +92,9 @@ class State:
         if self._service is None:
             from qa_bot.service import QAService  # numpy and FAISS: only when needed
 
-            self._service = QAService(self.settings())
+            settings = self.settings()
+            quiet_store_client(settings.store)
+            self._service = QAService(settings)
         return self._service
 
 

@@ -24,6 +24,7 @@ import typer
 from qa_bot.cli.base import errors, refresh_index, report_lines, state
 from qa_bot.cli.watch import news_desk, start_watching
 from qa_bot.errors import QABotError
+from qa_bot.runtime import quiet_store_client
 from qa_bot.settings import Settings, SettingsError
 
 if TYPE_CHECKING:
@@ -221,6 +222,7 @@ def bot(
         secret = tg.webhook_secret.get_secret_value() if tg.webhook_secret else ""
         configure_logging([token, secret], verbose=verbose)
         settings = pin_threads(settings)
+        quiet_store_client(settings.store)
 
         from telegram.error import InvalidToken, NetworkError
 
