@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from qa_bot.cli import app
 from qa_bot.feedback import FeedbackLog
-from qa_bot.telegram.feedback import NOTHING_HERE
+from qa_bot.telegram.render import NOTHING_HERE
 from tests.bot_helpers import ask, buttons, run, running
 from tests.botapi_fake import BotAPIFake
 from tests.conftest import write_article

@@ -22,8 +22,7 @@ from qa_bot.models import Answer
 from qa_bot.service import QAService
 from qa_bot.settings import TelegramSettings, load_settings
 from qa_bot.telegram.app import build_application, serving
-from qa_bot.telegram.buttons import CHANGED, EXPIRED
-from qa_bot.telegram.render import REFUSAL, RESET_DONE, SORRY
+from qa_bot.telegram.render import CHANGED, EXPIRED, REFUSAL, RESET_DONE, SORRY
 from tests.bot_helpers import ask, buttons, entity_text, note, run, running, user_and_chat
 from tests.botapi_fake import BotAPIFake
 from tests.conftest import CountingEmbedder, write_article

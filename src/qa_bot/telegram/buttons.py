@@ -21,14 +21,18 @@ from telegram.constants import ChatType
 from telegram.error import BadRequest
 
 from qa_bot.models import Answer, Citation, Rated, Span
-from qa_bot.telegram.render import render_one_answer, render_passage
+from qa_bot.telegram.render import (
+    CHANGED,
+    EXPIRED,
+    render_button_slow_down,
+    render_one_answer,
+    render_passage,
+)
 from qa_bot.telegram.sending import run_blocking, send_texts, show_typing, thread_id
 from qa_bot.telegram.state import Context, FeedbackButton, MoreButton, PassageButton
 
 log = logging.getLogger(__name__)
 
-EXPIRED = "This button has expired. Please ask the question again."
-CHANGED = "That article has changed or left the index since. Please ask again."
 #: Buttons in one row under an answer.
 PER_ROW = 4
 #: The feedback buttons, by vote.
@@ -127,7 +131,7 @@ async def _show_more(update: Update, context: Context, button: MoreButton) -> No
     assert query is not None and anchor is not None
     wait = context.user_data.rate.take(context.bot_data.settings.rate_limit_per_minute, time.time())
     if wait:
-        await query.answer(f"Please slow down; try again in {max(1, round(wait))} s.")
+        await query.answer(render_button_slow_down(wait))
         return
     await query.answer()
     if anchor.reply_markup is not None:
@@ -168,8 +172,6 @@ def _as_rendered(answer: Answer, text: str) -> Answer:
 
 
 __all__ = [
-    "CHANGED",
-    "EXPIRED",
     "VOTE_LABELS",
     "answer_keyboard",
     "expired_button",

@@ -11,15 +11,12 @@ from __future__ import annotations
 
 from telegram import Update
 
-from qa_bot.commands import NOTHING_TO_RATE, vote_reply
+from qa_bot.commands import vote_reply
 from qa_bot.models import Rated
 from qa_bot.telegram.questions import command_argument, conversation_key, replies_to_me
-from qa_bot.telegram.render import with_code
+from qa_bot.telegram.render import NOTHING_HERE, with_code
 from qa_bot.telegram.sending import reply, run_blocking
 from qa_bot.telegram.state import Context, FeedbackButton
-
-#: Answered instead when ``/good`` or ``/bad`` has no answer to rate.
-NOTHING_HERE = NOTHING_TO_RATE + " To rate an older answer, reply to it with `/good` or `/bad`."
 
 
 async def _record(context: Context, chat_id: int, rated: Rated, vote: str, note: str) -> str:

@@ -12,7 +12,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import replace
 
-from qa_bot.commands import Command, bot_commands
+from qa_bot.commands import NOTHING_TO_RATE, Command, bot_commands
 from qa_bot.models import Answer, ArticleMeta, IndexStatus, Passage, SourceInfo
 from qa_bot.telegram.markup import MAX_MESSAGE_LENGTH, Block, Run, escape, pack
 
@@ -311,6 +311,11 @@ NOT_TEXT = "I can only read questions written as text."
 EMPTY_QUESTION = with_code(
     "Ask me something about the articles, e.g. `/ask Who is Russia's ambassador to the UN?`"
 )
+#: Answered instead when ``/good`` or ``/bad`` has no answer to rate (`code` marked as in commands).
+NOTHING_HERE = NOTHING_TO_RATE + " To rate an older answer, reply to it with `/good` or `/bad`."
+#: A button's answer (a pop-up, plain text) when its question or article is gone.
+EXPIRED = "This button has expired. Please ask the question again."
+CHANGED = "That article has changed or left the index since. Please ask again."
 
 
 def example_question(title: str) -> str:
@@ -331,14 +336,22 @@ def render_slow_down(per_minute: int, wait: float) -> str:
     )
 
 
+def render_button_slow_down(wait: float) -> str:
+    """A "More" press over the per-person rate limit (a pop-up, plain text)."""
+    return f"Please slow down; try again in {max(1, round(wait))} s."
+
+
 def render_cannot_search(reason: str) -> str:
     """A question the core refused (:class:`qa_bot.errors.InvalidQuestionError`), with why."""
     return f"I can't search for that: {escape(reason)}."
 
 
 __all__ = [
+    "CHANGED",
     "EMPTY_QUESTION",
+    "EXPIRED",
     "INDEX_UNAVAILABLE",
+    "NOTHING_HERE",
     "NOT_TEXT",
     "NO_ANSWER",
     "REFUSAL",
@@ -351,6 +364,7 @@ __all__ = [
     "date_range",
     "example_question",
     "render_answer",
+    "render_button_slow_down",
     "render_cannot_search",
     "render_help",
     "render_one_answer",
