@@ -238,3 +238,12 @@ def test_collections_released_by_a_restart_are_loaded_again(settings: Settings) 
         store.conn.client.release_collection(name)
     service = QAService(settings, embedder=CountingEmbedder(), query_embedder=CountingEmbedder())
     assert service.ask("At what altitude was the drone?").citations[0].article.path == "alpha.txt"
+
+
+def test_an_idle_connection_does_not_ping_the_engine(settings: Settings) -> None:
+    """gRPC's default server policy closes a connection pinged while idle ("too_many_pings"),
+    after a few quiet minutes: the store's client pings only while a call runs."""
+    client = _store(settings).conn.client
+    client.has_collection("anything")
+    options = client._handler._grpc_options  # the options its channel was made with
+    assert options.get("grpc.keepalive_permit_without_calls") == 0

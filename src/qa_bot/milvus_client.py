@@ -67,6 +67,13 @@ def text_parts(text: str) -> list[str]:
             return parts
 
 
+#: pymilvus pings the server every 10 s even while no call is running; a server keeping gRPC's
+#: default ping policy counts those as abuse and, after some minutes of quiet, closes the
+#: connection ("too_many_pings"), which pymilvus then may fail to recover. A bot answers
+#: nothing for minutes at a time: pings only while a call runs.
+IDLE_QUIET = {"grpc.keepalive_permit_without_calls": 0}
+
+
 class MilvusConnection:
     """One client per store, made on first use; every call goes through :meth:`call`."""
 
@@ -103,6 +110,7 @@ class MilvusConnection:
                 token=token.get_secret_value() if token else "",
                 db_name=self.settings.milvus_database,
                 timeout=self.settings.milvus_timeout,
+                grpc_options=IDLE_QUIET,
             )
         except Exception as exc:
             raise self._unavailable(exc) from exc
