@@ -54,19 +54,44 @@ def compose(
     *,
     notes: Sequence[str] = (),
 ) -> Answer:
+    """The answer to show: verbatim quotes of the best passages, each cited, or a decline
+    saying what the articles do cover. Quotes are cut from ``article_text`` (the stored text)
+    so that every one is verbatim."""
     if not retrieval.answerable or not retrieval.hits:
         return decline(question, retrieval, notes=notes)
     if _asks_unstated_date(retrieval):
         return _unstated_date(question, retrieval, article_text, notes)
-    citations: list[Citation] = []
     stated = _stated_citation(question, retrieval.hits, article_text)
-    if stated is not None:
-        citations.append(stated)
-    used_chars = 0
-    best = retrieval.hits[0].score
-    quoted = len(citations)  # the page's own date line is no quote of the story
+    citations = [stated] if stated is not None else []
     weights = pivot_weights(question, retrieval.weights)
     headline = None if citations else _headline_citation(question, retrieval, weights, article_text)
+    citations = _quoted_passages(retrieval, article_text, settings, weights, citations)
+    if headline is not None:
+        citations = [replace(c, n=i + 1) for i, c in enumerate([headline, *citations])]
+    body = "\n\n".join(f"“{' '.join(c.quote.split())}” [{c.n}]" for c in citations)
+    return Answer(
+        question=question,
+        answered=True,
+        text=body,
+        citations=tuple(citations),
+        notes=tuple(notes),
+    )
+
+
+def _quoted_passages(
+    retrieval: Retrieval,
+    article_text: Callable[[str], str],
+    settings: RetrievalSettings,
+    weights: dict[str, float],
+    citations: list[Citation],
+) -> list[Citation]:
+    """``citations`` (the page's own date line, if any: no quote of the story) and then the
+    best passages: the first grown to the sentences that answer, the others whole windows, up
+    to ``top_k`` of them and ``max_answer_chars``, none repeating another."""
+    citations = list(citations)
+    quoted = len(citations)
+    used_chars = 0
+    best = retrieval.hits[0].score
     for hit in retrieval.hits:
         if len(citations) - quoted >= settings.top_k:
             break
@@ -96,27 +121,10 @@ def compose(
             continue
         if len(citations) > quoted and used_chars + len(quote) > settings.max_answer_chars:
             continue
-        citations.append(
-            Citation(
-                n=len(citations) + 1,
-                article=hit.article,
-                quote=quote,
-                start=start,
-                end=end,
-                score=hit.score,
-            )
-        )
+        n = len(citations) + 1
+        citations.append(Citation(n, hit.article, quote, start, end, score=hit.score))
         used_chars += len(quote)
-    if headline is not None:
-        citations = [replace(c, n=i + 1) for i, c in enumerate([headline, *citations])]
-    body = "\n\n".join(f"“{' '.join(c.quote.split())}” [{c.n}]" for c in citations)
-    return Answer(
-        question=question,
-        answered=True,
-        text=body,
-        citations=tuple(citations),
-        notes=tuple(notes),
-    )
+    return citations
 
 
 #: How much the words naming who said it count when choosing the sentence to quote.

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -200,6 +200,31 @@ def parse_article(
         for ln in _lines(text)
         if not _is_junk(ln.text) and (kept := _without_credit(ln)) is not None
     ]
+    title, date, date_text, body = _header_and_body(lines)
+    outlet, date, date_text = _dateline(text, body, _detect_outlet(text), date, date_text)
+    if title is None:
+        title = article_id
+    meta = ArticleMeta(
+        id=article_id,
+        path=path,
+        title=clean_inline(title),
+        outlet=outlet,
+        date=date,
+        date_text=date_text,
+        url=None,
+        content_hash=digest,
+    )
+    if overrides:
+        meta = _apply_overrides(meta, overrides)
+    meta = replace(meta, stated_span=stated_span(text, meta))
+    return Article(meta=meta, text=text, body=tuple(body))
+
+
+def _header_and_body(
+    lines: Sequence[_Line],
+) -> tuple[str | None, dt.date | None, str | None, list[tuple[int, int]]]:
+    """The title, the date the header lines state, and the body's paragraph spans: the header
+    ends at the first line after the title that is neither a date nor menu."""
     title: str | None = None
     date: dt.date | None = None
     date_text: str | None = None
@@ -230,8 +255,19 @@ def parse_article(
         if not header_done and _is_date_line(line.text):
             continue
         body.append((line.start, line.end))
+    return title, date, date_text, body
 
-    outlet = _detect_outlet(text)
+
+def _dateline(
+    text: str,
+    body: list[tuple[int, int]],
+    outlet: str | None,
+    date: dt.date | None,
+    date_text: str | None,
+) -> tuple[str | None, dt.date | None, str | None]:
+    """The outlet and date a dateline in the first paragraphs states ("MOSCOW, September 22.
+    /TASS/."), where the header did not; an agency's dateline is cut from its paragraph's body
+    span (``body`` is changed in place)."""
     for i, (para_start, para_end) in enumerate(body[:3]):
         dateline = _DATELINE.match(text, para_start, para_end)
         if not dateline:
@@ -246,22 +282,7 @@ def parse_article(
         if agency:
             body[i] = (dateline.end(), para_end)
         break
-    if title is None:
-        title = article_id
-    meta = ArticleMeta(
-        id=article_id,
-        path=path,
-        title=clean_inline(title),
-        outlet=outlet,
-        date=date,
-        date_text=date_text,
-        url=None,
-        content_hash=digest,
-    )
-    if overrides:
-        meta = _apply_overrides(meta, overrides)
-    meta = replace(meta, stated_span=stated_span(text, meta))
-    return Article(meta=meta, text=text, body=tuple(body))
+    return outlet, date, date_text
 
 
 def stated_span(text: str, meta: ArticleMeta) -> tuple[int, int] | None:

@@ -109,7 +109,6 @@ def _write_export(
     """Write graph and tokenizer into ``folder``; return the settings, not yet verified."""
     import inspect
 
-    import torch
     from tokenizers import Tokenizer
 
     transformer, pooling, normalize = _supported_modules(st_model, model)
@@ -121,6 +120,38 @@ def _write_export(
     input_names = ["input_ids", "attention_mask"]
     if "token_type_ids" in hf_tokenizer.model_input_names and "token_type_ids" in accepted:
         input_names.append("token_type_ids")
+
+    _export_graph(auto_model, hf_tokenizer, input_names, folder / FP32_FILE, opset=opset)
+
+    backend = Tokenizer.from_str(hf_tokenizer.backend_tokenizer.to_str())
+    backend.no_padding()
+    backend.no_truncation()
+    backend.save(str(folder / TOKENIZER_FILE))
+
+    max_seq_length = int(st_model.max_seq_length or hf_tokenizer.model_max_length)
+    config = OnnxExportConfig(
+        model_id=model_fingerprint(model),
+        source_model=model,
+        onnx_file=FP32_FILE,
+        quantized=False,
+        dimension=int(pooling.get_embedding_dimension()),
+        max_seq_length=max_seq_length,
+        pooling="mean",
+        normalize=normalize,
+        input_names=input_names,
+        pad_id=int(hf_tokenizer.pad_token_id or 0),
+        min_cosine=0.0,
+        mean_cosine=0.0,
+    )
+    return config
+
+
+def _export_graph(
+    auto_model: Any, hf_tokenizer: Any, input_names: list[str], path: Path, *, opset: int
+) -> None:
+    """Trace the transformer on a padded batch and write its graph, with dynamic batch and
+    sequence axes, to ``path``."""
+    import torch
 
     class _LastHiddenState(torch.nn.Module):
         def __init__(self) -> None:
@@ -144,35 +175,13 @@ def _write_export(
         torch.onnx.export(
             _LastHiddenState().eval(),
             tuple(sample[name] for name in input_names),
-            str(folder / FP32_FILE),
+            str(path),
             dynamo=False,
             input_names=input_names,
             output_names=["last_hidden_state"],
             dynamic_axes=axes,
             opset_version=opset,
         )
-
-    backend = Tokenizer.from_str(hf_tokenizer.backend_tokenizer.to_str())
-    backend.no_padding()
-    backend.no_truncation()
-    backend.save(str(folder / TOKENIZER_FILE))
-
-    max_seq_length = int(st_model.max_seq_length or hf_tokenizer.model_max_length)
-    config = OnnxExportConfig(
-        model_id=model_fingerprint(model),
-        source_model=model,
-        onnx_file=FP32_FILE,
-        quantized=False,
-        dimension=int(pooling.get_embedding_dimension()),
-        max_seq_length=max_seq_length,
-        pooling="mean",
-        normalize=normalize,
-        input_names=input_names,
-        pad_id=int(hf_tokenizer.pad_token_id or 0),
-        min_cosine=0.0,
-        mean_cosine=0.0,
-    )
-    return config
 
 
 def _supported_modules(st_model: SentenceTransformer, model: str) -> tuple[Any, Any, bool]:
