@@ -384,7 +384,8 @@ def _overridden(
         for name in ("title", "outlet", "date"):
             if name in overrides or (name == "date" and "date_text" in overrides):
                 origins[name] = "metadata.toml"
-    meta = replace(meta, stated_span=stated_span(article.text, meta))
+    if meta.date_text != article.meta.date_text:  # the span was found for the page's own date
+        meta = replace(meta, stated_span=stated_span(article.text, meta))
     return replace(article, meta=meta, origins=tuple(sorted(origins.items())))
 
 
@@ -409,6 +410,8 @@ def _html_article(
     if page.date is not None:
         changes["date"], changes["date_text"] = page.date, page.date.isoformat()
     meta = replace(article.meta, **changes)
+    if "date_text" in changes:
+        meta = replace(meta, stated_span=stated_span(text, meta))
     origins = _origins(meta, changes)
     return _overridden(replace(article, meta=meta), origins, overrides), None
 
