@@ -159,7 +159,7 @@ SHORT_SLIP_LENGTH = 5
 
 def surface(text: str, term: str) -> str | None:
     """The word of ``text``, as written, that yields ``term``."""
-    return next((m.group() for m in SURFACE_WORD.finditer(text) if term in terms(m.group())), None)
+    return typed_words(text).get(term)
 
 
 def typed_words(text: str) -> dict[str, str]:
