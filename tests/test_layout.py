@@ -61,7 +61,17 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("indexing", {"indexer", "watching", "feeds"}),
     (
         "ranking and answers",
-        {"query", "features", "ranker", "decision", "retrieval", "answer", "passages"},
+        {
+            "query",
+            "features",
+            "ranker",
+            "reader",
+            "reader_export",
+            "decision",
+            "retrieval",
+            "answer",
+            "passages",
+        },
     ),
     ("the door", {"service", "news"}),
     ("above the door", {"evaluation", "dialogue.*"}),

@@ -53,15 +53,16 @@ def best_coverage(query: Query, hits: Sequence[Hit]) -> float:
 
 
 def learned_decision(
-    query: Query, hits: Sequence[Hit], logit: float, settings: RetrievalSettings
+    query: Query, hits: Sequence[Hit], logit: float, settings: RetrievalSettings, *, read: bool
 ) -> Verdict:
-    """Answer when the answer model's probability reaches ``answer_threshold``."""
+    """Answer when the answer model's probability reaches ``answer_threshold`` (or
+    ``reader_answer_threshold`` when the reader has read the best passages: its decision is
+    calibrated apart)."""
     probability = 1.0 / (1.0 + math.exp(-logit))
-    answerable = probability >= settings.answer_threshold
-    reason = (
-        f"the answer model gives {probability:.2f} that the best passages answer "
-        f"(needs {settings.answer_threshold:g})"
-    )
+    threshold = settings.reader_answer_threshold if read else settings.answer_threshold
+    answerable = probability >= threshold
+    who = "the answer model and the reader give" if read else "the answer model gives"
+    reason = f"{who} {probability:.2f} that the best passages answer (needs {threshold:g})"
     return Verdict(answerable, best_coverage(query, hits), reason, probability)
 
 

@@ -53,6 +53,7 @@ class IndexReport:
     generation: str | None = None
     seconds: float = 0.0
     onnx_exported: bool = False
+    reader_exported: bool = False
 
     @property
     def changed(self) -> bool:

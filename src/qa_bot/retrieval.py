@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import numpy as np
 
@@ -25,6 +26,7 @@ from qa_bot.filters import SearchFilters
 from qa_bot.models import Chunk, Hit
 from qa_bot.query import Query, analyse, surface
 from qa_bot.ranker import CrossEncoderReranker, LearnedRanker
+from qa_bot.reader import PassageReader, open_reader
 from qa_bot.settings import RetrievalSettings
 from qa_bot.store_api import Candidates, IndexView
 from qa_bot.text import fold, terms
@@ -61,19 +63,30 @@ class Rankers:
 
     learned: LearnedRanker | None = None
     cross: CrossEncoderReranker | None = None
+    #: The packaged passage reader's export, read with the learned stages only.
+    reader: PassageReader | None = None
 
 
-def load_rankers(settings: RetrievalSettings, embedder: Embedder) -> Rankers:
-    """The learned ranker, when chosen and trained for ``embedder``'s model, and the
-    configured cross-encoder. Learned weights for another model are left unused: their
-    embedding features would mean nothing (the hand-made stages rank instead)."""
+def load_rankers(
+    settings: RetrievalSettings,
+    embedder: Embedder,
+    index_dir: Path | None = None,
+    threads: int = 0,
+) -> Rankers:
+    """The learned ranker, when chosen and trained for ``embedder``'s model, the configured
+    cross-encoder, and the export in ``index_dir`` of the reader ``settings.reader`` names
+    (beside the learned ranker only). Learned weights for another model are left
+    unused: their embedding features would mean nothing (the hand-made stages rank instead)."""
     learned = None
     if settings.ranker == "learned":
         candidate = LearnedRanker.load(settings.ranker_path)
         if candidate.fits(embedder.model_id):
             learned = candidate
     cross = CrossEncoderReranker(settings.reranker) if settings.reranker else None
-    return Rankers(learned, cross)
+    reader = None
+    if learned is not None and settings.reader is not None and index_dir is not None:
+        reader = open_reader(index_dir, settings.reader, threads=threads)
+    return Rankers(learned, cross, reader)
 
 
 def retrieve(
@@ -231,7 +244,12 @@ def rerank_and_decide(
     else:
         asked = question_features(query, head, logits[order], rows[order])
         answer_logit = float(learned.answer.logits(asked[None, :])[0])
-        verdict = learned_decision(query, head, answer_logit, settings)
+        read = bool(rankers and rankers.reader)
+        if rankers and rankers.reader:
+            head, answer_logit = _read(
+                rankers.reader, query, head, logits[order], answer_logit, settings.reader_depth
+            )
+        verdict = learned_decision(query, head, answer_logit, settings, read=read)
     if rankers and rankers.cross:
         head = _cross_ordered(rankers.cross, query, head)
     return head + tail, _named(verdict, query, settings)
@@ -251,6 +269,24 @@ def _rescored(hit: Hit, logit: float) -> Hit:
     """The hit with the ranker's probability as its score (further quotes are kept when they
     score close to the first)."""
     return replace(hit, score=float(1.0 / (1.0 + np.exp(-logit))))
+
+
+def _read(
+    reader: PassageReader,
+    query: Query,
+    head: list[Hit],
+    logits: np.ndarray,
+    answer_logit: float,
+    depth: int,
+) -> tuple[list[Hit], float]:
+    """The reader reads the best ``depth`` passages: its logits, weighted as trained, join the
+    ranker's for their order, and its best one joins the answer model's logit."""
+    k = min(depth, len(head))
+    read = reader.scores(query.text, [h.chunk.text for h in head[:k]])
+    combined = logits[:k] + reader.spec.rank_weight * read
+    order = np.argsort(-combined, kind="stable")
+    best = [_rescored(head[i], float(combined[i])) for i in order]
+    return best + head[k:], reader.spec.answer_logit(answer_logit, float(read.max()))
 
 
 def _cross_ordered(cross: CrossEncoderReranker, query: Query, hits: list[Hit]) -> list[Hit]:

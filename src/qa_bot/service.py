@@ -32,6 +32,7 @@ from qa_bot.indexer import (
 )
 from qa_bot.models import Answer, ArticleMeta, IndexStatus, Passage, SourceInfo, Span
 from qa_bot.passages import further_citations, overlaps, passage_around
+from qa_bot.reader_export import ensure_reader_export
 from qa_bot.retrieval import Hit, Rankers, Retrieval, load_rankers, reading_notes, retrieve
 from qa_bot.settings import Settings
 from qa_bot.stores import IndexView, open_store
@@ -65,8 +66,12 @@ class QAService:
 
     @cached_property
     def rankers(self) -> Rankers:
-        """The learned ranker (if trained for the embedding model) and any cross-encoder."""
-        return load_rankers(self.settings.retrieval, self.query_embedder)
+        """The learned ranker (if trained for the embedding model), any cross-encoder, and the
+        reader the settings name, once exported."""
+        threads = self.settings.embedding.threads
+        return load_rankers(
+            self.settings.retrieval, self.query_embedder, self.settings.index_dir, threads
+        )
 
     @property
     def embedder(self) -> Embedder:
@@ -179,15 +184,23 @@ class QAService:
         progress: ProgressFactory | None = None,
         lock_wait: float = 0.0,
     ) -> IndexReport:
+        embedder = self._build_embedder()
         report = update_index(
-            self.settings,
-            self._build_embedder(),
-            force=force,
-            progress=progress,
-            lock_wait=lock_wait,
+            self.settings, embedder, force=force, progress=progress, lock_wait=lock_wait
         )
         report.onnx_exported = self._export_onnx()
+        report.reader_exported = self._export_reader()
         return report
+
+    def _export_reader(self, *, verify: bool = True) -> bool:
+        """Export the configured reader once, when the learned stages it joins are in use."""
+        trained = self.settings.retrieval.reader
+        if trained is None or self.rankers.learned is None:
+            return False
+        made = ensure_reader_export(self.settings.index_dir, trained, verify=verify)
+        if made:
+            self.__dict__.pop("rankers", None)  # the next question loads the new export
+        return made
 
     def ensure_index(self, progress: ProgressFactory | None = None) -> IndexReport | None:
         """Build the index if it is missing, refresh it if seed files changed or it was made
@@ -197,6 +210,7 @@ class QAService:
         from another directory) is answered from as it is: there is nothing to refresh it from.
         """
         if self.store.current() is not None:
+            self._export_reader(verify=False)  # an index made before the reader shipped
             try:
                 manifest = self.store.read_manifest()
             except QABotError:

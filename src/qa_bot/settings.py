@@ -143,6 +143,13 @@ class RetrievalSettings(BaseModel):
     #: Optional: any sentence-transformers CrossEncoder (name or path) that re-orders the best
     #: candidates by reading question and passage together; empty = none.
     reranker: str = ""
+    #: A passage reader's folder, as training/train_reader.py writes it (qa_bot.reader): it
+    #: reads the learned ranker's best ``reader_depth`` passages with the question, and its
+    #: logit joins the order and the answer decision. Exported at index time; none = off.
+    reader: Path | None = None
+    reader_depth: int = Field(3, ge=1, le=30)
+    #: With the reader, the decision answers when its probability reaches this instead.
+    reader_answer_threshold: float = Field(0.25, ge=0.0, le=1.0)
     #: Weight of a follow-up's carried-over terms in the BM25 query.
     context_term_weight: float = Field(0.5, ge=0.0, le=2.0)
     #: Bonus for passages of the articles a follow-up's previous answer cited.

@@ -1,0 +1,233 @@
+"""The passage reader: a cross-encoder that reads the question and a passage together.
+
+The learned ranker scores passages from features (cosine, BM25, coverage, ...); it cannot
+tell "how many trucks were in the convoy" (not stated) from "how many trucks were destroyed"
+(stated) in a passage holding both sets of words. The reader reads each of the best few
+passages with the question and gives a logit that it answers; the learned stages combine it
+with theirs (:class:`ReaderSpec`: a weight for the order, a small model for the decision).
+
+It is the packaged MiniLM fine-tuned by ``training/train_reader.py``, which writes a folder
+(``reader.json``, and ``reader_weights.npz``: the differences from the packaged weights) that
+``retrieval.reader`` names; :mod:`qa_bot.reader_export` exports it to ONNX at index time. It is
+not shipped: trained here it did not earn its latency (benchmarks/README.md, "Passage
+reader"). This module must never import torch: a question asked from a
+cold process reads the export with onnxruntime and ``tokenizers`` alone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from qa_bot.errors import ModelError
+from qa_bot.ranker import LinearModel
+
+if TYPE_CHECKING:
+    import onnxruntime
+    from tokenizers import Tokenizer
+
+logger = logging.getLogger(__name__)
+
+#: In a trained reader's folder: how to rebuild it, and how its score is used...
+SPEC_FILE = "reader.json"
+#: ... and the differences from the packaged MiniLM that make it the reader.
+WEIGHTS_FILE = "reader_weights.npz"
+CONFIG_FILE = "reader.json"
+GRAPH_FILE = "reader.int8.onnx"
+TOKENIZER_FILE = "tokenizer.json"
+#: A pair the export scores when made and again when loaded: a damaged file is caught.
+CHECK_PAIR = (
+    "how many people died in the flood",
+    "At least 41 people were killed when the river burst its banks, officials said.",
+)
+#: Loading refuses an export whose check pair drifted more than this from when it was made.
+CHECK_TOLERANCE = 1e-3
+
+
+class ReaderError(ModelError):
+    """The reader's weights or export are missing, unreadable, or do not match."""
+
+
+@dataclass(frozen=True)
+class ReaderSpec:
+    """The reader as trained: its base model, size, input length, and how its logit is used.
+
+    ``rank_weight`` scales the reader's logit added to the learned ranker's for the order of
+    the best passages; ``answer`` is a logistic regression over (the answer model's logit, the
+    reader's best logit) for the decision. Both are fitted by ``train_reader.py`` on questions
+    the reader was not trained on.
+    """
+
+    base_model: str
+    layers: int
+    max_length: int
+    rank_weight: float
+    answer: LinearModel
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "base_model": self.base_model,
+            "layers": self.layers,
+            "max_length": self.max_length,
+            "rank_weight": self.rank_weight,
+            "answer": self.answer.to_json(),
+            "provenance": self.provenance,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ReaderSpec:
+        return cls(
+            str(data["base_model"]),
+            int(data["layers"]),
+            int(data["max_length"]),
+            float(data["rank_weight"]),
+            LinearModel.from_json(data["answer"]),
+            dict(data.get("provenance", {})),
+        )
+
+    def answer_logit(self, answer_logit: float, reader_best: float) -> float:
+        """The decision's logit once the reader has read the best passages."""
+        return float(self.answer.logits(np.array([[answer_logit, reader_best]]))[0])
+
+
+def load_spec(folder: Path) -> ReaderSpec:
+    """The spec of the trained reader in ``folder``. Raises ReaderError when it is unreadable
+    or its weights are missing."""
+    try:
+        spec = ReaderSpec.from_json(json.loads((folder / SPEC_FILE).read_text(encoding="utf-8")))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ReaderError(f"no usable reader in {folder}: {exc}") from exc
+    if not (folder / WEIGHTS_FILE).is_file():
+        raise ReaderError(f"no usable reader in {folder}: {WEIGHTS_FILE} is missing")
+    return spec
+
+
+def encode_pairs(
+    tokenizer: Tokenizer, spec: ReaderSpec, question: str, passages: Sequence[str]
+) -> dict[str, np.ndarray]:
+    """The model's inputs for (question, passage) pairs: the passage is cut, never the
+    question, at ``spec.max_length`` tokens, and the batch padded to its longest pair."""
+    tokenizer.no_padding()
+    tokenizer.enable_truncation(max_length=spec.max_length, strategy="only_second")
+    encodings = tokenizer.encode_batch([(question, p) for p in passages])
+    length = max(len(e.ids) for e in encodings)
+    batch = {
+        name: np.zeros((len(encodings), length), dtype=np.int64)
+        for name in ("input_ids", "attention_mask", "token_type_ids")
+    }
+    for row, e in enumerate(encodings):
+        batch["input_ids"][row, : len(e.ids)] = e.ids
+        batch["attention_mask"][row, : len(e.ids)] = e.attention_mask
+        batch["token_type_ids"][row, : len(e.ids)] = e.type_ids
+    return batch
+
+
+def run_session(
+    graph: Path | onnxruntime.InferenceSession, batch: dict[str, np.ndarray]
+) -> np.ndarray:
+    """The graph's logits for an encoded batch (a path is loaded for this one call)."""
+    session = _session(graph, threads=0) if isinstance(graph, Path) else graph
+    (logits,) = session.run(["logit"], batch)
+    return np.asarray(logits, dtype=np.float64).reshape(-1)
+
+
+class PassageReader:
+    """The reader over an export folder, loaded on first use and checked when loaded."""
+
+    def __init__(self, export_dir: Path, *, threads: int = 0):
+        self._dir = Path(export_dir)
+        self._threads = threads
+        try:
+            data = json.loads((self._dir / CONFIG_FILE).read_text(encoding="utf-8"))
+            self.spec = ReaderSpec.from_json(data)
+            self._check_logit = float(data["check_logit"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ReaderError(f"no usable reader export in {self._dir}: {exc}") from exc
+        self._loaded: tuple[onnxruntime.InferenceSession, Tokenizer] | None = None
+        self._lock = threading.Lock()
+
+    def scores(self, question: str, passages: Sequence[str]) -> np.ndarray:
+        """One logit per passage that it answers the question."""
+        if not passages:
+            return np.zeros(0)
+        session, tokenizer = self._load()
+        return run_session(session, encode_pairs(tokenizer, self.spec, question, passages))
+
+    def verify(self) -> None:
+        """Load the export now; raise ReaderError if it is damaged."""
+        self._load()
+
+    def _load(self) -> tuple[onnxruntime.InferenceSession, Tokenizer]:
+        with self._lock:
+            if self._loaded is None:
+                from tokenizers import Tokenizer
+
+                try:
+                    tokenizer = Tokenizer.from_file(str(self._dir / TOKENIZER_FILE))
+                    session = _session(self._dir / GRAPH_FILE, self._threads)
+                    got = run_session(session, encode_pairs(tokenizer, self.spec, *_check()))
+                except ReaderError:
+                    raise
+                except Exception as exc:  # tokenizers and onnxruntime share no error base
+                    raise ReaderError(f"the reader export in {self._dir} fails: {exc}") from exc
+                if not abs(float(got[0]) - self._check_logit) <= CHECK_TOLERANCE:
+                    raise ReaderError(
+                        f"the reader export in {self._dir} scores its check pair "
+                        f"{float(got[0]):.4f}, not {self._check_logit:.4f} (damaged?); "
+                        "run `qa-bot index` to rebuild it"
+                    )
+                self._loaded = (session, tokenizer)
+            return self._loaded
+
+
+def _check() -> tuple[str, list[str]]:
+    return CHECK_PAIR[0], [CHECK_PAIR[1]]
+
+
+def _session(path: Path, threads: int) -> onnxruntime.InferenceSession:
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    try:
+        return onnxruntime.InferenceSession(
+            str(path), sess_options=options, providers=["CPUExecutionProvider"]
+        )
+    except Exception as exc:  # onnxruntime's errors share no public base class
+        raise ReaderError(f"cannot load the reader graph {path}: {exc}") from exc
+
+
+def reader_dir(index_dir: Path, trained: Path) -> Path:
+    """Where the export of the reader trained in ``trained`` lives: beside the generations (a
+    rebuild keeps it), named by its spec and weights, so a retrained reader is exported afresh."""
+    digest = hashlib.sha256()
+    for name in (SPEC_FILE, WEIGHTS_FILE):
+        path = Path(trained) / name
+        digest.update(path.read_bytes() if path.is_file() else b"")
+    return Path(index_dir) / "onnx" / f"reader-{digest.hexdigest()[:12]}"
+
+
+def open_reader(index_dir: Path, trained: Path, *, threads: int = 0) -> PassageReader | None:
+    """The export of the reader in ``trained``, checked; None when there is none yet or it is
+    damaged (``qa-bot index`` makes it again), so questions are still answered."""
+    folder = reader_dir(index_dir, trained)
+    if not folder.is_dir():
+        return None
+    try:
+        reader = PassageReader(folder, threads=threads)
+        reader.verify()
+    except ReaderError as exc:
+        logger.warning("%s; questions are answered without the reader meanwhile", exc)
+        return None
+    return reader

@@ -1,0 +1,302 @@
+"""Train a passage reader: the folder (``reader.json``, ``reader_weights.npz``) that
+``retrieval.reader`` names.
+
+Made from the questions ``train_ranker.py`` gathers (same data, same split, its cache reused;
+fixed seed; run from the repository root after it)::
+
+    python training/train_ranker.py --reuse     # the learned ranker, and the question cache
+    python training/train_reader.py             # about 25 minutes on 2 cores; --out FOLDER
+
+The packaged MiniLM is fine-tuned as a cross-encoder (question and passage read together, the
+mean of the last hidden states to a logit), its word embeddings frozen, on pairs from the
+training questions: every candidate holding a gold answer (up to two), the three best-ranked
+that do not, one more drawn from the rest, and the best answer-holding candidate with the
+sentences holding the answer removed (an on-topic passage that no longer answers). One
+training question in five (by id) is kept out of the reader's training: the combination with
+the learned ranker (a weight for the order, a small model for the decision) is fitted there.
+The held-out split of ``train_ranker.py`` is never trained on; the script reports on it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import pickle
+import random
+import sys
+import zlib
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import train_ranker
+from train_ranker import SEED, Example, fit
+
+from qa_bot.evaluation import contains_answer
+from qa_bot.features import question_features
+from qa_bot.ranker import LearnedRanker, LinearModel
+from qa_bot.reader import SPEC_FILE, WEIGHTS_FILE, ReaderSpec
+from qa_bot.reader_export import assemble, pack_deltas, reader_module
+from qa_bot.runtime import prepare_process
+from qa_bot.text import sentence_spans
+
+ROOT = Path(__file__).resolve().parents[1]
+BASE_MODEL = "all-MiniLM-L6-v2"
+LAYERS = 6
+MAX_LENGTH = 128
+#: How many of the learned ranker's best passages the reader reads (``retrieval.reader_depth``).
+DEPTH = 5
+BATCH = 16
+LEARNING_RATE = 5e-5
+HEAD_LEARNING_RATE = 1e-3
+MAX_PAIRS = 16000
+RANK_WEIGHTS = (0.0, 0.25, 0.5, 1.0, 2.0)
+
+
+def stack_fold(e: Example) -> bool:
+    """One training question in five, by id: the reader never trains on it."""
+    return zlib.crc32(e.question.id.encode()) % 5 == 0
+
+
+def without_answer(text: str, answers: tuple[str, ...]) -> str | None:
+    """The passage with every sentence holding a gold answer removed, if anything is left."""
+    kept = [text[a:b].strip() for a, b in sentence_spans(text)]
+    left = " ".join(s for s in kept if s and not contains_answer(s, answers)).strip()
+    return left if left and not contains_answer(left, answers) else None
+
+
+def pairs(items: list[Example], rng: random.Random) -> list[tuple[str, str, float]]:
+    out: list[tuple[str, str, float]] = []
+    for e in items:
+        q = e.query.text
+        positive = [h for h, y in zip(e.hits, e.labels, strict=True) if y][:2]
+        negative = [h for h, y in zip(e.hits, e.labels, strict=True) if not y]
+        out += [(q, h.chunk.text, 1.0) for h in positive]
+        out += [(q, h.chunk.text, 0.0) for h in negative[:3]]
+        if len(negative) > 3:
+            out.append((q, rng.choice(negative[3:]).chunk.text, 0.0))
+        if positive and not e.question.unanswerable:
+            removed = without_answer(positive[0].chunk.text, e.question.answers)
+            if removed:
+                out.append((q, removed, 0.0))
+    rng.shuffle(out)
+    return out[:MAX_PAIRS]
+
+
+def train(examples: list[tuple[str, str, float]]):
+    """One epoch of binary cross-entropy, linear warm-up and decay; returns the module."""
+    import torch
+    from transformers import AutoTokenizer
+
+    from qa_bot.embedding import resolve_model_path
+
+    torch.manual_seed(SEED)
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(BASE_MODEL))
+    module = reader_module(BASE_MODEL, LAYERS)
+    for p in module.bert.embeddings.parameters():
+        p.requires_grad = False
+    body = [p for n, p in module.named_parameters() if p.requires_grad and n.startswith("bert.")]
+    optimiser = torch.optim.AdamW(
+        [
+            {"params": body, "lr": LEARNING_RATE},
+            {"params": list(module.head.parameters()), "lr": HEAD_LEARNING_RATE},
+        ],
+        weight_decay=0.01,
+    )
+    steps = math.ceil(len(examples) / BATCH)
+    warm = max(1, steps // 10)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimiser, lambda s: (s + 1) / warm if s < warm else max(0.0, (steps - s) / steps)
+    )
+    loss_fn = torch.nn.BCEWithLogitsLoss()
+    module.train()
+    running = 0.0
+    for step in range(steps):
+        batch = examples[step * BATCH : (step + 1) * BATCH]
+        enc = tokenizer(
+            [b[0] for b in batch],
+            [b[1] for b in batch],
+            truncation="only_second",
+            max_length=MAX_LENGTH,
+            padding=True,
+            return_tensors="pt",
+        )
+        loss = loss_fn(module(**enc), torch.tensor([b[2] for b in batch]))
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(body, 1.0)
+        optimiser.step(), schedule.step(), optimiser.zero_grad()
+        running = 0.98 * running + 0.02 * loss.item()
+        if step % 100 == 0:
+            print(f"  step {step}/{steps} loss {running:.3f}", file=sys.stderr, flush=True)
+    return module.eval()
+
+
+def save_weights(module, out: Path) -> None:
+    """What training changed (never the frozen word embeddings), against the packaged model."""
+    base = {k: v.numpy() for k, v in reader_module(BASE_MODEL, LAYERS).state_dict().items()}
+    tuned = {
+        n: p.detach().numpy()
+        for n, p in module.named_parameters()
+        if not n.startswith("bert.embeddings.") and not n.startswith("bert.pooler.")
+    }
+    base = {k: v for k, v in base.items() if not k.startswith("head.")}
+    np.savez_compressed(out, **pack_deltas(tuned, base))
+
+
+def scored(module, items: list[Example], ranker: LearnedRanker) -> list[dict]:
+    """For each question: the learned order's best DEPTH, their labels and reader logits, the
+    answer model's logit; and the same for the candidates left when the answer is removed."""
+    import torch
+    from transformers import AutoTokenizer
+
+    from qa_bot.embedding import resolve_model_path
+
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(BASE_MODEL))
+
+    def read(question: str, hits) -> np.ndarray:
+        enc = tokenizer(
+            [question] * len(hits),
+            [h.chunk.text for h in hits],
+            truncation="only_second",
+            max_length=MAX_LENGTH,
+            padding=True,
+            return_tensors="pt",
+        )
+        with torch.no_grad():
+            return module(**enc).numpy().astype(np.float64)
+
+    rows = []
+    for e in items:
+        row = {"set": e.set_name, "unanswerable": e.question.unanswerable}
+        for key, keep in (("all", np.ones(len(e.hits), bool)), ("removed", e.labels == 0)):
+            if key == "removed" and (e.question.unanswerable or keep.all() or not keep.any()):
+                continue
+            idx = np.flatnonzero(keep)
+            logits = ranker.candidates.logits(e.rows[idx])
+            order = idx[np.argsort(-logits, kind="stable")]
+            hits = [e.hits[i] for i in order]
+            asked = question_features(e.query, hits, np.sort(logits)[::-1], e.rows[order])
+            top = order[:DEPTH]
+            row[key] = {
+                "labels": e.labels[top].astype(int),
+                "ranker": np.sort(logits)[::-1][:DEPTH],
+                "reader": read(e.query.text, [e.hits[i] for i in top]),
+                "answer": float(ranker.answer.logits(asked[None, :])[0]),
+            }
+        rows.append(row)
+    return rows
+
+
+def first_right(r: dict, weight: float) -> int:
+    a = r["all"]
+    return int(a["labels"][int(np.argmax(a["ranker"] + weight * a["reader"]))])
+
+
+def fit_combination(rows: list[dict]) -> tuple[float, LinearModel]:
+    """The order's weight (best top-1 on the fold) and the decision over both logits."""
+    ranked = [r for r in rows if not r["unanswerable"] and r["all"]["labels"].any()]
+    scores = {w: np.mean([first_right(r, w) for r in ranked]) for w in RANK_WEIGHTS}
+    print(f"  fold top-1 by reader weight: {scores}", file=sys.stderr)
+    weight = max(RANK_WEIGHTS, key=lambda w: (scores[w], -w))
+    x, y, w = [], [], []
+    for r in rows:
+        if r["unanswerable"] or r["all"]["labels"].any():
+            x.append([r["all"]["answer"], r["all"]["reader"].max()])
+            y.append(0 if r["unanswerable"] else 1)
+            w.append(1.0)
+        if "removed" in r:
+            x.append([r["removed"]["answer"], r["removed"]["reader"].max()])
+            y.append(0), w.append(0.5)
+    return weight, fit(np.array(x), np.array(y), 1.0, np.array(w))
+
+
+def report(rows: list[dict], spec: ReaderSpec, threshold: float) -> dict[str, dict]:
+    out = {}
+    for name in sorted({r["set"] for r in rows}):
+        part = [r for r in rows if r["set"] == name]
+        ranked = [r for r in part if not r["unanswerable"] and r["all"]["labels"].any()]
+        entry = {"questions": len(part)}
+        if ranked:
+            entry["ranker_top1"] = round(float(np.mean([first_right(r, 0.0) for r in ranked])), 4)
+            entry["with_reader_top1"] = round(
+                float(np.mean([first_right(r, spec.rank_weight) for r in ranked])), 4
+            )
+        for label, with_reader in (("ranker", False), ("with_reader", True)):
+            right, declined = [], []
+            for r in part:
+                a = r["all"]
+                logit = (
+                    spec.answer_logit(a["answer"], a["reader"].max())
+                    if with_reader
+                    else a["answer"]
+                )
+                answers = 1 / (1 + math.exp(-logit)) >= threshold
+                weight = spec.rank_weight if with_reader else 0.0
+                if r["unanswerable"]:
+                    declined.append(not answers)
+                else:
+                    right.append(answers and bool(first_right(r, weight)))
+            entry[f"{label}_first_passage_answers"] = train_ranker._mean(right)
+            entry[f"{label}_unanswerable_declined"] = train_ranker._mean(declined)
+        out[name] = entry
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--work", type=Path, default=Path("/tmp/qa-train"))
+    parser.add_argument("--out", type=Path, default=Path("/tmp/qa-train/reader"))
+    parser.add_argument("--threshold", type=float, default=0.35)
+    args = parser.parse_args(argv)
+    import torch
+
+    torch.set_num_threads(2)
+    cache = args.work / "examples.pkl"
+    if not cache.is_file():
+        print(f"no {cache}: run training/train_ranker.py first", file=sys.stderr)
+        return 2
+    train_ranker.__dict__.setdefault("Example", Example)
+    sys.modules["__main__"].Example = Example  # the cache pickles train_ranker's Example
+    data = pickle.loads(cache.read_bytes())
+    training = [e for e in data if not e.test and not stack_fold(e)]
+    fold = [e for e in data if not e.test and stack_fold(e)]
+    test = [e for e in data if e.test]
+    print(
+        f"reader: {len(training)} questions, fold {len(fold)}, held out {len(test)}",
+        file=sys.stderr,
+    )
+    module = train(pairs(training, random.Random(SEED)))
+    args.out.mkdir(parents=True, exist_ok=True)
+    weights = args.out / WEIGHTS_FILE
+    save_weights(module, weights)
+    ranker = LearnedRanker.load()
+    blank = LinearModel(("answer_logit", "reader_best"), np.zeros(2), np.ones(2), np.zeros(2), 0.0)
+    spec = ReaderSpec(BASE_MODEL, LAYERS, MAX_LENGTH, 0.0, blank)
+    shipped = assemble(spec, weights)  # what ships: the int8 differences, not the module
+    weight, answer = fit_combination(scored(shipped, fold, ranker))
+    spec = replace(spec, rank_weight=weight, answer=replace(answer, names=blank.names))
+    held = report(scored(shipped, test, ranker), spec, args.threshold)
+    print(json.dumps(held, indent=1))
+    spec = replace(
+        spec,
+        provenance={
+            "script": "training/train_reader.py",
+            "seed": SEED,
+            "depth": DEPTH,
+            "training_questions": len(training),
+            "fold_questions": len(fold),
+            "held_out": held,
+        },
+    )
+    (args.out / SPEC_FILE).write_text(json.dumps(spec.to_json(), indent=1) + "\n", encoding="utf-8")
+    print(f"wrote {weights} and {args.out / SPEC_FILE}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    prepare_process()
+    raise SystemExit(main())
