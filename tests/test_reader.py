@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from qa_bot.cli.base import report_lines
 from qa_bot.errors import ModelError
 from qa_bot.ranker import LinearModel
 from qa_bot.reader import (
@@ -239,6 +240,12 @@ def test_the_reader_is_off_unless_the_settings_name_one(
     assert not list((service.settings.index_dir / "onnx").glob("reader-*"))
     named = _learned_service(tmp_path / "on", reader=tiny[1].parent)
     assert named.rankers.reader is not None  # exported by the build, read by questions
+    report = named.index()
+    assert not report.reader_exported  # once is enough
+    shutil.rmtree(reader_dir(named.settings.index_dir, tiny[1].parent))
+    report = named.index()
+    assert report.reader_exported
+    assert ("info", "exported the passage reader named in retrieval.reader") in report_lines(report)
     retrieval = named.search("what was near the convoy")
     assert retrieval is not None and "the reader give" in retrieval.reason
 

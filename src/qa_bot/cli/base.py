@@ -180,6 +180,8 @@ def report_lines(report: IndexReport, *, refreshed: bool = False) -> list[tuple[
         lines.append(("info", f"index refreshed: {summary}" if refreshed else summary))
     if report.onnx_exported:
         lines.append(("info", "exported the ONNX query model (questions no longer need torch)"))
+    if report.reader_exported:
+        lines.append(("info", "exported the passage reader named in retrieval.reader"))
     lines.extend(("skipped", f"{s.path}: {s.reason}") for s in report.skipped)
     lines.extend(("outside", rel) for rel in report.outside)
     return lines
