@@ -8,6 +8,7 @@ tiny model built inside the test.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -186,12 +187,12 @@ def test_a_page_without_a_date_is_said_to_state_none(small: QAService) -> None:
 # --- a cross-encoder by name or path -----------------------------------------------------------
 
 
-def _tiny_cross_encoder(folder: Path) -> Path:
-    """A two-layer BERT cross-encoder with a word-level vocabulary, random but fixed."""
+def tiny_bert(folder: Path, words: Sequence[str], *, classifier: bool) -> Path:
+    """A two-layer BERT with a word-level vocabulary of ``words``, random but fixed: a
+    cross-encoder (one logit) when ``classifier``, else a bare encoder."""
     import torch
-    from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
+    from transformers import BertConfig, BertForSequenceClassification, BertModel, BertTokenizerFast
 
-    words = "drone convoy flew over the siege city troops airport air base altitude".split()
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words]
     folder.mkdir(parents=True)
     (folder / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
@@ -204,9 +205,15 @@ def _tiny_cross_encoder(folder: Path) -> Path:
         intermediate_size=32,
         num_labels=1,
     )
-    BertForSequenceClassification(config).save_pretrained(folder)
+    model = BertForSequenceClassification(config) if classifier else BertModel(config)
+    model.save_pretrained(folder)
     BertTokenizerFast(vocab_file=str(folder / "vocab.txt")).save_pretrained(folder)
     return folder
+
+
+def _tiny_cross_encoder(folder: Path) -> Path:
+    words = "drone convoy flew over the siege city troops airport air base altitude".split()
+    return tiny_bert(folder, words, classifier=True)
 
 
 def test_a_configured_cross_encoder_orders_the_best_candidates(

@@ -36,7 +36,7 @@ from qa_bot.retrieval import Rankers
 from qa_bot.service import QAService
 
 from .conftest import CountingEmbedder, copy_project, make_settings, write_article
-from .test_learned import _weights
+from .test_learned import _weights, tiny_bert
 
 WORDS = "drone convoy flew over the siege city troops airport air base altitude how many".split()
 
@@ -46,27 +46,6 @@ def _answer(reader_weight: float, bias: float = 0.0) -> LinearModel:
     return LinearModel(names, np.zeros(2), np.ones(2), np.array([1.0, reader_weight]), bias)
 
 
-def _tiny_base(folder: Path) -> Path:
-    """A two-layer BERT with a word-level vocabulary, random but fixed: a stand-in for MiniLM."""
-    import torch
-    from transformers import BertConfig, BertModel, BertTokenizerFast
-
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS]
-    folder.mkdir(parents=True)
-    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
-    torch.manual_seed(0)
-    config = BertConfig(
-        vocab_size=len(vocab),
-        hidden_size=16,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=32,
-    )
-    BertModel(config).save_pretrained(folder)
-    BertTokenizerFast(vocab_file=str(folder / "vocab.txt")).save_pretrained(folder)
-    return folder
-
-
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory: pytest.TempPathFactory) -> tuple[ReaderSpec, Path, Path]:
     """A tiny reader's folder as training writes it (its layers changed, a head), its weights
@@ -74,7 +53,7 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> tuple[ReaderSpec, Path, Pa
     import torch
 
     root = tmp_path_factory.mktemp("tiny-reader")
-    base = _tiny_base(root / "base")
+    base = tiny_bert(root / "base", WORDS, classifier=False)  # a stand-in for MiniLM
     spec = ReaderSpec(str(base), 2, 32, 1.0, _answer(1.0))
     module = reader_module(spec.base_model, spec.layers)
     before = {k: v.numpy().copy() for k, v in module.state_dict().items()}

@@ -179,11 +179,12 @@ def scored(module, items: list[Example], ranker: LearnedRanker) -> list[dict]:
             logits = ranker.candidates.logits(e.rows[idx])
             order = idx[np.argsort(-logits, kind="stable")]
             hits = [e.hits[i] for i in order]
-            asked = question_features(e.query, hits, np.sort(logits)[::-1], e.rows[order])
+            ranked = np.sort(logits)[::-1]  # the logits in ``order``
+            asked = question_features(e.query, hits, ranked, e.rows[order])
             top = order[:DEPTH]
             row[key] = {
                 "labels": e.labels[top].astype(int),
-                "ranker": np.sort(logits)[::-1][:DEPTH],
+                "ranker": ranked[:DEPTH],
                 "reader": read(e.query.text, [e.hits[i] for i in top]),
                 "answer": float(ranker.answer.logits(asked[None, :])[0]),
             }
@@ -259,7 +260,6 @@ def main(argv: list[str] | None = None) -> int:
     if not cache.is_file():
         print(f"no {cache}: run training/train_ranker.py first", file=sys.stderr)
         return 2
-    train_ranker.__dict__.setdefault("Example", Example)
     sys.modules["__main__"].Example = Example  # the cache pickles train_ranker's Example
     data = pickle.loads(cache.read_bytes())
     training = [e for e in data if not e.test and not stack_fold(e)]

@@ -215,16 +215,22 @@ def _load_tokenizer(export_dir: Path, config: OnnxExportConfig) -> Tokenizer:
     return tokenizer
 
 
-def _load_session(model_path: Path, threads: int) -> onnxruntime.InferenceSession:
+def cpu_session(model_path: Path, threads: int) -> onnxruntime.InferenceSession:
+    """An onnxruntime session on the CPU, ``threads`` within an operator (0: all cores), one
+    across, quiet; onnxruntime's own error when the graph cannot load."""
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.log_severity_level = 3
+    return onnxruntime.InferenceSession(
+        str(model_path), sess_options=options, providers=["CPUExecutionProvider"]
+    )
+
+
+def _load_session(model_path: Path, threads: int) -> onnxruntime.InferenceSession:
     try:
-        return onnxruntime.InferenceSession(
-            str(model_path), sess_options=options, providers=["CPUExecutionProvider"]
-        )
+        return cpu_session(model_path, threads)
     except Exception as exc:  # onnxruntime's errors share no public base class
         raise _broken(model_path.parent, f"cannot load {model_path.name}: {exc}") from exc

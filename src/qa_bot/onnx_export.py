@@ -167,19 +167,45 @@ def _export_graph(
         return_tensors="pt",
     )
     axes = {name: {0: "batch", 1: "sequence"} for name in [*input_names, "last_hidden_state"]}
+    trace_to_onnx(
+        _LastHiddenState().eval(),
+        tuple(sample[name] for name in input_names),
+        path,
+        input_names=input_names,
+        output_names=["last_hidden_state"],
+        dynamic_axes=axes,
+        opset=opset,
+    )
+
+
+def trace_to_onnx(
+    module: Any,
+    inputs: tuple[Any, ...],
+    path: Path,
+    *,
+    input_names: list[str],
+    output_names: list[str],
+    dynamic_axes: dict[str, dict[int, str]],
+    opset: int,
+) -> None:
+    """Trace ``module`` on ``inputs`` with the TorchScript-based exporter (see
+    :func:`export_onnx` for why that one) and write the graph to ``path``, quietly: its
+    deprecation and tracing warnings say nothing about a BERT graph."""
+    import torch
+
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore", category=DeprecationWarning)
         warnings.simplefilter("ignore", category=torch.jit.TracerWarning)
         # Position and token-type ids are sliced with non-negative indices only.
         warnings.filterwarnings("ignore", message="Exporting aten::index operator")
         torch.onnx.export(
-            _LastHiddenState().eval(),
-            tuple(sample[name] for name in input_names),
+            module,
+            inputs,
             str(path),
             dynamo=False,
             input_names=input_names,
-            output_names=["last_hidden_state"],
-            dynamic_axes=axes,
+            output_names=output_names,
+            dynamic_axes=dynamic_axes,
             opset_version=opset,
         )
 

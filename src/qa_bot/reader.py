@@ -16,6 +16,7 @@ cold process reads the export with onnxruntime and ``tokenizers`` alone.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -28,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from qa_bot.errors import ModelError
+from qa_bot.onnx_embedding import cpu_session
 from qa_bot.ranker import LinearModel
 
 if TYPE_CHECKING:
@@ -174,7 +176,9 @@ class PassageReader:
                 try:
                     tokenizer = Tokenizer.from_file(str(self._dir / TOKENIZER_FILE))
                     session = _session(self._dir / GRAPH_FILE, self._threads)
-                    got = run_session(session, encode_pairs(tokenizer, self.spec, *_check()))
+                    got = run_session(
+                        session, encode_pairs(tokenizer, self.spec, CHECK_PAIR[0], [CHECK_PAIR[1]])
+                    )
                 except ReaderError:
                     raise
                 except Exception as exc:  # tokenizers and onnxruntime share no error base
@@ -189,21 +193,9 @@ class PassageReader:
             return self._loaded
 
 
-def _check() -> tuple[str, list[str]]:
-    return CHECK_PAIR[0], [CHECK_PAIR[1]]
-
-
 def _session(path: Path, threads: int) -> onnxruntime.InferenceSession:
-    import onnxruntime
-
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.log_severity_level = 3
     try:
-        return onnxruntime.InferenceSession(
-            str(path), sess_options=options, providers=["CPUExecutionProvider"]
-        )
+        return cpu_session(path, threads)
     except Exception as exc:  # onnxruntime's errors share no public base class
         raise ReaderError(f"cannot load the reader graph {path}: {exc}") from exc
 
@@ -211,11 +203,28 @@ def _session(path: Path, threads: int) -> onnxruntime.InferenceSession:
 def reader_dir(index_dir: Path, trained: Path) -> Path:
     """Where the export of the reader trained in ``trained`` lives: beside the generations (a
     rebuild keeps it), named by its spec and weights, so a retrained reader is exported afresh."""
+    stamps = tuple(_stamp(Path(trained) / name) for name in (SPEC_FILE, WEIGHTS_FILE))
+    return Path(index_dir) / "onnx" / f"reader-{_digest(Path(trained), stamps)}"
+
+
+def _stamp(path: Path) -> tuple[int, int]:
+    """A file's size and modification time: what tells that it changed without reading it."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return (-1, -1)
+    return (stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=8)
+def _digest(trained: Path, stamps: tuple[tuple[int, int], ...]) -> str:
+    """The folder's files hashed once per process while their stamps stay the same (the
+    weights are 10 MB, and every question's start and each refresh ask where the export is)."""
     digest = hashlib.sha256()
     for name in (SPEC_FILE, WEIGHTS_FILE):
-        path = Path(trained) / name
+        path = trained / name
         digest.update(path.read_bytes() if path.is_file() else b"")
-    return Path(index_dir) / "onnx" / f"reader-{digest.hexdigest()[:12]}"
+    return digest.hexdigest()[:12]
 
 
 def open_reader(index_dir: Path, trained: Path, *, threads: int = 0) -> PassageReader | None:

@@ -15,7 +15,6 @@ import json
 import logging
 import shutil
 import tempfile
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,7 @@ import numpy as np
 
 from qa_bot.embedding import resolve_model_path
 from qa_bot.errors import QABotError
-from qa_bot.onnx_export import _quantize, _replace_dir
+from qa_bot.onnx_export import _quantize, _replace_dir, trace_to_onnx
 from qa_bot.reader import (
     CHECK_PAIR,
     CONFIG_FILE,
@@ -158,25 +157,19 @@ def export_reader(spec: ReaderSpec, weights: Path, out_dir: Path, *, opset: int 
 
 def _export_graph(module: Any, hf_tokenizer: Any, path: Path, *, opset: int) -> None:
     """Trace the reader on a padded batch of pairs; batch and sequence axes stay dynamic."""
-    import torch
-
     names = ["input_ids", "attention_mask", "token_type_ids"]
     sample = hf_tokenizer(
         ["a question", "another"], ["a passage", "a longer one"], padding=True, return_tensors="pt"
     )
-    axes = {**{n: {0: "batch", 1: "sequence"} for n in names}, "logit": {0: "batch"}}
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation and tracing
-        torch.onnx.export(
-            module,
-            tuple(sample[n] for n in names),
-            str(path),
-            dynamo=False,
-            input_names=names,
-            output_names=["logit"],
-            dynamic_axes=axes,
-            opset_version=opset,
-        )
+    trace_to_onnx(
+        module,
+        tuple(sample[n] for n in names),
+        path,
+        input_names=names,
+        output_names=["logit"],
+        dynamic_axes={**{n: {0: "batch", 1: "sequence"} for n in names}, "logit": {0: "batch"}},
+        opset=opset,
+    )
 
 
 def ensure_reader_export(index_dir: Path, trained: Path, *, verify: bool = True) -> bool:

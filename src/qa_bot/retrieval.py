@@ -244,12 +244,12 @@ def rerank_and_decide(
     else:
         asked = question_features(query, head, logits[order], rows[order])
         answer_logit = float(learned.answer.logits(asked[None, :])[0])
-        read = bool(rankers and rankers.reader)
-        if rankers and rankers.reader:
+        reader = rankers.reader if rankers else None
+        if reader is not None:
             head, answer_logit = _read(
-                rankers.reader, query, head, logits[order], answer_logit, settings.reader_depth
+                reader, query, head, logits[order], answer_logit, settings.reader_depth
             )
-        verdict = learned_decision(query, head, answer_logit, settings, read=read)
+        verdict = learned_decision(query, head, answer_logit, settings, read=reader is not None)
     if rankers and rankers.cross:
         head = _cross_ordered(rankers.cross, query, head)
     return head + tail, _named(verdict, query, settings)
