@@ -145,6 +145,16 @@ def test_judge_and_summarize() -> None:
     assert json.dumps(report.to_json())
 
 
+def test_latency_is_reported_as_median_as_well_as_mean() -> None:
+    """The latency goal is a median: one slow question must not move it as it moves the mean."""
+    q = EvalQuestion("a", "Q", ("blue",), ("001",))
+    times = (0.010, 0.020, 0.900)
+    report = summarize([judge(_outcome(q, True, ("001_x.txt",), "blue", seconds=t)) for t in times])
+    assert report.latency_p50_ms == pytest.approx(20.0)
+    assert report.latency_mean_ms == pytest.approx(310.0)
+    assert report.latency_p95_ms == pytest.approx(900.0)
+
+
 def test_a_quote_that_is_not_verbatim_is_a_failure() -> None:
     q = EvalQuestion("a", "Q", ("blue",), ("001",))
     bad = Outcome(q, True, ("001_x.txt",), (Quote("001_x.txt", "blue", 0, 4, False),), 0.1)

@@ -6,9 +6,11 @@ words) making up at least three quarters of the body; then 150 evenly spaced one
 
     python training/data/select_stories.py            # prints the chosen files, one per line
     python training/data/select_stories.py --second   # the second batch (selected_docs2.txt)
+    python training/data/select_stories.py --third    # the third batch (selected_docs3.txt)
 
 The second batch (``reuters_questions2.jsonl``): the same rule, the first batch's stories left
-out, then 120 evenly spaced ones from the rest.
+out, then 120 evenly spaced ones from the rest. The third (``reuters_questions3.jsonl``): both
+earlier batches left out, then 300 evenly spaced ones.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pathlib import Path
 REUTERS = Path(__file__).resolve().parents[3] / "shared" / "external" / "reuters21578"
 STORIES = 150
 SECOND_STORIES = 120
+THIRD_STORIES = 300
 
 
 def body(name: str) -> str:
@@ -63,6 +66,17 @@ def second_batch() -> list[str]:
     return spaced([f for f in eligible() if f not in used], SECOND_STORIES)
 
 
+def third_batch() -> list[str]:
+    used = set(first_batch()) | set(second_batch())
+    return spaced([f for f in eligible() if f not in used], THIRD_STORIES)
+
+
 if __name__ == "__main__":
-    for name in second_batch() if "--second" in sys.argv[1:] else first_batch():
+    if "--third" in sys.argv[1:]:
+        chosen = third_batch()
+    elif "--second" in sys.argv[1:]:
+        chosen = second_batch()
+    else:
+        chosen = first_batch()
+    for name in chosen:
         print(name)

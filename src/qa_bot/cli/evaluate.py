@@ -31,9 +31,20 @@ _ROWS = (
     ("faithfulness", "quotes found verbatim in their article"),
     ("median_quoted_chars", "median quoted characters per answer"),
     ("latency_mean_ms", "mean latency, ms"),
+    ("latency_p50_ms", "median latency, ms"),
     ("latency_p95_ms", "p95 latency, ms"),
     ("baseline_mean_ms", "embedding + vector search alone, ms"),
     ("latency_ratio", "latency / (embedding + vector search)"),
+)
+
+_WHOLE_NUMBERS = frozenset(
+    {
+        "median_quoted_chars",
+        "latency_mean_ms",
+        "latency_p50_ms",
+        "latency_p95_ms",
+        "baseline_mean_ms",
+    }
 )
 
 
@@ -88,7 +99,7 @@ def _print_result(data: dict[str, Any]) -> None:
             continue
         label = label.format(**data)
         text = f"{value:.3f}" if isinstance(value, float) and value <= 1.0 else f"{value:,.1f}"
-        if key in ("median_quoted_chars", "latency_mean_ms", "latency_p95_ms", "baseline_mean_ms"):
+        if key in _WHOLE_NUMBERS:
             text = f"{value:,.0f}"
         if key == "latency_ratio":
             text = f"{value:.2f}x"
