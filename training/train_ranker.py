@@ -10,7 +10,9 @@ Data (see training/README.md):
 * XQuAD's development questions (``../shared/external/xquad_en``) over its 48 articles indexed
   together with the 2,721 Reuters-21578 stories as distractors;
 * news questions written blind over 150 Reuters stories (``training/data/reuters_questions.jsonl``),
-  a quarter of them on-topic questions the story does not answer, over the same index;
+  a quarter of them on-topic questions the story does not answer, and over 300 more
+  (``training/data/reuters_questions3.jsonl``, two in seven of them unanswerable), over the same
+  index;
 * the seeds' visible question sets (``tests/heldout_questions.jsonl``,
   ``tests/on_topic_unanswerable.jsonl``) over ``seeds/``.
 
@@ -21,9 +23,9 @@ answerable questions (positive), on-topic unanswerable ones, and *answer-removed
 same answerable question with every candidate holding its answer taken away (negative).
 
 Split: XQuAD articles whose number is a multiple of 8 (6 of the 24 with questions) and Reuters
-stories whose id is a multiple of 4 are never trained on, nor is the second batch of Reuters
-questions (``training/data/reuters_questions2.jsonl``, 692 questions over 120 other stories,
-written blind by another writer); the script reports the models on them.
+stories whose id is a multiple of 4 (first and third batch) are never trained on, nor is the
+second batch of Reuters questions (``training/data/reuters_questions2.jsonl``, 692 questions
+over 120 other stories, written blind by another writer); the script reports the models on them.
 """
 
 from __future__ import annotations
@@ -254,6 +256,9 @@ def collect(args: argparse.Namespace, rng: random.Random) -> list[Example]:
     # (asked last, so that the questions above are typed as they were before it existed).
     second = load_questions(ROOT / "training/data/reuters_questions2.jsonl")
     data += examples(xr, "reuters2", second, lambda q: True, rng)
+    # The third batch trains like the first (its stories whose id is a multiple of 4 held out).
+    third = load_questions(ROOT / "training/data/reuters_questions3.jsonl")
+    data += examples(xr, "reuters3", third, reuters_test, rng)
     return data
 
 
@@ -306,7 +311,7 @@ def held_out_report(
     test: list[Example], cand: LinearModel, answer: LinearModel
 ) -> dict[str, dict[str, float]]:
     report: dict[str, dict[str, float]] = {}
-    for name in ("xquad", "reuters", "reuters2", "off-topic"):
+    for name in ("xquad", "reuters", "reuters2", "reuters3", "off-topic"):
         part = [e for e in test if e.set_name == name]
         tx, ty, _ = decision_rows(cand, part)
         report[name] = {

@@ -69,7 +69,9 @@ def without_answer(text: str, answers: tuple[str, ...]) -> str | None:
     return left if left and not contains_answer(left, answers) else None
 
 
-def pairs(items: list[Example], rng: random.Random) -> list[tuple[str, str, float]]:
+def pairs(
+    items: list[Example], rng: random.Random, limit: int = MAX_PAIRS
+) -> list[tuple[str, str, float]]:
     out: list[tuple[str, str, float]] = []
     for e in items:
         q = e.query.text
@@ -84,10 +86,10 @@ def pairs(items: list[Example], rng: random.Random) -> list[tuple[str, str, floa
             if removed:
                 out.append((q, removed, 0.0))
     rng.shuffle(out)
-    return out[:MAX_PAIRS]
+    return out[:limit]
 
 
-def train(examples: list[tuple[str, str, float]]):
+def train(examples: list[tuple[str, str, float]], layers: int = LAYERS):
     """One epoch of binary cross-entropy, linear warm-up and decay; returns the module."""
     import torch
     from transformers import AutoTokenizer
@@ -96,7 +98,7 @@ def train(examples: list[tuple[str, str, float]]):
 
     torch.manual_seed(SEED)
     tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(BASE_MODEL))
-    module = reader_module(BASE_MODEL, LAYERS)
+    module = reader_module(BASE_MODEL, layers)
     for p in module.bert.embeddings.parameters():
         p.requires_grad = False
     body = [p for n, p in module.named_parameters() if p.requires_grad and n.startswith("bert.")]
@@ -135,9 +137,9 @@ def train(examples: list[tuple[str, str, float]]):
     return module.eval()
 
 
-def save_weights(module, out: Path) -> None:
+def save_weights(module, out: Path, layers: int = LAYERS) -> None:
     """What training changed (never the frozen word embeddings), against the packaged model."""
-    base = {k: v.numpy() for k, v in reader_module(BASE_MODEL, LAYERS).state_dict().items()}
+    base = {k: v.numpy() for k, v in reader_module(BASE_MODEL, layers).state_dict().items()}
     tuned = {
         n: p.detach().numpy()
         for n, p in module.named_parameters()
@@ -252,6 +254,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, default=Path("/tmp/qa-train"))
     parser.add_argument("--out", type=Path, default=Path("/tmp/qa-train/reader"))
     parser.add_argument("--threshold", type=float, default=0.35)
+    parser.add_argument("--layers", type=int, default=LAYERS, help="MiniLM layers kept (1-6)")
+    parser.add_argument("--max-pairs", type=int, default=MAX_PAIRS, help="training pairs")
     args = parser.parse_args(argv)
     import torch
 
@@ -269,13 +273,13 @@ def main(argv: list[str] | None = None) -> int:
         f"reader: {len(training)} questions, fold {len(fold)}, held out {len(test)}",
         file=sys.stderr,
     )
-    module = train(pairs(training, random.Random(SEED)))
+    module = train(pairs(training, random.Random(SEED), args.max_pairs), args.layers)
     args.out.mkdir(parents=True, exist_ok=True)
     weights = args.out / WEIGHTS_FILE
-    save_weights(module, weights)
+    save_weights(module, weights, args.layers)
     ranker = LearnedRanker.load()
     blank = LinearModel(("answer_logit", "reader_best"), np.zeros(2), np.ones(2), np.zeros(2), 0.0)
-    spec = ReaderSpec(BASE_MODEL, LAYERS, MAX_LENGTH, 0.0, blank)
+    spec = ReaderSpec(BASE_MODEL, args.layers, MAX_LENGTH, 0.0, blank)
     shipped = assemble(spec, weights)  # what ships: the int8 differences, not the module
     weight, answer = fit_combination(scored(shipped, fold, ranker))
     spec = replace(spec, rank_weight=weight, answer=replace(answer, names=blank.names))
