@@ -13,7 +13,7 @@ from pathlib import Path
 from qa_bot.evaluation import evaluate, load_questions
 from qa_bot.service import QAService
 
-#: Sets C to K (ids c.., d.., ... k..), 644 questions, with their class.
+#: Sets C to N (ids c.., d.., ... n..), 884 questions, with their class.
 REALISTIC = Path(__file__).with_name("realistic_questions.jsonl")
 
 
@@ -21,8 +21,8 @@ def test_realistic_questions_keep_their_floor(seeds_service: QAService) -> None:
     report = evaluate(seeds_service, load_questions(REALISTIC), warmup=False)
     assert report.faithfulness == 1.0
     assert report.first_quote_answer_rate is not None and report.first_quote_answer_rate >= 0.62
-    assert report.answered_rate is not None and report.answered_rate >= 0.84
-    assert report.abstention_recall is not None and report.abstention_recall >= 0.37
+    assert report.answered_rate is not None and report.answered_rate >= 0.83
+    assert report.abstention_recall is not None and report.abstention_recall >= 0.35
     assert report.median_quoted_chars is not None and report.median_quoted_chars <= 450
     assert set(report.by_class) == {
         "attribution",

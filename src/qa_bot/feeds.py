@@ -199,16 +199,23 @@ def remove_feed(seeds_dir: Path, url: str) -> None:
 
 
 def pull_feeds(
-    seeds_dir: Path, settings: FeedsSettings, metadata_file: str = "metadata.toml"
+    seeds_dir: Path,
+    settings: FeedsSettings,
+    metadata_file: str = "metadata.toml",
+    *,
+    pacer: SitePacer | None = None,
 ) -> PullReport:
-    """Fetch every feed and save the pages of its new entries (see the module doc)."""
+    """Fetch every feed and save the pages of its new entries (see the module doc). Every
+    request waits on ``pacer`` (one spacing requests by ``per_site_interval_seconds`` unless
+    given: a test gives one on its own clock)."""
     import httpx  # only `feeds pull` talks to the network
 
     feeds = load_feeds(seeds_dir)
     report = PullReport()
     timeout = httpx.Timeout(settings.timeout_seconds)
     headers = {"User-Agent": settings.user_agent}
-    pacer = SitePacer(settings.per_site_interval_seconds)
+    if pacer is None:
+        pacer = SitePacer(settings.per_site_interval_seconds)
     with httpx.Client(
         timeout=timeout,
         headers=headers,
