@@ -343,37 +343,40 @@ def test_requests_to_one_site_are_spaced(tmp_path: Path, server: Server) -> None
     seeds = tmp_path / "seeds"
     _feed_of(server, "/feed.xml", ["/news/a", "/news/b", "/news/c"])
     add_feed(seeds, server.base + "/feed.xml")
-    now = [0.0]
-    slept: list[float] = []
-
-    def sleep(seconds: float) -> None:
-        slept.append(round(seconds, 3))
-        now[0] += seconds
-
-    pacer = SitePacer(0.5, clock=lambda: now[0], sleep=sleep)
-    report = pull_feeds(seeds, SETTINGS, pacer=pacer)
+    clock = _Clock(0.0)
+    report = pull_feeds(seeds, SETTINGS, pacer=clock.pacer(0.5))
     assert len(report.stored) == 3
     assert len(server.times) == 5  # the feed, robots.txt, three pages
-    assert slept == [0.5] * 4
+    assert clock.slept == [0.5] * 4
+
+
+class _Clock:
+    """A clock that moves only when a test moves it or a pacer sleeps on it; it records the
+    sleeps (rounded to the millisecond)."""
+
+    def __init__(self, now: float):
+        self.now = now
+        self.slept: list[float] = []
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(round(seconds, 3))
+        self.now += seconds
+
+    def pacer(self, interval: float) -> SitePacer:
+        return SitePacer(interval, clock=lambda: self.now, sleep=self.sleep)
 
 
 def test_site_pacer_waits_only_for_the_same_site() -> None:
-    now = [100.0]
-    slept: list[float] = []
-
-    def sleep(seconds: float) -> None:
-        slept.append(round(seconds, 3))
-        now[0] += seconds
-
-    pacer = SitePacer(1.0, clock=lambda: now[0], sleep=sleep)
+    clock = _Clock(100.0)
+    pacer = clock.pacer(1.0)
     pacer.wait("http://a.example/feed")
     pacer.wait("http://b.example/feed")  # another site: no wait
-    now[0] += 0.25
+    clock.now += 0.25
     pacer.wait("http://a.example/page")  # 0.75 s left of a's interval
     pacer.wait("HTTP://A.example/other")  # right after: a full interval
-    now[0] += 5
+    clock.now += 5
     pacer.wait("http://a.example/later")
-    assert slept == [0.75, 1.0]
+    assert clock.slept == [0.75, 1.0]
 
 
 def test_malformed_xml_uses_the_entries_before_the_break(tmp_path: Path, server: Server) -> None:
