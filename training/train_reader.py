@@ -142,8 +142,9 @@ def train(examples: list[tuple[str, str, float]], layers: int = LAYERS):
     return module.eval()
 
 
-def save_weights(module, out: Path, layers: int = LAYERS) -> None:
+def save_weights(module, out: Path) -> None:
     """What training changed (never the frozen word embeddings), against the packaged model."""
+    layers = module.bert.config.num_hidden_layers
     base = {k: v.numpy() for k, v in reader_module(BASE_MODEL, layers).state_dict().items()}
     tuned = {
         n: p.detach().numpy()
@@ -281,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
     module = train(pairs(training, random.Random(SEED), args.max_pairs), args.layers)
     args.out.mkdir(parents=True, exist_ok=True)
     weights = args.out / WEIGHTS_FILE
-    save_weights(module, weights, args.layers)
+    save_weights(module, weights)
     ranker = LearnedRanker.load()
     blank = LinearModel(("answer_logit", "reader_best"), np.zeros(2), np.ones(2), np.zeros(2), 0.0)
     spec = ReaderSpec(BASE_MODEL, args.layers, MAX_LENGTH, 0.0, blank)
