@@ -146,7 +146,8 @@ def test_the_answer_model_decides(tmp_path: Path, bias: float, answered: bool) -
     write_article(seeds, "a.txt", "Drone over convoy", "A drone flew over the convoy at dawn.")
     path = tmp_path / "r.json"
     path.write_text(_weights("counting-fake", bias).to_json(), encoding="utf-8")
-    settings = make_settings(tmp_path, seeds, retrieval={"ranker_path": path})
+    # The answer model alone: no reader's logit joins it.
+    settings = make_settings(tmp_path, seeds, retrieval={"ranker_path": path, "reader": "none"})
     service = QAService(settings, embedder=CountingEmbedder())
     service.index()
     retrieval = service.search("what flew over the convoy")

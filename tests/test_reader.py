@@ -34,6 +34,7 @@ from qa_bot.reader_export import (
 )
 from qa_bot.retrieval import Rankers
 from qa_bot.service import QAService
+from qa_bot.settings import PACKAGED_READER
 
 from .conftest import CountingEmbedder, copy_project, make_settings, write_article
 from .test_learned import _weights, tiny_bert
@@ -211,7 +212,22 @@ def test_the_reader_orders_the_best_passages_and_joins_the_decision(tmp_path: Pa
     assert declined is not None and not declined.answerable
 
 
-def test_the_reader_is_off_unless_the_settings_name_one(
+def test_the_settings_name_the_packaged_reader_a_folder_or_none(tmp_path: Path) -> None:
+    def reader(value: object) -> Path | None:
+        return make_settings(tmp_path, tmp_path, retrieval={"reader": value}).retrieval.reader
+
+    assert make_settings(tmp_path, tmp_path).retrieval.reader == PACKAGED_READER
+    assert reader("packaged") == PACKAGED_READER
+    assert reader(" None ") is None and reader("off") is None and reader("") is None
+    assert reader(str(tmp_path / "mine")) == tmp_path / "mine"
+    # What ships is a whole trained folder: the MiniLM it was tuned from, fitted to join.
+    spec = load_spec(PACKAGED_READER)
+    assert spec.base_model == "all-MiniLM-L6-v2" and spec.layers == 6
+    assert spec.rank_weight > 0 and spec.answer.names == ("answer_logit", "reader_best")
+    assert spec.provenance["script"] == "training/tune_reader.py"
+
+
+def test_the_reader_is_off_when_the_settings_say_none(
     tmp_path: Path, tiny: tuple[ReaderSpec, Path, Path]
 ) -> None:
     service = _learned_service(tmp_path / "off")

@@ -5,7 +5,7 @@ Made from the questions ``train_ranker.py`` gathers (same data, same split, its 
 fixed seed; run from the repository root after it)::
 
     python training/train_ranker.py --reuse     # the learned ranker, and the question cache
-    python training/train_reader.py             # about 25 minutes on 2 cores; --out FOLDER
+    python training/train_reader.py             # about 40 minutes on 2 cores; --out FOLDER
 
 The packaged MiniLM is fine-tuned as a cross-encoder (question and passage read together, the
 mean of the last hidden states to a logit), its word embeddings frozen, on pairs from the
@@ -54,7 +54,7 @@ DEPTH = 5
 BATCH = 16
 LEARNING_RATE = 5e-5
 HEAD_LEARNING_RATE = 1e-3
-MAX_PAIRS = 16000
+MAX_PAIRS = 30000
 RANK_WEIGHTS = (0.0, 0.25, 0.5, 1.0, 2.0, 3.0, 4.0, 6.0)
 
 
@@ -94,8 +94,16 @@ def pairs(
     return out[:limit]
 
 
-def train(examples: list[tuple[str, str, float]], layers: int = LAYERS):
-    """One epoch of binary cross-entropy, linear warm-up and decay; returns the module."""
+def train(
+    examples: list[tuple[str, str, float]],
+    layers: int = LAYERS,
+    start=None,
+    rates: tuple[float, float] = (LEARNING_RATE, HEAD_LEARNING_RATE),
+):
+    """One epoch of binary cross-entropy, linear warm-up and decay; returns the module.
+
+    ``start``, when given, is a reader to train further (``tune_reader.py``) instead of the
+    packaged MiniLM; ``rates`` are the body's and the head's learning rates."""
     import torch
     from transformers import AutoTokenizer
 
@@ -103,14 +111,14 @@ def train(examples: list[tuple[str, str, float]], layers: int = LAYERS):
 
     torch.manual_seed(SEED)
     tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(BASE_MODEL))
-    module = reader_module(BASE_MODEL, layers)
+    module = reader_module(BASE_MODEL, layers) if start is None else start
     for p in module.bert.embeddings.parameters():
         p.requires_grad = False
     body = [p for n, p in module.named_parameters() if p.requires_grad and n.startswith("bert.")]
     optimiser = torch.optim.AdamW(
         [
-            {"params": body, "lr": LEARNING_RATE},
-            {"params": list(module.head.parameters()), "lr": HEAD_LEARNING_RATE},
+            {"params": body, "lr": rates[0]},
+            {"params": list(module.head.parameters()), "lr": rates[1]},
         ],
         weight_decay=0.01,
     )

@@ -37,8 +37,20 @@ logger = logging.getLogger(__name__)
 
 #: int8 rows are stored as ``round(delta / scale)`` with ``scale = max|delta| / INT8_MAX``.
 INT8_MAX = 127.0
-#: The int8 export may differ from torch by this much on the check pair (a logit).
+#: The int8 export may differ from torch by this much on average over the export check's pairs
+#: (a logit). One pair alone is not a fair test: int8 moves a few pairs by up to a logit while
+#: the mean moves by about 0.15 (benchmarks/README.md, "Passage reader").
 EXPORT_TOLERANCE = 0.5
+#: Pairs the export is checked on against torch: the load check's pair, and a few more kinds of
+#: question (who said, when, yes or no) with a passage that answers and one that does not.
+EXPORT_CHECK_PAIRS = (
+    CHECK_PAIR,
+    ("who said the talks would resume", "The minister said talks would resume next week."),
+    ("who said the talks would resume", "Fighting continued in the north of the country."),
+    ("when did the ceasefire start", "The ceasefire began at sunset on Monday, officials said."),
+    ("did the convoy reach the city", "The convoy was turned back at the checkpoint."),
+    ("did the convoy reach the city", "Prices of bread rose sharply in the capital."),
+)
 
 
 def pack_deltas(tuned: dict[str, np.ndarray], base: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -120,7 +132,6 @@ def export_reader(spec: ReaderSpec, weights: Path, out_dir: Path, *, opset: int 
     Written to a temporary folder beside ``out_dir`` and moved into place whole, so a reader
     never finds half an export.
     """
-    import torch
     from tokenizers import Tokenizer
     from transformers import AutoTokenizer
 
@@ -136,14 +147,13 @@ def export_reader(spec: ReaderSpec, weights: Path, out_dir: Path, *, opset: int 
         _quantize(tmp / "reader.fp32.onnx", tmp / GRAPH_FILE)
         (tmp / "reader.fp32.onnx").unlink()
         tokenizer = Tokenizer.from_file(str(tmp / TOKENIZER_FILE))
-        batch = encode_pairs(tokenizer, spec, CHECK_PAIR[0], [CHECK_PAIR[1]])
-        with torch.no_grad():
-            expected = float(module(**{k: torch.from_numpy(v) for k, v in batch.items()})[0])
-        got = float(run_session(tmp / GRAPH_FILE, batch)[0])
-        if not abs(got - expected) <= EXPORT_TOLERANCE:
+        drift = _export_drift(module, tokenizer, spec, tmp / GRAPH_FILE)
+        if not drift <= EXPORT_TOLERANCE:
             raise ReaderError(
-                f"the reader's int8 export gives {got:.3f} where torch gives {expected:.3f}"
+                f"the reader's int8 export differs from torch by {drift:.3f} on average"
             )
+        check = encode_pairs(tokenizer, spec, CHECK_PAIR[0], [CHECK_PAIR[1]])
+        got = float(run_session(tmp / GRAPH_FILE, check)[0])
         (tmp / CONFIG_FILE).write_text(
             json.dumps({**spec.to_json(), "check_logit": got}, indent=1) + "\n", encoding="utf-8"
         )
@@ -153,6 +163,21 @@ def export_reader(spec: ReaderSpec, weights: Path, out_dir: Path, *, opset: int 
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out_dir
+
+
+def _export_drift(module: Any, tokenizer: Any, spec: ReaderSpec, graph: Path) -> float:
+    """Mean absolute difference between the int8 graph's and torch's logits on the check pairs."""
+    import torch
+
+    from qa_bot.reader import run_session
+
+    gaps = []
+    for question, passage in EXPORT_CHECK_PAIRS:
+        batch = encode_pairs(tokenizer, spec, question, [passage])
+        with torch.no_grad():
+            expected = float(module(**{k: torch.from_numpy(v) for k, v in batch.items()})[0])
+        gaps.append(abs(float(run_session(graph, batch)[0]) - expected))
+    return float(np.mean(gaps))
 
 
 def _export_graph(module: Any, hf_tokenizer: Any, path: Path, *, opset: int) -> None:

@@ -25,6 +25,12 @@ DEFAULT_CONFIG = Path("config/settings.toml")
 MAX_QUESTION_CHARS = 500
 
 
+#: The passage reader trained by training/tune_reader.py, shipped inside the package.
+PACKAGED_READER = Path(__file__).resolve().parent / "trained_reader"
+#: Values of ``retrieval.reader`` that turn the reader off.
+READER_OFF = ("", "none", "off")
+
+
 class SettingsError(ValueError):
     """The configuration is unusable; the message says which setting and why."""
 
@@ -143,13 +149,14 @@ class RetrievalSettings(BaseModel):
     #: Optional: any sentence-transformers CrossEncoder (name or path) that re-orders the best
     #: candidates by reading question and passage together; empty = none.
     reranker: str = ""
-    #: A passage reader's folder, as training/train_reader.py writes it (qa_bot.reader): it
+    #: A passage reader's folder, as training/tune_reader.py writes it (qa_bot.reader): it
     #: reads the learned ranker's best ``reader_depth`` passages with the question, and its
-    #: logit joins the order and the answer decision. Exported at index time; none = off.
-    reader: Path | None = None
+    #: logit joins the order and the answer decision. Exported at index time. "packaged" is
+    #: the one shipped in the package (src/qa_bot/trained_reader); "none" or "" turns it off.
+    reader: Path | None = PACKAGED_READER
     reader_depth: int = Field(3, ge=1, le=30)
     #: With the reader, the decision answers when its probability reaches this instead.
-    reader_answer_threshold: float = Field(0.25, ge=0.0, le=1.0)
+    reader_answer_threshold: float = Field(0.3, ge=0.0, le=1.0)
     #: Weight of a follow-up's carried-over terms in the BM25 query.
     context_term_weight: float = Field(0.5, ge=0.0, le=2.0)
     #: Bonus for passages of the articles a follow-up's previous answer cited.
@@ -165,6 +172,17 @@ class RetrievalSettings(BaseModel):
     hnsw_m: int = Field(32, ge=4, le=128)
     hnsw_ef_search: int = Field(256, ge=8, le=4096)
     ivf_nprobe: int = Field(64, ge=1, le=4096)
+
+    @field_validator("reader", mode="before")
+    @classmethod
+    def _reader_folder(cls, value: object) -> object:
+        """The words a setting file or the environment may use for the packaged reader or
+        for none, as paths (anything else is a folder, relative to where qa-bot runs)."""
+        if isinstance(value, str) and value.strip().lower() in READER_OFF:
+            return None
+        if isinstance(value, str) and value.strip().lower() == "packaged":
+            return PACKAGED_READER
+        return value
 
 
 class TelegramSettings(BaseModel):
