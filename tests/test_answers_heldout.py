@@ -21,8 +21,8 @@ def test_held_out_questions_keep_their_floor(seeds_service: QAService) -> None:
     report = evaluate(seeds_service, questions, warmup=False)
     assert report.faithfulness == 1.0
     assert report.answered_rate is not None and report.answered_rate >= 0.90
-    assert report.first_quote_answer_rate is not None and report.first_quote_answer_rate >= 0.82
-    assert report.abstention_recall is not None and report.abstention_recall >= 0.73
+    assert report.first_quote_answer_rate is not None and report.first_quote_answer_rate >= 0.88
+    assert report.abstention_recall is not None and report.abstention_recall >= 0.83
 
 
 @pytest.mark.parametrize(
@@ -41,7 +41,9 @@ def test_held_out_questions_keep_their_floor(seeds_service: QAService) -> None:
         ("Which TV programme was Lavrov interviewed on in the September 24 report?", "Vesti"),
         ("What did Kery say about the facts Russia provided on the convoy attack?", "contradict"),
         # What a name or an acronym is; when and by whom the article was published; headlines.
-        ("What kind of publication is Komsomolskaya Pravda?", "tabloid"),
+        # ("What kind of publication is ...?" is declined since the reader joined the
+        # decision: the article names the tabloid only in passing; benchmarks/README.md.)
+        ("What is Komsomolskaya Pravda?", "tabloid"),
         ("What does ISSG stand for?", "International Syria Support Group"),
         ("When was the RT article about the US ultimatum over Syria published?", "28 Sep, 2016"),
         ("What does Russia accuse the US of doing in Syria?", "supporting terror groups"),

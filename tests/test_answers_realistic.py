@@ -2,8 +2,10 @@
 in a chat (lowercase, typos, paraphrase, vague, two-part, yes/no, "he said", on-topic questions
 the articles do not answer), each set scored once before it joined the tests.
 
-They were the blind checks of the learned ranker (benchmarks/README.md, "Learned first-quote
-ranker and answer decision"); now they hold what it reached, per set and overall.
+They were the blind checks of the learned ranker and of the passage reader (benchmarks/README.md,
+"Learned first-quote ranker and answer decision", "Passage reader"); now they hold what those
+reached, per set and overall. Sets C to K also trained the reader, L and M fitted how it joins
+the ranker (training/tune_reader.py): on those, these floors are not a blind measure.
 """
 
 from __future__ import annotations
@@ -13,16 +15,16 @@ from pathlib import Path
 from qa_bot.evaluation import evaluate, load_questions
 from qa_bot.service import QAService
 
-#: Sets C to N (ids c.., d.., ... n..), 884 questions, with their class.
+#: Sets C to P (ids c.., d.., ... p..), 1,044 questions, with their class.
 REALISTIC = Path(__file__).with_name("realistic_questions.jsonl")
 
 
 def test_realistic_questions_keep_their_floor(seeds_service: QAService) -> None:
     report = evaluate(seeds_service, load_questions(REALISTIC), warmup=False)
     assert report.faithfulness == 1.0
-    assert report.first_quote_answer_rate is not None and report.first_quote_answer_rate >= 0.62
+    assert report.first_quote_answer_rate is not None and report.first_quote_answer_rate >= 0.70
     assert report.answered_rate is not None and report.answered_rate >= 0.83
-    assert report.abstention_recall is not None and report.abstention_recall >= 0.35
+    assert report.abstention_recall is not None and report.abstention_recall >= 0.63
     assert report.median_quoted_chars is not None and report.median_quoted_chars <= 450
     assert set(report.by_class) == {
         "attribution",
