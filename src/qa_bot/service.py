@@ -12,9 +12,11 @@ import logging
 import re
 import threading
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from qa_bot.answer import compose
 from qa_bot.embedding import Embedder, SentenceTransformerEmbedder
@@ -37,6 +39,9 @@ from qa_bot.retrieval import Hit, Rankers, Retrieval, load_rankers, reading_note
 from qa_bot.settings import Settings
 from qa_bot.stores import IndexView, open_store
 from qa_bot.text import printable, terms, validate_question
+
+if TYPE_CHECKING:
+    import numpy as np
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +77,15 @@ class QAService:
         return load_rankers(
             self.settings.retrieval, self.query_embedder, self.settings.index_dir, threads
         )
+
+    def _embedded_and_ranked(self, question: str) -> tuple[np.ndarray, Rankers]:
+        """The question's vector and the rankers; the first time, the rankers (the reader's
+        graph among them) load on a second core while the query model embeds."""
+        if "rankers" in self.__dict__:
+            return self.query_embedder.embed([question])[0], self.rankers
+        with ThreadPoolExecutor(1) as pool:
+            pending = pool.submit(lambda: self.rankers)
+            return self.query_embedder.embed([question])[0], pending.result()
 
     @property
     def embedder(self) -> Embedder:
@@ -346,13 +360,13 @@ class QAService:
                 some = "1 article" if undated == 1 else f"{undated} articles"
                 note += f"; {some} without a stated date left out"
             notes.append(note + ".")
-        vector = self.query_embedder.embed([question])[0]
+        vector, rankers = self._embedded_and_ranked(question)
         retrieval = retrieve(
             snapshot,
             question,
             vector,
             self.settings.retrieval,
-            rankers=self.rankers,
+            rankers=rankers,
             filters=filters,
             extra_terms=extra_terms,
             boost_articles=boost_articles,
