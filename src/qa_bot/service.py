@@ -37,6 +37,7 @@ from qa_bot.passages import further_citations, overlaps, passage_around
 from qa_bot.reader_export import ensure_reader_export
 from qa_bot.retrieval import Hit, Rankers, Retrieval, load_rankers, reading_notes, retrieve
 from qa_bot.settings import Settings
+from qa_bot.store_api import index_status
 from qa_bot.stores import IndexView, open_store
 from qa_bot.text import printable, terms, validate_question
 
@@ -388,29 +389,11 @@ class QAService:
 
     def status(self) -> IndexStatus:
         snapshot = self.snapshot()
-        sources = snapshot.sources()
-        dates = [s.meta.date for s in sources if s.meta.date]
-        manifest = snapshot.manifest
-        summary = snapshot.summary()
         try:
-            stale = tuple(stale_files(self.settings, manifest))
+            stale = tuple(stale_files(self.settings, snapshot.manifest))
         except Exception:
             stale = ()
-        return IndexStatus(
-            generation=snapshot.generation,
-            built_at=manifest.built_at,
-            model_id=manifest.model_id,
-            dense_kind=manifest.dense_kind,
-            articles=len(sources),
-            chunks=manifest.chunks,
-            first_date=min(dates, default=None),
-            last_date=max(dates, default=None),
-            outlets=tuple(snapshot.outlets()),
-            stale=stale,
-            store=summary.backend,
-            location=summary.location,
-            store_details=summary.details,
-        )
+        return index_status(snapshot, stale)
 
     def outlets(self) -> list[str]:
         """The outlets the indexed articles name, sorted."""

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from qa_bot.filters import SearchFilters
-from qa_bot.models import ArticleMeta, Chunk, SourceInfo
+from qa_bot.models import ArticleMeta, Chunk, IndexStatus, SourceInfo
 
 if TYPE_CHECKING:
     from qa_bot.settings import RetrievalSettings
@@ -233,3 +233,27 @@ class Store(Protocol):
         """Record new sizes and modification times of files whose content did not change,
         so the next build skips them by a look at the file system."""
         ...
+
+
+def index_status(snapshot: IndexView, stale: tuple[str, ...]) -> IndexStatus:
+    """What ``qa-bot status`` and the bot's /status show of an index: its generation, model,
+    size, dates and outlets, the store it lives in, and the seed files changed since."""
+    sources = snapshot.sources()
+    dates = [s.meta.date for s in sources if s.meta.date]
+    manifest = snapshot.manifest
+    summary = snapshot.summary()
+    return IndexStatus(
+        generation=snapshot.generation,
+        built_at=manifest.built_at,
+        model_id=manifest.model_id,
+        dense_kind=manifest.dense_kind,
+        articles=len(sources),
+        chunks=manifest.chunks,
+        first_date=min(dates, default=None),
+        last_date=max(dates, default=None),
+        outlets=tuple(snapshot.outlets()),
+        stale=stale,
+        store=summary.backend,
+        location=summary.location,
+        store_details=summary.details,
+    )
