@@ -238,8 +238,12 @@ def test_the_reader_is_off_when_the_settings_say_none(
     report = named.index()
     assert not report.reader_exported  # once is enough
     shutil.rmtree(reader_dir(named.settings.index_dir, tiny[1].parent))
+    stale = named.settings.index_dir / "onnx" / "reader-0123456789ab"  # a reader since retrained
+    stale.mkdir()
     report = named.index()
     assert report.reader_exported
+    assert not stale.exists()
+    assert reader_dir(named.settings.index_dir, tiny[1].parent).is_dir()
     assert ("info", "exported the passage reader named in retrieval.reader") in report_lines(report)
     retrieval = named.search("what was near the convoy")
     assert retrieval is not None and "the reader give" in retrieval.reason
