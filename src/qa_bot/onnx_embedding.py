@@ -226,7 +226,7 @@ def cpu_session(model_path: Path, threads: int) -> onnxruntime.InferenceSession:
     options.log_severity_level = 3
     # Threads sleep between runs instead of spinning: a question runs the query model and
     # then the reader, and two pools spinning for the same two cores slowed the reader by
-    # half (benchmarks/README.md, "Passage reader").
+    # half (benchmarks/README.md, "Fifth round").
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return onnxruntime.InferenceSession(
         str(model_path), sess_options=options, providers=["CPUExecutionProvider"]

@@ -6,12 +6,13 @@ tell "how many trucks were in the convoy" (not stated) from "how many trucks wer
 passages with the question and gives a logit that it answers; the learned stages combine it
 with theirs (:class:`ReaderSpec`: a weight for the order, a small model for the decision).
 
-It is the packaged MiniLM fine-tuned by ``training/train_reader.py``, which writes a folder
-(``reader.json``, and ``reader_weights.npz``: the differences from the packaged weights) that
-``retrieval.reader`` names; :mod:`qa_bot.reader_export` exports it to ONNX at index time. It is
-not shipped: trained here it did not earn its latency (benchmarks/README.md, "Passage
-reader"). This module must never import torch: a question asked from a
-cold process reads the export with onnxruntime and ``tokenizers`` alone.
+It is the packaged MiniLM fine-tuned by ``training/train_reader.py`` and then, on the seeds'
+realistic questions, by ``training/tune_reader.py``, which writes a folder (``reader.json``, and
+``reader_weights.npz``: the differences from the packaged weights); the one shipped is
+``qa_bot/trained_reader``, and ``retrieval.reader`` may name another.
+:mod:`qa_bot.reader_export` exports it to ONNX at index time. This module must never import
+torch: a question asked from a cold process reads the export with onnxruntime and
+``tokenizers`` alone.
 """
 
 from __future__ import annotations

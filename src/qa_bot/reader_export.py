@@ -39,7 +39,7 @@ logger = logging.getLogger(__name__)
 INT8_MAX = 127.0
 #: The int8 export may differ from torch by this much on average over the export check's pairs
 #: (a logit). One pair alone is not a fair test: int8 moves a few pairs by up to a logit while
-#: the mean moves by about 0.15 (benchmarks/README.md, "Passage reader").
+#: the mean moves by about 0.15 (benchmarks/README.md, "Fifth round").
 EXPORT_TOLERANCE = 0.5
 #: Pairs the export is checked on against torch: the load check's pair, and a few more kinds of
 #: question (who said, when, yes or no) with a passage that answers and one that does not.
