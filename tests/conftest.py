@@ -268,11 +268,13 @@ def _project_settings(root: Path) -> Settings:
 
 def copy_project(service: QAService, root: Path) -> Path:
     """A copy of an indexed project in ``root`` (seeds and index), for tests that change it.
-    The ONNX export (most of the index's bytes) is linked rather than copied: nothing here
-    writes to it."""
+    The ONNX exports (most of the index's bytes) are linked one by one rather than copied:
+    nothing changes them, and an export the copy makes (another reader) stays in the copy."""
     settings = service.settings
     shutil.copytree(settings.seeds_dir, root / "seeds")
     shutil.copytree(settings.index_dir, root / "embeddings", ignore=shutil.ignore_patterns("onnx"))
     if (settings.index_dir / "onnx").is_dir():
-        (root / "embeddings" / "onnx").symlink_to(settings.index_dir / "onnx")
+        (root / "embeddings" / "onnx").mkdir()
+        for export in (settings.index_dir / "onnx").iterdir():
+            (root / "embeddings" / "onnx" / export.name).symlink_to(export)
     return root

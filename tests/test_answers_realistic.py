@@ -15,16 +15,16 @@ from pathlib import Path
 from qa_bot.evaluation import evaluate, load_questions
 from qa_bot.service import QAService
 
-#: Sets C to P (ids c.., d.., ... p..), 1,044 questions, with their class.
+#: Sets C to Q (ids c.., d.., ... q..), 1,124 questions, with their class.
 REALISTIC = Path(__file__).with_name("realistic_questions.jsonl")
 
 
 def test_realistic_questions_keep_their_floor(seeds_service: QAService) -> None:
     report = evaluate(seeds_service, load_questions(REALISTIC), warmup=False)
     assert report.faithfulness == 1.0
-    assert report.first_quote_answer_rate is not None and report.first_quote_answer_rate >= 0.70
-    assert report.answered_rate is not None and report.answered_rate >= 0.83
-    assert report.abstention_recall is not None and report.abstention_recall >= 0.63
+    assert report.first_quote_answer_rate is not None and report.first_quote_answer_rate >= 0.71
+    assert report.answered_rate is not None and report.answered_rate >= 0.85
+    assert report.abstention_recall is not None and report.abstention_recall >= 0.52
     assert report.median_quoted_chars is not None and report.median_quoted_chars <= 450
     assert set(report.by_class) == {
         "attribution",

@@ -214,6 +214,6 @@ def ensure_reader_export(index_dir: Path, trained: Path, *, verify: bool = True)
     for old in folder.parent.glob("reader-*"):
         # Exports of readers since retrained or unnamed: 23 MB each. A process still reading
         # one keeps its graph in memory; the next question of any process uses the new one.
-        if old != folder and old.is_dir():
+        if old != folder and old.is_dir() and not old.is_symlink():
             shutil.rmtree(old, ignore_errors=True)
     return True
