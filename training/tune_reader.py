@@ -153,7 +153,8 @@ def main(argv: list[str] | None = None) -> int:
         },
     )
     (args.out / SPEC_FILE).write_text(json.dumps(spec.to_json(), indent=1) + "\n", encoding="utf-8")
-    print(f"wrote {weights} and {args.out / SPEC_FILE}", file=sys.stderr)
+    wrote = [args.out / SPEC_FILE] if args.join_only else [weights, args.out / SPEC_FILE]
+    print("wrote " + " and ".join(map(str, wrote)), file=sys.stderr)
     return 0
 
 
