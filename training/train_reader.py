@@ -263,6 +263,14 @@ def report(rows: list[dict], spec: ReaderSpec, threshold: float) -> dict[str, di
     return out
 
 
+def write_spec(folder: Path, spec: ReaderSpec, provenance: dict) -> Path:
+    """The reader's spec, with how it was made, written beside its weights; returns its path."""
+    path = folder / SPEC_FILE
+    text = json.dumps(replace(spec, provenance=provenance).to_json(), indent=1) + "\n"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", type=Path, default=Path("/tmp/qa-train"))
@@ -299,19 +307,15 @@ def main(argv: list[str] | None = None) -> int:
     spec = replace(spec, rank_weight=weight, answer=replace(answer, names=blank.names))
     held = report(scored(shipped, test, ranker), spec, args.threshold)
     print(json.dumps(held, indent=1))
-    spec = replace(
-        spec,
-        provenance={
-            "script": "training/train_reader.py",
-            "seed": SEED,
-            "depth": DEPTH,
-            "training_questions": len(training),
-            "fold_questions": len(fold),
-            "held_out": held,
-        },
-    )
-    (args.out / SPEC_FILE).write_text(json.dumps(spec.to_json(), indent=1) + "\n", encoding="utf-8")
-    print(f"wrote {weights} and {args.out / SPEC_FILE}", file=sys.stderr)
+    provenance = {
+        "script": "training/train_reader.py",
+        "seed": SEED,
+        "depth": DEPTH,
+        "training_questions": len(training),
+        "fold_questions": len(fold),
+        "held_out": held,
+    }
+    print(f"wrote {weights} and {write_spec(args.out, spec, provenance)}", file=sys.stderr)
     return 0
 
 

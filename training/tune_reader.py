@@ -40,7 +40,7 @@ from train_ranker import SEED, Example
 
 from qa_bot.evaluation import load_questions
 from qa_bot.ranker import LearnedRanker
-from qa_bot.reader import SPEC_FILE, WEIGHTS_FILE, load_spec
+from qa_bot.reader import WEIGHTS_FILE, load_spec
 from qa_bot.reader_export import assemble
 from qa_bot.runtime import prepare_process
 
@@ -139,21 +139,18 @@ def main(argv: list[str] | None = None) -> int:
     rows = train_reader.scored(shipped, reported + held, ranker)
     report = train_reader.report(rows, spec, REPORT_THRESHOLD)
     print(json.dumps(report, indent=1))
-    spec = replace(
-        spec,
-        provenance={
-            "script": "training/tune_reader.py",
-            "seed": SEED,
-            "base": spec.provenance,
-            "writers": {"train": TRAIN_WRITERS, "fit": FIT_WRITERS, "report": REPORT_WRITERS},
-            "join": {"seeds_weight": SEEDS_FIT_WEIGHT, "fold_questions": len(fold)},
-            "depth": READ_DEPTH,
-            "pairs": len(pairs),
-            "held_out": report,
-        },
-    )
-    (args.out / SPEC_FILE).write_text(json.dumps(spec.to_json(), indent=1) + "\n", encoding="utf-8")
-    wrote = [args.out / SPEC_FILE] if args.join_only else [weights, args.out / SPEC_FILE]
+    provenance = {
+        "script": "training/tune_reader.py",
+        "seed": SEED,
+        "base": spec.provenance,
+        "writers": {"train": TRAIN_WRITERS, "fit": FIT_WRITERS, "report": REPORT_WRITERS},
+        "join": {"seeds_weight": SEEDS_FIT_WEIGHT, "fold_questions": len(fold)},
+        "depth": READ_DEPTH,
+        "pairs": len(pairs),
+        "held_out": report,
+    }
+    wrote = [train_reader.write_spec(args.out, spec, provenance)]
+    wrote = wrote if args.join_only else [weights, *wrote]
     print("wrote " + " and ".join(map(str, wrote)), file=sys.stderr)
     return 0
 
