@@ -4,8 +4,10 @@ the articles do not answer), each set scored once before it joined the tests.
 
 They were the blind checks of the learned ranker and of the passage reader (benchmarks/README.md,
 "Learned first-quote ranker and answer decision", "Passage reader"); now they hold what those
-reached, per set and overall. Sets C to K also trained the reader, L and M fitted how it joins
-the ranker (training/tune_reader.py): on those, these floors are not a blind measure.
+reached, per set and overall. Sets C to K and O to Q also trained the reader, L and M fitted how
+it joins the ranker (training/tune_reader.py): on those, these floors are not a blind measure.
+Sets S to W were written for training, never as blind checks; R, X and Y were the sixth
+round's blind checks.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from pathlib import Path
 from qa_bot.evaluation import evaluate, load_questions
 from qa_bot.service import QAService
 
-#: Sets C to Q (ids c.., d.., ... q..), 1,124 questions, with their class.
+#: Sets C to Y (ids c.., d.., ... y..), 1,864 questions, with their class.
 REALISTIC = Path(__file__).with_name("realistic_questions.jsonl")
 
 
@@ -23,8 +25,8 @@ def test_realistic_questions_keep_their_floor(seeds_service: QAService) -> None:
     report = evaluate(seeds_service, load_questions(REALISTIC), warmup=False)
     assert report.faithfulness == 1.0
     assert report.first_quote_answer_rate is not None and report.first_quote_answer_rate >= 0.71
-    assert report.answered_rate is not None and report.answered_rate >= 0.85
-    assert report.abstention_recall is not None and report.abstention_recall >= 0.52
+    assert report.answered_rate is not None and report.answered_rate >= 0.84
+    assert report.abstention_recall is not None and report.abstention_recall >= 0.57
     assert report.median_quoted_chars is not None and report.median_quoted_chars <= 450
     assert set(report.by_class) == {
         "attribution",

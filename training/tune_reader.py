@@ -9,10 +9,11 @@ fit and to check it. Fixed seed; run from the repository root, after the two scr
 
     python training/train_ranker.py                                 # and its question cache
     python training/train_reader.py --out /tmp/qa-train/reader      # the base reader, ~40 min
-    python training/tune_reader.py                                  # ~20 min; --out FOLDER
+    python training/tune_reader.py                                  # ~35 min; --out FOLDER
 
 Split, by writer (the letter that starts a question's id in ``tests/realistic_questions.jsonl``):
-writers c to k train the reader, together with REPLAY pairs from the base reader's own training
+writers c to k, o to q (blind checks of earlier rounds, once they had served) and s to w (written
+for training) train the reader, together with REPLAY pairs from the base reader's own training
 questions (so that it keeps what it learned there); writers l and m (counted SEEDS_FIT_WEIGHT
 times) with the base reader's combination fold (one training article or story in five of
 XQuAD and Reuters, which neither reader trained on) fit how its logit joins the learned
@@ -25,6 +26,7 @@ reported, never used, and so are the learned ranker's held-out XQuAD and Reuters
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import pickle
 import random
@@ -46,11 +48,11 @@ from qa_bot.runtime import prepare_process
 
 ROOT = Path(__file__).resolve().parents[1]
 REALISTIC = ROOT / "tests" / "realistic_questions.jsonl"
-TRAIN_WRITERS = "cdefghijk"
+TRAIN_WRITERS = "cdefghijkopqstuvw"
 FIT_WRITERS = "lm"
 REPORT_WRITERS = "n"
 #: Pairs from the base reader's training questions mixed in with the seeds' pairs.
-REPLAY = 3000
+REPLAY = 8000
 #: Learning rates of the body and the head: lower than the base reader's first epoch.
 RATES = (3e-5, 9e-5)
 #: Held-out questions of the ranker's split read for the report, per set (reading is slow).
@@ -67,8 +69,10 @@ def writer(e: Example) -> str:
 
 
 def realistic_examples(work: Path) -> list[Example]:
-    """The seeds' realistic questions, ranked by the hand-made stages and featurised (cached)."""
-    cache = work / "realistic_examples.pkl"
+    """The seeds' realistic questions, ranked by the hand-made stages and featurised (cached by
+    the question file's content, so that a set added to it is never missed)."""
+    digest = hashlib.sha256(REALISTIC.read_bytes()).hexdigest()[:12]
+    cache = work / f"realistic_examples_{digest}.pkl"
     if cache.is_file():
         return pickle.loads(cache.read_bytes())
     seeds = train_ranker.service_for(ROOT / "seeds", work / "seeds_index")
