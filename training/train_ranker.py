@@ -222,6 +222,16 @@ def accuracy(model: LinearModel, x: np.ndarray, y: np.ndarray) -> float:
     return float(np.mean((model.logits(x) >= 0) == (y == 1))) if len(y) else float("nan")
 
 
+def xquad_test(q: EvalQuestion) -> bool:
+    """Held out: XQuAD articles whose number is a multiple of 8."""
+    return int(q.docs[0][:3]) % 8 == 0
+
+
+def reuters_test(q: EvalQuestion) -> bool:
+    """Held out: Reuters stories whose number is a multiple of 4."""
+    return int(re.sub(r"\D", "", q.docs[0]) or 0) % 4 == 0
+
+
 def collect(args: argparse.Namespace, rng: random.Random) -> list[Example]:
     """Every training and held-out question, ranked by the hand-made stages and featurised."""
     xr_seeds = args.work / "xr_seeds"
@@ -234,12 +244,6 @@ def collect(args: argparse.Namespace, rng: random.Random) -> list[Example]:
             shutil.copytree(folder, target)  # copies: the indexer reads no links out
     xr = service_for(xr_seeds, args.work / "xr_index")
     seeds = service_for(ROOT / "seeds", args.work / "seeds_index")
-
-    def xquad_test(q: EvalQuestion) -> bool:
-        return int(q.docs[0][:3]) % 8 == 0
-
-    def reuters_test(q: EvalQuestion) -> bool:
-        return int(re.sub(r"\D", "", q.docs[0]) or 0) % 4 == 0
 
     xquad = load_questions(args.shared / "external/xquad_en/questions_dev.jsonl")
     reuters = load_questions(ROOT / "training/data/reuters_questions.jsonl")

@@ -27,6 +27,7 @@ import pickle
 import random
 import sys
 import zlib
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -56,6 +57,8 @@ LEARNING_RATE = 5e-5
 HEAD_LEARNING_RATE = 1e-3
 MAX_PAIRS = 30000
 RANK_WEIGHTS = (0.0, 0.25, 0.5, 1.0, 2.0, 3.0, 4.0, 6.0)
+#: Weights tried for the passages' cosines with the adapted question (when they are known).
+ADAPTER_WEIGHTS = (0.0, 2.0, 5.0, 10.0, 20.0)
 
 
 def stack_fold(e: Example) -> bool:
@@ -163,9 +166,17 @@ def save_weights(module, out: Path) -> None:
     np.savez_compressed(out, **pack_deltas(tuned, base))
 
 
-def scored(module, items: list[Example], ranker: LearnedRanker) -> list[dict]:
-    """For each question: the learned order's best DEPTH, their labels and reader logits, the
-    answer model's logit; and the same for the candidates left when the answer is removed."""
+def scored(
+    module,
+    items: list[Example],
+    ranker: LearnedRanker,
+    near: Callable[[Example], np.ndarray] | None = None,
+    extra: int = 0,
+) -> list[dict]:
+    """For each question: the passages read (the learned order's best DEPTH, and with ``near``,
+    the cosines of the candidates with the adapted question, the ``extra`` nearest of the
+    others), their labels, ranker and reader logits and cosines, the answer model's logit;
+    and the same for the candidates left when the answer is removed."""
     import torch
     from transformers import AutoTokenizer
 
@@ -188,19 +199,23 @@ def scored(module, items: list[Example], ranker: LearnedRanker) -> list[dict]:
     rows = []
     for e in items:
         row = {"set": e.set_name, "unanswerable": e.question.unanswerable}
+        logits = ranker.candidates.logits(e.rows)
+        cosines = near(e) if near is not None else np.zeros(len(e.hits))
         for key, keep in (("all", np.ones(len(e.hits), bool)), ("removed", e.labels == 0)):
             if key == "removed" and (e.question.unanswerable or keep.all() or not keep.any()):
                 continue
             idx = np.flatnonzero(keep)
-            logits = ranker.candidates.logits(e.rows[idx])
-            order = idx[np.argsort(-logits, kind="stable")]
+            order = idx[np.argsort(-logits[idx], kind="stable")]
             hits = [e.hits[i] for i in order]
-            ranked = np.sort(logits)[::-1]  # the logits in ``order``
-            asked = question_features(e.query, hits, ranked, e.rows[order])
-            top = order[:DEPTH]
+            asked = question_features(e.query, hits, logits[order], e.rows[order])
+            top = list(order[:DEPTH])
+            if near is not None:
+                rest = order[DEPTH:]
+                top += [int(i) for i in rest[np.argsort(-cosines[rest], kind="stable")][:extra]]
             row[key] = {
                 "labels": e.labels[top].astype(int),
-                "ranker": ranked[:DEPTH],
+                "ranker": logits[top],
+                "near": cosines[top],
                 "reader": read(e.query.text, [e.hits[i] for i in top]),
                 "answer": float(ranker.answer.logits(asked[None, :])[0]),
             }
@@ -208,17 +223,21 @@ def scored(module, items: list[Example], ranker: LearnedRanker) -> list[dict]:
     return rows
 
 
-def first_right(r: dict, weight: float) -> int:
+def first_right(r: dict, weight: float, adapter_weight: float = 0.0) -> int:
     a = r["all"]
-    return int(a["labels"][int(np.argmax(a["ranker"] + weight * a["reader"]))])
+    order = a["ranker"] + weight * a["reader"] + adapter_weight * a.get("near", 0.0)
+    return int(a["labels"][int(np.argmax(order))])
 
 
-def fit_combination(rows: list[dict]) -> tuple[float, LinearModel]:
-    """The order's weight (best top-1 on the fold) and the decision over both logits."""
+def fit_combination(rows: list[dict]) -> tuple[float, float, LinearModel]:
+    """The order's weights of the reader's logit and of the adapted cosine (best top-1 on the
+    fold; the smallest among equals), and the decision over both logits."""
     ranked = [r for r in rows if not r["unanswerable"] and r["all"]["labels"].any()]
-    scores = {w: np.mean([first_right(r, w) for r in ranked]) for w in RANK_WEIGHTS}
-    print(f"  fold top-1 by reader weight: {scores}", file=sys.stderr)
-    weight = max(RANK_WEIGHTS, key=lambda w: (scores[w], -w))
+    adapted = any(np.any(r["all"]["near"]) for r in ranked)
+    grid = [(w, v) for w in RANK_WEIGHTS for v in (ADAPTER_WEIGHTS if adapted else (0.0,))]
+    scores = {wv: np.mean([first_right(r, *wv) for r in ranked]) for wv in grid}
+    print(f"  fold top-1 by (reader, adapter) weight: {scores}", file=sys.stderr)
+    weight, adapter_weight = max(grid, key=lambda wv: (scores[wv], -wv[0], -wv[1]))
     x, y, w = [], [], []
     for r in rows:
         if r["unanswerable"] or r["all"]["labels"].any():
@@ -228,7 +247,7 @@ def fit_combination(rows: list[dict]) -> tuple[float, LinearModel]:
         if "removed" in r:
             x.append([r["removed"]["answer"], r["removed"]["reader"].max()])
             y.append(0), w.append(0.5)
-    return weight, fit(np.array(x), np.array(y), 1.0, np.array(w))
+    return weight, adapter_weight, fit(np.array(x), np.array(y), 1.0, np.array(w))
 
 
 def report(rows: list[dict], spec: ReaderSpec, threshold: float) -> dict[str, dict]:
@@ -239,9 +258,8 @@ def report(rows: list[dict], spec: ReaderSpec, threshold: float) -> dict[str, di
         entry = {"questions": len(part)}
         if ranked:
             entry["ranker_top1"] = round(float(np.mean([first_right(r, 0.0) for r in ranked])), 4)
-            entry["with_reader_top1"] = round(
-                float(np.mean([first_right(r, spec.rank_weight) for r in ranked])), 4
-            )
+            joined = [first_right(r, spec.rank_weight, spec.adapter_weight) for r in ranked]
+            entry["with_reader_top1"] = round(float(np.mean(joined)), 4)
         for label, with_reader in (("ranker", False), ("with_reader", True)):
             right, declined = [], []
             for r in part:
@@ -256,7 +274,8 @@ def report(rows: list[dict], spec: ReaderSpec, threshold: float) -> dict[str, di
                 if r["unanswerable"]:
                     declined.append(not answers)
                 else:
-                    right.append(answers and bool(first_right(r, weight)))
+                    shift = spec.adapter_weight if with_reader else 0.0
+                    right.append(answers and bool(first_right(r, weight, shift)))
             entry[f"{label}_first_passage_answers"] = train_ranker._mean(right)
             entry[f"{label}_unanswerable_declined"] = train_ranker._mean(declined)
         out[name] = entry
@@ -303,7 +322,7 @@ def main(argv: list[str] | None = None) -> int:
     blank = LinearModel(("answer_logit", "reader_best"), np.zeros(2), np.ones(2), np.zeros(2), 0.0)
     spec = ReaderSpec(BASE_MODEL, args.layers, MAX_LENGTH, 0.0, blank)
     shipped = assemble(spec, weights)  # what ships: the int8 differences, not the module
-    weight, answer = fit_combination(scored(shipped, fold, ranker))
+    weight, _, answer = fit_combination(scored(shipped, fold, ranker))
     spec = replace(spec, rank_weight=weight, answer=replace(answer, names=blank.names))
     held = report(scored(shipped, test, ranker), spec, args.threshold)
     print(json.dumps(held, indent=1))

@@ -31,8 +31,11 @@ import json
 import pickle
 import random
 import sys
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+
+import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -41,10 +44,13 @@ import train_reader
 from train_ranker import SEED, Example
 
 from qa_bot.evaluation import load_questions
+from qa_bot.query_adapter import QueryAdapter
 from qa_bot.ranker import LearnedRanker
 from qa_bot.reader import WEIGHTS_FILE, load_spec
 from qa_bot.reader_export import assemble
 from qa_bot.runtime import prepare_process
+from qa_bot.service import QAService
+from qa_bot.settings import PACKAGED_ADAPTER, RetrievalSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 REALISTIC = ROOT / "tests" / "realistic_questions.jsonl"
@@ -58,6 +64,8 @@ RATES = (3e-5, 9e-5)
 #: Held-out questions of the ranker's split read for the report, per set (reading is slow).
 REPORT_LIMIT = 500
 REPORT_THRESHOLD = 0.3
+#: ``train_ranker``'s folders of XQuAD and Reuters articles (inside ``--work``/xr_seeds).
+XR_FOLDERS = ("xquad", "reuters")
 #: Passages the reader reads in a question (``retrieval.reader_depth``): fitted and reported so.
 READ_DEPTH = 3
 #: How many times each fitting question over the seeds counts beside the combination fold.
@@ -82,6 +90,23 @@ def realistic_examples(work: Path) -> list[Example]:
     return data
 
 
+def adapted_cosines(work: Path, adapter: QueryAdapter) -> Callable[[Example], np.ndarray]:
+    """The cosines of a question's candidates with its adapted question vector, read from the
+    index it was asked of (the seeds', or XQuAD and Reuters' as ``train_ranker`` built it)."""
+    services: dict[str, QAService] = {}
+
+    def near(e: Example) -> np.ndarray:
+        corpus = "xr" if e.hits[0].article.path.split("/")[0] in XR_FOLDERS else "seeds"
+        if corpus not in services:
+            seeds = work / "xr_seeds" if corpus == "xr" else ROOT / "seeds"
+            services[corpus] = train_ranker.service_for(seeds, work / f"{corpus}_index")
+        service = services[corpus]
+        question = adapter.apply(service.query_embedder.embed([e.query.text]))[0]
+        return service.snapshot().vectors_of([h.chunk_id for h in e.hits]) @ question
+
+    return near
+
+
 def as_written(items: list[Example]) -> list[Example]:
     """Each question once, as its writer typed it (the typed copy adds nothing to a report)."""
     seen: set[str] = set()
@@ -99,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--base", type=Path, default=Path("/tmp/qa-train/reader"))
     parser.add_argument("--out", type=Path, default=ROOT / "src" / "qa_bot" / "trained_reader")
     parser.add_argument("--join-only", action="store_true", help="keep the weights in --out")
+    parser.add_argument("--adapter", type=Path, default=PACKAGED_ADAPTER, help="query adapter")
     args = parser.parse_args(argv)
     import torch
 
@@ -131,16 +157,26 @@ def main(argv: list[str] | None = None) -> int:
     ranker = LearnedRanker.load()
     train_reader.DEPTH = READ_DEPTH
     fold = [e for e in data if not e.test and train_reader.stack_fold(e)]
-    joined = train_reader.scored(shipped, fitting, ranker) * SEEDS_FIT_WEIGHT
-    joined += train_reader.scored(shipped, fold, ranker)
-    weight, answer = train_reader.fit_combination(joined)
-    spec = replace(spec, rank_weight=weight, answer=replace(answer, names=spec.answer.names))
+    near = adapted_cosines(args.work, QueryAdapter.load(args.adapter))
+    extra = RetrievalSettings().adapter_reads
+
+    def scored(items: list[Example]) -> list[dict]:
+        return train_reader.scored(shipped, items, ranker, near, extra)
+
+    joined = scored(fitting) * SEEDS_FIT_WEIGHT + scored(fold)
+    weight, adapter_weight, answer = train_reader.fit_combination(joined)
+    spec = replace(
+        spec,
+        rank_weight=weight,
+        adapter_weight=adapter_weight,
+        answer=replace(answer, names=spec.answer.names),
+    )
     held = [
         e
         for name in ("xquad", "reuters3")
         for e in [e for e in data if e.test and e.set_name == name][:REPORT_LIMIT]
     ]
-    rows = train_reader.scored(shipped, reported + held, ranker)
+    rows = scored(reported + held)
     report = train_reader.report(rows, spec, REPORT_THRESHOLD)
     print(json.dumps(report, indent=1))
     provenance = {
@@ -150,6 +186,7 @@ def main(argv: list[str] | None = None) -> int:
         "writers": {"train": TRAIN_WRITERS, "fit": FIT_WRITERS, "report": REPORT_WRITERS},
         "join": {"seeds_weight": SEEDS_FIT_WEIGHT, "fold_questions": len(fold)},
         "depth": READ_DEPTH,
+        "adapter_reads": extra,
         "pairs": len(pairs),
         "held_out": report,
     }

@@ -82,7 +82,7 @@ class LearnedRanker:
 
     def fits(self, model_id: str) -> bool:
         """Whether the cosines mean what they meant in training (the same embedding model)."""
-        return _same_model(self.model_id, model_id)
+        return same_model(self.model_id, model_id)
 
     def to_json(self) -> str:
         return json.dumps(
@@ -115,7 +115,7 @@ class LearnedRanker:
             raise ModelError(f"the ranker weights in {where} are unreadable: {exc}") from exc
 
 
-def _same_model(trained: str, used: str) -> bool:
+def same_model(trained: str, used: str) -> bool:
     """Model ids compare by their last path part: the packaged model is found at another
     path on every machine."""
     return Path(trained.rstrip("/")).name == Path(used.rstrip("/")).name

@@ -66,7 +66,9 @@ class ReaderSpec:
     ``rank_weight`` scales the reader's logit added to the learned ranker's for the order of
     the best passages; ``answer`` is a logistic regression over (the answer model's logit, the
     reader's best logit) for the decision. Both are fitted by ``train_reader.py`` on questions
-    the reader was not trained on.
+    the reader was not trained on. ``adapter_weight`` scales the cosine of each passage read
+    with the adapted question (:mod:`qa_bot.query_adapter`), added to the order too; it is
+    fitted with the other two by ``tune_reader.py``, 0 for a reader fitted without adapter.
     """
 
     base_model: str
@@ -75,6 +77,7 @@ class ReaderSpec:
     rank_weight: float
     answer: LinearModel
     provenance: dict[str, Any] = field(default_factory=dict)
+    adapter_weight: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -82,6 +85,7 @@ class ReaderSpec:
             "layers": self.layers,
             "max_length": self.max_length,
             "rank_weight": self.rank_weight,
+            "adapter_weight": self.adapter_weight,
             "answer": self.answer.to_json(),
             "provenance": self.provenance,
         }
@@ -95,6 +99,7 @@ class ReaderSpec:
             float(data["rank_weight"]),
             LinearModel.from_json(data["answer"]),
             dict(data.get("provenance", {})),
+            float(data.get("adapter_weight", 0.0)),
         )
 
     def answer_logit(self, answer_logit: float, reader_best: float) -> float:

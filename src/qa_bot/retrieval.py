@@ -25,6 +25,7 @@ from qa_bot.features import candidate_features, first_sentence_terms, question_f
 from qa_bot.filters import SearchFilters
 from qa_bot.models import Chunk, Hit
 from qa_bot.query import Query, analyse, surface
+from qa_bot.query_adapter import QueryAdapter, open_adapter
 from qa_bot.ranker import CrossEncoderReranker, LearnedRanker
 from qa_bot.reader import PassageReader, open_reader
 from qa_bot.settings import RetrievalSettings
@@ -65,6 +66,8 @@ class Rankers:
     cross: CrossEncoderReranker | None = None
     #: The packaged passage reader's export, read with the learned stages only.
     reader: PassageReader | None = None
+    #: The query adapter for the embedding model, naming more passages for the reader.
+    adapter: QueryAdapter | None = None
 
 
 def load_rankers(
@@ -75,8 +78,9 @@ def load_rankers(
 ) -> Rankers:
     """The learned ranker, when chosen and trained for ``embedder``'s model, the configured
     cross-encoder, and the export in ``index_dir`` of the reader ``settings.reader`` names
-    (beside the learned ranker only). Learned weights for another model are left
-    unused: their embedding features would mean nothing (the hand-made stages rank instead)."""
+    (beside the learned ranker only), with the query adapter that names it more passages.
+    Learned weights for another model are left unused: their embedding features would mean
+    nothing (the hand-made stages rank instead)."""
     learned = None
     if settings.ranker == "learned":
         candidate = LearnedRanker.load(settings.ranker_path)
@@ -86,7 +90,9 @@ def load_rankers(
     reader = None
     if learned is not None and settings.reader is not None and index_dir is not None:
         reader = open_reader(index_dir, settings.reader, threads=threads)
-    return Rankers(learned, cross, reader)
+    # Read even when no reader will use it: a wrong file is reported, not silently ignored.
+    adapter = open_adapter(settings.query_adapter, embedder.model_id, embedder.dimension)
+    return Rankers(learned, cross, reader, adapter if settings.adapter_reads else None)
 
 
 def retrieve(
@@ -246,8 +252,10 @@ def rerank_and_decide(
         answer_logit = float(learned.answer.logits(asked[None, :])[0])
         reader = rankers.reader if rankers else None
         if reader is not None:
+            adapter = rankers.adapter if rankers else None
+            picked, near = _to_read(snapshot, qv, head, settings, adapter)
             head, answer_logit = _read(
-                reader, query, head, logits[order], answer_logit, settings.reader_depth
+                reader, query, head, logits[order], answer_logit, picked, near
             )
         verdict = learned_decision(query, head, answer_logit, settings, read=reader is not None)
     if rankers and rankers.cross:
@@ -271,22 +279,47 @@ def _rescored(hit: Hit, logit: float) -> Hit:
     return replace(hit, score=float(1.0 / (1.0 + np.exp(-logit))))
 
 
+def _to_read(
+    snapshot: IndexView,
+    qv: np.ndarray,
+    head: list[Hit],
+    settings: RetrievalSettings,
+    adapter: QueryAdapter | None,
+) -> tuple[list[int], np.ndarray]:
+    """Which of the ranked passages the reader reads, and their cosines with the adapted
+    question (zeros without adapter): the best ``reader_depth``, then the ``adapter_reads``
+    nearest the adapted question among the others (a paraphrased question's answer is often
+    ranked low by its words and the raw cosine, and found by the adapter)."""
+    picked = list(range(min(settings.reader_depth, len(head))))
+    if adapter is None:
+        return picked, np.zeros(len(picked))
+    vectors = snapshot.vectors_of([h.chunk_id for h in head])
+    cosines = vectors @ adapter.apply(qv[None, :])[0]
+    nearest = np.argsort(-cosines, kind="stable")
+    picked += [int(i) for i in nearest if i not in picked][: settings.adapter_reads]
+    return picked, cosines[picked].astype(np.float64)
+
+
 def _read(
     reader: PassageReader,
     query: Query,
     head: list[Hit],
     logits: np.ndarray,
     answer_logit: float,
-    depth: int,
+    picked: list[int],
+    near: np.ndarray,
 ) -> tuple[list[Hit], float]:
-    """The reader reads the best ``depth`` passages: its logits, weighted as trained, join the
-    ranker's for their order, and its best one joins the answer model's logit."""
-    k = min(depth, len(head))
-    read = reader.scores(query.text, [h.chunk.text for h in head[:k]])
-    combined = logits[:k] + reader.spec.rank_weight * read
+    """The reader reads the ``picked`` passages: its logits and their cosines with the
+    adapted question, weighted as fitted, join the ranker's for their order ahead of the
+    passages not read, and its best logit joins the answer model's."""
+    read = reader.scores(query.text, [head[i].chunk.text for i in picked])
+    spec = reader.spec
+    combined = logits[picked] + spec.rank_weight * read + spec.adapter_weight * near
     order = np.argsort(-combined, kind="stable")
-    best = [_rescored(head[i], float(combined[i])) for i in order]
-    return best + head[k:], reader.spec.answer_logit(answer_logit, float(read.max()))
+    best = [_rescored(head[picked[j]], float(combined[j])) for j in order]
+    chosen = set(picked)
+    rest = [h for i, h in enumerate(head) if i not in chosen]
+    return best + rest, spec.answer_logit(answer_logit, float(read.max()))
 
 
 def _cross_ordered(cross: CrossEncoderReranker, query: Query, hits: list[Hit]) -> list[Hit]:

@@ -27,8 +27,19 @@ MAX_QUESTION_CHARS = 500
 
 #: The passage reader trained by training/tune_reader.py, shipped inside the package.
 PACKAGED_READER = Path(__file__).resolve().parent / "trained_reader"
-#: Values of ``retrieval.reader`` that turn the reader off.
+#: Values of ``retrieval.reader`` (and ``embedding.query_adapter``) that turn it off.
 READER_OFF = ("", "none", "off")
+#: The query adapter trained by training/train_adapter.py, shipped inside the package.
+PACKAGED_ADAPTER = Path(__file__).resolve().parent / "query_adapter.npz"
+
+
+def _packaged_or_none(value: object, packaged: Path) -> object:
+    """A setting naming a shipped model: "packaged" is its path, "none" (or "off", "") None."""
+    if isinstance(value, str) and value.strip().lower() in READER_OFF:
+        return None
+    if isinstance(value, str) and value.strip().lower() == "packaged":
+        return packaged
+    return value
 
 
 class SettingsError(ValueError):
@@ -157,6 +168,11 @@ class RetrievalSettings(BaseModel):
     reader_depth: int = Field(3, ge=1, le=30)
     #: With the reader, the decision answers when its probability reaches this instead.
     reader_answer_threshold: float = Field(0.3, ge=0.0, le=1.0)
+    #: The query adapter (qa_bot.query_adapter), a file as training/train_adapter.py writes it,
+    #: "packaged" (shipped, for all-MiniLM-L6-v2) or "none": the reader also reads the
+    #: ``adapter_reads`` ranked passages nearest the adapted question that it would not read.
+    query_adapter: Path | None = PACKAGED_ADAPTER
+    adapter_reads: int = Field(2, ge=0, le=30)
     #: Weight of a follow-up's carried-over terms in the BM25 query.
     context_term_weight: float = Field(0.5, ge=0.0, le=2.0)
     #: Bonus for passages of the articles a follow-up's previous answer cited.
@@ -178,11 +194,12 @@ class RetrievalSettings(BaseModel):
     def _reader_folder(cls, value: object) -> object:
         """The words a setting file or the environment may use for the packaged reader or
         for none, as paths (anything else is a folder, relative to where qa-bot runs)."""
-        if isinstance(value, str) and value.strip().lower() in READER_OFF:
-            return None
-        if isinstance(value, str) and value.strip().lower() == "packaged":
-            return PACKAGED_READER
-        return value
+        return _packaged_or_none(value, PACKAGED_READER)
+
+    @field_validator("query_adapter", mode="before")
+    @classmethod
+    def _adapter_file(cls, value: object) -> object:
+        return _packaged_or_none(value, PACKAGED_ADAPTER)
 
 
 class TelegramSettings(BaseModel):
