@@ -8,7 +8,8 @@ first stage gathers for it: the hard negatives), with a softmax over the candida
 
 Questions, each asked as written and as people type it (``train_ranker.typed``):
 - the training part of XQuAD and of the first and third Reuters batches (``train_ranker``'s
-  split; the same held-out part is reported);
+  split; the same held-out part is reported), without the reader's combination fold
+  (``train_reader.in_fold``), where ``tune_reader.py`` fits the adapter's weight;
 - over the seeds: the realistic questions of the reader's training writers
   (``tune_reader.TRAIN_WRITERS``). Writers ``l``, ``m`` and ``n`` and
   ``tests/heldout_questions.jsonl`` are reported, never trained on (the learned ranker trains
@@ -16,11 +17,15 @@ Questions, each asked as written and as people type it (``train_ranker.typed``):
   would look better than on new questions).
 
 Fixed seed; run from the repository root after ``train_ranker.py`` has built its indexes
-(``--work``), then train the ranker again over the adapted vectors and refit the reader's join::
+(``--work``), then fit the reader's join with the adapter's passages (``tune_reader.py``
+reads the adapter's nearest passages too, and weighs their cosine)::
 
-    python training/train_adapter.py               # about 5 min
-    python training/train_ranker.py                # the ranker's features, adapted
+    python training/train_adapter.py               # about 3 min
     python training/tune_reader.py --join-only --out src/qa_bot/trained_reader
+
+The learned ranker is not trained over adapted vectors: the adapter has learned its own
+training questions (and the stories they are about) far better than new ones, so a ranker
+trained on those cosines trusts them too much (benchmarks/README.md, "Seventh round").
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import train_ranker
+import train_reader
 import tune_reader
 from train_ranker import SEED
 
@@ -47,7 +53,7 @@ from qa_bot.query import analyse
 from qa_bot.query_adapter import QueryAdapter
 from qa_bot.runtime import prepare_process
 from qa_bot.service import QAService
-from qa_bot.settings import PACKAGED_ADAPTER, load_settings
+from qa_bot.settings import PACKAGED_ADAPTER
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Candidates per question, from each side of the first stage (cosine and BM25).
@@ -72,16 +78,6 @@ class Asked:
     vector: np.ndarray
     passages: np.ndarray
     labels: np.ndarray
-
-
-def raw_service(seeds: Path, index: Path) -> QAService:
-    """The service over a corpus, asking without any adapter (its vectors are what is learned
-    from), building the index when it is missing."""
-    settings = load_settings(seeds_dir=seeds, index_dir=index)
-    embedding = settings.embedding.model_copy(update={"query_adapter": None})
-    service = QAService(settings.model_copy(update={"embedding": embedding}))
-    service.ensure_index()
-    return service
 
 
 def asked(
@@ -110,14 +106,27 @@ def asked(
     return out
 
 
+def outside_fold(
+    questions: Sequence[EvalQuestion], held_out: Callable[[EvalQuestion], bool]
+) -> list[EvalQuestion]:
+    """The questions without the training ones of the reader's combination fold: the join is
+    fitted there, so the adapter must not have learned them (it would look far better there
+    than on new articles)."""
+    return [q for q in questions if held_out(q) or not train_reader.in_fold(q)]
+
+
 def collect(work: Path, shared: Path, rng: random.Random) -> tuple[list[Asked], str]:
     """The questions asked of XQuAD and Reuters and of the seeds, and the query model's name."""
-    xr = raw_service(work / "xr_seeds", work / "xr_index")
-    seeds = raw_service(ROOT / "seeds", work / "seeds_index")
+    xr = train_ranker.service_for(work / "xr_seeds", work / "xr_index")
+    seeds = train_ranker.service_for(ROOT / "seeds", work / "seeds_index")
     xquad = load_questions(shared / "external/xquad_en/questions_dev.jsonl")
-    data = asked(xr, "xquad", xquad, train_ranker.xquad_test, rng)
+    data = asked(
+        xr, "xquad", outside_fold(xquad, train_ranker.xquad_test), train_ranker.xquad_test, rng
+    )
     for batch in ("reuters_questions.jsonl", "reuters_questions3.jsonl"):
-        reuters = load_questions(ROOT / "training/data" / batch)
+        reuters = outside_fold(
+            load_questions(ROOT / "training/data" / batch), train_ranker.reuters_test
+        )
         data += asked(xr, "reuters", reuters, train_ranker.reuters_test, rng)
     data += asked(
         seeds, "seeds", load_questions(ROOT / "tests/heldout_questions.jsonl"), lambda q: True, rng

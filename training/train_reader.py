@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import train_ranker
 from train_ranker import SEED, Example, fit
 
-from qa_bot.evaluation import contains_answer
+from qa_bot.evaluation import EvalQuestion, contains_answer
 from qa_bot.features import question_features
 from qa_bot.ranker import LearnedRanker, LinearModel
 from qa_bot.reader import SPEC_FILE, WEIGHTS_FILE, ReaderSpec
@@ -58,15 +58,20 @@ HEAD_LEARNING_RATE = 1e-3
 MAX_PAIRS = 30000
 RANK_WEIGHTS = (0.0, 0.25, 0.5, 1.0, 2.0, 3.0, 4.0, 6.0)
 #: Weights tried for the passages' cosines with the adapted question (when they are known).
-ADAPTER_WEIGHTS = (0.0, 2.0, 5.0, 10.0, 20.0)
+ADAPTER_WEIGHTS = (0.0, 2.0, 5.0, 10.0, 20.0, 40.0)
 
 
 def stack_fold(e: Example) -> bool:
+    """Whether the example's question is in the combination fold (:func:`in_fold`)."""
+    return in_fold(e.question)
+
+
+def in_fold(question: EvalQuestion) -> bool:
     """One training article or story in five: the reader never trains on its questions. By
     article, not by question: a reader that has read other questions over the same passage
     would look better on the fold than on articles it never saw, and the weight fitted there
     would be too high."""
-    key = e.question.docs[0] if e.question.docs else e.question.id
+    key = question.docs[0] if question.docs else question.id
     return zlib.crc32(key.encode()) % 5 == 0
 
 

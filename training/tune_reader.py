@@ -21,6 +21,11 @@ ranker's (the order's weight and the decision): fitted on the seeds alone, the d
 declined answerable XQuAD questions far more (benchmarks/README.md, "Fifth round"). Writer n is
 reported, never used, and so are the learned ranker's held-out XQuAD and Reuters questions.
 ``--join-only`` fits the join again over the weights already in ``--out``.
+
+The join reads what the service reads: the ranker's best READ_DEPTH passages and the
+``retrieval.adapter_reads`` nearest the question moved by the query adapter (``--adapter``,
+the packaged one by default; ``train_adapter.py`` leaves the fold and writers l to n out of its
+training), and fits the weight of their adapted cosine beside the reader's.
 """
 
 from __future__ import annotations
