@@ -69,6 +69,8 @@ LAYERS: list[tuple[str, set[str]]] = [
             "reader_export",
             "decision",
             "retrieval",
+            "query_adapter",
+            "reading_notes",
             "answer",
             "passages",
         },

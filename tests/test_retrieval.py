@@ -18,11 +18,11 @@ from qa_bot.features import first_sentence_terms, share
 from qa_bot.filters import SearchFilters, date_bound, outlet_in_question
 from qa_bot.models import ArticleMeta, Chunk
 from qa_bot.query import analyse
+from qa_bot.reading_notes import correction_note
 from qa_bot.retrieval import (
     Hit,
     Retrieval,
     _definition_bonus,
-    correction_note,
     fuse,
     near_duplicate,
     retrieve,

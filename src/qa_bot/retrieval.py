@@ -24,7 +24,7 @@ from qa_bot.embedding import Embedder
 from qa_bot.features import candidate_features, first_sentence_terms, question_features, share
 from qa_bot.filters import SearchFilters
 from qa_bot.models import Chunk, Hit
-from qa_bot.query import Query, analyse, surface
+from qa_bot.query import Query, analyse
 from qa_bot.query_adapter import QueryAdapter, open_adapter
 from qa_bot.ranker import CrossEncoderReranker, LearnedRanker
 from qa_bot.reader import PassageReader, open_reader
@@ -366,40 +366,6 @@ def _definition_bonus(
                 first[chunk.article_id] = j
     bonus[list(first.values())] = 1.0
     return bonus
-
-
-def reading_notes(question: str, retrieval: Retrieval) -> list[str]:
-    """What an answer tells about how its question was read: misspellings read as other
-    words, and names no article mentions (why it was declined)."""
-    notes = []
-    corrected = correction_note(question, retrieval)
-    if corrected:
-        notes.append(corrected)
-    if retrieval.unknown_names:
-        names = " or ".join(f"“{name}”" for name in retrieval.unknown_names)
-        notes.append(f"The articles never mention {names}.")
-    return notes
-
-
-def correction_note(question: str, retrieval: Retrieval) -> str | None:
-    """ "Read “Churkn” as “Churkin”.": the misspelt words of the question, as the person wrote
-    them, and the words they were read as, as the best passages write them (the index holds
-    stems, not words). None when nothing was corrected or no passage shows the word."""
-    readings: list[str] = []
-    for term, replacements in retrieval.corrections.items():
-        written = surface(question, term)
-        found = [w for r in replacements if (w := _surface_in_hits(retrieval.hits, r))]
-        if written and found:
-            readings.append(f"“{written}” as " + " or ".join(f"“{w}”" for w in found))
-    return "Read " + "; ".join(readings) + "." if readings else None
-
-
-def _surface_in_hits(hits: Sequence[Hit], term: str) -> str | None:
-    for hit in hits[:10]:
-        for text in (hit.chunk.text, hit.article.title):
-            if found := surface(text, term):
-                return found
-    return None
 
 
 def neighbours(snapshot: IndexView, hit: Hit, reach: int = CONTEXT_REACH) -> dict[int, Chunk]:

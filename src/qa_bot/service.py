@@ -35,7 +35,8 @@ from qa_bot.indexer import (
 from qa_bot.models import Answer, ArticleMeta, IndexStatus, Passage, SourceInfo, Span
 from qa_bot.passages import further_citations, overlaps, passage_around
 from qa_bot.reader_export import ensure_reader_export
-from qa_bot.retrieval import Hit, Rankers, Retrieval, load_rankers, reading_notes, retrieve
+from qa_bot.reading_notes import reading_notes
+from qa_bot.retrieval import Hit, Rankers, Retrieval, load_rankers, retrieve
 from qa_bot.settings import Settings
 from qa_bot.store_api import index_status
 from qa_bot.stores import IndexView, open_store
