@@ -7,7 +7,7 @@ They were the blind checks of the learned ranker and of the passage reader (benc
 reached, per set and overall. Sets C to K and O to Q also trained the reader, L and M fitted how
 it joins the ranker (training/tune_reader.py): on those, these floors are not a blind measure.
 Sets S to W were written for training, never as blind checks; R, X and Y were the sixth
-round's blind checks. The query adapter (training/train_adapter.py) trained on the reader's
+round's blind checks; Z, 1 and 2 the seventh round's. The query adapter (training/train_adapter.py) trained on the reader's
 training sets too, and the seventh round's join was fitted on L and M again.
 """
 
@@ -18,7 +18,8 @@ from pathlib import Path
 from qa_bot.evaluation import evaluate, load_questions
 from qa_bot.service import QAService
 
-#: Sets C to Y (ids c.., d.., ... y..), 1,864 questions, with their class.
+#: Sets C to Z (ids c.., d.., ... z..), then 1 and 2 (ids 1-.., 2-..), 2,104 questions, with
+#: their class.
 REALISTIC = Path(__file__).with_name("realistic_questions.jsonl")
 
 
