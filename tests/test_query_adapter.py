@@ -19,9 +19,9 @@ from qa_bot.cli import app
 from qa_bot.query_adapter import AdapterError, QueryAdapter, open_adapter
 from qa_bot.ranker import LearnedRanker
 from qa_bot.reader import ReaderSpec
-from qa_bot.retrieval import Rankers
+from qa_bot.retrieval import Rankers, load_rankers
 from qa_bot.service import QAService
-from qa_bot.settings import PACKAGED_ADAPTER, load_settings
+from qa_bot.settings import PACKAGED_ADAPTER, RetrievalSettings, load_settings
 
 from .conftest import CountingEmbedder, make_settings, write_article
 from .test_reader import SteeredReader, _answer, _weights
@@ -196,3 +196,20 @@ def test_a_missing_adapter_file_stops_the_cli_with_a_clear_message(
     asked = runner.invoke(app, [*opts, "ask", "Where did the ceasefire talks stall?"])
     assert asked.exit_code != 0
     assert str(missing) in asked.output and "QA_BOT_RETRIEVAL__QUERY_ADAPTER" in asked.output
+
+
+def test_the_adapter_is_loaded_for_its_model_and_only_when_it_has_passages_to_name(
+    tmp_path: Path,
+) -> None:
+    path = _write(tmp_path / "a.npz", np.zeros((DIM, DIM), dtype=np.float32))
+    fake = CountingEmbedder(DIM)
+    for reads, model, expected in (
+        (2, "counting-fake", True),
+        (0, "counting-fake", False),
+        (2, "other-model", False),
+    ):
+        settings = RetrievalSettings(query_adapter=path, adapter_reads=reads)
+        embedder = CountingEmbedder(DIM, model_id=model) if model != "counting-fake" else fake
+        assert (load_rankers(settings, embedder).adapter is not None) is expected
+    with pytest.raises(AdapterError):  # a wrong file is reported even when nothing reads it
+        load_rankers(RetrievalSettings(query_adapter=tmp_path / "no.npz", adapter_reads=0), fake)

@@ -27,7 +27,7 @@ MAX_QUESTION_CHARS = 500
 
 #: The passage reader trained by training/tune_reader.py, shipped inside the package.
 PACKAGED_READER = Path(__file__).resolve().parent / "trained_reader"
-#: Values of ``retrieval.reader`` (and ``embedding.query_adapter``) that turn it off.
+#: Values of ``retrieval.reader`` (and ``retrieval.query_adapter``) that turn it off.
 READER_OFF = ("", "none", "off")
 #: The query adapter trained by training/train_adapter.py, shipped inside the package.
 PACKAGED_ADAPTER = Path(__file__).resolve().parent / "query_adapter.npz"
