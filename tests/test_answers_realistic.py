@@ -7,8 +7,9 @@ They were the blind checks of the learned ranker and of the passage reader (benc
 reached, per set and overall. Sets C to K and O to Q also trained the reader, L and M fitted how
 it joins the ranker (training/tune_reader.py): on those, these floors are not a blind measure.
 Sets S to W were written for training, never as blind checks; R, X and Y were the sixth
-round's blind checks; Z, 1 and 2 the seventh round's. The query adapter (training/train_adapter.py) trained on the reader's
-training sets too, and the seventh round's join was fitted on L and M again.
+round's blind checks; Z and 1 to 4 the seventh round's. The query adapter
+(training/train_adapter.py) trained on the reader's training sets too, and the seventh round's
+join was fitted on L, M, R, X and Y.
 """
 
 from __future__ import annotations
@@ -18,17 +19,17 @@ from pathlib import Path
 from qa_bot.evaluation import evaluate, load_questions
 from qa_bot.service import QAService
 
-#: Sets C to Z (ids c.., d.., ... z..), then 1 and 2 (ids 1-.., 2-..), 2,104 questions, with
-#: their class.
+#: Sets C to Z (ids c.., d.., ... z..), then 1 to 4 (ids 1-.., ... 4-..), 2,264 questions,
+#: with their class.
 REALISTIC = Path(__file__).with_name("realistic_questions.jsonl")
 
 
 def test_realistic_questions_keep_their_floor(seeds_service: QAService) -> None:
     report = evaluate(seeds_service, load_questions(REALISTIC), warmup=False)
     assert report.faithfulness == 1.0
-    assert report.first_quote_answer_rate is not None and report.first_quote_answer_rate >= 0.78
-    assert report.answered_rate is not None and report.answered_rate >= 0.89
-    assert report.abstention_recall is not None and report.abstention_recall >= 0.54
+    assert report.first_quote_answer_rate is not None and report.first_quote_answer_rate >= 0.79
+    assert report.answered_rate is not None and report.answered_rate >= 0.90
+    assert report.abstention_recall is not None and report.abstention_recall >= 0.55
     assert report.median_quoted_chars is not None and report.median_quoted_chars <= 450
     assert set(report.by_class) == {
         "attribution",
