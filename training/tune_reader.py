@@ -14,9 +14,8 @@ fit and to check it. Fixed seed; run from the repository root, after the two scr
 Split, by writer (the letter that starts a question's id in ``tests/realistic_questions.jsonl``):
 writers c to k, o to q (blind checks of earlier rounds, once they had served) and s to w (written
 for training) train the reader, together with REPLAY pairs from the base reader's own training
-questions (so that it keeps what it learned there); writers l and m, and r, x and y (blind
-checks of the sixth round, once they had served), counted SEEDS_FIT_WEIGHT times, with the base
-reader's combination fold (one training article or story in five of
+questions (so that it keeps what it learned there); writers l and m (counted SEEDS_FIT_WEIGHT
+times) with the base reader's combination fold (one training article or story in five of
 XQuAD and Reuters, which neither reader trained on) fit how its logit joins the learned
 ranker's (the order's weight and the decision): fitted on the seeds alone, the decision
 declined answerable XQuAD questions far more (benchmarks/README.md, "Fifth round"). Writer n is
@@ -25,8 +24,8 @@ reported, never used, and so are the learned ranker's held-out XQuAD and Reuters
 
 The join reads what the service reads: the ranker's best READ_DEPTH passages and the
 ``retrieval.adapter_reads`` nearest the question moved by the query adapter (``--adapter``,
-the packaged one by default; ``train_adapter.py`` leaves the fold and these writers out of
-its training), and fits the weight of their adapted cosine beside the reader's.
+the packaged one by default; ``train_adapter.py`` leaves the fold and writers l to n out of its
+training), and fits the weight of their adapted cosine beside the reader's.
 """
 
 from __future__ import annotations
@@ -61,7 +60,7 @@ from qa_bot.settings import PACKAGED_ADAPTER, RetrievalSettings
 ROOT = Path(__file__).resolve().parents[1]
 REALISTIC = ROOT / "tests" / "realistic_questions.jsonl"
 TRAIN_WRITERS = "cdefghijkopqstuvw"
-FIT_WRITERS = "lmrxy"
+FIT_WRITERS = "lm"
 REPORT_WRITERS = "n"
 #: Pairs from the base reader's training questions mixed in with the seeds' pairs.
 REPLAY = 8000
