@@ -19,7 +19,7 @@ from qa_bot.cli import app
 from qa_bot.query_adapter import AdapterError, QueryAdapter, open_adapter
 from qa_bot.ranker import LearnedRanker
 from qa_bot.reader import ReaderSpec
-from qa_bot.retrieval import Rankers, load_rankers
+from qa_bot.retrieval import Rankers, load_rankers, reading_positions
 from qa_bot.service import QAService
 from qa_bot.settings import PACKAGED_ADAPTER, RetrievalSettings, load_settings
 
@@ -213,3 +213,11 @@ def test_the_adapter_is_loaded_for_its_model_and_only_when_it_has_passages_to_na
         assert (load_rankers(settings, embedder).adapter is not None) is expected
     with pytest.raises(AdapterError):  # a wrong file is reported even when nothing reads it
         load_rankers(RetrievalSettings(query_adapter=tmp_path / "no.npz", adapter_reads=0), fake)
+
+
+def test_the_reader_reads_the_first_passages_then_the_nearest_of_the_rest() -> None:
+    cosines = np.array([0.1, 0.9, 0.2, 0.8, 0.3, 0.8])
+    assert reading_positions(cosines, 2, 0) == [0, 1]
+    assert reading_positions(cosines, 2, 2) == [0, 1, 3, 5]  # a tie keeps the ranked order
+    assert reading_positions(cosines, 2, 9) == [0, 1, 3, 5, 4, 2]
+    assert reading_positions(cosines[:1], 3, 2) == [0]

@@ -89,12 +89,12 @@ def asked(
     """Each answerable question as written and as typed, with its first-stage candidates; a
     question with no answering candidate teaches nothing and is left out."""
     snapshot = service.snapshot()
-    pairs = [(q, text) for q in questions if not q.unanswerable for text in (q.question, None)]
-    texts = [text or train_ranker.typed(q.question, rng) for q, text in pairs]
-    vectors = service.query_embedder.embed(texts)
+    answerable = [q for q in questions if not q.unanswerable]
+    pairs = train_ranker.written_and_typed(answerable, rng)
+    vectors = service.query_embedder.embed([text for _, text in pairs])
     k = min(POOL, snapshot.n_chunks)
     out = []
-    for (q, _), text, qv in zip(pairs, texts, vectors, strict=True):
+    for (q, text), qv in zip(pairs, vectors, strict=True):
         terms = analyse(text, snapshot.lexical).terms
         ids = sorted({int(i) for i in snapshot.candidates(qv, terms, k).ids})
         chunks = snapshot.chunks(ids)

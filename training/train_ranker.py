@@ -102,6 +102,13 @@ def typed(question: str, rng: random.Random) -> str:
     return text
 
 
+def written_and_typed(
+    questions: Sequence[EvalQuestion], rng: random.Random
+) -> list[tuple[EvalQuestion, str]]:
+    """Each question as written, then as people type it (:func:`typed`), in order."""
+    return [(q, text) for q in questions for text in (q.question, typed(q.question, rng))]
+
+
 def service_for(seeds: Path, index: Path) -> QAService:
     settings = load_settings(seeds_dir=seeds, index_dir=index)
     hand = settings.retrieval.model_copy(update={"ranker": "hand"})
@@ -118,10 +125,7 @@ def examples(
     """Each question (and its typed variant) ranked by the hand-made stages, featurised."""
     settings = service.settings.retrieval
     snapshot = service.snapshot()
-    asked: list[tuple[EvalQuestion, str]] = []
-    for q in questions:
-        asked.append((q, q.question))
-        asked.append((q, typed(q.question, rng)))
+    asked = written_and_typed(questions, rng)
     vectors = service.query_embedder.embed([text for _, text in asked])
     model = service.query_embedder.model_id
     out: list[Example] = []
@@ -222,6 +226,10 @@ def accuracy(model: LinearModel, x: np.ndarray, y: np.ndarray) -> float:
     return float(np.mean((model.logits(x) >= 0) == (y == 1))) if len(y) else float("nan")
 
 
+#: The folders (inside ``--work``/xr_seeds) of the XQuAD articles and the Reuters stories.
+XR_FOLDERS = ("xquad", "reuters")
+
+
 def xquad_test(q: EvalQuestion) -> bool:
     """Held out: XQuAD articles whose number is a multiple of 8."""
     return int(q.docs[0][:3]) % 8 == 0
@@ -235,9 +243,13 @@ def reuters_test(q: EvalQuestion) -> bool:
 def collect(args: argparse.Namespace, rng: random.Random) -> list[Example]:
     """Every training and held-out question, ranked by the hand-made stages and featurised."""
     xr_seeds = args.work / "xr_seeds"
-    for name, folder in (
-        ("xquad", args.shared / "external" / "xquad_en" / "articles"),
-        ("reuters", args.shared / "external" / "reuters21578" / "articles"),
+    for name, folder in zip(
+        XR_FOLDERS,
+        (
+            args.shared / "external" / "xquad_en" / "articles",
+            args.shared / "external" / "reuters21578" / "articles",
+        ),
+        strict=True,
     ):
         target = xr_seeds / name
         if not target.is_dir():

@@ -43,6 +43,7 @@ from qa_bot.features import question_features
 from qa_bot.ranker import LearnedRanker, LinearModel
 from qa_bot.reader import SPEC_FILE, WEIGHTS_FILE, ReaderSpec
 from qa_bot.reader_export import assemble, pack_deltas, reader_module
+from qa_bot.retrieval import reading_positions
 from qa_bot.runtime import prepare_process
 from qa_bot.text import sentence_spans
 
@@ -213,10 +214,8 @@ def scored(
             order = idx[np.argsort(-logits[idx], kind="stable")]
             hits = [e.hits[i] for i in order]
             asked = question_features(e.query, hits, logits[order], e.rows[order])
-            top = list(order[:DEPTH])
-            if near is not None:
-                rest = order[DEPTH:]
-                top += [int(i) for i in rest[np.argsort(-cosines[rest], kind="stable")][:extra]]
+            positions = reading_positions(cosines[order], DEPTH, extra if near else 0)
+            top = [int(order[i]) for i in positions]
             row[key] = {
                 "labels": e.labels[top].astype(int),
                 "ranker": logits[top],

@@ -69,8 +69,6 @@ RATES = (3e-5, 9e-5)
 #: Held-out questions of the ranker's split read for the report, per set (reading is slow).
 REPORT_LIMIT = 500
 REPORT_THRESHOLD = 0.3
-#: ``train_ranker``'s folders of XQuAD and Reuters articles (inside ``--work``/xr_seeds).
-XR_FOLDERS = ("xquad", "reuters")
 #: Passages the reader reads in a question (``retrieval.reader_depth``): fitted and reported so.
 READ_DEPTH = 3
 #: How many times each fitting question over the seeds counts beside the combination fold.
@@ -101,7 +99,8 @@ def adapted_cosines(work: Path, adapter: QueryAdapter) -> Callable[[Example], np
     services: dict[str, QAService] = {}
 
     def near(e: Example) -> np.ndarray:
-        corpus = "xr" if e.hits[0].article.path.split("/")[0] in XR_FOLDERS else "seeds"
+        folder = e.hits[0].article.path.split("/")[0]
+        corpus = "xr" if folder in train_ranker.XR_FOLDERS else "seeds"
         if corpus not in services:
             seeds = work / "xr_seeds" if corpus == "xr" else ROOT / "seeds"
             services[corpus] = train_ranker.service_for(seeds, work / f"{corpus}_index")

@@ -290,14 +290,23 @@ def _to_read(
     question (zeros without adapter): the best ``reader_depth``, then the ``adapter_reads``
     nearest the adapted question among the others (a paraphrased question's answer is often
     ranked low by its words and the raw cosine, and found by the adapter)."""
-    picked = list(range(min(settings.reader_depth, len(head))))
     if adapter is None:
+        picked = reading_positions(np.zeros(len(head)), settings.reader_depth, 0)
         return picked, np.zeros(len(picked))
     vectors = snapshot.vectors_of([h.chunk_id for h in head])
     cosines = vectors @ adapter.apply(qv[None, :])[0]
-    nearest = np.argsort(-cosines, kind="stable")
-    picked += [int(i) for i in nearest if i not in picked][: settings.adapter_reads]
+    picked = reading_positions(cosines, settings.reader_depth, settings.adapter_reads)
     return picked, cosines[picked].astype(np.float64)
+
+
+def reading_positions(cosines: np.ndarray, depth: int, extra: int) -> list[int]:
+    """Positions in a ranked list that the reader reads: the first ``depth``, then the
+    ``extra`` of the others with the highest ``cosines`` (one per position, ties in rank order).
+    ``training/train_reader.py`` reads the same, to fit the join."""
+    first = list(range(min(depth, len(cosines))))
+    rest = np.arange(len(first), len(cosines))
+    nearest = rest[np.argsort(-cosines[len(first) :], kind="stable")]
+    return first + [int(i) for i in nearest[:extra]]
 
 
 def _read(
