@@ -208,7 +208,11 @@ def tiny_bert(folder: Path, words: Sequence[str], *, classifier: bool) -> Path:
     )
     model = BertForSequenceClassification(config) if classifier else BertModel(config)
     model.save_pretrained(folder)
-    BertTokenizerFast(vocab_file=str(folder / "vocab.txt")).save_pretrained(folder)
+    # Positional: transformers 4 names the argument vocab_file, 5 names it vocab (and ignores
+    # vocab_file, leaving every word unknown).
+    tokenizer = BertTokenizerFast(str(folder / "vocab.txt"))
+    assert tokenizer.convert_tokens_to_ids(words[0]) == len(vocab) - len(words), "vocab not read"
+    tokenizer.save_pretrained(folder)
     return folder
 
 
