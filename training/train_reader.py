@@ -214,7 +214,7 @@ def scored(
             order = idx[np.argsort(-logits[idx], kind="stable")]
             hits = [e.hits[i] for i in order]
             asked = question_features(e.query, hits, logits[order], e.rows[order])
-            positions = reading_positions(cosines[order], DEPTH, extra if near else 0)
+            positions = reading_positions(cosines[order], DEPTH, extra if near is not None else 0)
             top = [int(order[i]) for i in positions]
             row[key] = {
                 "labels": e.labels[top].astype(int),
