@@ -4,46 +4,89 @@ the articles do not answer), each set scored once before it joined the tests.
 
 They were the blind checks of the learned ranker and of the passage reader (benchmarks/README.md,
 "Learned first-quote ranker and answer decision", "Passage reader"); now they hold what those
-reached, per set and overall. Sets C to K and O to Q also trained the reader, L and M fitted how
-it joins the ranker (training/tune_reader.py): on those, these floors are not a blind measure.
-Sets S to W were written for training, never as blind checks; R, X and Y were the sixth
-round's blind checks; Z and 1 to 4 the seventh round's; 6 and 7 the eighth round's (set 5 was
-scored, then lost with its machine). The query adapter (training/train_adapter.py) trained on
-the reader's training sets too, and the seventh round's join was fitted on L and M again.
+reached. Sets C to K and O to Q also trained the reader, L and M fitted how it joins the ranker
+(training/tune_reader.py): on those, these floors are not a blind measure. Sets S to W were
+written for training, never as blind checks; R, X and Y were the sixth round's blind checks;
+Z and 1 to 4 the seventh round's; 6 and 7 the eighth round's (set 5 was scored, then lost with
+its machine); 8 and 9 the ninth round's, of the reader's span head.
+
+The sets are scored in groups, each with its own floors: one test per group lets ``pytest -n 2``
+share the work between both processes (the whole file in one test kept one process busy for most
+of the suite's time). A set added to the file must join a group.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from qa_bot.evaluation import evaluate, load_questions
+from qa_bot.evaluation import EvalQuestion, evaluate, load_questions
 from qa_bot.service import QAService
 
-#: Sets C to Z (ids c.., d.., ... z..), then 1 to 4, 6 and 7 (ids 1-.., ... 7-..), 2,424
-#: questions, with their class.
+#: Sets C to Z (ids c.., d.., ... z..), then 1 to 4 and 6 to 9 (ids 1-.., ... 9-..), with
+#: their class.
 REALISTIC = Path(__file__).with_name("realistic_questions.jsonl")
 
+CLASSES = {
+    "attribution",
+    "lowercase",
+    "paraphrase",
+    "two-part",
+    "typo",
+    "unanswerable",
+    "vague",
+    "yes-no",
+}
 
-# Over two thousand questions through the whole path: minutes on a busy machine, past the
-# suite's default timeout.
-@pytest.mark.timeout(1800)
-def test_realistic_questions_keep_their_floor(seeds_service: QAService) -> None:
-    report = evaluate(seeds_service, load_questions(REALISTIC), warmup=False)
+
+@dataclass(frozen=True)
+class Group:
+    """Some sets of the file and the floors they keep: what they scored with the ninth round's
+    reader (benchmarks/README.md, "Ninth round"), two questions lower and rounded down, so that
+    a package update moving a question at the edge of the decision does not fail the suite."""
+
+    sets: str
+    first_quote: float
+    answered: float
+    declined: float
+
+
+GROUPS = {
+    "reader-training-c-h": Group("cdefgh", 0.80, 0.92, 0.56),
+    "reader-training-i-q": Group("ijkopq", 0.82, 0.94, 0.57),
+    "join-writers-l-n": Group("lmn", 0.79, 0.91, 0.44),
+    "training-s-w": Group("stuvw", 0.77, 0.88, 0.53),
+    "sixth-round-r-x-z": Group("rxyz", 0.75, 0.90, 0.47),
+    "seventh-eighth-1-7": Group("123467", 0.77, 0.91, 0.51),
+    "ninth-round-8-9": Group("89", 0.79, 0.92, 0.33),
+}
+
+
+def set_of(question: EvalQuestion) -> str:
+    """The set a question belongs to: "7" for "7-12", "c" for "c01"."""
+    return question.id.split("-")[0] if "-" in question.id else question.id[0]
+
+
+def test_every_set_is_in_one_group_and_every_class_is_asked() -> None:
+    questions = load_questions(REALISTIC)
+    grouped = "".join(g.sets for g in GROUPS.values())
+    assert len(grouped) == len(set(grouped))
+    assert {set_of(q) for q in questions} == set(grouped)
+    assert {q.kind for q in questions} == CLASSES
+
+
+# Several hundred questions through the whole path: minutes on a busy machine.
+@pytest.mark.timeout(1200)
+@pytest.mark.parametrize("name", GROUPS)
+def test_realistic_questions_keep_their_floor(seeds_service: QAService, name: str) -> None:
+    group = GROUPS[name]
+    questions = [q for q in load_questions(REALISTIC) if set_of(q) in group.sets]
+    report = evaluate(seeds_service, questions, warmup=False)
     assert report.faithfulness == 1.0
-    assert report.first_quote_answer_rate is not None and report.first_quote_answer_rate >= 0.79
-    assert report.answered_rate is not None and report.answered_rate >= 0.90
-    # 0.540 with sets 6 and 7 (they decline about one in three): the floor is a little below.
-    assert report.abstention_recall is not None and report.abstention_recall >= 0.53
+    assert report.first_quote_answer_rate is not None
+    assert report.first_quote_answer_rate >= group.first_quote
+    assert report.answered_rate is not None and report.answered_rate >= group.answered
+    assert report.abstention_recall is not None and report.abstention_recall >= group.declined
     assert report.median_quoted_chars is not None and report.median_quoted_chars <= 450
-    assert set(report.by_class) == {
-        "attribution",
-        "lowercase",
-        "paraphrase",
-        "two-part",
-        "typo",
-        "unanswerable",
-        "vague",
-        "yes-no",
-    }

@@ -148,12 +148,12 @@ def test_the_reader_also_reads_the_passages_nearest_the_adapted_question(tmp_pat
     without = SteeredReader("Incirlik", spec)
     _steer(service, without, None)
     assert "Incirlik" not in service.search(QUESTION).hits[0].chunk.text  # type: ignore[union-attr]
-    assert len(without.read) == 1
+    assert len(without.passages) == 1
     reader = SteeredReader("Incirlik", spec)
     _steer(service, reader, _towards(service, "Incirlik"))
     found = service.search(QUESTION)
     assert found is not None and "Incirlik" in found.hits[0].chunk.text
-    assert len(reader.read) == 2 and "Incirlik" in reader.read[1]
+    assert len(reader.passages) == 2 and "Incirlik" in reader.passages[1]
     assert {h.chunk_id for h in found.hits} == {h.chunk_id for h in plain.hits}  # none lost
 
 

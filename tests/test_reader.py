@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -15,17 +16,21 @@ from qa_bot.errors import ModelError
 from qa_bot.ranker import LinearModel
 from qa_bot.reader import (
     CONFIG_FILE,
+    DECISION_INPUTS,
     SPEC_FILE,
     WEIGHTS_FILE,
     PassageReader,
     ReaderError,
     ReaderSpec,
+    Reading,
     load_spec,
     open_reader,
     reader_dir,
+    span_margins,
 )
 from qa_bot.reader_export import (
     EXPORT_TOLERANCE,
+    FRESH_HEADS,
     assemble,
     export_reader,
     pack_deltas,
@@ -47,16 +52,33 @@ def _answer(reader_weight: float, bias: float = 0.0) -> LinearModel:
     return LinearModel(names, np.zeros(2), np.ones(2), np.array([1.0, reader_weight]), bias)
 
 
+def _span_answer() -> LinearModel:
+    names = ("answer_logit", "reader_best", "span_best")
+    return LinearModel(names, np.zeros(3), np.ones(3), np.array([1.0, 0.5, 1.0]), 0.0)
+
+
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory: pytest.TempPathFactory) -> tuple[ReaderSpec, Path, Path]:
     """A tiny reader's folder as training writes it (its layers changed, a head), its weights
     file, and its export."""
-    import torch
-
     root = tmp_path_factory.mktemp("tiny-reader")
     base = tiny_bert(root / "base", WORDS, classifier=False)  # a stand-in for MiniLM
-    spec = ReaderSpec(str(base), 2, 32, 1.0, _answer(1.0))
-    module = reader_module(spec.base_model, spec.layers)
+    return _tiny_reader(root, ReaderSpec(str(base), 2, 32, 1.0, _answer(1.0)))
+
+
+@pytest.fixture(scope="module")
+def tiny_span(tmp_path_factory: pytest.TempPathFactory) -> tuple[ReaderSpec, Path, Path]:
+    """The same with a span head, its decision reading the best span."""
+    root = tmp_path_factory.mktemp("tiny-span-reader")
+    base = tiny_bert(root / "base", WORDS, classifier=False)
+    spec = ReaderSpec(str(base), 2, 32, 1.0, _span_answer(), span=True, max_span=4)
+    return _tiny_reader(root, spec)
+
+
+def _tiny_reader(root: Path, spec: ReaderSpec) -> tuple[ReaderSpec, Path, Path]:
+    import torch
+
+    module = reader_module(spec.base_model, spec.layers, span=spec.span)
     before = {k: v.numpy().copy() for k, v in module.state_dict().items()}
     torch.manual_seed(1)
     with torch.no_grad():
@@ -67,7 +89,7 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> tuple[ReaderSpec, Path, Pa
     trained = root / "trained"
     trained.mkdir()
     weights = trained / WEIGHTS_FILE
-    base_state = {k: v for k, v in before.items() if not k.startswith("head.")}
+    base_state = {k: v for k, v in before.items() if not k.startswith(FRESH_HEADS)}
     np.savez_compressed(weights, **pack_deltas(tuned, base_state))
     (trained / SPEC_FILE).write_text(json.dumps(spec.to_json()), encoding="utf-8")
     return spec, weights, export_reader(spec, weights, root / "export")
@@ -153,6 +175,68 @@ def test_a_trained_folder_is_read_and_checked(
     assert reader_dir(tmp_path, tmp_path) != before
 
 
+# --- the span head -------------------------------------------------------------------------------
+
+
+def test_span_margins_read_only_the_passage_and_the_longest_span_allowed() -> None:
+    # [CLS] q q [SEP] p p p p [SEP] pad: the passage is tokens 4 to 7.
+    types = np.array([[0, 0, 0, 0, 1, 1, 1, 1, 1, 0]])
+    batch = {"token_type_ids": types, "attention_mask": np.array([[1] * 9 + [0]])}
+    span = np.zeros((1, 10, 2))
+    span[0, 0] = (1.0, 1.0)  # "not there": 2
+    span[0, 1] = (50.0, 50.0)  # a question token: never picked
+    span[0, 8] = (50.0, 50.0)  # the closing separator: never picked
+    span[0, 4, 0], span[0, 7, 1] = 3.0, 4.0  # a span of four tokens...
+    span[0, 5, 1] = 1.0  # ... and a shorter, weaker one
+    assert span_margins(span, batch, max_span=4)[0] == pytest.approx(3.0 + 4.0 - 2.0)
+    assert span_margins(span, batch, max_span=3)[0] == pytest.approx(3.0 + 1.0 - 2.0)
+    # An end before the start is no span.
+    span[0, 4, 1], span[0, 7, 0] = 0.0, 0.0
+    span[0, 6, 0], span[0, 5, 1] = 9.0, 9.0
+    assert span_margins(span, batch, max_span=4)[0] == pytest.approx(9.0 + 4.0 - 2.0)
+
+
+def test_a_span_export_reads_as_the_assembled_model(
+    tiny_span: tuple[ReaderSpec, Path, Path],
+) -> None:
+    import torch
+    from transformers import AutoTokenizer
+
+    spec, weights, export = tiny_span
+    passages = ["the drone flew over the convoy", "troops siege the city airport", "air base"]
+    question = "how many drone flew over the convoy"
+    got = PassageReader(export).read(question, passages)
+    enc = AutoTokenizer.from_pretrained(spec.base_model)(
+        [question] * 3, passages, padding=True, truncation="only_second", return_tensors="pt"
+    )
+    with torch.no_grad():
+        logits, span = assemble(spec, weights)(**enc)
+    batch = {k: v.numpy() for k, v in enc.items()}
+    expected = span_margins(span.numpy().astype(np.float64), batch, spec.max_span)
+    assert np.all(np.abs(got.logits - logits.numpy()) <= EXPORT_TOLERANCE)
+    assert got.spans.shape == (3,) and np.all(np.abs(got.spans - expected) <= 2 * EXPORT_TOLERANCE)
+    assert len(set(np.round(got.spans, 3))) == 3  # one margin per passage, not one for all
+    assert PassageReader(export).read(question, []).spans.shape == (0,)
+
+
+def test_a_decision_reading_spans_needs_a_span_head(
+    tiny_span: tuple[ReaderSpec, Path, Path], tiny: tuple[ReaderSpec, Path, Path], tmp_path: Path
+) -> None:
+    spec = tiny_span[0]
+    with pytest.raises(ValueError, match="span_best"):
+        replace(spec, span=False)
+    assert load_spec(tiny_span[1].parent).to_json() == spec.to_json()
+    (tmp_path / WEIGHTS_FILE).write_bytes(b"")
+    (tmp_path / SPEC_FILE).write_text(
+        json.dumps({**spec.to_json(), "span": False}), encoding="utf-8"
+    )
+    with pytest.raises(ReaderError, match="no usable reader"):
+        load_spec(tmp_path)
+    # A spec naming a span head over weights trained without one is refused, not made up.
+    with pytest.raises(ReaderError, match="span head"):
+        assemble(replace(tiny[0], span=True), tiny[1])
+
+
 # --- joining the learned stages ------------------------------------------------------------------
 
 
@@ -161,11 +245,12 @@ class SteeredReader:
 
     def __init__(self, word: str, spec: ReaderSpec):
         self.word, self.spec = word, spec
-        self.read: list[str] = []
+        self.passages: list[str] = []
 
-    def scores(self, question: str, passages: list[str]) -> np.ndarray:
-        self.read += passages
-        return np.array([8.0 if self.word in p else -8.0 for p in passages])
+    def read(self, question: str, passages: list[str]) -> Reading:
+        self.passages += passages
+        logits = np.array([8.0 if self.word in p else -8.0 for p in passages])
+        return Reading(logits, logits / 2 if self.spec.span else np.zeros(len(passages)))
 
 
 def _learned_service(tmp_path: Path, *, reader: Path | None = None) -> QAService:
@@ -205,11 +290,27 @@ def test_the_reader_orders_the_best_passages_and_joins_the_decision(tmp_path: Pa
     read = service.search(question)
     assert read is not None
     assert "Incirlik" in read.hits[0].chunk.text
-    assert len(reader.read) == min(service.settings.retrieval.reader_depth, len(plain.hits))
+    assert len(reader.passages) == min(service.settings.retrieval.reader_depth, len(plain.hits))
     # Its best logit joins the decision as the spec's answer model weighs it.
     _steer(service, SteeredReader("Incirlik", ReaderSpec("m", 6, 128, 1.0, _answer(-5.0))))
     declined = service.search(question)
     assert declined is not None and not declined.answerable
+
+
+def test_the_best_span_joins_the_decision_when_the_reader_has_a_span_head(
+    tmp_path: Path,
+) -> None:
+    service = _learned_service(tmp_path)
+    names = ("answer_logit", "reader_best", "span_best")
+
+    def spec(span_weight: float) -> ReaderSpec:
+        answer = LinearModel(names, np.zeros(3), np.ones(3), np.array([0, 0, span_weight]), 0.0)
+        return ReaderSpec("m", 6, 128, 1.0, answer, span=True)
+
+    for word, weight, answerable in (("Incirlik", 1.0, True), ("Incirlik", -1.0, False)):
+        _steer(service, SteeredReader(word, spec(weight)))
+        got = service.search("what was near the convoy")
+        assert got is not None and got.answerable is answerable
 
 
 def test_the_settings_name_the_packaged_reader_a_folder_or_none(tmp_path: Path) -> None:
@@ -220,10 +321,11 @@ def test_the_settings_name_the_packaged_reader_a_folder_or_none(tmp_path: Path) 
     assert reader("packaged") == PACKAGED_READER
     assert reader(" None ") is None and reader("off") is None and reader("") is None
     assert reader(str(tmp_path / "mine")) == tmp_path / "mine"
-    # What ships is a whole trained folder: the MiniLM it was tuned from, fitted to join.
+    # What ships is a whole trained folder: the MiniLM it was tuned from, with its span head,
+    # fitted to join.
     spec = load_spec(PACKAGED_READER)
-    assert spec.base_model == "all-MiniLM-L6-v2" and spec.layers == 6
-    assert spec.rank_weight > 0 and spec.answer.names == ("answer_logit", "reader_best")
+    assert spec.base_model == "all-MiniLM-L6-v2" and spec.layers == 6 and spec.span
+    assert spec.rank_weight > 0 and spec.answer.names == DECISION_INPUTS
     assert spec.provenance["script"] == "training/tune_reader.py"
 
 

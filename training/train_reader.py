@@ -41,7 +41,14 @@ from train_ranker import SEED, Example, fit
 from qa_bot.evaluation import EvalQuestion, contains_answer
 from qa_bot.features import question_features
 from qa_bot.ranker import LearnedRanker, LinearModel
-from qa_bot.reader import SPEC_FILE, WEIGHTS_FILE, ReaderSpec
+from qa_bot.reader import (
+    DECISION_INPUTS,
+    SPEC_FILE,
+    WEIGHTS_FILE,
+    ReaderSpec,
+    Reading,
+    span_margins,
+)
 from qa_bot.reader_export import assemble, pack_deltas, reader_module
 from qa_bot.retrieval import reading_positions
 from qa_bot.runtime import prepare_process
@@ -57,6 +64,8 @@ BATCH = 16
 LEARNING_RATE = 5e-5
 HEAD_LEARNING_RATE = 1e-3
 MAX_PAIRS = 30000
+#: The longest answer span the span head may point at, in tokens (``ReaderSpec.max_span``).
+MAX_SPAN = 30
 RANK_WEIGHTS = (0.0, 0.25, 0.5, 1.0, 2.0, 3.0, 4.0, 6.0)
 #: Weights tried for the passages' cosines with the adapted question (when they are known).
 ADAPTER_WEIGHTS = (0.0, 2.0, 5.0, 10.0, 20.0, 40.0)
@@ -83,36 +92,81 @@ def without_answer(text: str, answers: tuple[str, ...]) -> str | None:
     return left if left and not contains_answer(left, answers) else None
 
 
-def pairs(
-    items: list[Example], rng: random.Random, limit: int = MAX_PAIRS
-) -> list[tuple[str, str, float]]:
-    out: list[tuple[str, str, float]] = []
+#: A training pair: question, passage, 1.0 if it answers, and the answers it holds (if any).
+Pair = tuple[str, str, float, tuple[str, ...]]
+
+
+def pairs(items: list[Example], rng: random.Random, limit: int = MAX_PAIRS) -> list[Pair]:
+    out: list[Pair] = []
     for e in items:
         q = e.query.text
+        answers = tuple(e.question.answers)
         positive = [h for h, y in zip(e.hits, e.labels, strict=True) if y][:2]
         negative = [h for h, y in zip(e.hits, e.labels, strict=True) if not y]
-        out += [(q, h.chunk.text, 1.0) for h in positive]
-        out += [(q, h.chunk.text, 0.0) for h in negative[:3]]
+        out += [(q, h.chunk.text, 1.0, answers) for h in positive]
+        out += [(q, h.chunk.text, 0.0, ()) for h in negative[:3]]
         if len(negative) > 3:
-            out.append((q, rng.choice(negative[3:]).chunk.text, 0.0))
+            out.append((q, rng.choice(negative[3:]).chunk.text, 0.0, ()))
         if positive and not e.question.unanswerable:
             removed = without_answer(positive[0].chunk.text, e.question.answers)
             if removed:
-                out.append((q, removed, 0.0))
+                out.append((q, removed, 0.0, ()))
     rng.shuffle(out)
     return out[:limit]
 
 
+def span_targets(enc, batch: list[Pair]):
+    """Each pair's first and last token of the first answer found in its passage, or the
+    first token (0, 0) when it holds none; and which tokens may be picked (passage, first)."""
+    import torch
+
+    starts, ends, allowed = [], [], []
+    for row, (_, passage, label, answers) in enumerate(batch):
+        segment = enc.sequence_ids(row)
+        offsets = enc["offset_mapping"][row].tolist()
+        allowed.append([k == 0 or s == 1 for k, s in enumerate(segment)])
+        tokens: list[int] = []
+        for answer in answers if label > 0 else ():
+            at = passage.lower().find(answer.lower())
+            if at >= 0:
+                end = at + len(answer)
+                tokens = [
+                    k
+                    for k, (s, (a, b)) in enumerate(zip(segment, offsets, strict=True))
+                    if s == 1 and b > at and a < end
+                ]
+                if tokens:
+                    break
+        starts.append(tokens[0] if tokens else 0)
+        ends.append(tokens[-1] if tokens else 0)
+    return torch.tensor(starts), torch.tensor(ends), torch.tensor(allowed)
+
+
+def span_loss(span, enc, batch: list[Pair]):
+    """Cross-entropy of the span head's start and end over the tokens it may pick."""
+    import torch
+
+    starts, ends, allowed = span_targets(enc, batch)
+    low = torch.finfo(span.dtype).min / 2
+    ce = torch.nn.functional.cross_entropy
+    start = span[..., 0].masked_fill(~allowed, low)
+    end = span[..., 1].masked_fill(~allowed, low)
+    return 0.5 * (ce(start, starts) + ce(end, ends))
+
+
 def train(
-    examples: list[tuple[str, str, float]],
+    examples: list[Pair],
     layers: int = LAYERS,
     start=None,
     rates: tuple[float, float] = (LEARNING_RATE, HEAD_LEARNING_RATE),
+    span_weight: float = 0.0,
 ):
     """One epoch of binary cross-entropy, linear warm-up and decay; returns the module.
 
     ``start``, when given, is a reader to train further (``tune_reader.py``) instead of the
-    packaged MiniLM; ``rates`` are the body's and the head's learning rates."""
+    packaged MiniLM; ``rates`` are the body's and the head's learning rates. With
+    ``span_weight``, a span head (new, unless ``start`` has one) learns where the answer is,
+    its loss weighted so, at the base reader's head rate."""
     import torch
     from transformers import AutoTokenizer
 
@@ -121,16 +175,18 @@ def train(
     torch.manual_seed(SEED)
     tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(BASE_MODEL))
     module = reader_module(BASE_MODEL, layers) if start is None else start
+    if span_weight and module.span_head is None:
+        module.span_head = torch.nn.Linear(module.bert.config.hidden_size, 2)
     for p in module.bert.embeddings.parameters():
         p.requires_grad = False
     body = [p for n, p in module.named_parameters() if p.requires_grad and n.startswith("bert.")]
-    optimiser = torch.optim.AdamW(
-        [
-            {"params": body, "lr": rates[0]},
-            {"params": list(module.head.parameters()), "lr": rates[1]},
-        ],
-        weight_decay=0.01,
-    )
+    groups = [
+        {"params": body, "lr": rates[0]},
+        {"params": list(module.head.parameters()), "lr": rates[1]},
+    ]
+    if span_weight:
+        groups.append({"params": list(module.span_head.parameters()), "lr": HEAD_LEARNING_RATE})
+    optimiser = torch.optim.AdamW(groups, weight_decay=0.01)
     steps = math.ceil(len(examples) / BATCH)
     warm = max(1, steps // 10)
     schedule = torch.optim.lr_scheduler.LambdaLR(
@@ -148,8 +204,13 @@ def train(
             max_length=MAX_LENGTH,
             padding=True,
             return_tensors="pt",
+            return_offsets_mapping=bool(span_weight),
         )
-        loss = loss_fn(module(**enc), torch.tensor([b[2] for b in batch]))
+        out = module(**{k: enc[k] for k in ("input_ids", "attention_mask", "token_type_ids")})
+        logit, span = out if isinstance(out, tuple) else (out, None)
+        loss = loss_fn(logit, torch.tensor([b[2] for b in batch]))
+        if span_weight:
+            loss = loss + span_weight * span_loss(span, enc, batch)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(body, 1.0)
         optimiser.step(), schedule.step(), optimiser.zero_grad()
@@ -190,7 +251,7 @@ def scored(
 
     tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(BASE_MODEL))
 
-    def read(question: str, hits) -> np.ndarray:
+    def read(question: str, hits) -> tuple[np.ndarray, np.ndarray]:
         enc = tokenizer(
             [question] * len(hits),
             [h.chunk.text for h in hits],
@@ -200,7 +261,12 @@ def scored(
             return_tensors="pt",
         )
         with torch.no_grad():
-            return module(**enc).numpy().astype(np.float64)
+            out = module(**enc)
+        if not isinstance(out, tuple):
+            return out.numpy().astype(np.float64), np.zeros(len(hits))
+        batch = {k: v.numpy() for k, v in enc.items()}
+        spans = span_margins(out[1].numpy().astype(np.float64), batch, MAX_SPAN)
+        return out[0].numpy().astype(np.float64), spans
 
     rows = []
     for e in items:
@@ -216,11 +282,13 @@ def scored(
             asked = question_features(e.query, hits, logits[order], e.rows[order])
             positions = reading_positions(cosines[order], DEPTH, extra if near is not None else 0)
             top = [int(order[i]) for i in positions]
+            reader, spans = read(e.query.text, [e.hits[i] for i in top])
             row[key] = {
                 "labels": e.labels[top].astype(int),
                 "ranker": logits[top],
                 "near": cosines[top],
-                "reader": read(e.query.text, [e.hits[i] for i in top]),
+                "reader": reader,
+                "span": spans,
                 "answer": float(ranker.answer.logits(asked[None, :])[0]),
             }
         rows.append(row)
@@ -242,16 +310,24 @@ def fit_combination(rows: list[dict]) -> tuple[float, float, LinearModel]:
     scores = {wv: np.mean([first_right(r, *wv) for r in ranked]) for wv in grid}
     print(f"  fold top-1 by (reader, adapter) weight: {scores}", file=sys.stderr)
     weight, adapter_weight = max(grid, key=lambda wv: (scores[wv], -wv[0], -wv[1]))
+    spans = any(np.any(r["all"]["span"]) for r in rows)
     x, y, w = [], [], []
     for r in rows:
         if r["unanswerable"] or r["all"]["labels"].any():
-            x.append([r["all"]["answer"], r["all"]["reader"].max()])
+            x.append(decision_inputs(r["all"], spans))
             y.append(0 if r["unanswerable"] else 1)
             w.append(1.0)
         if "removed" in r:
-            x.append([r["removed"]["answer"], r["removed"]["reader"].max()])
+            x.append(decision_inputs(r["removed"], spans))
             y.append(0), w.append(0.5)
-    return weight, adapter_weight, fit(np.array(x), np.array(y), 1.0, np.array(w))
+    answer = fit(np.array(x), np.array(y), 1.0, np.array(w))
+    return weight, adapter_weight, replace(answer, names=DECISION_INPUTS[: 3 if spans else 2])
+
+
+def decision_inputs(read: dict, spans: bool) -> list[float]:
+    """What the decision reads of the passages read (``ReaderSpec.answer_logit``'s order)."""
+    row = [read["answer"], read["reader"].max()]
+    return [*row, read["span"].max()] if spans else row
 
 
 def report(rows: list[dict], spec: ReaderSpec, threshold: float) -> dict[str, dict]:
@@ -268,11 +344,8 @@ def report(rows: list[dict], spec: ReaderSpec, threshold: float) -> dict[str, di
             right, declined = [], []
             for r in part:
                 a = r["all"]
-                logit = (
-                    spec.answer_logit(a["answer"], a["reader"].max())
-                    if with_reader
-                    else a["answer"]
-                )
+                reading = Reading(a["reader"], a["span"])
+                logit = spec.answer_logit(a["answer"], reading) if with_reader else a["answer"]
                 answers = 1 / (1 + math.exp(-logit)) >= threshold
                 weight = spec.rank_weight if with_reader else 0.0
                 if r["unanswerable"]:
@@ -327,7 +400,7 @@ def main(argv: list[str] | None = None) -> int:
     spec = ReaderSpec(BASE_MODEL, args.layers, MAX_LENGTH, 0.0, blank)
     shipped = assemble(spec, weights)  # what ships: the int8 differences, not the module
     weight, _, answer = fit_combination(scored(shipped, fold, ranker))
-    spec = replace(spec, rank_weight=weight, answer=replace(answer, names=blank.names))
+    spec = replace(spec, rank_weight=weight, answer=answer)
     held = report(scored(shipped, test, ranker), spec, args.threshold)
     print(json.dumps(held, indent=1))
     provenance = {

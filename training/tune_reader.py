@@ -22,6 +22,10 @@ declined answerable XQuAD questions far more (benchmarks/README.md, "Fifth round
 reported, never used, and so are the learned ranker's held-out XQuAD and Reuters questions.
 ``--join-only`` fits the join again over the weights already in ``--out``.
 
+The epoch also trains a span head from nothing (SPAN_WEIGHT, its loss beside the logit's): for
+each passage, where the answer starts and ends in it, or that it is not there. How much its best
+span beats "not there" is the decision's third input (benchmarks/README.md, "Ninth round").
+
 The join reads what the service reads: the ranker's best READ_DEPTH passages and the
 ``retrieval.adapter_reads`` nearest the question moved by the query adapter (``--adapter``,
 the packaged one by default; ``train_adapter.py`` leaves the fold and writers l to n out of its
@@ -73,6 +77,8 @@ REPORT_THRESHOLD = 0.3
 READ_DEPTH = 3
 #: How many times each fitting question over the seeds counts beside the combination fold.
 SEEDS_FIT_WEIGHT = 2
+#: The span head's loss beside the logit's (0: no span head, the sixth round's reader).
+SPAN_WEIGHT = 1.0
 
 
 def writer(e: Example) -> str:
@@ -149,11 +155,13 @@ def main(argv: list[str] | None = None) -> int:
     pairs += train_reader.pairs(base_training, random.Random(SEED + 1), REPLAY)
     rng.shuffle(pairs)
     print(f"tuning on {len(tuning)} questions, {len(pairs)} pairs", file=sys.stderr)
-    spec = load_spec(args.base)
+    base = load_spec(args.base)
+    spec = replace(base, span=SPAN_WEIGHT > 0, max_span=train_reader.MAX_SPAN)
     weights = args.out / WEIGHTS_FILE
     if not args.join_only:
+        start = assemble(base, args.base / WEIGHTS_FILE)
         module = train_reader.train(
-            pairs, spec.layers, start=assemble(spec, args.base / WEIGHTS_FILE), rates=RATES
+            pairs, spec.layers, start=start, rates=RATES, span_weight=SPAN_WEIGHT
         )
         args.out.mkdir(parents=True, exist_ok=True)
         train_reader.save_weights(module, weights)
@@ -173,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
         spec,
         rank_weight=weight,
         adapter_weight=adapter_weight,
-        answer=replace(answer, names=spec.answer.names),
+        answer=answer,
     )
     held = [
         e

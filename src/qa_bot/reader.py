@@ -53,6 +53,10 @@ CHECK_PAIR = (
 )
 #: Loading refuses an export whose check pair drifted more than this from when it was made.
 CHECK_TOLERANCE = 1e-3
+#: The graph's output of each token's start and end logits, in a reader with a span head.
+SPAN_OUTPUT = "span"
+#: What the decision of a reader's spec may read (``ReaderSpec.answer.names``).
+DECISION_INPUTS = ("answer_logit", "reader_best", "span_best")
 
 
 class ReaderError(ModelError):
@@ -69,6 +73,11 @@ class ReaderSpec:
     the reader was not trained on. ``adapter_weight`` scales the cosine of each passage read
     with the adapted question (:mod:`qa_bot.query_adapter`), added to the order too; it is
     fitted with the other two by ``tune_reader.py``, 0 for a reader fitted without adapter.
+
+    A reader with ``span`` also marks where the answer starts and ends in each passage (or
+    that it is not there: the first token, as in SQuAD 2.0 readers); how much its best span of
+    at most ``max_span`` tokens beats "not there" (:func:`span_margins`) is the decision's
+    ``span_best``. Learning to point at the answer teaches the reader what a passage lacks.
     """
 
     base_model: str
@@ -78,6 +87,13 @@ class ReaderSpec:
     answer: LinearModel
     provenance: dict[str, Any] = field(default_factory=dict)
     adapter_weight: float = 0.0
+    span: bool = False
+    max_span: int = 30
+
+    def __post_init__(self) -> None:
+        unknown = [n for n in self.answer.names if n not in DECISION_INPUTS]
+        if unknown or ("span_best" in self.answer.names and not self.span):
+            raise ValueError(f"the reader's decision reads {list(self.answer.names)}")
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -86,6 +102,8 @@ class ReaderSpec:
             "max_length": self.max_length,
             "rank_weight": self.rank_weight,
             "adapter_weight": self.adapter_weight,
+            "span": self.span,
+            "max_span": self.max_span,
             "answer": self.answer.to_json(),
             "provenance": self.provenance,
         }
@@ -100,11 +118,28 @@ class ReaderSpec:
             LinearModel.from_json(data["answer"]),
             dict(data.get("provenance", {})),
             float(data.get("adapter_weight", 0.0)),
+            bool(data.get("span", False)),
+            int(data.get("max_span", 30)),
         )
 
-    def answer_logit(self, answer_logit: float, reader_best: float) -> float:
+    def answer_logit(self, answer_logit: float, reading: Reading) -> float:
         """The decision's logit once the reader has read the best passages."""
-        return float(self.answer.logits(np.array([[answer_logit, reader_best]]))[0])
+        inputs = {
+            "answer_logit": answer_logit,
+            "reader_best": float(reading.logits.max()),
+            "span_best": float(reading.spans.max()) if self.span else 0.0,
+        }
+        row = [inputs[name] for name in self.answer.names]
+        return float(self.answer.logits(np.array([row]))[0])
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What the reader made of the passages it read: a logit each that it answers, and with
+    a span head, how much its best span beats "not there" (zeros without one)."""
+
+    logits: np.ndarray
+    spans: np.ndarray
 
 
 def load_spec(folder: Path) -> ReaderSpec:
@@ -148,6 +183,24 @@ def run_session(
     return np.asarray(logits, dtype=np.float64).reshape(-1)
 
 
+def span_margins(span: np.ndarray, batch: dict[str, np.ndarray], max_span: int) -> np.ndarray:
+    """Per pair: the best span's start + end logit (within the passage, start before end, at
+    most ``max_span`` tokens) minus the first token's, which stands for "not there"."""
+    out = np.zeros(len(span))
+    for row in range(len(span)):
+        passage = np.flatnonzero(batch["token_type_ids"][row] * batch["attention_mask"][row])
+        start, end = span[row, passage[:-1], 0], span[row, passage[:-1], 1]  # no closing [SEP]
+        out[row] = _best_span(start, end, max_span) - float(span[row, 0, 0] + span[row, 0, 1])
+    return out
+
+
+def _best_span(start: np.ndarray, end: np.ndarray, max_span: int) -> float:
+    if not len(start):
+        return -np.inf
+    widths = range(min(max_span, len(start)))
+    return max(float(np.max(start[: len(start) - k] + end[k:])) for k in widths)
+
+
 class PassageReader:
     """The reader over an export folder, loaded on first use and checked when loaded."""
 
@@ -165,10 +218,20 @@ class PassageReader:
 
     def scores(self, question: str, passages: Sequence[str]) -> np.ndarray:
         """One logit per passage that it answers the question."""
+        return self.read(question, passages).logits
+
+    def read(self, question: str, passages: Sequence[str]) -> Reading:
+        """The logits, and with a span head the span margins, of the passages."""
         if not passages:
-            return np.zeros(0)
+            return Reading(np.zeros(0), np.zeros(0))
         session, tokenizer = self._load()
-        return run_session(session, encode_pairs(tokenizer, self.spec, question, passages))
+        batch = encode_pairs(tokenizer, self.spec, question, passages)
+        if not self.spec.span:
+            logits = run_session(session, batch)
+            return Reading(logits, np.zeros(len(logits)))
+        logits, span = session.run(["logit", SPAN_OUTPUT], batch)
+        margins = span_margins(np.asarray(span, dtype=np.float64), batch, self.spec.max_span)
+        return Reading(np.asarray(logits, dtype=np.float64).reshape(-1), margins)
 
     def verify(self) -> None:
         """Load the export now; raise ReaderError if it is damaged."""

@@ -27,6 +27,7 @@ from qa_bot.reader import (
     CHECK_PAIR,
     CONFIG_FILE,
     GRAPH_FILE,
+    SPAN_OUTPUT,
     TOKENIZER_FILE,
     ReaderError,
     ReaderSpec,
@@ -80,13 +81,19 @@ def unpack_deltas(packed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return out
 
 
-def reader_module(base_model: str, layers: int) -> Any:
-    """The packaged encoder cut to ``layers`` layers, with a fresh head: what training tunes."""
+#: Heads trained from nothing: their stored differences are from zero, not from MiniLM.
+FRESH_HEADS = ("head.", "span_head.")
+
+
+def reader_module(base_model: str, layers: int, *, span: bool = False) -> Any:
+    """The packaged encoder cut to ``layers`` layers, with a fresh head (and with ``span``, a
+    fresh span head): what training tunes."""
     import torch
     from transformers import AutoModel
 
     class MeanHeadReader(torch.nn.Module):
-        """Mean of the last hidden states (what the embedder was trained to pool), to a logit."""
+        """Mean of the last hidden states (what the embedder was trained to pool), to a logit;
+        with a span head, also each token's logits of starting and of ending the answer."""
 
         def __init__(self) -> None:
             super().__init__()
@@ -94,6 +101,7 @@ def reader_module(base_model: str, layers: int) -> Any:
             self.bert.encoder.layer = self.bert.encoder.layer[:layers]
             self.bert.config.num_hidden_layers = layers
             self.head = torch.nn.Linear(self.bert.config.hidden_size, 1)
+            self.span_head = torch.nn.Linear(self.bert.config.hidden_size, 2) if span else None
 
         def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
             hidden = self.bert(
@@ -101,7 +109,10 @@ def reader_module(base_model: str, layers: int) -> Any:
             ).last_hidden_state
             weights = attention_mask.unsqueeze(-1).to(hidden.dtype)
             pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
-            return self.head(pooled).squeeze(-1)
+            logit = self.head(pooled).squeeze(-1)
+            if self.span_head is None:
+                return logit
+            return logit, self.span_head(hidden)
 
     return MeanHeadReader()
 
@@ -110,17 +121,18 @@ def assemble(spec: ReaderSpec, weights: Path) -> Any:
     """The trained reader as a torch module: the packaged weights plus the stored differences."""
     import torch
 
-    module = reader_module(spec.base_model, spec.layers)
+    module = reader_module(spec.base_model, spec.layers, span=spec.span)
     with np.load(weights) as stored:
         deltas = unpack_deltas({k: stored[k] for k in stored.files})
     state = module.state_dict()
     unknown = sorted(set(deltas) - set(state))
     if unknown:
         raise ReaderError(f"the reader weights name parameters the model lacks: {unknown[:3]}")
+    if spec.span and "span_head.weight" not in deltas:
+        raise ReaderError("the reader's spec names a span head its weights do not hold")
     for name, delta in deltas.items():
-        base = (
-            state[name].float() if not name.startswith("head.") else torch.zeros_like(state[name])
-        )
+        fresh = name.startswith(FRESH_HEADS)
+        base = torch.zeros_like(state[name]) if fresh else state[name].float()
         state[name] = base + torch.from_numpy(delta).reshape(state[name].shape)
     module.load_state_dict(state)
     return module.eval()
@@ -143,7 +155,7 @@ def export_reader(spec: ReaderSpec, weights: Path, out_dir: Path, *, opset: int 
         module = assemble(spec, weights)
         hf_tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(spec.base_model))
         Tokenizer.from_str(hf_tokenizer.backend_tokenizer.to_str()).save(str(tmp / TOKENIZER_FILE))
-        _export_graph(module, hf_tokenizer, tmp / "reader.fp32.onnx", opset=opset)
+        _export_graph(module, hf_tokenizer, tmp / "reader.fp32.onnx", opset=opset, span=spec.span)
         _quantize(tmp / "reader.fp32.onnx", tmp / GRAPH_FILE)
         (tmp / "reader.fp32.onnx").unlink()
         tokenizer = Tokenizer.from_file(str(tmp / TOKENIZER_FILE))
@@ -175,14 +187,18 @@ def _export_drift(module: Any, tokenizer: Any, spec: ReaderSpec, graph: Path) ->
     for question, passage in EXPORT_CHECK_PAIRS:
         batch = encode_pairs(tokenizer, spec, question, [passage])
         with torch.no_grad():
-            expected = float(module(**{k: torch.from_numpy(v) for k, v in batch.items()})[0])
+            out = module(**{k: torch.from_numpy(v) for k, v in batch.items()})
+        expected = float((out[0] if spec.span else out)[0])
         gaps.append(abs(float(run_session(graph, batch)[0]) - expected))
     return float(np.mean(gaps))
 
 
-def _export_graph(module: Any, hf_tokenizer: Any, path: Path, *, opset: int) -> None:
+def _export_graph(module: Any, hf_tokenizer: Any, path: Path, *, opset: int, span: bool) -> None:
     """Trace the reader on a padded batch of pairs; batch and sequence axes stay dynamic."""
     names = ["input_ids", "attention_mask", "token_type_ids"]
+    outputs = {"logit": {0: "batch"}}
+    if span:
+        outputs[SPAN_OUTPUT] = {0: "batch", 1: "sequence"}
     sample = hf_tokenizer(
         ["a question", "another"], ["a passage", "a longer one"], padding=True, return_tensors="pt"
     )
@@ -191,8 +207,8 @@ def _export_graph(module: Any, hf_tokenizer: Any, path: Path, *, opset: int) -> 
         tuple(sample[n] for n in names),
         path,
         input_names=names,
-        output_names=["logit"],
-        dynamic_axes={**{n: {0: "batch", 1: "sequence"} for n in names}, "logit": {0: "batch"}},
+        output_names=list(outputs),
+        dynamic_axes={**{n: {0: "batch", 1: "sequence"} for n in names}, **outputs},
         opset=opset,
     )
 

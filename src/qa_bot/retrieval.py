@@ -321,14 +321,14 @@ def _read(
     """The reader reads the ``picked`` passages: its logits and their cosines with the
     adapted question, weighted as fitted, join the ranker's for their order ahead of the
     passages not read, and its best logit joins the answer model's."""
-    read = reader.scores(query.text, [head[i].chunk.text for i in picked])
+    reading = reader.read(query.text, [head[i].chunk.text for i in picked])
     spec = reader.spec
-    combined = logits[picked] + spec.rank_weight * read + spec.adapter_weight * near
+    combined = logits[picked] + spec.rank_weight * reading.logits + spec.adapter_weight * near
     order = np.argsort(-combined, kind="stable")
     best = [_rescored(head[picked[j]], float(combined[j])) for j in order]
     chosen = set(picked)
     rest = [h for i, h in enumerate(head) if i not in chosen]
-    return best + rest, spec.answer_logit(answer_logit, float(read.max()))
+    return best + rest, spec.answer_logit(answer_logit, reading)
 
 
 def _cross_ordered(cross: CrossEncoderReranker, query: Query, hits: list[Hit]) -> list[Hit]:
