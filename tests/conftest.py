@@ -206,7 +206,9 @@ def real_embedder(model_embedder: SentenceTransformerEmbedder) -> SentenceTransf
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """With ``pytest -n 2``, the tests that read the seeds index run first: pytest-xdist gives
     each worker a run of consecutive tests to start with, so one worker builds the index and
-    answers from it while the other runs other tests, rather than both waiting for the build."""
+    answers from it while the other runs other tests, rather than both waiting for the build.
+    Those runs are uneven (the realistic sets take minutes each), so the suite distributes by
+    ``worksteal`` (pyproject.toml): a worker that runs out takes half of the other's queue."""
     if os.environ.get("PYTEST_XDIST_WORKER"):
         items.sort(key=lambda item: "seeds_service" not in getattr(item, "fixturenames", ()))
 
