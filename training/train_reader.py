@@ -177,15 +177,7 @@ def train(
     module = reader_module(BASE_MODEL, layers) if start is None else start
     if span_weight and module.span_head is None:
         module.span_head = torch.nn.Linear(module.bert.config.hidden_size, 2)
-    for p in module.bert.embeddings.parameters():
-        p.requires_grad = False
-    body = [p for n, p in module.named_parameters() if p.requires_grad and n.startswith("bert.")]
-    groups = [
-        {"params": body, "lr": rates[0]},
-        {"params": list(module.head.parameters()), "lr": rates[1]},
-    ]
-    if span_weight:
-        groups.append({"params": list(module.span_head.parameters()), "lr": HEAD_LEARNING_RATE})
+    body, groups = _parameter_groups(module, rates, span_weight)
     optimiser = torch.optim.AdamW(groups, weight_decay=0.01)
     steps = math.ceil(len(examples) / BATCH)
     warm = max(1, steps // 10)
@@ -218,6 +210,21 @@ def train(
         if step % 100 == 0:
             print(f"  step {step}/{steps} loss {running:.3f}", file=sys.stderr, flush=True)
     return module.eval()
+
+
+def _parameter_groups(module, rates: tuple[float, float], span_weight: float):
+    """The encoder's layers (its embeddings stay frozen) at the body's rate, the logit's head
+    at the head's, and a span head being trained at the base reader's head rate."""
+    for p in module.bert.embeddings.parameters():
+        p.requires_grad = False
+    body = [p for n, p in module.named_parameters() if p.requires_grad and n.startswith("bert.")]
+    groups = [
+        {"params": body, "lr": rates[0]},
+        {"params": list(module.head.parameters()), "lr": rates[1]},
+    ]
+    if span_weight:
+        groups.append({"params": list(module.span_head.parameters()), "lr": HEAD_LEARNING_RATE})
+    return body, groups
 
 
 def save_weights(module, out: Path) -> None:

@@ -1,0 +1,79 @@
+"""The training scripts' labels: what the shipped reader's span head learned to point at.
+
+The scripts are not part of the package (they need the external data sets and hours of CPU),
+but a wrong target would train a head that points at the wrong tokens without any error, so
+the step from a gold answer to its tokens is checked here with the packaged tokenizer.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "training"))
+
+import train_reader
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    from transformers import AutoTokenizer
+
+    from qa_bot.embedding import resolve_model_path
+
+    return AutoTokenizer.from_pretrained(resolve_model_path(train_reader.BASE_MODEL))
+
+
+def _encode(tokenizer, batch: list[train_reader.Pair]):
+    return tokenizer(
+        [b[0] for b in batch],
+        [b[1] for b in batch],
+        truncation="only_second",
+        max_length=train_reader.MAX_LENGTH,
+        padding=True,
+        return_tensors="pt",
+        return_offsets_mapping=True,
+    )
+
+
+def test_span_targets_point_at_the_answer_or_at_not_there(tokenizer) -> None:
+    passage = "The drone flew over the convoy NEAR Aleppo at dawn, officials said."
+    batch: list[train_reader.Pair] = [
+        ("where did the drone fly", passage, 1.0, ("missing words", "near Aleppo")),
+        ("where did the drone fly", passage, 0.0, ()),  # a negative: "not there"
+        ("who said it", passage, 1.0, ("nowhere in it",)),  # no answer found: "not there"
+    ]
+    enc = _encode(tokenizer, batch)
+    starts, ends, allowed = train_reader.span_targets(enc, batch)
+    ids = enc["input_ids"][0, int(starts[0]) : int(ends[0]) + 1].tolist()
+    # The first answer found in the passage, found case-insensitively, whole and nothing more.
+    assert tokenizer.decode(ids) == "near aleppo"
+    assert (int(starts[1]), int(ends[1])) == (0, 0)
+    assert (int(starts[2]), int(ends[2])) == (0, 0)
+    # What may be picked: the first token ("not there") and the passage, never the question
+    # or a separator.
+    segment = enc.sequence_ids(0)
+    picked = [k for k, ok in enumerate(allowed[0].tolist()) if ok]
+    assert picked[0] == 0 and all(segment[k] == 1 for k in picked[1:])
+    assert len(picked) - 1 == sum(s == 1 for s in segment)
+
+
+def test_span_loss_is_lowest_when_the_head_points_at_the_targets(tokenizer) -> None:
+    import torch
+
+    batch: list[train_reader.Pair] = [
+        ("what flew", "A drone flew over the convoy.", 1.0, ("A drone",)),
+        ("what flew", "Nothing about it here.", 0.0, ()),
+    ]
+    enc = _encode(tokenizer, batch)
+    starts, ends, _ = train_reader.span_targets(enc, batch)
+    length = enc["input_ids"].shape[1]
+    right = torch.zeros(2, length, 2)
+    for row in range(2):
+        right[row, int(starts[row]), 0] = right[row, int(ends[row]), 1] = 20.0
+    wrong = torch.zeros(2, length, 2)
+    wrong[:, 1, :] = 20.0  # a question token, which the loss never lets the head pick
+    assert float(train_reader.span_loss(right, enc, batch)) < 1e-3
+    assert float(train_reader.span_loss(wrong, enc, batch)) > 1.0
