@@ -47,6 +47,7 @@ from qa_bot.reader import (
     WEIGHTS_FILE,
     ReaderSpec,
     Reading,
+    decision_row,
     span_margins,
 )
 from qa_bot.reader_export import assemble, pack_deltas, reader_module
@@ -333,8 +334,8 @@ def fit_combination(rows: list[dict]) -> tuple[float, float, LinearModel]:
 
 def decision_inputs(read: dict, spans: bool) -> list[float]:
     """What the decision reads of the passages read (``ReaderSpec.answer_logit``'s order)."""
-    row = [read["answer"], read["reader"].max()]
-    return [*row, read["span"].max()] if spans else row
+    names = DECISION_INPUTS[: 3 if spans else 2]
+    return decision_row(read["answer"], Reading(read["reader"], read["span"]), names)
 
 
 def report(rows: list[dict], spec: ReaderSpec, threshold: float) -> dict[str, dict]:

@@ -124,12 +124,7 @@ class ReaderSpec:
 
     def answer_logit(self, answer_logit: float, reading: Reading) -> float:
         """The decision's logit once the reader has read the best passages."""
-        inputs = {
-            "answer_logit": answer_logit,
-            "reader_best": float(reading.logits.max()),
-            "span_best": float(reading.spans.max()) if self.span else 0.0,
-        }
-        row = [inputs[name] for name in self.answer.names]
+        row = decision_row(answer_logit, reading, self.answer.names)
         return float(self.answer.logits(np.array([row]))[0])
 
 
@@ -140,6 +135,17 @@ class Reading:
 
     logits: np.ndarray
     spans: np.ndarray
+
+
+def decision_row(answer_logit: float, reading: Reading, names: Sequence[str]) -> list[float]:
+    """The decision's inputs named ``names`` (of DECISION_INPUTS), in that order: what serving
+    and ``training/train_reader.py``'s fitting both read."""
+    inputs = {
+        "answer_logit": answer_logit,
+        "reader_best": float(reading.logits.max()),
+        "span_best": float(reading.spans.max()),
+    }
+    return [inputs[name] for name in names]
 
 
 def load_spec(folder: Path) -> ReaderSpec:
