@@ -13,6 +13,7 @@ import pytest
 
 from qa_bot.cli.base import report_lines
 from qa_bot.errors import ModelError
+from qa_bot.features import QUESTION_FEATURES
 from qa_bot.ranker import LinearModel
 from qa_bot.reader import (
     CONFIG_FILE,
@@ -23,6 +24,7 @@ from qa_bot.reader import (
     ReaderError,
     ReaderSpec,
     Reading,
+    decision_row,
     load_spec,
     open_reader,
     reader_dir,
@@ -311,6 +313,36 @@ def test_the_best_span_joins_the_decision_when_the_reader_has_a_span_head(
         _steer(service, SteeredReader(word, spec(weight)))
         got = service.search("what was near the convoy")
         assert got is not None and got.answerable is answerable
+
+
+def test_the_decision_reads_the_question_features_its_spec_names(tmp_path: Path) -> None:
+    # "how many" asks for a number (asks_kind 1), "what was near" asks for no kind (0): a
+    # decision that weighs asks_kind answers or declines the first, and reads 0 for the other.
+    service = _learned_service(tmp_path)
+    names = ("reader_best", "asks_kind")
+
+    def spec(kind_weight: float) -> ReaderSpec:
+        answer = LinearModel(names, np.zeros(2), np.ones(2), np.array([0, kind_weight]), 0.0)
+        return ReaderSpec("m", 6, 128, 1.0, answer)
+
+    for weight in (3.0, -3.0):
+        _steer(service, SteeredReader("trucks", spec(weight)))
+        counted = service.search("how many trucks left the city")
+        assert counted is not None and counted.answerable is (weight > 0)
+        unkinded = service.search("what was near the convoy")
+        assert unkinded is not None and unkinded.answerable  # probability 0.5
+
+
+def test_a_decision_row_takes_each_named_input_from_its_source() -> None:
+    reading = Reading(np.array([0.5, 2.0]), np.array([-1.0, 3.0]))
+    asked = np.arange(len(QUESTION_FEATURES), dtype=np.float32)
+    row = decision_row(7.0, reading, asked, ("span_best", QUESTION_FEATURES[4], "answer_logit"))
+    assert row == [3.0, 4.0, 7.0]
+    assert decision_row(7.0, reading, asked, DECISION_INPUTS)[:3] == [7.0, 2.0, 3.0]
+    with pytest.raises(ValueError):
+        decision_row(7.0, reading, asked[:-1], ("reader_best",))  # features out of step
+    with pytest.raises(ValueError, match="reads"):
+        ReaderSpec("m", 6, 128, 1.0, LinearModel(("cosine",), *np.ones((3, 1)), 0.0))
 
 
 def test_the_settings_name_the_packaged_reader_a_folder_or_none(tmp_path: Path) -> None:

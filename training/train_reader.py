@@ -39,10 +39,10 @@ import train_ranker
 from train_ranker import SEED, Example, fit
 
 from qa_bot.evaluation import EvalQuestion, contains_answer
-from qa_bot.features import question_features
+from qa_bot.features import QUESTION_FEATURES, question_features
 from qa_bot.ranker import LearnedRanker, LinearModel
 from qa_bot.reader import (
-    DECISION_INPUTS,
+    READER_INPUTS,
     SPEC_FILE,
     WEIGHTS_FILE,
     ReaderSpec,
@@ -298,6 +298,7 @@ def scored(
                 "reader": reader,
                 "span": spans,
                 "answer": float(ranker.answer.logits(asked[None, :])[0]),
+                "asked": asked,
             }
         rows.append(row)
     return rows
@@ -309,9 +310,10 @@ def first_right(r: dict, weight: float, adapter_weight: float = 0.0) -> int:
     return int(a["labels"][int(np.argmax(order))])
 
 
-def fit_combination(rows: list[dict]) -> tuple[float, float, LinearModel]:
+def fit_combination(rows: list[dict], questions: bool = False) -> tuple[float, float, LinearModel]:
     """The order's weights of the reader's logit and of the adapted cosine (best top-1 on the
-    fold; the smallest among equals), and the decision over both logits."""
+    fold; the smallest among equals), and the decision over both logits (with ``questions``,
+    over the question features too, their weights fitted again beside the reader's)."""
     ranked = [r for r in rows if not r["unanswerable"] and r["all"]["labels"].any()]
     adapted = any(np.any(r["all"]["near"]) for r in ranked)
     grid = [(w, v) for w in RANK_WEIGHTS for v in (ADAPTER_WEIGHTS if adapted else (0.0,))]
@@ -319,23 +321,23 @@ def fit_combination(rows: list[dict]) -> tuple[float, float, LinearModel]:
     print(f"  fold top-1 by (reader, adapter) weight: {scores}", file=sys.stderr)
     weight, adapter_weight = max(grid, key=lambda wv: (scores[wv], -wv[0], -wv[1]))
     spans = any(np.any(r["all"]["span"]) for r in rows)
+    names = READER_INPUTS[: 3 if spans else 2] + (QUESTION_FEATURES if questions else ())
     x, y, w = [], [], []
     for r in rows:
         if r["unanswerable"] or r["all"]["labels"].any():
-            x.append(decision_inputs(r["all"], spans))
+            x.append(decision_inputs(r["all"], names))
             y.append(0 if r["unanswerable"] else 1)
             w.append(1.0)
         if "removed" in r:
-            x.append(decision_inputs(r["removed"], spans))
+            x.append(decision_inputs(r["removed"], names))
             y.append(0), w.append(0.5)
     answer = fit(np.array(x), np.array(y), 1.0, np.array(w))
-    return weight, adapter_weight, replace(answer, names=DECISION_INPUTS[: 3 if spans else 2])
+    return weight, adapter_weight, replace(answer, names=names)
 
 
-def decision_inputs(read: dict, spans: bool) -> list[float]:
-    """What the decision reads of the passages read (``ReaderSpec.answer_logit``'s order)."""
-    names = DECISION_INPUTS[: 3 if spans else 2]
-    return decision_row(read["answer"], Reading(read["reader"], read["span"]), names)
+def decision_inputs(read: dict, names: tuple[str, ...]) -> list[float]:
+    """What the decision named ``names`` reads of the passages read (as serving does)."""
+    return decision_row(read["answer"], Reading(read["reader"], read["span"]), read["asked"], names)
 
 
 def report(rows: list[dict], spec: ReaderSpec, threshold: float) -> dict[str, dict]:
@@ -353,7 +355,11 @@ def report(rows: list[dict], spec: ReaderSpec, threshold: float) -> dict[str, di
             for r in part:
                 a = r["all"]
                 reading = Reading(a["reader"], a["span"])
-                logit = spec.answer_logit(a["answer"], reading) if with_reader else a["answer"]
+                logit = (
+                    spec.answer_logit(a["answer"], reading, a["asked"])
+                    if with_reader
+                    else a["answer"]
+                )
                 answers = 1 / (1 + math.exp(-logit)) >= threshold
                 weight = spec.rank_weight if with_reader else 0.0
                 if r["unanswerable"]:

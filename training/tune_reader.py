@@ -25,6 +25,9 @@ reported, never used, and so are the learned ranker's held-out XQuAD and Reuters
 The epoch also trains a span head from nothing (SPAN_WEIGHT, its loss beside the logit's): for
 each passage, where the answer starts and ends in it, or that it is not there. How much its best
 span beats "not there" is the decision's third input (benchmarks/README.md, "Ninth round").
+The decision also reads the question features the answer model reads (QUESTION_FEATURES),
+their weights fitted again beside the reader's: the answer model weighed them before any
+reader had read a passage (benchmarks/README.md, "Tenth round").
 
 The join reads what the service reads: the ranker's best READ_DEPTH passages and the
 ``retrieval.adapter_reads`` nearest the question moved by the query adapter (``--adapter``,
@@ -176,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
         return train_reader.scored(shipped, items, ranker, near, extra)
 
     joined = scored(fitting) * SEEDS_FIT_WEIGHT + scored(fold)
-    weight, adapter_weight, answer = train_reader.fit_combination(joined)
+    weight, adapter_weight, answer = train_reader.fit_combination(joined, questions=True)
     spec = replace(
         spec,
         rank_weight=weight,

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from qa_bot.errors import ModelError
+from qa_bot.features import QUESTION_FEATURES
 from qa_bot.onnx_embedding import cpu_session
 from qa_bot.ranker import LinearModel
 
@@ -55,8 +56,12 @@ CHECK_PAIR = (
 CHECK_TOLERANCE = 1e-3
 #: The graph's output of each token's start and end logits, in a reader with a span head.
 SPAN_OUTPUT = "span"
-#: What the decision of a reader's spec may read (``ReaderSpec.answer.names``).
-DECISION_INPUTS = ("answer_logit", "reader_best", "span_best")
+#: What the reader gives the decision: the answer model's logit it joins, and its own.
+READER_INPUTS = ("answer_logit", "reader_best", "span_best")
+#: What the decision of a reader's spec may read (``ReaderSpec.answer.names``): the reader's
+#: inputs, and the question features the answer model reads (:mod:`qa_bot.features`), so that
+#: their weights are fitted again beside the reader's rather than through one fixed logit.
+DECISION_INPUTS = (*READER_INPUTS, *QUESTION_FEATURES)
 
 
 class ReaderError(ModelError):
@@ -68,9 +73,11 @@ class ReaderSpec:
     """The reader as trained: its base model, size, input length, and how its logit is used.
 
     ``rank_weight`` scales the reader's logit added to the learned ranker's for the order of
-    the best passages; ``answer`` is a logistic regression over (the answer model's logit, the
-    reader's best logit) for the decision. Both are fitted by ``train_reader.py`` on questions
-    the reader was not trained on. ``adapter_weight`` scales the cosine of each passage read
+    the best passages; ``answer`` is a logistic regression for the decision over what its
+    names say of DECISION_INPUTS: the answer model's logit, the reader's best logit, and the
+    question features the answer model reads, weighed again beside the reader. Both are
+    fitted by ``train_reader.py`` (and again by ``tune_reader.py``) on questions the reader
+    was not trained on. ``adapter_weight`` scales the cosine of each passage read
     with the adapted question (:mod:`qa_bot.query_adapter`), added to the order too; it is
     fitted with the other two by ``tune_reader.py``, 0 for a reader fitted without adapter.
 
@@ -122,9 +129,10 @@ class ReaderSpec:
             int(data.get("max_span", 30)),
         )
 
-    def answer_logit(self, answer_logit: float, reading: Reading) -> float:
-        """The decision's logit once the reader has read the best passages."""
-        row = decision_row(answer_logit, reading, self.answer.names)
+    def answer_logit(self, answer_logit: float, reading: Reading, asked: np.ndarray) -> float:
+        """The decision's logit once the reader has read the best passages (``asked``: the
+        question's features, in the order of QUESTION_FEATURES)."""
+        row = decision_row(answer_logit, reading, asked, self.answer.names)
         return float(self.answer.logits(np.array([row]))[0])
 
 
@@ -137,7 +145,9 @@ class Reading:
     spans: np.ndarray
 
 
-def decision_row(answer_logit: float, reading: Reading, names: Sequence[str]) -> list[float]:
+def decision_row(
+    answer_logit: float, reading: Reading, asked: np.ndarray, names: Sequence[str]
+) -> list[float]:
     """The decision's inputs named ``names`` (of DECISION_INPUTS), in that order: what serving
     and ``training/train_reader.py``'s fitting both read."""
     inputs = {
@@ -145,6 +155,7 @@ def decision_row(answer_logit: float, reading: Reading, names: Sequence[str]) ->
         "reader_best": float(reading.logits.max()),
         "span_best": float(reading.spans.max()),
     }
+    inputs.update(zip(QUESTION_FEATURES, map(float, asked), strict=True))
     return [inputs[name] for name in names]
 
 

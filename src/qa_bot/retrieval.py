@@ -255,7 +255,7 @@ def rerank_and_decide(
             adapter = rankers.adapter if rankers else None
             picked, near = _to_read(snapshot, qv, head, settings, adapter)
             head, answer_logit = _read(
-                reader, query, head, logits[order], answer_logit, picked, near
+                reader, query, head, logits[order], (answer_logit, asked), picked, near
             )
         verdict = learned_decision(query, head, answer_logit, settings, read=reader is not None)
     if rankers and rankers.cross:
@@ -314,13 +314,14 @@ def _read(
     query: Query,
     head: list[Hit],
     logits: np.ndarray,
-    answer_logit: float,
+    answer: tuple[float, np.ndarray],
     picked: list[int],
     near: np.ndarray,
 ) -> tuple[list[Hit], float]:
     """The reader reads the ``picked`` passages: its logits and their cosines with the
     adapted question, weighted as fitted, join the ranker's for their order ahead of the
-    passages not read, and its best logit joins the answer model's."""
+    passages not read, and what it read joins the decision with ``answer`` (the answer
+    model's logit and the question features it read)."""
     reading = reader.read(query.text, [head[i].chunk.text for i in picked])
     spec = reader.spec
     combined = logits[picked] + spec.rank_weight * reading.logits + spec.adapter_weight * near
@@ -328,7 +329,8 @@ def _read(
     best = [_rescored(head[picked[j]], float(combined[j])) for j in order]
     chosen = set(picked)
     rest = [h for i, h in enumerate(head) if i not in chosen]
-    return best + rest, spec.answer_logit(answer_logit, reading)
+    answer_logit, asked = answer
+    return best + rest, spec.answer_logit(answer_logit, reading, asked)
 
 
 def _cross_ordered(cross: CrossEncoderReranker, query: Query, hits: list[Hit]) -> list[Hit]:
