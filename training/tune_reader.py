@@ -9,7 +9,7 @@ fit and to check it. Fixed seed; run from the repository root, after the two scr
 
     python training/train_ranker.py                                 # and its question cache
     python training/train_reader.py --out /tmp/qa-train/reader      # the base reader, ~40 min
-    python training/tune_reader.py                                  # ~35 min; --out FOLDER
+    python training/tune_reader.py                                  # ~75 min; --out FOLDER
 
 Split, by writer (the letter that starts a question's id in ``tests/realistic_questions.jsonl``):
 writers c to k, o to q (blind checks of earlier rounds, once they had served) and s to w (written
