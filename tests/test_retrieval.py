@@ -520,6 +520,33 @@ def test_names_no_article_mentions(tiny: QAService, question: str, names: list[s
     assert list(analyse(question, tiny.snapshot().lexical).unknown_names) == names
 
 
+@pytest.mark.parametrize(
+    ("question", "corrections", "names"),
+    [
+        # A short name typed with a slip is read as the one indexed word that close...
+        ("What did the troops in Dier ez-Zor hold?", {"dier": ("deir",)}, []),
+        ("What did the Syrain troops hold?", {"syrain": ("syrian",)}, []),  # long: as before
+        # ... never when the name is an English word (one letter from the indexed "base")...
+        ("What did Bass say about the convoy?", {}, ["Bass"]),
+        # ... nor when nothing indexed is one slip away, nor when the word is no name.
+        ("What did Putin say about the convoy?", {}, ["Putin"]),
+        ("how many trucks did the convoy hvae", {}, []),
+    ],
+)
+def test_a_short_misspelt_name_is_read_when_one_indexed_word_is_that_close(
+    tiny: QAService, question: str, corrections: dict[str, tuple[str, ...]], names: list[str]
+) -> None:
+    query = analyse(question, tiny.snapshot().lexical)
+    assert dict(query.corrections) == corrections
+    assert list(query.unknown_names) == names
+
+
+def test_a_misspelt_short_name_is_answered_and_the_reading_told(tiny: QAService) -> None:
+    answer = tiny.ask("How long were troops besieged in Dier ez-Zor?")
+    assert answer.answered and "Read “Dier” as “Deir”." in answer.notes
+    assert "over two years" in answer.citations[0].quote
+
+
 def test_a_question_about_a_name_no_article_mentions_is_declined(tiny: QAService) -> None:
     question = "What did Putin say about the drone over the convoy?"
     answer = tiny.ask(question)

@@ -121,25 +121,18 @@ class Vocabulary:
     def _one_typo_away(
         self, term: str, shapes: dict[tuple[str, int], list[str]]
     ) -> tuple[str, ...]:
-        budget = typo_budget(term)
-        if not budget:
+        return _closest(term, typo_budget(term), shapes)
+
+    def slip_readings(self, term: str) -> tuple[str, ...]:
+        """The indexed terms one slip (an edit, a swap of neighbours counting as one) from a
+        word too short for :meth:`near_terms`' typo budget ("powr": "power"). Short words are
+        too often another word one letter away to be read so in general; the caller reads an
+        unknown *name* so when the reading is the only one (:mod:`qa_bot.query`)."""
+        if len(term) < MIN_SLIP_LENGTH or typo_budget(term) or not term.isalpha():
             return ()
-        candidates = list(
-            dict.fromkeys(
-                candidate
-                for letter in (term[0], term[1])
-                for length in range(len(term) - budget, len(term) + budget + 1)
-                for candidate in shapes.get((letter, length), ())
-            )
-        )
-        # Optimal string alignment distance: a swap of neighbouring letters is one edit.
-        matches = process.extract(
-            term, candidates, scorer=OSA.distance, score_cutoff=budget, limit=None
-        )
-        if not matches:
+        if term in self._doc_freq:
             return ()
-        best = min(distance for _, distance, _ in matches)
-        return tuple(sorted(word for word, distance, _ in matches if distance == best))
+        return _closest(term, 1, self._views().shapes)
 
     def _two_words(self, term: str) -> tuple[str, ...]:
         if len(term) < MIN_TYPO_LENGTH:
@@ -170,6 +163,30 @@ class Vocabulary:
         """Smoothed inverse document frequency; unseen terms weigh the most."""
         df = self._doc_freq.get(term, 0)
         return math.log(1.0 + (self.n_docs - df + 0.5) / (df + 0.5))
+
+
+def _closest(term: str, budget: int, shapes: dict[tuple[str, int], list[str]]) -> tuple[str, ...]:
+    """The indexed words at the smallest distance from ``term`` within ``budget`` edits, among
+    those sharing its first or second letter (a slip rarely hits both) and differing in length
+    by at most the budget: a few thousand comparisons at most, not a scan of the vocabulary."""
+    if not budget:
+        return ()
+    candidates = list(
+        dict.fromkeys(
+            candidate
+            for letter in (term[0], term[1])
+            for length in range(len(term) - budget, len(term) + budget + 1)
+            for candidate in shapes.get((letter, length), ())
+        )
+    )
+    # Optimal string alignment distance: a swap of neighbouring letters is one edit.
+    matches = process.extract(
+        term, candidates, scorer=OSA.distance, score_cutoff=budget, limit=None
+    )
+    if not matches:
+        return ()
+    best = min(distance for _, distance, _ in matches)
+    return tuple(sorted(word for word, distance, _ in matches if distance == best))
 
 
 class LexicalIndex(Vocabulary):

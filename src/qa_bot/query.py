@@ -91,12 +91,13 @@ def analyse(
     q_terms = [t for t in terms(question) if t not in ignore]
     corrections: dict[str, tuple[str, ...]] = {}
     typed = typed_words(question)
+    ignored = {w.casefold() for name in ignore_terms for w in SURFACE_WORD.findall(name)}
     if typo_tolerance:
-        q_terms, corrections = _read_typos(typed, q_terms, lexical)
+        names = _name_terms(question, [t for t in q_terms if not lexical.holds(t)], ignored)
+        q_terms, corrections = _read_typos(typed, q_terms, lexical, names)
     weights = {t: lexical.idf(t) for t in dict.fromkeys(q_terms)}
     unknown = [t for t in weights if not lexical.holds(t)]
     total = sum(weights.values())
-    ignored = {w.casefold() for name in ignore_terms for w in SURFACE_WORD.findall(name)}
     unknown_words = _surface_words(question, unknown, ignored)
     return Query(
         text=question,
@@ -116,12 +117,13 @@ def analyse(
 
 
 def _read_typos(
-    typed_as: dict[str, str], q_terms: Sequence[str], lexical: Lexicon
+    typed_as: dict[str, str], q_terms: Sequence[str], lexical: Lexicon, names: frozenset[str]
 ) -> tuple[list[str], dict[str, tuple[str, ...]]]:
     """Each term the index does not hold, read as the indexed terms it stands for; and the
     misspellings among them, to tell the person. A dictionary word ("arrange" for the
     articles' "arranged") is searched as the indexed form without being called a typo; a
-    five-letter word that is no English word ("flyng") is read one edit away."""
+    five-letter word that is no English word ("flyng") is read one edit away, and so is a
+    short name (of ``names``) that is no English word, when one indexed word is that close."""
     dictionary = english_words()
     out: list[str] = []
     corrections: dict[str, tuple[str, ...]] = {}
@@ -132,6 +134,8 @@ def _read_typos(
         typed = typed_as.get(term, term).casefold()
         known = typed in dictionary
         near = lexical.near_terms(term) or (() if known else _short_slip(typed, lexical))
+        if not near and not known and term in names and term not in dictionary:
+            near = _name_slip(term, lexical)  # "Ki-moon" is no word, but "moon" is one
         if near and not known:
             corrections[term] = near
         out.extend(near or (term,))
@@ -150,6 +154,26 @@ def _short_slip(typed: str, lexical: Lexicon) -> tuple[str, ...]:
         return ()
     found = {t for word in dictionary_neighbours(typed) for t in terms(word) if lexical.holds(t)}
     return tuple(sorted(found)) if 0 < len(found) <= MAX_SHORT_READINGS else ()
+
+
+#: A short unknown name is read as an indexed word one slip away only when that word is the
+#: only one: "Powr" for "power" in "what did Samantha Powr say"; a name no article mentions
+#: rarely lies one slip from exactly one indexed word that is no English word's neighbour.
+MAX_NAME_READINGS = 1
+
+
+def _name_slip(term: str, lexical: Lexicon) -> tuple[str, ...]:
+    """The one indexed word a short unknown name slipped from, or none (declining "the
+    articles never mention X" would otherwise answer a typo as if it were news)."""
+    found = lexical.slip_readings(term)
+    return found if 0 < len(found) <= MAX_NAME_READINGS else ()
+
+
+def _name_terms(question: str, missing: Sequence[str], ignored: set[str]) -> frozenset[str]:
+    """The terms, of those the index does not hold, that the question uses as names (what
+    :func:`_unknown_names` would decline it for), before any typo is read."""
+    words = _unknown_names(question, _surface_words(question, missing, ignored))
+    return frozenset(t for word in words for t in terms(word))
 
 
 #: The length of word read with one slip fixed by the dictionary: longer ones are read
