@@ -157,14 +157,14 @@ def _short_slip(typed: str, lexical: Lexicon) -> tuple[str, ...]:
 
 
 #: A short unknown name is read as an indexed word one slip away only when that word is the
-#: only one: "Powr" for "power" in "what did Samantha Powr say"; a name no article mentions
-#: rarely lies one slip from exactly one indexed word that is no English word's neighbour.
+#: only one: "Powr" for "power" in "what did Samantha Powr say". A name no article mentions
+#: is rarely one slip from exactly one indexed word (benchmarks/README.md, "Tenth round").
 MAX_NAME_READINGS = 1
 
 
 def _name_slip(term: str, lexical: Lexicon) -> tuple[str, ...]:
-    """The one indexed word a short unknown name slipped from, or none (declining "the
-    articles never mention X" would otherwise answer a typo as if it were news)."""
+    """The one indexed word a short unknown name slipped from, or none: without it, a typo
+    in a name declines the question as naming someone no article mentions."""
     found = lexical.slip_readings(term)
     return found if 0 < len(found) <= MAX_NAME_READINGS else ()
 
