@@ -103,7 +103,7 @@ class Vocabulary:
         if hyphenated:
             return (hyphenated,)
         return (
-            self._one_typo_away(term, views.shapes)
+            _closest(term, typo_budget(term), views.shapes)
             or self._doubling_slip(term)
             or self._two_words(term)
         )
@@ -118,11 +118,6 @@ class Vocabulary:
         found |= {term[:i] + term[i + 1 :] for i in range(1, len(term)) if term[i] == term[i - 1]}
         return tuple(sorted(t for t in found if t in self._doc_freq))
 
-    def _one_typo_away(
-        self, term: str, shapes: dict[tuple[str, int], list[str]]
-    ) -> tuple[str, ...]:
-        return _closest(term, typo_budget(term), shapes)
-
     def slip_readings(self, term: str) -> tuple[str, ...]:
         """The indexed terms one slip (an edit, a swap of neighbours counting as one) from a
         word too short for :meth:`near_terms`' typo budget ("powr": "power"). Short words are
@@ -130,9 +125,7 @@ class Vocabulary:
         unknown *name* so when the reading is the only one (:mod:`qa_bot.query`)."""
         if len(term) < MIN_SLIP_LENGTH or typo_budget(term) or not term.isalpha():
             return ()
-        if term in self._doc_freq:
-            return ()
-        return _closest(term, 1, self._views().shapes)
+        return () if term in self._doc_freq else _closest(term, 1, self._views().shapes)
 
     def _two_words(self, term: str) -> tuple[str, ...]:
         if len(term) < MIN_TYPO_LENGTH:

@@ -172,6 +172,8 @@ def _name_slip(term: str, lexical: Lexicon) -> tuple[str, ...]:
 def _name_terms(question: str, missing: Sequence[str], ignored: set[str]) -> frozenset[str]:
     """The terms, of those the index does not hold, that the question uses as names (what
     :func:`_unknown_names` would decline it for), before any typo is read."""
+    if not missing:  # most questions: every word indexed
+        return frozenset()
     words = _unknown_names(question, _surface_words(question, missing, ignored))
     return frozenset(t for word in words for t in terms(word))
 

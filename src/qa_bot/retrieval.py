@@ -27,7 +27,7 @@ from qa_bot.models import Chunk, Hit
 from qa_bot.query import Query, analyse
 from qa_bot.query_adapter import QueryAdapter, open_adapter
 from qa_bot.ranker import CrossEncoderReranker, LearnedRanker
-from qa_bot.reader import PassageReader, open_reader
+from qa_bot.reader import PassageReader, Reading, open_reader
 from qa_bot.settings import RetrievalSettings
 from qa_bot.store_api import Candidates, IndexView
 from qa_bot.text import fold, terms
@@ -254,9 +254,8 @@ def rerank_and_decide(
         if reader is not None:
             adapter = rankers.adapter if rankers else None
             picked, near = _to_read(snapshot, qv, head, settings, adapter)
-            head, answer_logit = _read(
-                reader, query, head, logits[order], (answer_logit, asked), picked, near
-            )
+            head, reading = _read(reader, query, head, logits[order], picked, near)
+            answer_logit = reader.spec.answer_logit(answer_logit, reading, asked)
         verdict = learned_decision(query, head, answer_logit, settings, read=reader is not None)
     if rankers and rankers.cross:
         head = _cross_ordered(rankers.cross, query, head)
@@ -314,14 +313,12 @@ def _read(
     query: Query,
     head: list[Hit],
     logits: np.ndarray,
-    answer: tuple[float, np.ndarray],
     picked: list[int],
     near: np.ndarray,
-) -> tuple[list[Hit], float]:
+) -> tuple[list[Hit], Reading]:
     """The reader reads the ``picked`` passages: its logits and their cosines with the
     adapted question, weighted as fitted, join the ranker's for their order ahead of the
-    passages not read, and what it read joins the decision with ``answer`` (the answer
-    model's logit and the question features it read)."""
+    passages not read; what it read is returned for the decision to join."""
     reading = reader.read(query.text, [head[i].chunk.text for i in picked])
     spec = reader.spec
     combined = logits[picked] + spec.rank_weight * reading.logits + spec.adapter_weight * near
@@ -329,8 +326,7 @@ def _read(
     best = [_rescored(head[picked[j]], float(combined[j])) for j in order]
     chosen = set(picked)
     rest = [h for i, h in enumerate(head) if i not in chosen]
-    answer_logit, asked = answer
-    return best + rest, spec.answer_logit(answer_logit, reading, asked)
+    return best + rest, reading
 
 
 def _cross_ordered(cross: CrossEncoderReranker, query: Query, hits: list[Hit]) -> list[Hit]:
