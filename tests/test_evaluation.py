@@ -84,6 +84,15 @@ def test_gold_documents_by_name_or_prefix(gold: str, path: str, expected: bool) 
     assert doc_matches(gold, path) is expected
 
 
+@pytest.mark.parametrize(
+    ("question_id", "set_id"),
+    [("c01", "c"), ("c114", "c"), ("7-12", "7"), ("a-03", "a"), ("p1-03", "p1"), ("p12-80", "p12")],
+)
+def test_a_question_knows_its_set_from_its_id(question_id: str, set_id: str) -> None:
+    # Sets of one letter or digit ran out; a longer set id must not read as its first letter.
+    assert EvalQuestion(question_id, "q?").set_id == set_id
+
+
 def test_answer_check_folds_but_is_not_looser() -> None:
     assert contains_answer("It left “thirty\u00a0minutes” later", ["Thirty minutes"])
     assert contains_answer("Russia’s envoy", ["Russia's"])

@@ -64,7 +64,7 @@ EPOCHS = 10
 BATCH = 64
 RATE = 1e-3
 #: The realistic writers reported (never trained on).
-REPORT_WRITERS = "lmn"
+REPORT_WRITERS = ("l", "m", "n")
 
 
 @dataclass(frozen=True)
@@ -132,8 +132,8 @@ def collect(work: Path, shared: Path, rng: random.Random) -> tuple[list[Asked], 
     )
     realistic = load_questions(tune_reader.REALISTIC)
     writers = tune_reader.TRAIN_WRITERS + REPORT_WRITERS
-    chosen = [q for q in realistic if q.id[:1] in writers]
-    data += asked(seeds, "realistic", chosen, lambda q: q.id[:1] in REPORT_WRITERS, rng)
+    chosen = [q for q in realistic if q.set_id in writers]
+    data += asked(seeds, "realistic", chosen, lambda q: q.set_id in REPORT_WRITERS, rng)
     return data, Path(seeds.query_embedder.model_id).name
 
 

@@ -66,9 +66,9 @@ from qa_bot.settings import PACKAGED_ADAPTER, RetrievalSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 REALISTIC = ROOT / "tests" / "realistic_questions.jsonl"
-TRAIN_WRITERS = "cdefghijkopqstuvw"
-FIT_WRITERS = "lm"
-REPORT_WRITERS = "n"
+TRAIN_WRITERS = tuple("cdefghijkopqstuvw")
+FIT_WRITERS = ("l", "m")
+REPORT_WRITERS = ("n",)
 #: Pairs from the base reader's training questions mixed in with the seeds' pairs.
 REPLAY = 8000
 #: Learning rates of the body and the head: lower than the base reader's first epoch.
@@ -85,7 +85,7 @@ SPAN_WEIGHT = 1.0
 
 
 def writer(e: Example) -> str:
-    return e.question.id[:1]
+    return e.question.set_id
 
 
 def realistic_examples(work: Path) -> list[Example]:

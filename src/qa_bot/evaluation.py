@@ -63,6 +63,12 @@ class EvalQuestion:
     #: Quotes a reader approved: the first quote must still be one of them.
     kept: tuple[str, ...] = ()
 
+    @property
+    def set_id(self) -> str:
+        """The question set this question came from, read from its id: "7" for "7-12", "p1" for
+        "p1-03", "c" for the first sets' "c01" (one letter, no dash)."""
+        return self.id.split("-")[0] if "-" in self.id else self.id[:1]
+
 
 @dataclass(frozen=True)
 class Quote:
