@@ -1,6 +1,6 @@
 """Measure answers against a question set: ranking, quotes, abstention, faithfulness, latency.
 
-Two question formats are read, one line of JSON per question:
+Three question formats are read, one line of JSON per question:
 
 * our dev set: ``{"id", "question", "answers": [...], "docs": ["000", ...], "unanswerable"?}``
   where a doc is a file-name prefix ("000" matches ``000_cb0a....txt``);
@@ -11,10 +11,10 @@ Two question formats are read, one line of JSON per question:
   approved (``"kept"``: it must still be first); ``answers`` may then be empty.
 
 The judging is pure (:func:`judge`, :func:`summarize`); :func:`evaluate` runs a question set
-through a :class:`~qa_bot.service.QAService` with the same code path as ``ask`` and times it.
-The service knows nothing of this module: the evaluation sits above it, beside the fronts.
-A gold answer counts as found when it is a substring of the quote after :func:`qa_bot.text.fold`
-on both sides, nothing looser.
+through a :class:`~qa_bot.service.QAService` with the same code path as ``ask`` and times it. The
+service knows nothing of this module: the evaluation sits above it, beside the fronts. A gold
+answer counts as found when it is a substring of the quote after :func:`qa_bot.text.fold` on both
+sides, nothing looser.
 """
 
 from __future__ import annotations
@@ -53,8 +53,7 @@ class EvalQuestion:
     unanswerable: bool = False
     #: The gold paragraph as a character span of the gold document, when the set gives one.
     gold_span: tuple[int, int] | None = None
-    #: The kind of question ("lowercase", "typo", "two-part", "unanswerable"...), when the set
-    #: says (its "class" or "style" field): the report breaks the scores down by it.
+    #: The kind ("lowercase", "typo"...), from the set's "class" or "style": scored apart.
     kind: str | None = None
     #: A reader's vote ("good" / "bad"), for questions exported by ``qa-bot feedback export``.
     vote: str | None = None
@@ -65,8 +64,7 @@ class EvalQuestion:
 
     @property
     def set_id(self) -> str:
-        """The question set this question came from, read from its id: "7" for "7-12", "p1" for
-        "p1-03", "c" for the first sets' "c01" (one letter, no dash)."""
+        """Its set, read from its id: "7" for "7-12", "p1" for "p1-03", "c" for "c01"."""
         return self.id.split("-")[0] if "-" in self.id else self.id[:1]
 
 
@@ -120,8 +118,7 @@ class Report:
     mrr_at_10: float | None
     answered_rate: float | None
     first_quote_answer_rate: float | None
-    #: The same among answered questions only: separates quoting the wrong passage from
-    #: declining (an answerable question declined is a miss in ``first_quote_answer_rate``).
+    #: The same among answered questions only: separates quoting the wrong passage from declining.
     answered_first_quote_rate: float | None
     answered_quote_answer_rate: float | None
     first_quote_in_gold_paragraph: float | None
@@ -140,8 +137,7 @@ class Report:
     failures: list[dict[str, Any]] = field(default_factory=list)
     #: The main scores for each kind of question, when the set names kinds.
     by_class: dict[str, dict[str, Any]] = field(default_factory=dict)
-    #: Readers' complaints (exported feedback) and the share no longer failing them; readers'
-    #: approvals and the share still answered as approved.
+    #: Readers' complaints (exported feedback) and the share fixed; approvals and the share kept.
     complaints: int = 0
     complaints_resolved: float | None = None
     approvals: int = 0
@@ -156,7 +152,7 @@ class Report:
 
 
 def load_questions(path: Path) -> list[EvalQuestion]:
-    """Read a JSON-lines question file in either supported format."""
+    """Read a JSON-lines question file in any supported format."""
     questions: list[EvalQuestion] = []
     for number, data in read_jsonl(path, EvalDataError, "a question"):
         try:
