@@ -310,13 +310,17 @@ def first_right(r: dict, weight: float, adapter_weight: float = 0.0) -> int:
     return int(a["labels"][int(np.argmax(order))])
 
 
-def fit_combination(rows: list[dict], questions: bool = False) -> tuple[float, float, LinearModel]:
+def fit_combination(
+    rows: list[dict], questions: bool = False, order: tuple[float, float] | None = None
+) -> tuple[float, float, LinearModel]:
     """The order's weights of the reader's logit and of the adapted cosine (best top-1 on the
-    fold; the smallest among equals), and the decision over both logits (with ``questions``,
-    over the question features too, their weights fitted again beside the reader's)."""
+    fold, the smallest among equals; or ``order`` when given), and the decision over both logits
+    (with ``questions``, over the question features too, their weights fitted again beside the
+    reader's). The decision does not depend on the order's weights."""
     ranked = [r for r in rows if not r["unanswerable"] and r["all"]["labels"].any()]
     adapted = any(np.any(r["all"]["near"]) for r in ranked)
     grid = [(w, v) for w in RANK_WEIGHTS for v in (ADAPTER_WEIGHTS if adapted else (0.0,))]
+    grid = grid if order is None else [order]
     scores = {wv: np.mean([first_right(r, *wv) for r in ranked]) for wv in grid}
     print(f"  fold top-1 by (reader, adapter) weight: {scores}", file=sys.stderr)
     weight, adapter_weight = max(grid, key=lambda wv: (scores[wv], -wv[0], -wv[1]))
