@@ -2,7 +2,8 @@
 
 The scripts are not part of the package (they need the external data sets and hours of CPU),
 but a wrong target would train a head that points at the wrong tokens without any error, so
-the step from a gold answer to its tokens is checked here with the packaged tokenizer.
+the step from a gold answer to its tokens is checked here with the packaged tokenizer. So is
+the join's choice of the order's weights, which the shipped reader holds rather than fits.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "training"))
@@ -77,3 +79,43 @@ def test_span_loss_is_lowest_when_the_head_points_at_the_targets(tokenizer) -> N
     wrong[:, 1, :] = 20.0  # a question token, which the loss never lets the head pick
     assert float(train_reader.span_loss(right, enc, batch)) < 1e-3
     assert float(train_reader.span_loss(wrong, enc, batch)) > 1.0
+
+
+def _joined_rows(count: int) -> list[dict]:
+    """Rows as ``train_reader.scored`` makes them: the ranker puts a wrong passage first, and
+    only a reader weighed at 4 or more moves the right one above it."""
+    from qa_bot.features import QUESTION_FEATURES
+
+    rng = np.random.default_rng(3)
+    rows = []
+    for i in range(count):
+        unanswerable = i % 3 == 0
+        reader = rng.normal(-3.0 if unanswerable else 1.0, 1.0, size=3)
+        rows.append(
+            {
+                "set": "fold",
+                "unanswerable": unanswerable,
+                "all": {
+                    "labels": np.array([0, 0, 0] if unanswerable else [0, 1, 0]),
+                    "ranker": np.array([1.0, 0.0, -1.0]),
+                    "near": np.zeros(3),
+                    "reader": reader if unanswerable else np.array([0.0, 0.3, 0.0]) + reader[0],
+                    "span": np.zeros(3),
+                    "answer": float(rng.normal()),
+                    "asked": rng.normal(size=len(QUESTION_FEATURES)),
+                },
+            }
+        )
+    return rows
+
+
+def test_the_order_held_keeps_its_weights_and_the_same_decision() -> None:
+    rows = _joined_rows(60)
+    fitted = train_reader.fit_combination(rows, True)
+    held = train_reader.fit_combination(rows, True, (2.0, 10.0))
+    assert fitted[:2] == (4.0, 0.0)  # the smallest reader weight that puts the answer first
+    assert held[:2] == (2.0, 10.0)
+    assert held[2].names == fitted[2].names
+    for part in ("mean", "scale", "coef"):
+        np.testing.assert_array_equal(getattr(held[2], part), getattr(fitted[2], part))
+    assert held[2].intercept == fitted[2].intercept
