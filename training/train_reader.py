@@ -48,6 +48,7 @@ from qa_bot.reader import (
     ReaderSpec,
     Reading,
     decision_row,
+    encode_pairs,
     span_margins,
 )
 from qa_bot.reader_export import assemble, pack_deltas, reader_module
@@ -243,6 +244,7 @@ def save_weights(module, out: Path) -> None:
 
 def scored(
     module,
+    spec: ReaderSpec,
     items: list[Example],
     ranker: LearnedRanker,
     near: Callable[[Example], np.ndarray] | None = None,
@@ -251,28 +253,23 @@ def scored(
     """For each question: the passages read (the learned order's best DEPTH, and with ``near``,
     the cosines of the candidates with the adapted question, the ``extra`` nearest of the
     others), their labels, ranker and reader logits and cosines, the answer model's logit;
-    and the same for the candidates left when the answer is removed."""
+    and the same for the candidates left when the answer is removed. Pairs are encoded as
+    serving encodes them (``encode_pairs``), so that the join is fitted on what it will read."""
     import torch
+    from tokenizers import Tokenizer
     from transformers import AutoTokenizer
 
     from qa_bot.embedding import resolve_model_path
 
-    tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(BASE_MODEL))
+    hf_tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(spec.base_model))
+    tokenizer = Tokenizer.from_str(hf_tokenizer.backend_tokenizer.to_str())
 
     def read(question: str, hits) -> tuple[np.ndarray, np.ndarray]:
-        enc = tokenizer(
-            [question] * len(hits),
-            [h.chunk.text for h in hits],
-            truncation="only_second",
-            max_length=MAX_LENGTH,
-            padding=True,
-            return_tensors="pt",
-        )
+        batch = encode_pairs(tokenizer, spec, question, [h.chunk.text for h in hits])
         with torch.no_grad():
-            out = module(**enc)
+            out = module(**{name: torch.from_numpy(v) for name, v in batch.items()})
         if not isinstance(out, tuple):
             return out.numpy().astype(np.float64), np.zeros(len(hits))
-        batch = {k: v.numpy() for k, v in enc.items()}
         spans = span_margins(out[1].numpy().astype(np.float64), batch, MAX_SPAN)
         return out[0].numpy().astype(np.float64), spans
 
@@ -417,9 +414,9 @@ def main(argv: list[str] | None = None) -> int:
     blank = LinearModel(("answer_logit", "reader_best"), np.zeros(2), np.ones(2), np.zeros(2), 0.0)
     spec = ReaderSpec(BASE_MODEL, args.layers, MAX_LENGTH, 0.0, blank)
     shipped = assemble(spec, weights)  # what ships: the int8 differences, not the module
-    weight, _, answer = fit_combination(scored(shipped, fold, ranker))
+    weight, _, answer = fit_combination(scored(shipped, spec, fold, ranker))
     spec = replace(spec, rank_weight=weight, answer=answer)
-    held = report(scored(shipped, test, ranker), spec, args.threshold)
+    held = report(scored(shipped, spec, test, ranker), spec, args.threshold)
     print(json.dumps(held, indent=1))
     provenance = {
         "script": "training/train_reader.py",

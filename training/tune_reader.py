@@ -186,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     extra = RetrievalSettings().adapter_reads
 
     def scored(items: list[Example]) -> list[dict]:
-        return train_reader.scored(shipped, items, ranker, near, extra)
+        return train_reader.scored(shipped, spec, items, ranker, near, extra)
 
     joined = scored(fitting) * SEEDS_FIT_WEIGHT + scored(fold)
     order = None if args.fit_order else ORDER
