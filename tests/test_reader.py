@@ -328,7 +328,7 @@ def test_the_best_span_joins_the_decision_when_the_reader_has_a_span_head(
 
 def test_the_first_hit_says_where_the_reader_found_the_answer(tmp_path: Path) -> None:
     """With a span head, a passage read is marked with the article offset of its best span,
-    when the span beats "not there" by ``quote_span_margin``; without it, or below, never."""
+    when the span beats "not there" by ``quote_span_margin``; when off, or below, never."""
     service = _learned_service(tmp_path)
     names = ("answer_logit", "reader_best", "span_best")
     answer = LinearModel(names, np.zeros(3), np.ones(3), np.array([0.0, 1.0, 0.0]), 0.0)
@@ -339,8 +339,8 @@ def test_the_first_hit_says_where_the_reader_found_the_answer(tmp_path: Path) ->
     top = got.hits[0]
     assert top.answer_at == top.chunk.start + top.chunk.text.index("Incirlik")
     retrieval = service.settings.retrieval
-    for margin in (None, 5.0):  # the steered span margin is 4
-        settings = retrieval.model_copy(update={"quote_span_margin": margin})
+    for off in ({"quote_from_span": False}, {"quote_span_margin": 5.0}):  # the margin is 4
+        settings = retrieval.model_copy(update=off)
         service.__dict__["settings"] = service.settings.model_copy(update={"retrieval": settings})
         again = service.search("what was near the convoy")
         assert again is not None and again.hits[0].answer_at is None

@@ -325,10 +325,11 @@ def _read(
     spec = reader.spec
     combined = logits[picked] + spec.rank_weight * reading.logits + spec.adapter_weight * near
     order = np.argsort(-combined, kind="stable")
+    margin = settings.quote_span_margin if settings.quote_from_span else None
     best = [
         replace(
             _rescored(head[picked[j]], float(combined[j])),
-            answer_at=_answer_at(head[picked[j]], reading, int(j), settings.quote_span_margin),
+            answer_at=_answer_at(head[picked[j]], reading, int(j), margin),
         )
         for j in order
     ]
