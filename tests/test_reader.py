@@ -24,6 +24,7 @@ from qa_bot.reader import (
     ReaderError,
     ReaderSpec,
     Reading,
+    best_spans,
     decision_row,
     load_spec,
     open_reader,
@@ -196,6 +197,10 @@ def test_span_margins_read_only_the_passage_and_the_longest_span_allowed() -> No
     span[0, 4, 1], span[0, 7, 0] = 0.0, 0.0
     span[0, 6, 0], span[0, 5, 1] = 9.0, 9.0
     assert span_margins(span, batch, max_span=4)[0] == pytest.approx(9.0 + 4.0 - 2.0)
+    margins, tokens = best_spans(span, batch, max_span=4)
+    assert margins[0] == pytest.approx(9.0 + 4.0 - 2.0) and tokens[0] == 6  # where it starts
+    empty = {"token_type_ids": np.zeros((1, 10), int), "attention_mask": np.ones((1, 10), int)}
+    assert best_spans(span, empty, max_span=4)[1][0] == -1
 
 
 def test_a_span_export_reads_as_the_assembled_model(
@@ -219,6 +224,10 @@ def test_a_span_export_reads_as_the_assembled_model(
     assert got.spans.shape == (3,) and np.all(np.abs(got.spans - expected) <= 2 * EXPORT_TOLERANCE)
     assert len(set(np.round(got.spans, 3))) == 3  # one margin per passage, not one for all
     assert PassageReader(export).read(question, []).spans.shape == (0,)
+    # Where each best span starts: a word of its passage, never of the question.
+    for row, passage in enumerate(passages):
+        at = got.start_of(row)
+        assert 0 <= at < len(passage) and (at == 0 or passage[at - 1] == " ")
 
 
 def test_a_decision_reading_spans_needs_a_span_head(
@@ -252,7 +261,9 @@ class SteeredReader:
     def read(self, question: str, passages: list[str]) -> Reading:
         self.passages += passages
         logits = np.array([8.0 if self.word in p else -8.0 for p in passages])
-        return Reading(logits, logits / 2 if self.spec.span else np.zeros(len(passages)))
+        if not self.spec.span:
+            return Reading(logits, np.zeros(len(passages)))
+        return Reading(logits, logits / 2, np.array([p.find(self.word) for p in passages]))
 
 
 def _learned_service(tmp_path: Path, *, reader: Path | None = None) -> QAService:
@@ -313,6 +324,26 @@ def test_the_best_span_joins_the_decision_when_the_reader_has_a_span_head(
         _steer(service, SteeredReader(word, spec(weight)))
         got = service.search("what was near the convoy")
         assert got is not None and got.answerable is answerable
+
+
+def test_the_first_hit_says_where_the_reader_found_the_answer(tmp_path: Path) -> None:
+    """With a span head, a passage read is marked with the article offset of its best span,
+    when the span beats "not there" by ``quote_span_margin``; when off, or below, never."""
+    service = _learned_service(tmp_path)
+    names = ("answer_logit", "reader_best", "span_best")
+    answer = LinearModel(names, np.zeros(3), np.ones(3), np.array([0.0, 1.0, 0.0]), 0.0)
+    reader = SteeredReader("Incirlik", ReaderSpec("m", 6, 128, 1.0, answer, span=True))
+    _steer(service, reader)
+    got = service.search("what was near the convoy")
+    assert got is not None and got.answerable
+    top = got.hits[0]
+    assert top.answer_at == top.chunk.start + top.chunk.text.index("Incirlik")
+    retrieval = service.settings.retrieval
+    for off in ({"quote_from_span": False}, {"quote_span_margin": 5.0}):  # the margin is 4
+        settings = retrieval.model_copy(update=off)
+        service.__dict__["settings"] = service.settings.model_copy(update={"retrieval": settings})
+        again = service.search("what was near the convoy")
+        assert again is not None and again.hits[0].answer_at is None
 
 
 def test_the_decision_reads_the_question_features_its_spec_names(tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ counting fake embedder, and the paraphrase test uses the real model loaded once 
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -210,6 +211,25 @@ def test_first_quote_pivots_on_the_matching_sentence_and_takes_the_next() -> Non
     assert quote.startswith(("Our radar", "The drone entered"))
     assert "thirty minutes later" in quote
     assert "Agreement on Syria" not in quote
+
+
+def test_first_quote_pivots_where_the_reader_found_the_answer() -> None:
+    """A paraphrase shares its words with the wrong sentence: the sentence holding the
+    reader's answer span is the pivot instead, and one outside the window is ignored."""
+    windows = [_window(ARTICLE, i, min(i + 2, 5), i) for i in range(6)]
+    best = _window(ARTICLE, 0, 2, 0)
+    weights = {"taken": 3.0, "incirlik": 3.0}
+    context = dict(enumerate(windows))
+    plain = _hit(best, 1.0, 0)
+    by_words = ARTICLE[slice(*first_quote(plain, [plain], context, ARTICLE, 60, weights))]
+    assert by_words == "The drone had taken off from the Incirlik air base."
+    read = replace(plain, answer_at=ARTICLE.index("Predator"))
+    by_span = ARTICLE[slice(*first_quote(read, [read], context, ARTICLE, 60, weights))]
+    assert by_span == "Our radar identified it as a Predator, the spokesman said."
+    outside = replace(plain, answer_at=ARTICLE.index("Ryabkov"))
+    assert first_quote(outside, [outside], context, ARTICLE, 60, weights) == first_quote(
+        plain, [plain], context, ARTICLE, 60, weights
+    )
 
 
 def test_first_quote_grows_towards_the_kind_of_answer_asked_for() -> None:

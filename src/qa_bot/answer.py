@@ -249,11 +249,13 @@ def first_quote(
     """The span of the first citation, built around the sentence that matches the question.
 
     The region is the best window plus the windows of the same article that overlap it and
-    also rank near the top. Its sentence covering the most of the question (IDF-weighted) is
-    the pivot; the quote is the pivot, then the sentence after it (answers tend to follow
-    the sentence that matches the question), then the one before, then the second one after,
-    while the quote stays within ``limit`` characters and three sentences. Only sentences of
-    the article's body are used (first sentences of its windows), never page furniture.
+    also rank near the top. Its pivot is the sentence where the reader found the answer
+    (``hit.answer_at``), or else the one covering the most of the question (IDF-weighted):
+    a paraphrase shares few words with its answer. The quote is the pivot, then the sentence
+    after it (answers tend to follow the sentence that matches the question), then the one
+    before, then the second one after, while the quote stays within ``limit`` characters and
+    three sentences. Only sentences of the article's body are used (first sentences of its
+    windows), never page furniture.
     """
     start, end = hit.chunk.start, hit.chunk.end
     for other in hits[1:MERGE_DEPTH]:
@@ -270,7 +272,11 @@ def first_quote(
     if not region:
         return hit.chunk.start, hit.chunk.end
     weights = weights or {}
-    pivot = max(region, key=lambda i: (_coverage(text, sentences[i], weights), -i))
+    read = _read_sentence(hit, text)
+    held = [i for i in region if sentences[i] == read]
+    pivot = (
+        held[0] if held else max(region, key=lambda i: (_coverage(text, sentences[i], weights), -i))
+    )
     chosen = [pivot]
     for i in _growth(pivot, sentences, text, expected):
         if not 0 <= i < len(sentences) or len(chosen) >= MAX_SENTENCES:
@@ -280,6 +286,16 @@ def first_quote(
         if hi - lo <= limit and _contiguous([*chosen, i], sentences, text):
             chosen.append(i)
     return min(sentences[j][0] for j in chosen), max(sentences[j][1] for j in chosen)
+
+
+def _read_sentence(hit: Hit, text: str) -> tuple[int, int] | None:
+    """The sentence of the hit's window where the reader's answer span starts, if any."""
+    at = hit.answer_at
+    if at is None:
+        return None
+    return next(
+        (s for s in sentence_spans(text, hit.chunk.start, hit.chunk.end) if s[0] <= at < s[1]), None
+    )
 
 
 def _growth(

@@ -221,7 +221,8 @@ class Passage:
 
 @dataclass(frozen=True)
 class Hit:
-    """A ranked passage: the window, its article, its score and the two raw signals."""
+    """A ranked passage: the window, its article, its score and the two raw signals; and
+    where the reader found the answer in its article, when it read it and found one."""
 
     chunk_id: int
     chunk: Chunk
@@ -229,3 +230,6 @@ class Hit:
     score: float
     dense: float
     lexical: float
+    #: Article offset where the reader's best answer span starts (None: not read, or no span
+    #: beats "not there" by ``retrieval.quote_span_margin``).
+    answer_at: int | None = None

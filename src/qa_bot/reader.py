@@ -139,10 +139,16 @@ class ReaderSpec:
 @dataclass(frozen=True)
 class Reading:
     """What the reader made of the passages it read: a logit each that it answers, and with
-    a span head, how much its best span beats "not there" (zeros without one)."""
+    a span head, how much its best span beats "not there" (zeros without one) and where in
+    the passage that span starts (characters; -1 without a span head)."""
 
     logits: np.ndarray
     spans: np.ndarray
+    starts: np.ndarray | None = None
+
+    def start_of(self, row: int) -> int:
+        """Where the best span of passage ``row`` starts in it, or -1 when unknown."""
+        return -1 if self.starts is None else int(self.starts[row])
 
 
 def decision_row(
@@ -176,6 +182,13 @@ def encode_pairs(
 ) -> dict[str, np.ndarray]:
     """The model's inputs for (question, passage) pairs: the passage is cut, never the
     question, at ``spec.max_length`` tokens, and the batch padded to its longest pair."""
+    return _encoded(tokenizer, spec, question, passages)[0]
+
+
+def _encoded(
+    tokenizer: Tokenizer, spec: ReaderSpec, question: str, passages: Sequence[str]
+) -> tuple[dict[str, np.ndarray], list[Any]]:
+    """``encode_pairs``'s batch and the encodings it came from (their character offsets)."""
     tokenizer.no_padding()
     tokenizer.enable_truncation(max_length=spec.max_length, strategy="only_second")
     encodings = tokenizer.encode_batch([(question, p) for p in passages])
@@ -188,7 +201,7 @@ def encode_pairs(
         batch["input_ids"][row, : len(e.ids)] = e.ids
         batch["attention_mask"][row, : len(e.ids)] = e.attention_mask
         batch["token_type_ids"][row, : len(e.ids)] = e.type_ids
-    return batch
+    return batch, encodings
 
 
 def run_session(
@@ -203,19 +216,35 @@ def run_session(
 def span_margins(span: np.ndarray, batch: dict[str, np.ndarray], max_span: int) -> np.ndarray:
     """Per pair: the best span's start + end logit (within the passage, start before end, at
     most ``max_span`` tokens) minus the first token's, which stands for "not there"."""
-    out = np.zeros(len(span))
+    return best_spans(span, batch, max_span)[0]
+
+
+def best_spans(
+    span: np.ndarray, batch: dict[str, np.ndarray], max_span: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per pair: ``span_margins``'s margin, and the batch position of the best span's first
+    token (-1 when the passage kept no token)."""
+    margins, tokens = np.zeros(len(span)), np.full(len(span), -1)
     for row in range(len(span)):
         passage = np.flatnonzero(batch["token_type_ids"][row] * batch["attention_mask"][row])
         start, end = span[row, passage[:-1], 0], span[row, passage[:-1], 1]  # no closing [SEP]
-        out[row] = _best_span(start, end, max_span) - float(span[row, 0, 0] + span[row, 0, 1])
-    return out
+        value, first = _best_span(start, end, max_span)
+        margins[row] = value - float(span[row, 0, 0] + span[row, 0, 1])
+        tokens[row] = passage[first] if first >= 0 else -1
+    return margins, tokens
 
 
-def _best_span(start: np.ndarray, end: np.ndarray, max_span: int) -> float:
+def _best_span(start: np.ndarray, end: np.ndarray, max_span: int) -> tuple[float, int]:
+    """The best start + end logit of a span of at most ``max_span`` tokens, and its start."""
     if not len(start):
-        return -np.inf
-    widths = range(min(max_span, len(start)))
-    return max(float(np.max(start[: len(start) - k] + end[k:])) for k in widths)
+        return -np.inf, -1
+    best, first = -np.inf, -1
+    for width in range(min(max_span, len(start))):
+        sums = start[: len(start) - width] + end[width:]
+        at = int(np.argmax(sums))
+        if float(sums[at]) > best:
+            best, first = float(sums[at]), at
+    return best, first
 
 
 class PassageReader:
@@ -242,13 +271,16 @@ class PassageReader:
         if not passages:
             return Reading(np.zeros(0), np.zeros(0))
         session, tokenizer = self._load()
-        batch = encode_pairs(tokenizer, self.spec, question, passages)
+        batch, encodings = _encoded(tokenizer, self.spec, question, passages)
         if not self.spec.span:
             logits = run_session(session, batch)
             return Reading(logits, np.zeros(len(logits)))
         logits, span = session.run(["logit", SPAN_OUTPUT], batch)
-        margins = span_margins(np.asarray(span, dtype=np.float64), batch, self.spec.max_span)
-        return Reading(np.asarray(logits, dtype=np.float64).reshape(-1), margins)
+        margins, tokens = best_spans(np.asarray(span, dtype=np.float64), batch, self.spec.max_span)
+        starts = np.array(
+            [e.offsets[t][0] if t >= 0 else -1 for e, t in zip(encodings, tokens, strict=True)]
+        )
+        return Reading(np.asarray(logits, dtype=np.float64).reshape(-1), margins, starts)
 
     def verify(self) -> None:
         """Load the export now; raise ReaderError if it is damaged."""

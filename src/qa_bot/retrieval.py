@@ -254,7 +254,7 @@ def rerank_and_decide(
         if reader is not None:
             adapter = rankers.adapter if rankers else None
             picked, near = _to_read(snapshot, qv, head, settings, adapter)
-            head, reading = _read(reader, query, head, logits[order], picked, near)
+            head, reading = _read(reader, query, head, logits[order], picked, near, settings)
             answer_logit = reader.spec.answer_logit(answer_logit, reading, asked)
         verdict = learned_decision(query, head, answer_logit, settings, read=reader is not None)
     if rankers and rankers.cross:
@@ -315,18 +315,36 @@ def _read(
     logits: np.ndarray,
     picked: list[int],
     near: np.ndarray,
+    settings: RetrievalSettings,
 ) -> tuple[list[Hit], Reading]:
     """The reader reads the ``picked`` passages: its logits and their cosines with the
     adapted question, weighted as fitted, join the ranker's for their order ahead of the
-    passages not read; what it read is returned for the decision to join."""
+    passages not read, each marked with where the reader found its answer; what it read is
+    returned for the decision to join."""
     reading = reader.read(query.text, [head[i].chunk.text for i in picked])
     spec = reader.spec
     combined = logits[picked] + spec.rank_weight * reading.logits + spec.adapter_weight * near
     order = np.argsort(-combined, kind="stable")
-    best = [_rescored(head[picked[j]], float(combined[j])) for j in order]
+    margin = settings.quote_span_margin if settings.quote_from_span else None
+    best = [
+        replace(
+            _rescored(head[picked[j]], float(combined[j])),
+            answer_at=_answer_at(head[picked[j]], reading, int(j), margin),
+        )
+        for j in order
+    ]
     chosen = set(picked)
     rest = [h for i, h in enumerate(head) if i not in chosen]
     return best + rest, reading
+
+
+def _answer_at(hit: Hit, reading: Reading, row: int, margin: float | None) -> int | None:
+    """Where in the article the reader's best span in ``hit`` starts, if it beats "not
+    there" by ``margin`` (None: never)."""
+    start = reading.start_of(row)
+    if margin is None or start < 0 or reading.spans[row] < margin:
+        return None
+    return hit.chunk.start + start
 
 
 def _cross_ordered(cross: CrossEncoderReranker, query: Query, hits: list[Hit]) -> list[Hit]:

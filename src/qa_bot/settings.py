@@ -168,6 +168,11 @@ class RetrievalSettings(BaseModel):
     reader_depth: int = Field(3, ge=1, le=30)
     #: With the reader, the decision answers when its probability reaches this instead.
     reader_answer_threshold: float = Field(0.3, ge=0.0, le=1.0)
+    #: The first quote grows from the sentence holding the start of the reader's best answer
+    #: span when that span beats "not there" by ``quote_span_margin`` (span readers only);
+    #: otherwise, or when off, from the sentence sharing most of the question's words.
+    quote_from_span: bool = True
+    quote_span_margin: float = Field(0.0, ge=-50.0, le=50.0)
     #: The query adapter (qa_bot.query_adapter), a file as training/train_adapter.py writes it,
     #: "packaged" (shipped, for all-MiniLM-L6-v2) or "none": the reader also reads the
     #: ``adapter_reads`` ranked passages nearest the adapted question that it would not read.
