@@ -67,6 +67,7 @@ LAYERS: list[tuple[str, set[str]]] = [
             "ranker",
             "reader",
             "reader_export",
+            "read_stage",
             "decision",
             "retrieval",
             "query_adapter",

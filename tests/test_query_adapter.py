@@ -18,8 +18,9 @@ from typer.testing import CliRunner
 from qa_bot.cli import app
 from qa_bot.query_adapter import AdapterError, QueryAdapter, open_adapter
 from qa_bot.ranker import LearnedRanker
+from qa_bot.read_stage import reading_positions
 from qa_bot.reader import ReaderSpec
-from qa_bot.retrieval import Rankers, load_rankers, reading_positions
+from qa_bot.retrieval import Rankers, load_rankers
 from qa_bot.service import QAService
 from qa_bot.settings import PACKAGED_ADAPTER, RetrievalSettings, load_settings
 

@@ -41,6 +41,7 @@ from train_ranker import SEED, Example, fit
 from qa_bot.evaluation import EvalQuestion, contains_answer
 from qa_bot.features import QUESTION_FEATURES, question_features
 from qa_bot.ranker import LearnedRanker, LinearModel
+from qa_bot.read_stage import reading_positions
 from qa_bot.reader import (
     READER_INPUTS,
     SPEC_FILE,
@@ -52,7 +53,6 @@ from qa_bot.reader import (
     span_margins,
 )
 from qa_bot.reader_export import assemble, pack_deltas, reader_module
-from qa_bot.retrieval import reading_positions
 from qa_bot.runtime import prepare_process
 from qa_bot.text import sentence_spans
 

@@ -263,16 +263,16 @@ def first_quote(
         if same and other.chunk.start <= end and other.chunk.end >= start:
             start, end = min(start, other.chunk.start), max(end, other.chunk.end)
     chunks = [hit.chunk, *context.values(), *(h.chunk for h in hits[1:MERGE_DEPTH])]
+    own = list(sentence_spans(text, hit.chunk.start, hit.chunk.end))
     sentences = sorted(
-        {_first_sentence(c) for c in chunks if c.article_id == hit.chunk.article_id}
-        | set(sentence_spans(text, hit.chunk.start, hit.chunk.end))
+        {_first_sentence(c) for c in chunks if c.article_id == hit.chunk.article_id} | set(own)
     )
     sentences = [s for s in sentences if _is_prose(text, *s)] or sentences
     region = [i for i, s in enumerate(sentences) if start <= s[0] and s[1] <= end]
     if not region:
         return hit.chunk.start, hit.chunk.end
     weights = weights or {}
-    read = _read_sentence(hit, text)
+    read = _read_sentence(hit.answer_at, own)
     held = [i for i in region if sentences[i] == read]
     pivot = (
         held[0] if held else max(region, key=lambda i: (_coverage(text, sentences[i], weights), -i))
@@ -288,14 +288,12 @@ def first_quote(
     return min(sentences[j][0] for j in chosen), max(sentences[j][1] for j in chosen)
 
 
-def _read_sentence(hit: Hit, text: str) -> tuple[int, int] | None:
-    """The sentence of the hit's window where the reader's answer span starts, if any."""
-    at = hit.answer_at
+def _read_sentence(at: int | None, own: list[tuple[int, int]]) -> tuple[int, int] | None:
+    """The sentence of the hit's window (``own``) where the reader's answer span starts
+    (``at``, an article offset), if any."""
     if at is None:
         return None
-    return next(
-        (s for s in sentence_spans(text, hit.chunk.start, hit.chunk.end) if s[0] <= at < s[1]), None
-    )
+    return next((s for s in own if s[0] <= at < s[1]), None)
 
 
 def _growth(

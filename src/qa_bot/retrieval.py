@@ -6,8 +6,9 @@
    "Who is X?" bonuses (linear fusion keeps the size of each signal, which reciprocal rank
    fusion throws away; ``benchmarks/bench_retrieval.py`` compares the two).
 4. :func:`rerank_and_decide`: the learned ranker re-orders the best of them and the learned
-   decision says whether they answer (:mod:`qa_bot.ranker`, :mod:`qa_bot.decision`); an
-   optional cross-encoder re-orders them instead.
+   decision says whether they answer (:mod:`qa_bot.ranker`, :mod:`qa_bot.decision`); the
+   passage reader reads the best of those (:mod:`qa_bot.read_stage`) and its logits join both;
+   an optional cross-encoder re-orders them instead.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ from qa_bot.models import Chunk, Hit
 from qa_bot.query import Query, analyse
 from qa_bot.query_adapter import QueryAdapter, open_adapter
 from qa_bot.ranker import CrossEncoderReranker, LearnedRanker
-from qa_bot.reader import PassageReader, Reading, open_reader
+from qa_bot.read_stage import read_passages, rescored, to_read
+from qa_bot.reader import PassageReader, open_reader
 from qa_bot.settings import RetrievalSettings
 from qa_bot.store_api import Candidates, IndexView
 from qa_bot.text import fold, terms
@@ -240,7 +242,7 @@ def rerank_and_decide(
     rows = candidate_features(query, head, snapshot, qv, {k: v[:depth] for k, v in hand.items()})
     logits = learned.candidates.logits(rows)
     order = np.argsort(-logits, kind="stable")
-    head = [_rescored(head[i], float(logits[i])) for i in order]
+    head = [rescored(head[i], float(logits[i])) for i in order]
     if query.about is not None or _names_headline(query, head[0]):
         # A question about the article itself ("when was it published", "what does the
         # article “...” say") is answered by its date line or its own passages, and the
@@ -253,8 +255,9 @@ def rerank_and_decide(
         reader = rankers.reader if rankers else None
         if reader is not None:
             adapter = rankers.adapter if rankers else None
-            picked, near = _to_read(snapshot, qv, head, settings, adapter)
-            head, reading = _read(reader, query, head, logits[order], picked, near, settings)
+            picked, near = to_read(snapshot, qv, head, settings, adapter)
+            ordered = logits[order]
+            head, reading = read_passages(reader, query, head, ordered, picked, near, settings)
             answer_logit = reader.spec.answer_logit(answer_logit, reading, asked)
         verdict = learned_decision(query, head, answer_logit, settings, read=reader is not None)
     if rankers and rankers.cross:
@@ -270,81 +273,6 @@ def _names_headline(query: Query, hit: Hit) -> bool:
     """Whether the question quotes the best article's whole headline."""
     title = fold(hit.article.title).strip()
     return len(title) >= MIN_HEADLINE_CHARS and title in fold(query.text)
-
-
-def _rescored(hit: Hit, logit: float) -> Hit:
-    """The hit with the ranker's probability as its score (further quotes are kept when they
-    score close to the first)."""
-    return replace(hit, score=float(1.0 / (1.0 + np.exp(-logit))))
-
-
-def _to_read(
-    snapshot: IndexView,
-    qv: np.ndarray,
-    head: list[Hit],
-    settings: RetrievalSettings,
-    adapter: QueryAdapter | None,
-) -> tuple[list[int], np.ndarray]:
-    """Which of the ranked passages the reader reads, and their cosines with the adapted
-    question (zeros without adapter): the best ``reader_depth``, then the ``adapter_reads``
-    nearest the adapted question among the others (a paraphrased question's answer is often
-    ranked low by its words and the raw cosine, and found by the adapter)."""
-    if adapter is None:
-        picked = reading_positions(np.zeros(len(head)), settings.reader_depth, 0)
-        return picked, np.zeros(len(picked))
-    vectors = snapshot.vectors_of([h.chunk_id for h in head])
-    cosines = vectors @ adapter.apply(qv[None, :])[0]
-    picked = reading_positions(cosines, settings.reader_depth, settings.adapter_reads)
-    return picked, cosines[picked].astype(np.float64)
-
-
-def reading_positions(cosines: np.ndarray, depth: int, extra: int) -> list[int]:
-    """Positions in a ranked list that the reader reads: the first ``depth``, then the
-    ``extra`` of the others with the highest ``cosines`` (one per position, ties in rank order).
-    ``training/train_reader.py`` reads the same, to fit the join."""
-    first = list(range(min(depth, len(cosines))))
-    rest = np.arange(len(first), len(cosines))
-    nearest = rest[np.argsort(-cosines[len(first) :], kind="stable")]
-    return first + [int(i) for i in nearest[:extra]]
-
-
-def _read(
-    reader: PassageReader,
-    query: Query,
-    head: list[Hit],
-    logits: np.ndarray,
-    picked: list[int],
-    near: np.ndarray,
-    settings: RetrievalSettings,
-) -> tuple[list[Hit], Reading]:
-    """The reader reads the ``picked`` passages: its logits and their cosines with the
-    adapted question, weighted as fitted, join the ranker's for their order ahead of the
-    passages not read, each marked with where the reader found its answer; what it read is
-    returned for the decision to join."""
-    reading = reader.read(query.text, [head[i].chunk.text for i in picked])
-    spec = reader.spec
-    combined = logits[picked] + spec.rank_weight * reading.logits + spec.adapter_weight * near
-    order = np.argsort(-combined, kind="stable")
-    margin = settings.quote_span_margin if settings.quote_from_span else None
-    best = [
-        replace(
-            _rescored(head[picked[j]], float(combined[j])),
-            answer_at=_answer_at(head[picked[j]], reading, int(j), margin),
-        )
-        for j in order
-    ]
-    chosen = set(picked)
-    rest = [h for i, h in enumerate(head) if i not in chosen]
-    return best + rest, reading
-
-
-def _answer_at(hit: Hit, reading: Reading, row: int, margin: float | None) -> int | None:
-    """Where in the article the reader's best span in ``hit`` starts, if it beats "not
-    there" by ``margin`` (None: never)."""
-    start = reading.start_of(row)
-    if margin is None or start < 0 or reading.spans[row] < margin:
-        return None
-    return hit.chunk.start + start
 
 
 def _cross_ordered(cross: CrossEncoderReranker, query: Query, hits: list[Hit]) -> list[Hit]:
