@@ -119,3 +119,18 @@ def test_the_order_held_keeps_its_weights_and_the_same_decision() -> None:
     for part in ("mean", "scale", "coef"):
         np.testing.assert_array_equal(getattr(held[2], part), getattr(fitted[2], part))
     assert held[2].intercept == fitted[2].intercept
+
+
+def test_the_order_is_chosen_on_its_own_rows_and_the_decision_on_the_join() -> None:
+    rows = _joined_rows(60)
+    # Rows where the adapted cosine alone finds the answer: only they can move the order there.
+    near = [
+        {**r, "all": {**r["all"], "reader": np.zeros(3), "near": np.array([0.0, 0.2, 0.0])}}
+        for r in rows
+    ]
+    alone = train_reader.fit_combination(rows, True)
+    apart = train_reader.fit_combination(rows, True, order_rows=near)
+    assert alone[:2] == (4.0, 0.0)
+    assert apart[:2] == (0.0, 10.0)  # the smallest adapter weight that puts the answer first
+    for part in ("mean", "scale", "coef"):
+        np.testing.assert_array_equal(getattr(apart[2], part), getattr(alone[2], part))

@@ -308,19 +308,33 @@ def first_right(r: dict, weight: float, adapter_weight: float = 0.0) -> int:
 
 
 def fit_combination(
-    rows: list[dict], questions: bool = False, order: tuple[float, float] | None = None
+    rows: list[dict],
+    questions: bool = False,
+    order: tuple[float, float] | None = None,
+    order_rows: list[dict] | None = None,
 ) -> tuple[float, float, LinearModel]:
-    """The order's weights of the reader's logit and of the adapted cosine (best top-1 on the
-    fold, the smallest among equals; or ``order`` when given), and the decision over both logits
-    (with ``questions``, over the question features too, their weights fitted again beside the
-    reader's). The decision does not depend on the order's weights."""
+    """The order's weights (:func:`fit_order`, on ``order_rows`` when given, else on ``rows``)
+    and the decision over ``rows`` (:func:`fit_decision`)."""
+    weight, adapter_weight = fit_order(rows if order_rows is None else order_rows, order)
+    return weight, adapter_weight, fit_decision(rows, questions)
+
+
+def fit_order(rows: list[dict], order: tuple[float, float] | None = None) -> tuple[float, float]:
+    """The order's weights of the reader's logit and of the adapted cosine: the best top-1 on
+    ``rows``, the smallest among equals; or ``order`` when given."""
     ranked = [r for r in rows if not r["unanswerable"] and r["all"]["labels"].any()]
     adapted = any(np.any(r["all"]["near"]) for r in ranked)
     grid = [(w, v) for w in RANK_WEIGHTS for v in (ADAPTER_WEIGHTS if adapted else (0.0,))]
     grid = grid if order is None else [order]
     scores = {wv: np.mean([first_right(r, *wv) for r in ranked]) for wv in grid}
     print(f"  fold top-1 by (reader, adapter) weight: {scores}", file=sys.stderr)
-    weight, adapter_weight = max(grid, key=lambda wv: (scores[wv], -wv[0], -wv[1]))
+    return max(grid, key=lambda wv: (scores[wv], -wv[0], -wv[1]))
+
+
+def fit_decision(rows: list[dict], questions: bool = False) -> LinearModel:
+    """The decision over the reader's logit and span margin (with ``questions``, over the
+    question features too, their weights fitted again beside the reader's); it does not
+    depend on the order's weights. Answer-removed copies count as unanswered, at half weight."""
     spans = any(np.any(r["all"]["span"]) for r in rows)
     names = READER_INPUTS[: 3 if spans else 2] + (QUESTION_FEATURES if questions else ())
     x, y, w = [], [], []
@@ -333,7 +347,7 @@ def fit_combination(
             x.append(decision_inputs(r["removed"], names))
             y.append(0), w.append(0.5)
     answer = fit(np.array(x), np.array(y), 1.0, np.array(w))
-    return weight, adapter_weight, replace(answer, names=names)
+    return replace(answer, names=names)
 
 
 def decision_inputs(read: dict, names: tuple[str, ...]) -> list[float]:

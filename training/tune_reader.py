@@ -19,7 +19,9 @@ reader's own training questions (so that it keeps what it learned there); writer
 or story in five of XQuAD and Reuters, which neither reader trained on) fit the decision over
 its outputs: fitted on the seeds alone, it declined answerable XQuAD questions far more
 (benchmarks/README.md, "Fifth round"). The order's weights are held at ORDER: chosen on the same
-rows, they won first quotes on the seeds and lost them on held-out XQuAD ("Twelfth round").
+rows, they won first quotes on the seeds and lost them on held-out XQuAD ("Twelfth round");
+``--fit-order`` chooses them on those rows and the blind checks P1 to P6 (ORDER_WRITERS), the
+thirteenth round's candidate, measured and not adopted ("Thirteenth round").
 Writer n is reported, never used, and so are the learned ranker's held-out XQuAD and Reuters
 questions.
 ``--join-only`` fits the join again over the weights already in ``--out``.
@@ -89,8 +91,13 @@ SEEDS_FIT_WEIGHT = 2
 #: The span head's loss beside the logit's (0: no span head, the sixth round's reader).
 SPAN_WEIGHT = 1.0
 #: The order's weights of the reader's logit and of the adapted cosine, held where the tenth
-#: round's join put them; ``--fit-order`` chooses them on the join's rows instead.
+#: round's join put them; ``--fit-order`` chooses them by best top-1 on the join's rows and
+#: ORDER_WRITERS' instead.
 ORDER = (2.0, 10.0)
+#: Writers the order may be chosen on: L and M, and the blind checks P1 to P6, which nothing
+#: trained on. The decision keeps to L and M: fitted on P1 to P6 too, it declined answerable
+#: XQuAD questions more, for no more declines at equal XQuAD answers ("Thirteenth round").
+ORDER_WRITERS = FIT_WRITERS + tuple(f"p{i}" for i in range(1, 7))
 
 
 def writer(e: Example) -> str:
@@ -161,6 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     seeds = realistic_examples(args.work)
     tuning = [e for e in seeds if writer(e) in TRAIN_WRITERS]
     fitting = as_written([e for e in seeds if writer(e) in FIT_WRITERS])
+    ordering = as_written([e for e in seeds if writer(e) in ORDER_WRITERS[len(FIT_WRITERS) :]])
     reported = as_written([e for e in seeds if writer(e) in REPORT_WRITERS])
     base_training = [e for e in data if not e.test and not train_reader.stack_fold(e)]
     rng = random.Random(SEED)
@@ -188,9 +196,12 @@ def main(argv: list[str] | None = None) -> int:
     def scored(items: list[Example]) -> list[dict]:
         return train_reader.scored(shipped, spec, items, ranker, near, extra)
 
-    joined = scored(fitting) * SEEDS_FIT_WEIGHT + scored(fold)
-    order = None if args.fit_order else ORDER
-    weight, adapter_weight, answer = train_reader.fit_combination(joined, True, order)
+    fitted, folded = scored(fitting), scored(fold)
+    joined = fitted * SEEDS_FIT_WEIGHT + folded
+    order, ordered = ORDER, None
+    if args.fit_order:
+        order, ordered = None, (fitted + scored(ordering)) * SEEDS_FIT_WEIGHT + folded
+    weight, adapter_weight, answer = train_reader.fit_combination(joined, True, order, ordered)
     spec = replace(
         spec,
         rank_weight=weight,
@@ -209,7 +220,12 @@ def main(argv: list[str] | None = None) -> int:
         "script": "training/tune_reader.py",
         "seed": SEED,
         "base": spec.provenance,
-        "writers": {"train": TRAIN_WRITERS, "fit": FIT_WRITERS, "report": REPORT_WRITERS},
+        "writers": {
+            "train": TRAIN_WRITERS,
+            "fit": FIT_WRITERS,
+            "order": ORDER_WRITERS,
+            "report": REPORT_WRITERS,
+        },
         "join": {
             "seeds_weight": SEEDS_FIT_WEIGHT,
             "fold_questions": len(fold),
