@@ -13,7 +13,9 @@ its machine); 8 and 9 the ninth round's, of the reader's span head; A, B and a n
 tenth round's (A written before the decision read the question features, B after it; 5 after
 short misspelt names were read too); P1 to P3 the eleventh round's and P4 to P6 the twelfth
 round's (P1 written before the reader trained on more writers, the others after; P6 after the
-first quote grew from the reader's answer span).
+first quote grew from the reader's answer span); P7 and P8 the thirteenth round's (P7 written
+before its candidate, P8 after; the candidate was not adopted, and both scored the shipped
+reader). P1 to P6 choose the order's weights under ``tune_reader.py --fit-order``.
 
 The sets are scored in groups, each with its own floors: one test per group lets ``pytest -n 2``
 share the work between both processes (the whole file in one test kept one process busy for most
@@ -31,8 +33,8 @@ from qa_bot.evaluation import evaluate, load_questions
 from qa_bot.service import QAService
 
 #: Sets C to Z (ids c.., d.., ... z..), then 1 to 9 (ids 1-.., ... 9-..; the first set 5 was
-#: lost, the one here is the tenth round's), then A and B (a-.., b-..), then P1 to P6 (p1-..,
-#: ... p6-..), with their class.
+#: lost, the one here is the tenth round's), then A and B (a-.., b-..), then P1 to P8 (p1-..,
+#: ... p8-..), with their class.
 REALISTIC = Path(__file__).with_name("realistic_questions.jsonl")
 
 CLASSES = {
@@ -70,6 +72,7 @@ GROUPS = {
     "ninth-round-8-9": Group(tuple("89"), 0.79, 0.94, 0.50),
     "tenth-round-5-a-b": Group(tuple("5ab"), 0.76, 0.91, 0.51),
     "eleventh-twelfth-p1-p6": Group(("p1", "p2", "p3", "p4", "p5", "p6"), 0.83, 0.94, 0.64),
+    "thirteenth-p7-p8": Group(("p7", "p8"), 0.78, 0.92, 0.50),
 }
 
 
