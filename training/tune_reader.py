@@ -94,10 +94,12 @@ SPAN_WEIGHT = 1.0
 #: round's join put them; ``--fit-order`` chooses them by best top-1 on the join's rows and
 #: ORDER_WRITERS' instead.
 ORDER = (2.0, 10.0)
-#: Writers the order may be chosen on: L and M, and the blind checks P1 to P6, which nothing
-#: trained on. The decision keeps to L and M: fitted on P1 to P6 too, it declined answerable
-#: XQuAD questions more, for no more declines at equal XQuAD answers ("Thirteenth round").
-ORDER_WRITERS = FIT_WRITERS + tuple(f"p{i}" for i in range(1, 7))
+#: The blind checks P1 to P6, which nothing trained on: the order may be chosen on them too.
+P_WRITERS = tuple(f"p{i}" for i in range(1, 7))
+#: Writers the order may be chosen on: L and M, and P_WRITERS. The decision keeps to L and M:
+#: fitted on P1 to P6 too, it declined answerable XQuAD questions more, for no more declines at
+#: equal XQuAD answers ("Thirteenth round").
+ORDER_WRITERS = FIT_WRITERS + P_WRITERS
 
 
 def writer(e: Example) -> str:
@@ -168,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     seeds = realistic_examples(args.work)
     tuning = [e for e in seeds if writer(e) in TRAIN_WRITERS]
     fitting = as_written([e for e in seeds if writer(e) in FIT_WRITERS])
-    ordering = as_written([e for e in seeds if writer(e) in ORDER_WRITERS[len(FIT_WRITERS) :]])
+    ordering = as_written([e for e in seeds if writer(e) in P_WRITERS])
     reported = as_written([e for e in seeds if writer(e) in REPORT_WRITERS])
     base_training = [e for e in data if not e.test and not train_reader.stack_fold(e)]
     rng = random.Random(SEED)
