@@ -24,7 +24,9 @@ rows, they won first quotes on the seeds and lost them on held-out XQuAD ("Twelf
 thirteenth round's candidate, measured and not adopted ("Thirteenth round").
 Writer n is reported, never used, and so are the learned ranker's held-out XQuAD and Reuters
 questions.
-``--join-only`` fits the join again over the weights already in ``--out``.
+``--join-only`` fits the join again over the weights already in ``--out``. ``--writers`` and
+``--replay`` change what the epoch reads (a further epoch from the shipped reader, ``--base
+src/qa_bot/trained_reader``, is how the fourteenth round's candidate was made).
 
 The epoch also trains a span head from nothing (SPAN_WEIGHT, its loss beside the logit's): for
 each passage, where the answer starts and ends in it, or that it is not there. How much its best
@@ -157,6 +159,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--join-only", action="store_true", help="keep the weights in --out")
     parser.add_argument("--adapter", type=Path, default=PACKAGED_ADAPTER, help="query adapter")
     parser.add_argument("--fit-order", action="store_true", help="choose the order's weights")
+    parser.add_argument(
+        "--writers",
+        type=lambda text: tuple(text.split(",")),
+        default=TRAIN_WRITERS,
+        help="comma-separated set ids the epoch trains on (default TRAIN_WRITERS)",
+    )
+    parser.add_argument("--replay", type=int, default=REPLAY, help="pairs from the base's data")
     args = parser.parse_args(argv)
     import torch
 
@@ -168,14 +177,14 @@ def main(argv: list[str] | None = None) -> int:
     sys.modules["__main__"].Example = Example  # the cache pickles train_ranker's Example
     data = pickle.loads(cache.read_bytes())
     seeds = realistic_examples(args.work)
-    tuning = [e for e in seeds if writer(e) in TRAIN_WRITERS]
+    tuning = [e for e in seeds if writer(e) in args.writers]
     fitting = as_written([e for e in seeds if writer(e) in FIT_WRITERS])
     ordering = as_written([e for e in seeds if writer(e) in P_WRITERS])
     reported = as_written([e for e in seeds if writer(e) in REPORT_WRITERS])
     base_training = [e for e in data if not e.test and not train_reader.stack_fold(e)]
     rng = random.Random(SEED)
     pairs = train_reader.pairs(tuning, rng, limit=len(tuning) * 20)
-    pairs += train_reader.pairs(base_training, random.Random(SEED + 1), REPLAY)
+    pairs += train_reader.pairs(base_training, random.Random(SEED + 1), args.replay)
     rng.shuffle(pairs)
     print(f"tuning on {len(tuning)} questions, {len(pairs)} pairs", file=sys.stderr)
     base = load_spec(args.base)
@@ -223,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
         "seed": SEED,
         "base": spec.provenance,
         "writers": {
-            "train": TRAIN_WRITERS,
+            "train": args.writers,
             "fit": FIT_WRITERS,
             "order": ORDER_WRITERS,
             "report": REPORT_WRITERS,
@@ -236,6 +245,7 @@ def main(argv: list[str] | None = None) -> int:
         "depth": READ_DEPTH,
         "adapter_reads": extra,
         "pairs": len(pairs),
+        "replay": args.replay,
         "held_out": report,
     }
     wrote = [train_reader.write_spec(args.out, spec, provenance)]
