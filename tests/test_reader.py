@@ -11,9 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import qa_bot.reader as reader_impl
 from qa_bot.cli.base import report_lines
 from qa_bot.errors import ModelError
 from qa_bot.features import QUESTION_FEATURES
+from qa_bot.onnx_embedding import INT8_RECIPE
 from qa_bot.ranker import LinearModel
 from qa_bot.reader import (
     CONFIG_FILE,
@@ -176,6 +178,18 @@ def test_a_trained_folder_is_read_and_checked(
     before = reader_dir(tmp_path, tmp_path)
     (tmp_path / WEIGHTS_FILE).write_bytes(b"retrained")
     assert reader_dir(tmp_path, tmp_path) != before
+
+
+def test_a_new_int8_recipe_exports_the_reader_afresh(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An export made by an older recipe answers differently on some CPUs: never reuse it.
+    (tmp_path / WEIGHTS_FILE).write_bytes(b"weights")
+    before = reader_dir(tmp_path, tmp_path)
+    monkeypatch.setattr(reader_impl, "INT8_RECIPE", {**INT8_RECIPE, "reduce_range": False})
+    reader_impl._digest.cache_clear()
+    assert reader_dir(tmp_path, tmp_path) != before
+    reader_impl._digest.cache_clear()
 
 
 # --- the span head -------------------------------------------------------------------------------

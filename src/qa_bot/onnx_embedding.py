@@ -34,6 +34,11 @@ TOKENIZER_FILE = "tokenizer.json"
 FP32_FILE = "model.onnx"
 INT8_FILE = "model.int8.onnx"
 FORMAT_VERSION = 1
+#: How int8 graphs are made (``onnxruntime.quantization.quantize_dynamic``'s arguments). Weights
+#: use 7 of their 8 bits: onnxruntime's u8s8 products saturate on x86 CPUs without VNNI, so full
+#: 8-bit weights gave other answers there than on CPUs with it (benchmarks/README.md,
+#: "Fourteenth round"). Part of the reader export's name, so a new recipe exports afresh.
+INT8_RECIPE = {"weight_type": "QInt8", "per_channel": True, "reduce_range": True}
 
 #: On loading, the export must give its check sentence (nearly) the vector it gave at export.
 CHECK_MIN_COSINE = 0.9999

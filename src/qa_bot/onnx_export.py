@@ -24,6 +24,7 @@ from qa_bot.onnx_embedding import (
     CONFIG_FILE,
     FP32_FILE,
     INT8_FILE,
+    INT8_RECIPE,
     TOKENIZER_FILE,
     OnnxEmbedder,
     OnnxExportConfig,
@@ -275,11 +276,12 @@ def _quantize(source: Path, target: Path) -> None:
     """Dynamic int8 quantization: weights per output channel, activations at run time.
 
     Per-tensor scales are faster but drift far more from the fp32 vectors than per-channel
-    ones (benchmarks/README.md, "Embedding backends").
+    ones (benchmarks/README.md, "Embedding backends"); INT8_RECIPE says why weights keep 7 bits.
     """
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    quantize_dynamic(source, target, weight_type=QuantType.QInt8, per_channel=True)
+    recipe = dict(INT8_RECIPE, weight_type=QuantType[INT8_RECIPE["weight_type"]])
+    quantize_dynamic(source, target, **recipe)
 
 
 def _write_config(folder: Path, config: OnnxExportConfig) -> None:

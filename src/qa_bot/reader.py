@@ -31,7 +31,7 @@ import numpy as np
 
 from qa_bot.errors import ModelError
 from qa_bot.features import QUESTION_FEATURES
-from qa_bot.onnx_embedding import cpu_session
+from qa_bot.onnx_embedding import INT8_RECIPE, cpu_session
 from qa_bot.ranker import LinearModel
 
 if TYPE_CHECKING:
@@ -336,9 +336,10 @@ def _stamp(path: Path) -> tuple[int, int]:
 
 @functools.lru_cache(maxsize=8)
 def _digest(trained: Path, stamps: tuple[tuple[int, int], ...]) -> str:
-    """The folder's files hashed once per process while their stamps stay the same (the
-    weights are 10 MB, and every question's start and each refresh ask where the export is)."""
-    digest = hashlib.sha256()
+    """The folder's files and the int8 recipe hashed once per process while the files' stamps
+    stay the same (the weights are 10 MB, and every question's start and each refresh ask where
+    the export is)."""
+    digest = hashlib.sha256(json.dumps(INT8_RECIPE, sort_keys=True).encode())
     for name in (SPEC_FILE, WEIGHTS_FILE):
         path = trained / name
         digest.update(path.read_bytes() if path.is_file() else b"")
