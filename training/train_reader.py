@@ -46,6 +46,7 @@ from qa_bot.reader import (
     READER_INPUTS,
     SPEC_FILE,
     WEIGHTS_FILE,
+    PassageReader,
     ReaderSpec,
     Reading,
     decision_row,
@@ -254,7 +255,9 @@ def scored(
     the cosines of the candidates with the adapted question, the ``extra`` nearest of the
     others), their labels, ranker and reader logits and cosines, the answer model's logit;
     and the same for the candidates left when the answer is removed. Pairs are encoded as
-    serving encodes them (``encode_pairs``), so that the join is fitted on what it will read."""
+    serving encodes them (``encode_pairs``), so that the join is fitted on what it will read;
+    ``module`` is the torch module, or the int8 export serving runs (a ``PassageReader``),
+    whose outputs differ from the module's by more than rounding."""
     import torch
     from tokenizers import Tokenizer
     from transformers import AutoTokenizer
@@ -265,6 +268,9 @@ def scored(
     tokenizer = Tokenizer.from_str(hf_tokenizer.backend_tokenizer.to_str())
 
     def read(question: str, hits) -> tuple[np.ndarray, np.ndarray]:
+        if isinstance(module, PassageReader):
+            got = module.read(question, [h.chunk.text for h in hits])
+            return got.logits, got.spans
         batch = encode_pairs(tokenizer, spec, question, [h.chunk.text for h in hits])
         with torch.no_grad():
             out = module(**{name: torch.from_numpy(v) for name, v in batch.items()})

@@ -24,9 +24,11 @@ rows, they won first quotes on the seeds and lost them on held-out XQuAD ("Twelf
 thirteenth round's candidate, measured and not adopted ("Thirteenth round").
 Writer n is reported, never used, and so are the learned ranker's held-out XQuAD and Reuters
 questions.
-``--join-only`` fits the join again over the weights already in ``--out``. ``--writers`` and
-``--replay`` change what the epoch reads (a further epoch from the shipped reader, ``--base
-src/qa_bot/trained_reader``, is how the fourteenth round's candidate was made).
+``--join-only`` fits the join again over the weights already in ``--out``; the join is fitted
+on the outputs of the int8 export serving reads (``--join-on-torch``: on the torch module's, as
+before the fourteenth round, whose outputs differ from the export's by more than rounding).
+``--writers`` and ``--replay`` change what the epoch reads (a further epoch from the shipped
+reader, ``--base src/qa_bot/trained_reader``, was the fourteenth round's candidate, not adopted).
 
 The epoch also trains a span head from nothing (SPAN_WEIGHT, its loss beside the logit's): for
 each passage, where the answer starts and ends in it, or that it is not there. How much its best
@@ -64,8 +66,8 @@ from train_ranker import SEED, Example
 from qa_bot.evaluation import load_questions
 from qa_bot.query_adapter import QueryAdapter
 from qa_bot.ranker import LearnedRanker
-from qa_bot.reader import WEIGHTS_FILE, load_spec
-from qa_bot.reader_export import assemble
+from qa_bot.reader import WEIGHTS_FILE, PassageReader, load_spec
+from qa_bot.reader_export import assemble, export_reader
 from qa_bot.runtime import prepare_process
 from qa_bot.service import QAService
 from qa_bot.settings import PACKAGED_ADAPTER, RetrievalSettings
@@ -166,6 +168,11 @@ def main(argv: list[str] | None = None) -> int:
         help="comma-separated set ids the epoch trains on (default TRAIN_WRITERS)",
     )
     parser.add_argument("--replay", type=int, default=REPLAY, help="pairs from the base's data")
+    parser.add_argument(
+        "--join-on-torch",
+        action="store_true",
+        help="fit the join on the torch module's outputs (before the fourteenth round)",
+    )
     args = parser.parse_args(argv)
     import torch
 
@@ -198,6 +205,10 @@ def main(argv: list[str] | None = None) -> int:
         args.out.mkdir(parents=True, exist_ok=True)
         train_reader.save_weights(module, weights)
     shipped = assemble(spec, weights)  # what ships: the int8 differences, not the module
+    if not args.join_on_torch:  # the int8 export serving reads, whose outputs differ from torch's
+        export = args.work / f"export_{args.out.name}"
+        export_reader(spec, weights, export)
+        shipped = PassageReader(export, threads=2)
     ranker = LearnedRanker.load()
     train_reader.DEPTH = READ_DEPTH
     fold = [e for e in data if not e.test and train_reader.stack_fold(e)]
@@ -241,6 +252,7 @@ def main(argv: list[str] | None = None) -> int:
             "seeds_weight": SEEDS_FIT_WEIGHT,
             "fold_questions": len(fold),
             "order": "fitted" if order is None else "held",
+            "on": "torch" if args.join_on_torch else "int8 export",
         },
         "depth": READ_DEPTH,
         "adapter_reads": extra,
