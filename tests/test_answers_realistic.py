@@ -53,10 +53,10 @@ CLASSES = {
 
 @dataclass(frozen=True)
 class Group:
-    """Some sets of the file and the floors they keep: what they scored with the fourteenth round's
-    int8 recipe and join (benchmarks/README.md, "Fourteenth round"),
-    three questions lower and rounded down, so that a package update or another CPU moving a
-    question at the edge of the decision does not fail the suite."""
+    """Some sets of the file and the floors they keep: what they scored with the fourteenth
+    round's int8 recipe and join (benchmarks/README.md, "Fourteenth round"), three questions
+    lower and rounded down, so that a package update or another CPU moving a question at the
+    edge of the decision does not fail the suite."""
 
     sets: tuple[str, ...]
     first_quote: float

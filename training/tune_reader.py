@@ -204,8 +204,9 @@ def main(argv: list[str] | None = None) -> int:
         )
         args.out.mkdir(parents=True, exist_ok=True)
         train_reader.save_weights(module, weights)
-    shipped = assemble(spec, weights)  # what ships: the int8 differences, not the module
-    if not args.join_on_torch:  # the int8 export serving reads, whose outputs differ from torch's
+    if args.join_on_torch:
+        shipped = assemble(spec, weights)  # what ships: the int8 differences, not the module
+    else:  # the int8 export serving reads, whose outputs differ from torch's
         export = args.work / f"export_{args.out.name}"
         export_reader(spec, weights, export)
         shipped = PassageReader(export, threads=2)
