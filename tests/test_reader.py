@@ -20,6 +20,8 @@ from qa_bot.ranker import LinearModel
 from qa_bot.reader import (
     CONFIG_FILE,
     DECISION_INPUTS,
+    PASSAGE_INPUTS,
+    READER_INPUTS,
     SPEC_FILE,
     WEIGHTS_FILE,
     PassageReader,
@@ -383,11 +385,62 @@ def test_a_decision_row_takes_each_named_input_from_its_source() -> None:
     asked = np.arange(len(QUESTION_FEATURES), dtype=np.float32)
     row = decision_row(7.0, reading, asked, ("span_best", QUESTION_FEATURES[4], "answer_logit"))
     assert row == [3.0, 4.0, 7.0]
-    assert decision_row(7.0, reading, asked, DECISION_INPUTS)[:3] == [7.0, 2.0, 3.0]
+    joined = replace(reading, ranker=np.zeros(2), near=np.zeros(2))
+    assert decision_row(7.0, joined, asked, DECISION_INPUTS)[:3] == [7.0, 2.0, 3.0]
     with pytest.raises(ValueError):
         decision_row(7.0, reading, asked[:-1], ("reader_best",))  # features out of step
     with pytest.raises(ValueError, match="reads"):
         ReaderSpec("m", 6, 128, 1.0, LinearModel(("cosine",), *np.ones((3, 1)), 0.0))
+
+
+def test_the_passage_inputs_read_the_passage_the_joined_order_puts_first() -> None:
+    reading = Reading(
+        np.array([0.5, 2.0, -1.0]),
+        np.array([-1.0, 3.0, 0.5]),
+        ranker=np.array([3.0, 0.0, 1.0]),
+        near=np.array([0.1, 0.2, 0.9]),
+    )
+    asked = np.zeros(len(QUESTION_FEATURES))
+
+    def inputs(order: tuple[float, float]) -> dict[str, float]:
+        row = decision_row(0.0, reading, asked, PASSAGE_INPUTS, order)
+        return dict(zip(PASSAGE_INPUTS, row, strict=True))
+
+    ranker_first = inputs((1.0, 0.0))  # joined 3.5, 2.0, 0.0
+    assert ranker_first == {
+        "reader_first": 0.5,
+        "span_first": -1.0,
+        "reader_second": 0.5,
+        "reader_mean": 0.5,
+        "reader_positive": 2.0,
+        "ranker_best": 3.0,
+        "near_best": 0.9,
+    }
+    reader_first = inputs((3.0, 0.0))  # joined 4.5, 6.0, -2.0
+    assert (reader_first["reader_first"], reader_first["span_first"]) == (2.0, 3.0)
+    near_first = inputs((0.0, 10.0))  # joined 4.0, 2.0, 10.0
+    assert (near_first["reader_first"], near_first["span_first"]) == (-1.0, 0.5)
+    single = Reading(np.array([-2.0]), np.array([1.0]), ranker=np.array([0.3]))
+    row = decision_row(0.0, single, asked, PASSAGE_INPUTS, (1.0, 1.0))
+    assert row == [-2.0, 1.0, -2.0, -2.0, 0.0, 0.3, 0.0]  # no adapter: cosines read 0
+    with pytest.raises(ValueError, match="ranker"):  # a reading the reading stage never joined
+        decision_row(0.0, replace(reading, ranker=None), asked, ("reader_first",))
+    span_first = LinearModel(("span_first",), *np.ones((3, 1)), 0.0)
+    with pytest.raises(ValueError, match="reads"):
+        ReaderSpec("m", 6, 128, 1.0, span_first)  # no span head to read it from
+
+
+def test_the_decision_reads_the_passage_the_service_quotes(tmp_path: Path) -> None:
+    """The reading stage hands the decision the ranker's logits with the reader's: a decision
+    over the reader's logit at the first passage follows the steered reader's liking."""
+    service = _learned_service(tmp_path)
+    names = ("reader_first", "ranker_best")
+    for weight in (1.0, -1.0):
+        answer = LinearModel(names, np.zeros(2), np.ones(2), np.array([weight, 0.0]), 0.0)
+        _steer(service, SteeredReader("Incirlik", ReaderSpec("m", 6, 128, 1.0, answer)))
+        got = service.search("what was near the convoy")
+        assert got is not None and "Incirlik" in got.hits[0].chunk.text
+        assert got.answerable is (weight > 0)
 
 
 def test_the_settings_name_the_packaged_reader_a_folder_or_none(tmp_path: Path) -> None:
@@ -402,7 +455,9 @@ def test_the_settings_name_the_packaged_reader_a_folder_or_none(tmp_path: Path) 
     # fitted to join.
     spec = load_spec(PACKAGED_READER)
     assert spec.base_model == "all-MiniLM-L6-v2" and spec.layers == 6 and spec.span
-    assert spec.rank_weight > 0 and spec.answer.names == DECISION_INPUTS
+    # Its decision reads the reader's outputs and the question features (not PASSAGE_INPUTS:
+    # the fifteenth round's candidate that read them was not adopted).
+    assert spec.rank_weight > 0 and spec.answer.names == (*READER_INPUTS, *QUESTION_FEATURES)
     assert spec.provenance["script"] == "training/tune_reader.py"
 
 

@@ -134,3 +134,23 @@ def test_the_order_is_chosen_on_its_own_rows_and_the_decision_on_the_join() -> N
     assert apart[:2] == (0.0, 10.0)  # the smallest adapter weight that puts the answer first
     for part in ("mean", "scale", "coef"):
         np.testing.assert_array_equal(getattr(apart[2], part), getattr(alone[2], part))
+
+
+def test_the_decision_reads_the_passages_as_the_held_order_ranks_them() -> None:
+    from qa_bot.reader import PASSAGE_INPUTS, READER_INPUTS, SPAN_INPUTS
+
+    rows = _joined_rows(60)
+    by_reader = train_reader.fit_combination(rows, True, (4.0, 0.0), passages=True)
+    by_ranker = train_reader.fit_combination(rows, True, (0.0, 0.0), passages=True)
+    names = by_reader[2].names
+    # No span head in these rows: the decision reads no span input, and every other one.
+    assert names[:2] == READER_INPUTS[:2] and not set(SPAN_INPUTS) & set(names)
+    assert set(PASSAGE_INPUTS) - set(SPAN_INPUTS) <= set(names)
+    first = names.index("reader_first")
+    answered = [r for r in rows if not r["unanswerable"]]
+    # The reader weighed at 4 puts the right passage (the reader's second logit) first; the
+    # ranker alone, the first passage. The decision's rows read the one each order quotes.
+    for order, position in (((4.0, 0.0), 1), ((0.0, 0.0), 0)):
+        got = [train_reader.decision_inputs(r["all"], names, order)[first] for r in answered]
+        assert got == [float(r["all"]["reader"][position]) for r in answered]
+    assert by_reader[2].mean[first] != by_ranker[2].mean[first]

@@ -43,7 +43,9 @@ from qa_bot.features import QUESTION_FEATURES, question_features
 from qa_bot.ranker import LearnedRanker, LinearModel
 from qa_bot.read_stage import reading_positions
 from qa_bot.reader import (
+    PASSAGE_INPUTS,
     READER_INPUTS,
+    SPAN_INPUTS,
     SPEC_FILE,
     WEIGHTS_FILE,
     PassageReader,
@@ -307,10 +309,15 @@ def scored(
     return rows
 
 
+def reading_of(read: dict) -> Reading:
+    """A scored row's passages read, as serving's reading stage hands them to the decision."""
+    near = read.get("near", np.zeros(len(read["reader"])))
+    return Reading(read["reader"], read["span"], ranker=read["ranker"], near=near)
+
+
 def first_right(r: dict, weight: float, adapter_weight: float = 0.0) -> int:
     a = r["all"]
-    order = a["ranker"] + weight * a["reader"] + adapter_weight * a.get("near", 0.0)
-    return int(a["labels"][int(np.argmax(order))])
+    return int(a["labels"][int(np.argmax(reading_of(a).joined((weight, adapter_weight))))])
 
 
 def fit_combination(
@@ -318,11 +325,14 @@ def fit_combination(
     questions: bool = False,
     order: tuple[float, float] | None = None,
     order_rows: list[dict] | None = None,
+    passages: bool = False,
 ) -> tuple[float, float, LinearModel]:
     """The order's weights (:func:`fit_order`, on ``order_rows`` when given, else on ``rows``)
-    and the decision over ``rows`` (:func:`fit_decision`)."""
+    and the decision over ``rows`` (:func:`fit_decision`), which reads the passages as ranked
+    by that order."""
     weight, adapter_weight = fit_order(rows if order_rows is None else order_rows, order)
-    return weight, adapter_weight, fit_decision(rows, questions)
+    answer = fit_decision(rows, questions, (weight, adapter_weight), passages)
+    return weight, adapter_weight, answer
 
 
 def fit_order(rows: list[dict], order: tuple[float, float] | None = None) -> tuple[float, float]:
@@ -337,28 +347,38 @@ def fit_order(rows: list[dict], order: tuple[float, float] | None = None) -> tup
     return max(grid, key=lambda wv: (scores[wv], -wv[0], -wv[1]))
 
 
-def fit_decision(rows: list[dict], questions: bool = False) -> LinearModel:
+def fit_decision(
+    rows: list[dict],
+    questions: bool = False,
+    order: tuple[float, float] = (0.0, 0.0),
+    passages: bool = False,
+) -> LinearModel:
     """The decision over the reader's logit and span margin (with ``questions``, over the
-    question features too, their weights fitted again beside the reader's); it does not
-    depend on the order's weights. Answer-removed copies count as unanswered, at half weight."""
+    question features too, their weights fitted again beside the reader's; with ``passages``,
+    over what the reader made of the passages as ``order`` ranks them, PASSAGE_INPUTS).
+    Answer-removed copies count as unanswered, at half weight."""
     spans = any(np.any(r["all"]["span"]) for r in rows)
-    names = READER_INPUTS[: 3 if spans else 2] + (QUESTION_FEATURES if questions else ())
+    names = READER_INPUTS[: 3 if spans else 2]
+    names += tuple(n for n in PASSAGE_INPUTS if spans or n not in SPAN_INPUTS) if passages else ()
+    names += QUESTION_FEATURES if questions else ()
     x, y, w = [], [], []
     for r in rows:
         if r["unanswerable"] or r["all"]["labels"].any():
-            x.append(decision_inputs(r["all"], names))
+            x.append(decision_inputs(r["all"], names, order))
             y.append(0 if r["unanswerable"] else 1)
             w.append(1.0)
         if "removed" in r:
-            x.append(decision_inputs(r["removed"], names))
+            x.append(decision_inputs(r["removed"], names, order))
             y.append(0), w.append(0.5)
     answer = fit(np.array(x), np.array(y), 1.0, np.array(w))
     return replace(answer, names=names)
 
 
-def decision_inputs(read: dict, names: tuple[str, ...]) -> list[float]:
+def decision_inputs(
+    read: dict, names: tuple[str, ...], order: tuple[float, float] = (0.0, 0.0)
+) -> list[float]:
     """What the decision named ``names`` reads of the passages read (as serving does)."""
-    return decision_row(read["answer"], Reading(read["reader"], read["span"]), read["asked"], names)
+    return decision_row(read["answer"], reading_of(read), read["asked"], names, order)
 
 
 def report(rows: list[dict], spec: ReaderSpec, threshold: float) -> dict[str, dict]:
@@ -375,7 +395,7 @@ def report(rows: list[dict], spec: ReaderSpec, threshold: float) -> dict[str, di
             right, declined = [], []
             for r in part:
                 a = r["all"]
-                reading = Reading(a["reader"], a["span"])
+                reading = reading_of(a)
                 logit = (
                     spec.answer_logit(a["answer"], reading, a["asked"])
                     if with_reader

@@ -27,6 +27,10 @@ questions.
 ``--join-only`` fits the join again over the weights already in ``--out``; the join is fitted
 on the outputs of the int8 export serving reads (``--join-on-torch``: on the torch module's, as
 before the fourteenth round, whose outputs differ from the export's by more than rounding).
+``--passage-inputs`` lets the decision read what the reader made of the passages as the order
+ranks them (``reader.PASSAGE_INPUTS``), and ``--fit-checked`` fits it on the served blind checks
+CHECKED_WRITERS too: more declines of on-topic questions the articles do not answer, fewer
+formal questions answered (benchmarks/README.md, "Fifteenth round", not adopted).
 ``--writers`` and ``--replay`` change what the epoch reads (a further epoch from the shipped
 reader, ``--base src/qa_bot/trained_reader``, was the fourteenth round's candidate, not adopted).
 
@@ -80,6 +84,10 @@ ADAPTER_WRITERS = tuple("cdefghijkopqstuvw")
 #: 9, A and B, once they had served): more people's on-topic questions the articles do not answer.
 TRAIN_WRITERS = ADAPTER_WRITERS + tuple("56789ab")
 FIT_WRITERS = ("l", "m")
+#: Blind checks of the sixth to thirteenth rounds, once they had served (R, X, Y, Z, 1 to 4, P1
+#: to P8), which the reader never trained on: ``--fit-checked`` fits the decision on them too
+#: (the fifteenth round's candidate, measured and not adopted).
+CHECKED_WRITERS = tuple("rxyz1234") + tuple(f"p{i}" for i in range(1, 9))
 REPORT_WRITERS = ("n",)
 #: Pairs from the base reader's training questions mixed in with the seeds' pairs.
 REPLAY = 8000
@@ -162,6 +170,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--adapter", type=Path, default=PACKAGED_ADAPTER, help="query adapter")
     parser.add_argument("--fit-order", action="store_true", help="choose the order's weights")
     parser.add_argument(
+        "--passage-inputs",
+        action="store_true",
+        help="the decision reads the passages as the order ranks them (reader.PASSAGE_INPUTS)",
+    )
+    parser.add_argument(
+        "--fit-checked", action="store_true", help="fit the decision on CHECKED_WRITERS too"
+    )
+    parser.add_argument(
         "--writers",
         type=lambda text: tuple(text.split(",")),
         default=TRAIN_WRITERS,
@@ -185,8 +201,9 @@ def main(argv: list[str] | None = None) -> int:
     data = pickle.loads(cache.read_bytes())
     seeds = realistic_examples(args.work)
     tuning = [e for e in seeds if writer(e) in args.writers]
-    fitting = as_written([e for e in seeds if writer(e) in FIT_WRITERS])
-    ordering = as_written([e for e in seeds if writer(e) in P_WRITERS])
+    fit_writers = FIT_WRITERS + (CHECKED_WRITERS if args.fit_checked else ())
+    fitting = as_written([e for e in seeds if writer(e) in fit_writers])
+    ordering = as_written([e for e in seeds if writer(e) in set(P_WRITERS) - set(fit_writers)])
     reported = as_written([e for e in seeds if writer(e) in REPORT_WRITERS])
     base_training = [e for e in data if not e.test and not train_reader.stack_fold(e)]
     rng = random.Random(SEED)
@@ -224,7 +241,9 @@ def main(argv: list[str] | None = None) -> int:
     order, ordered = ORDER, None
     if args.fit_order:
         order, ordered = None, (fitted + scored(ordering)) * SEEDS_FIT_WEIGHT + folded
-    weight, adapter_weight, answer = train_reader.fit_combination(joined, True, order, ordered)
+    weight, adapter_weight, answer = train_reader.fit_combination(
+        joined, True, order, ordered, passages=args.passage_inputs
+    )
     spec = replace(
         spec,
         rank_weight=weight,
@@ -245,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
         "base": spec.provenance,
         "writers": {
             "train": args.writers,
-            "fit": FIT_WRITERS,
+            "fit": fit_writers,
             "order": ORDER_WRITERS,
             "report": REPORT_WRITERS,
         },

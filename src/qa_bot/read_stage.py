@@ -69,8 +69,8 @@ def read_passages(
     passages not read, each marked with where the reader found its answer; what it read is
     returned for the decision to join."""
     reading = reader.read(query.text, [head[i].chunk.text for i in picked])
-    spec = reader.spec
-    combined = logits[picked] + spec.rank_weight * reading.logits + spec.adapter_weight * near
+    reading = replace(reading, ranker=logits[picked], near=near)
+    combined = reading.joined(reader.spec.order)
     order = np.argsort(-combined, kind="stable")
     margin = settings.quote_span_margin if settings.quote_from_span else None
     best = [

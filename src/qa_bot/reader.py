@@ -58,10 +58,26 @@ CHECK_TOLERANCE = 1e-3
 SPAN_OUTPUT = "span"
 #: What the reader gives the decision: the answer model's logit it joins, and its own.
 READER_INPUTS = ("answer_logit", "reader_best", "span_best")
+#: What it gives of the passages it read, as the joined order ranks them: its logit and span
+#: margin where the order puts the passage it quotes, its second logit, its mean logit and how
+#: many passages it reads as answering (logit above 0), and the best of the ranker's logits and
+#: of the cosines with the adapted question. A decision over the best logit alone cannot tell a
+#: question answered by the quoted passage from one where some other passage looks likelier.
+PASSAGE_INPUTS = (
+    "reader_first",
+    "span_first",
+    "reader_second",
+    "reader_mean",
+    "reader_positive",
+    "ranker_best",
+    "near_best",
+)
+#: Inputs that need a span head.
+SPAN_INPUTS = ("span_best", "span_first")
 #: What the decision of a reader's spec may read (``ReaderSpec.answer.names``): the reader's
 #: inputs, and the question features the answer model reads (:mod:`qa_bot.features`), so that
 #: their weights are fitted again beside the reader's rather than through one fixed logit.
-DECISION_INPUTS = (*READER_INPUTS, *QUESTION_FEATURES)
+DECISION_INPUTS = (*READER_INPUTS, *PASSAGE_INPUTS, *QUESTION_FEATURES)
 
 
 class ReaderError(ModelError):
@@ -99,7 +115,7 @@ class ReaderSpec:
 
     def __post_init__(self) -> None:
         unknown = [n for n in self.answer.names if n not in DECISION_INPUTS]
-        if unknown or ("span_best" in self.answer.names and not self.span):
+        if unknown or (set(SPAN_INPUTS) & set(self.answer.names) and not self.span):
             raise ValueError(f"the reader's decision reads {list(self.answer.names)}")
 
     def to_json(self) -> dict[str, Any]:
@@ -129,10 +145,15 @@ class ReaderSpec:
             int(data.get("max_span", 30)),
         )
 
+    @property
+    def order(self) -> tuple[float, float]:
+        """The weights of the reader's logit and of the adapted cosine in the joined order."""
+        return (self.rank_weight, self.adapter_weight)
+
     def answer_logit(self, answer_logit: float, reading: Reading, asked: np.ndarray) -> float:
         """The decision's logit once the reader has read the best passages (``asked``: the
         question's features, in the order of QUESTION_FEATURES)."""
-        row = decision_row(answer_logit, reading, asked, self.answer.names)
+        row = decision_row(answer_logit, reading, asked, self.answer.names, self.order)
         return float(self.answer.logits(np.array([row]))[0])
 
 
@@ -145,24 +166,58 @@ class Reading:
     logits: np.ndarray
     spans: np.ndarray
     starts: np.ndarray | None = None
+    #: The learned ranker's logits of the passages read, and their cosines with the adapted
+    #: question (zeros without adapter): set by the reading stage, which joins them.
+    ranker: np.ndarray | None = None
+    near: np.ndarray | None = None
 
     def start_of(self, row: int) -> int:
         """Where the best span of passage ``row`` starts in it, or -1 when unknown."""
         return -1 if self.starts is None else int(self.starts[row])
 
+    def joined(self, order: tuple[float, float]) -> np.ndarray:
+        """The joined order's score of each passage read: the ranker's logit plus the reader's
+        and the adapted cosine, weighted by ``order`` (``ReaderSpec.order``)."""
+        if self.ranker is None:
+            raise ValueError("the reading does not say how the ranker scored its passages")
+        near = np.zeros(len(self.logits)) if self.near is None else self.near
+        return self.ranker + order[0] * self.logits + order[1] * near
+
 
 def decision_row(
-    answer_logit: float, reading: Reading, asked: np.ndarray, names: Sequence[str]
+    answer_logit: float,
+    reading: Reading,
+    asked: np.ndarray,
+    names: Sequence[str],
+    order: tuple[float, float] = (0.0, 0.0),
 ) -> list[float]:
     """The decision's inputs named ``names`` (of DECISION_INPUTS), in that order: what serving
-    and ``training/train_reader.py``'s fitting both read."""
+    and ``training/train_reader.py``'s fitting both read (``order``: ``ReaderSpec.order``)."""
     inputs = {
         "answer_logit": answer_logit,
         "reader_best": float(reading.logits.max()),
         "span_best": float(reading.spans.max()),
     }
+    if set(PASSAGE_INPUTS) & set(names):
+        inputs.update(_passage_inputs(reading, order))
     inputs.update(zip(QUESTION_FEATURES, map(float, asked), strict=True))
     return [inputs[name] for name in names]
+
+
+def _passage_inputs(reading: Reading, order: tuple[float, float]) -> dict[str, float]:
+    """PASSAGE_INPUTS of a reading (at least one passage read)."""
+    first = int(np.argmax(reading.joined(order)))
+    ranked = np.sort(reading.logits)[::-1]
+    near = reading.near if reading.near is not None else np.zeros(1)
+    return {
+        "reader_first": float(reading.logits[first]),
+        "span_first": float(reading.spans[first]),
+        "reader_second": float(ranked[min(1, len(ranked) - 1)]),
+        "reader_mean": float(ranked.mean()),
+        "reader_positive": float(np.sum(ranked > 0)),
+        "ranker_best": float(np.max(reading.ranker)),  # joined() has checked it is there
+        "near_best": float(np.max(near)),
+    }
 
 
 def load_spec(folder: Path) -> ReaderSpec:
