@@ -21,7 +21,6 @@ from qa_bot.reader import (
     CONFIG_FILE,
     DECISION_INPUTS,
     PASSAGE_INPUTS,
-    READER_INPUTS,
     SPEC_FILE,
     WEIGHTS_FILE,
     PassageReader,
@@ -455,9 +454,7 @@ def test_the_settings_name_the_packaged_reader_a_folder_or_none(tmp_path: Path) 
     # fitted to join.
     spec = load_spec(PACKAGED_READER)
     assert spec.base_model == "all-MiniLM-L6-v2" and spec.layers == 6 and spec.span
-    # Its decision reads the reader's outputs and the question features (not PASSAGE_INPUTS:
-    # the fifteenth round's candidate that read them was not adopted).
-    assert spec.rank_weight > 0 and spec.answer.names == (*READER_INPUTS, *QUESTION_FEATURES)
+    assert spec.rank_weight > 0 and spec.answer.names == DECISION_INPUTS
     assert spec.provenance["script"] == "training/tune_reader.py"
 
 

@@ -14,23 +14,22 @@ fit and to check it. Fixed seed; run from the repository root, after the two scr
 Split, by writer (the set id that starts a question's id in ``tests/realistic_questions.jsonl``):
 writers c to k, o to q, 5 to 9, A and B (blind checks of earlier rounds, once they had served)
 and s to w (written for training) train the reader, together with REPLAY pairs from the base
-reader's own training questions (so that it keeps what it learned there); writers l and m
-(counted SEEDS_FIT_WEIGHT times) with the base reader's combination fold (one training article
-or story in five of XQuAD and Reuters, which neither reader trained on) fit the decision over
-its outputs: fitted on the seeds alone, it declined answerable XQuAD questions far more
-(benchmarks/README.md, "Fifth round"). The order's weights are held at ORDER: chosen on the same
-rows, they won first quotes on the seeds and lost them on held-out XQuAD ("Twelfth round");
-``--fit-order`` chooses them on those rows and the blind checks P1 to P6 (ORDER_WRITERS), the
-thirteenth round's candidate, measured and not adopted ("Thirteenth round").
-Writer n is reported, never used, and so are the learned ranker's held-out XQuAD and Reuters
-questions.
+reader's own training questions (so that it keeps what it learned there); writers l and m and
+the served blind checks R, X, Y, Z, 1 to 4 and P1 to P8 (FIT_WRITERS, counted SEEDS_FIT_WEIGHT
+times) with the base reader's combination fold (one training article or story in five of XQuAD
+and Reuters, which neither reader trained on) fit the decision over its outputs: fitted on the
+seeds alone, it declined answerable XQuAD questions far more (benchmarks/README.md, "Fifth
+round"). Since the fifteenth round the decision also reads what the reader made of the passages
+as the joined order ranks them (``reader.PASSAGE_INPUTS``), and the checks join L and M: more
+on-topic questions the articles do not answer are declined, at equal XQuAD answers ("Fifteenth
+round"). The order's weights are held at ORDER: chosen on the same rows, they won first quotes
+on the seeds and lost them on held-out XQuAD ("Twelfth round"); ``--fit-order`` chooses them on
+those rows ("Thirteenth round", measured and not adopted).
+Writers n and P11 to P16 are reported, never used, and so are the learned ranker's held-out
+XQuAD and Reuters questions.
 ``--join-only`` fits the join again over the weights already in ``--out``; the join is fitted
 on the outputs of the int8 export serving reads (``--join-on-torch``: on the torch module's, as
 before the fourteenth round, whose outputs differ from the export's by more than rounding).
-``--passage-inputs`` lets the decision read what the reader made of the passages as the order
-ranks them (``reader.PASSAGE_INPUTS``), and ``--fit-checked`` fits it on the served blind checks
-CHECKED_WRITERS too: more declines of on-topic questions the articles do not answer, fewer
-formal questions answered (benchmarks/README.md, "Fifteenth round", not adopted).
 ``--writers`` and ``--replay`` change what the epoch reads (a further epoch from the shipped
 reader, ``--base src/qa_bot/trained_reader``, was the fourteenth round's candidate, not adopted).
 
@@ -83,19 +82,19 @@ ADAPTER_WRITERS = tuple("cdefghijkopqstuvw")
 #: The reader trains on those and on the blind checks of the eighth to tenth rounds (sets 5 to
 #: 9, A and B, once they had served): more people's on-topic questions the articles do not answer.
 TRAIN_WRITERS = ADAPTER_WRITERS + tuple("56789ab")
-FIT_WRITERS = ("l", "m")
-#: Blind checks of the sixth to thirteenth rounds, once they had served (R, X, Y, Z, 1 to 4, P1
-#: to P8), which the reader never trained on: ``--fit-checked`` fits the decision on them too
-#: (the fifteenth round's candidate, measured and not adopted).
+#: The blind checks of the sixth to thirteenth rounds, once they had served (R, X, Y, Z, 1 to
+#: 4, P1 to P8), which the reader never trained on: since the fifteenth round they fit the
+#: decision with L and M, for more people's on-topic questions the articles do not answer.
 CHECKED_WRITERS = tuple("rxyz1234") + tuple(f"p{i}" for i in range(1, 9))
-REPORT_WRITERS = ("n",)
+FIT_WRITERS = ("l", "m", *CHECKED_WRITERS)
+#: Reported, never fitted: writer N and the blind checks of the fourteenth and fifteenth rounds.
+REPORT_WRITERS = ("n", *(f"p{i}" for i in range(11, 17)))
 #: Pairs from the base reader's training questions mixed in with the seeds' pairs.
 REPLAY = 8000
 #: Learning rates of the body and the head: lower than the base reader's first epoch.
 RATES = (3e-5, 9e-5)
 #: Held-out questions of the ranker's split read for the report, per set (reading is slow).
 REPORT_LIMIT = 500
-REPORT_THRESHOLD = 0.3
 #: Passages the reader reads in a question (``retrieval.reader_depth``): fitted and reported so.
 READ_DEPTH = 3
 #: How many times each fitting question over the seeds counts beside the combination fold.
@@ -103,15 +102,8 @@ SEEDS_FIT_WEIGHT = 2
 #: The span head's loss beside the logit's (0: no span head, the sixth round's reader).
 SPAN_WEIGHT = 1.0
 #: The order's weights of the reader's logit and of the adapted cosine, held where the tenth
-#: round's join put them; ``--fit-order`` chooses them by best top-1 on the join's rows and
-#: ORDER_WRITERS' instead.
+#: round's join put them; ``--fit-order`` chooses them by best top-1 on the join's rows instead.
 ORDER = (2.0, 10.0)
-#: The blind checks P1 to P6, which nothing trained on: the order may be chosen on them too.
-P_WRITERS = tuple(f"p{i}" for i in range(1, 7))
-#: Writers the order may be chosen on: L and M, and P_WRITERS. The decision keeps to L and M:
-#: fitted on P1 to P6 too, it declined answerable XQuAD questions more, for no more declines at
-#: equal XQuAD answers ("Thirteenth round").
-ORDER_WRITERS = FIT_WRITERS + P_WRITERS
 
 
 def writer(e: Example) -> str:
@@ -170,14 +162,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--adapter", type=Path, default=PACKAGED_ADAPTER, help="query adapter")
     parser.add_argument("--fit-order", action="store_true", help="choose the order's weights")
     parser.add_argument(
-        "--passage-inputs",
-        action="store_true",
-        help="the decision reads the passages as the order ranks them (reader.PASSAGE_INPUTS)",
-    )
-    parser.add_argument(
-        "--fit-checked", action="store_true", help="fit the decision on CHECKED_WRITERS too"
-    )
-    parser.add_argument(
         "--writers",
         type=lambda text: tuple(text.split(",")),
         default=TRAIN_WRITERS,
@@ -201,9 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     data = pickle.loads(cache.read_bytes())
     seeds = realistic_examples(args.work)
     tuning = [e for e in seeds if writer(e) in args.writers]
-    fit_writers = FIT_WRITERS + (CHECKED_WRITERS if args.fit_checked else ())
-    fitting = as_written([e for e in seeds if writer(e) in fit_writers])
-    ordering = as_written([e for e in seeds if writer(e) in set(P_WRITERS) - set(fit_writers)])
+    fitting = as_written([e for e in seeds if writer(e) in FIT_WRITERS])
     reported = as_written([e for e in seeds if writer(e) in REPORT_WRITERS])
     base_training = [e for e in data if not e.test and not train_reader.stack_fold(e)]
     rng = random.Random(SEED)
@@ -238,11 +220,9 @@ def main(argv: list[str] | None = None) -> int:
 
     fitted, folded = scored(fitting), scored(fold)
     joined = fitted * SEEDS_FIT_WEIGHT + folded
-    order, ordered = ORDER, None
-    if args.fit_order:
-        order, ordered = None, (fitted + scored(ordering)) * SEEDS_FIT_WEIGHT + folded
+    order = None if args.fit_order else ORDER
     weight, adapter_weight, answer = train_reader.fit_combination(
-        joined, True, order, ordered, passages=args.passage_inputs
+        joined, True, order, passages=True
     )
     spec = replace(
         spec,
@@ -256,7 +236,8 @@ def main(argv: list[str] | None = None) -> int:
         for e in [e for e in data if e.test and e.set_name == name][:REPORT_LIMIT]
     ]
     rows = scored(reported + held)
-    report = train_reader.report(rows, spec, REPORT_THRESHOLD)
+    threshold = RetrievalSettings().reader_answer_threshold  # what serving answers at
+    report = train_reader.report(rows, spec, threshold)
     print(json.dumps(report, indent=1))
     provenance = {
         "script": "training/tune_reader.py",
@@ -264,8 +245,7 @@ def main(argv: list[str] | None = None) -> int:
         "base": spec.provenance,
         "writers": {
             "train": args.writers,
-            "fit": fit_writers,
-            "order": ORDER_WRITERS,
+            "fit": FIT_WRITERS,
             "report": REPORT_WRITERS,
         },
         "join": {
@@ -273,7 +253,9 @@ def main(argv: list[str] | None = None) -> int:
             "fold_questions": len(fold),
             "order": "fitted" if order is None else "held",
             "on": "torch" if args.join_on_torch else "int8 export",
+            "inputs": "passages",
         },
+        "report_threshold": threshold,
         "depth": READ_DEPTH,
         "adapter_reads": extra,
         "pairs": len(pairs),

@@ -167,7 +167,7 @@ class RetrievalSettings(BaseModel):
     reader: Path | None = PACKAGED_READER
     reader_depth: int = Field(3, ge=1, le=30)
     #: With the reader, the decision answers when its probability reaches this instead.
-    reader_answer_threshold: float = Field(0.3, ge=0.0, le=1.0)
+    reader_answer_threshold: float = Field(0.2, ge=0.0, le=1.0)
     #: The first quote grows from the sentence holding the start of the reader's best answer
     #: span when that span beats "not there" by ``quote_span_margin`` (span readers only);
     #: otherwise, or when off, from the sentence sharing most of the question's words.
