@@ -181,6 +181,10 @@ def main(argv: list[str] | None = None) -> int:
     if not cache.is_file() or not (args.base / WEIGHTS_FILE).is_file():
         print(f"no {cache} or {args.base}: run the two scripts before this one", file=sys.stderr)
         return 2
+    overlap = sorted(set(args.writers) & set(FIT_WRITERS + REPORT_WRITERS))
+    if overlap:  # a decision fitted on questions the reader trained on trusts it too much
+        print(f"--writers {','.join(overlap)} also fit or report the join", file=sys.stderr)
+        return 2
     sys.modules["__main__"].Example = Example  # the cache pickles train_ranker's Example
     data = pickle.loads(cache.read_bytes())
     seeds = realistic_examples(args.work)
