@@ -14,13 +14,11 @@ import pytest
 import qa_bot.reader as reader_impl
 from qa_bot.cli.base import report_lines
 from qa_bot.errors import ModelError
-from qa_bot.features import QUESTION_FEATURES
 from qa_bot.onnx_embedding import INT8_RECIPE
 from qa_bot.ranker import LinearModel
 from qa_bot.reader import (
     CONFIG_FILE,
     DECISION_INPUTS,
-    PASSAGE_INPUTS,
     SPEC_FILE,
     WEIGHTS_FILE,
     PassageReader,
@@ -28,7 +26,6 @@ from qa_bot.reader import (
     ReaderSpec,
     Reading,
     best_spans,
-    decision_row,
     load_spec,
     open_reader,
     reader_dir,
@@ -377,56 +374,6 @@ def test_the_decision_reads_the_question_features_its_spec_names(tmp_path: Path)
         assert counted is not None and counted.answerable is (weight > 0)
         unkinded = service.search("what was near the convoy")
         assert unkinded is not None and unkinded.answerable  # probability 0.5
-
-
-def test_a_decision_row_takes_each_named_input_from_its_source() -> None:
-    reading = Reading(np.array([0.5, 2.0]), np.array([-1.0, 3.0]))
-    asked = np.arange(len(QUESTION_FEATURES), dtype=np.float32)
-    row = decision_row(7.0, reading, asked, ("span_best", QUESTION_FEATURES[4], "answer_logit"))
-    assert row == [3.0, 4.0, 7.0]
-    joined = replace(reading, ranker=np.zeros(2), near=np.zeros(2))
-    assert decision_row(7.0, joined, asked, DECISION_INPUTS)[:3] == [7.0, 2.0, 3.0]
-    with pytest.raises(ValueError):
-        decision_row(7.0, reading, asked[:-1], ("reader_best",))  # features out of step
-    with pytest.raises(ValueError, match="reads"):
-        ReaderSpec("m", 6, 128, 1.0, LinearModel(("cosine",), *np.ones((3, 1)), 0.0))
-
-
-def test_the_passage_inputs_read_the_passage_the_joined_order_puts_first() -> None:
-    reading = Reading(
-        np.array([0.5, 2.0, -1.0]),
-        np.array([-1.0, 3.0, 0.5]),
-        ranker=np.array([3.0, 0.0, 1.0]),
-        near=np.array([0.1, 0.2, 0.9]),
-    )
-    asked = np.zeros(len(QUESTION_FEATURES))
-
-    def inputs(order: tuple[float, float]) -> dict[str, float]:
-        row = decision_row(0.0, reading, asked, PASSAGE_INPUTS, order)
-        return dict(zip(PASSAGE_INPUTS, row, strict=True))
-
-    ranker_first = inputs((1.0, 0.0))  # joined 3.5, 2.0, 0.0
-    assert ranker_first == {
-        "reader_first": 0.5,
-        "span_first": -1.0,
-        "reader_second": 0.5,
-        "reader_mean": 0.5,
-        "reader_positive": 2.0,
-        "ranker_best": 3.0,
-        "near_best": 0.9,
-    }
-    reader_first = inputs((3.0, 0.0))  # joined 4.5, 6.0, -2.0
-    assert (reader_first["reader_first"], reader_first["span_first"]) == (2.0, 3.0)
-    near_first = inputs((0.0, 10.0))  # joined 4.0, 2.0, 10.0
-    assert (near_first["reader_first"], near_first["span_first"]) == (-1.0, 0.5)
-    single = Reading(np.array([-2.0]), np.array([1.0]), ranker=np.array([0.3]))
-    row = decision_row(0.0, single, asked, PASSAGE_INPUTS, (1.0, 1.0))
-    assert row == [-2.0, 1.0, -2.0, -2.0, 0.0, 0.3, 0.0]  # no adapter: cosines read 0
-    with pytest.raises(ValueError, match="ranker"):  # a reading the reading stage never joined
-        decision_row(0.0, replace(reading, ranker=None), asked, ("reader_first",))
-    span_first = LinearModel(("span_first",), *np.ones((3, 1)), 0.0)
-    with pytest.raises(ValueError, match="reads"):
-        ReaderSpec("m", 6, 128, 1.0, span_first)  # no span head to read it from
 
 
 def test_the_decision_reads_the_passage_the_service_quotes(tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "training"))
 
+import fit_join
 import train_reader
 
 
@@ -111,8 +112,8 @@ def _joined_rows(count: int) -> list[dict]:
 
 def test_the_order_held_keeps_its_weights_and_the_same_decision() -> None:
     rows = _joined_rows(60)
-    fitted = train_reader.fit_combination(rows, True)
-    held = train_reader.fit_combination(rows, True, (2.0, 10.0))
+    fitted = fit_join.fit_combination(rows, True)
+    held = fit_join.fit_combination(rows, True, (2.0, 10.0))
     assert fitted[:2] == (4.0, 0.0)  # the smallest reader weight that puts the answer first
     assert held[:2] == (2.0, 10.0)
     assert held[2].names == fitted[2].names
@@ -128,8 +129,8 @@ def test_the_order_is_chosen_on_its_own_rows_and_the_decision_on_the_join() -> N
         {**r, "all": {**r["all"], "reader": np.zeros(3), "near": np.array([0.0, 0.2, 0.0])}}
         for r in rows
     ]
-    alone = train_reader.fit_combination(rows, True)
-    apart = train_reader.fit_combination(rows, True, order_rows=near)
+    alone = fit_join.fit_combination(rows, True)
+    apart = fit_join.fit_combination(rows, True, order_rows=near)
     assert alone[:2] == (4.0, 0.0)
     assert apart[:2] == (0.0, 10.0)  # the smallest adapter weight that puts the answer first
     for part in ("mean", "scale", "coef"):
@@ -140,8 +141,8 @@ def test_the_decision_reads_the_passages_as_the_held_order_ranks_them() -> None:
     from qa_bot.reader import PASSAGE_INPUTS, READER_INPUTS, SPAN_INPUTS
 
     rows = _joined_rows(60)
-    by_reader = train_reader.fit_combination(rows, True, (4.0, 0.0), passages=True)
-    by_ranker = train_reader.fit_combination(rows, True, (0.0, 0.0), passages=True)
+    by_reader = fit_join.fit_combination(rows, True, (4.0, 0.0), passages=True)
+    by_ranker = fit_join.fit_combination(rows, True, (0.0, 0.0), passages=True)
     names = by_reader[2].names
     # No span head in these rows: the decision reads no span input, and every other one.
     assert names[:2] == READER_INPUTS[:2] and not set(SPAN_INPUTS) & set(names)
@@ -151,6 +152,6 @@ def test_the_decision_reads_the_passages_as_the_held_order_ranks_them() -> None:
     # The reader weighed at 4 puts the right passage (the reader's second logit) first; the
     # ranker alone, the first passage. The decision's rows read the one each order quotes.
     for order, position in (((4.0, 0.0), 1), ((0.0, 0.0), 0)):
-        got = [train_reader.decision_inputs(r["all"], names, order)[first] for r in answered]
+        got = [fit_join.decision_inputs(r["all"], names, order)[first] for r in answered]
         assert got == [float(r["all"]["reader"][position]) for r in answered]
     assert by_reader[2].mean[first] != by_ranker[2].mean[first]

@@ -35,23 +35,18 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import train_ranker
-from train_ranker import SEED, Example, fit
+import fit_join
+from train_ranker import SEED, Example
 
 from qa_bot.evaluation import EvalQuestion, contains_answer
-from qa_bot.features import QUESTION_FEATURES, question_features
+from qa_bot.features import question_features
 from qa_bot.ranker import LearnedRanker, LinearModel
 from qa_bot.read_stage import reading_positions
 from qa_bot.reader import (
-    PASSAGE_INPUTS,
-    READER_INPUTS,
-    SPAN_INPUTS,
     SPEC_FILE,
     WEIGHTS_FILE,
     PassageReader,
     ReaderSpec,
-    Reading,
-    decision_row,
     encode_pairs,
     span_margins,
 )
@@ -71,9 +66,6 @@ HEAD_LEARNING_RATE = 1e-3
 MAX_PAIRS = 30000
 #: The longest answer span the span head may point at, in tokens (``ReaderSpec.max_span``).
 MAX_SPAN = 30
-RANK_WEIGHTS = (0.0, 0.25, 0.5, 1.0, 2.0, 3.0, 4.0, 6.0)
-#: Weights tried for the passages' cosines with the adapted question (when they are known).
-ADAPTER_WEIGHTS = (0.0, 2.0, 5.0, 10.0, 20.0, 40.0)
 
 
 def stack_fold(e: Example) -> bool:
@@ -309,111 +301,6 @@ def scored(
     return rows
 
 
-def reading_of(read: dict) -> Reading:
-    """A scored row's passages read, as serving's reading stage hands them to the decision."""
-    near = read.get("near", np.zeros(len(read["reader"])))
-    return Reading(read["reader"], read["span"], ranker=read["ranker"], near=near)
-
-
-def first_right(r: dict, weight: float, adapter_weight: float = 0.0) -> int:
-    a = r["all"]
-    return int(a["labels"][int(np.argmax(reading_of(a).joined((weight, adapter_weight))))])
-
-
-def fit_combination(
-    rows: list[dict],
-    questions: bool = False,
-    order: tuple[float, float] | None = None,
-    order_rows: list[dict] | None = None,
-    passages: bool = False,
-) -> tuple[float, float, LinearModel]:
-    """The order's weights (:func:`fit_order`, on ``order_rows`` when given, else on ``rows``)
-    and the decision over ``rows`` (:func:`fit_decision`), which reads the passages as ranked
-    by that order."""
-    weight, adapter_weight = fit_order(rows if order_rows is None else order_rows, order)
-    answer = fit_decision(rows, questions, (weight, adapter_weight), passages)
-    return weight, adapter_weight, answer
-
-
-def fit_order(rows: list[dict], order: tuple[float, float] | None = None) -> tuple[float, float]:
-    """The order's weights of the reader's logit and of the adapted cosine: the best top-1 on
-    ``rows``, the smallest among equals; or ``order`` when given."""
-    ranked = [r for r in rows if not r["unanswerable"] and r["all"]["labels"].any()]
-    adapted = any(np.any(r["all"]["near"]) for r in ranked)
-    grid = [(w, v) for w in RANK_WEIGHTS for v in (ADAPTER_WEIGHTS if adapted else (0.0,))]
-    grid = grid if order is None else [order]
-    scores = {wv: np.mean([first_right(r, *wv) for r in ranked]) for wv in grid}
-    print(f"  fold top-1 by (reader, adapter) weight: {scores}", file=sys.stderr)
-    return max(grid, key=lambda wv: (scores[wv], -wv[0], -wv[1]))
-
-
-def fit_decision(
-    rows: list[dict],
-    questions: bool = False,
-    order: tuple[float, float] = (0.0, 0.0),
-    passages: bool = False,
-) -> LinearModel:
-    """The decision over the reader's logit and span margin (with ``questions``, over the
-    question features too, their weights fitted again beside the reader's; with ``passages``,
-    over what the reader made of the passages as ``order`` ranks them, PASSAGE_INPUTS).
-    Answer-removed copies count as unanswered, at half weight."""
-    spans = any(np.any(r["all"]["span"]) for r in rows)
-    names = READER_INPUTS[: 3 if spans else 2]
-    names += tuple(n for n in PASSAGE_INPUTS if spans or n not in SPAN_INPUTS) if passages else ()
-    names += QUESTION_FEATURES if questions else ()
-    x, y, w = [], [], []
-    for r in rows:
-        if r["unanswerable"] or r["all"]["labels"].any():
-            x.append(decision_inputs(r["all"], names, order))
-            y.append(0 if r["unanswerable"] else 1)
-            w.append(1.0)
-        if "removed" in r:
-            x.append(decision_inputs(r["removed"], names, order))
-            y.append(0), w.append(0.5)
-    answer = fit(np.array(x), np.array(y), 1.0, np.array(w))
-    return replace(answer, names=names)
-
-
-def decision_inputs(
-    read: dict, names: tuple[str, ...], order: tuple[float, float] = (0.0, 0.0)
-) -> list[float]:
-    """What the decision named ``names`` reads of the passages read (as serving does)."""
-    return decision_row(read["answer"], reading_of(read), read["asked"], names, order)
-
-
-def report(rows: list[dict], spec: ReaderSpec, threshold: float) -> dict[str, dict]:
-    out = {}
-    for name in sorted({r["set"] for r in rows}):
-        part = [r for r in rows if r["set"] == name]
-        ranked = [r for r in part if not r["unanswerable"] and r["all"]["labels"].any()]
-        entry = {"questions": len(part)}
-        if ranked:
-            entry["ranker_top1"] = round(float(np.mean([first_right(r, 0.0) for r in ranked])), 4)
-            joined = [first_right(r, spec.rank_weight, spec.adapter_weight) for r in ranked]
-            entry["with_reader_top1"] = round(float(np.mean(joined)), 4)
-        for label, with_reader in (("ranker", False), ("with_reader", True)):
-            right, declined = [], []
-            for r in part:
-                a = r["all"]
-                reading = reading_of(a)
-                logit = (
-                    spec.answer_logit(a["answer"], reading, a["asked"])
-                    if with_reader
-                    else a["answer"]
-                )
-                answers = 1 / (1 + math.exp(-logit)) >= threshold
-                weight = spec.rank_weight if with_reader else 0.0
-                if r["unanswerable"]:
-                    declined.append(not answers)
-                else:
-                    shift = spec.adapter_weight if with_reader else 0.0
-                    right.append(answers and bool(first_right(r, weight, shift)))
-            entry[f"{label}_first_passage_answers"] = train_ranker._mean(right)
-            entry[f"{label}_unanswerable_declined"] = train_ranker._mean(declined)
-        out[name] = entry
-    return out
-
-
 def write_spec(folder: Path, spec: ReaderSpec, provenance: dict) -> Path:
     """The reader's spec, with how it was made, written beside its weights; returns its path."""
     path = folder / SPEC_FILE
@@ -454,9 +341,9 @@ def main(argv: list[str] | None = None) -> int:
     blank = LinearModel(("answer_logit", "reader_best"), np.zeros(2), np.ones(2), np.zeros(2), 0.0)
     spec = ReaderSpec(BASE_MODEL, args.layers, MAX_LENGTH, 0.0, blank)
     shipped = assemble(spec, weights)  # what ships: the int8 differences, not the module
-    weight, _, answer = fit_combination(scored(shipped, spec, fold, ranker))
+    weight, _, answer = fit_join.fit_combination(scored(shipped, spec, fold, ranker))
     spec = replace(spec, rank_weight=weight, answer=answer)
-    held = report(scored(shipped, spec, test, ranker), spec, args.threshold)
+    held = fit_join.report(scored(shipped, spec, test, ranker), spec, args.threshold)
     print(json.dumps(held, indent=1))
     provenance = {
         "script": "training/train_reader.py",

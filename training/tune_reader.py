@@ -62,6 +62,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import fit_join
 import train_ranker
 import train_reader
 from train_ranker import SEED, Example
@@ -225,9 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     fitted, folded = scored(fitting), scored(fold)
     joined = fitted * SEEDS_FIT_WEIGHT + folded
     order = None if args.fit_order else ORDER
-    weight, adapter_weight, answer = train_reader.fit_combination(
-        joined, True, order, passages=True
-    )
+    weight, adapter_weight, answer = fit_join.fit_combination(joined, True, order, passages=True)
     spec = replace(
         spec,
         rank_weight=weight,
@@ -241,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     ]
     rows = scored(reported + held)
     threshold = RetrievalSettings().reader_answer_threshold  # what serving answers at
-    report = train_reader.report(rows, spec, threshold)
+    report = fit_join.report(rows, spec, threshold)
     print(json.dumps(report, indent=1))
     provenance = {
         "script": "training/tune_reader.py",
