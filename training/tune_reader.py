@@ -70,7 +70,7 @@ from train_ranker import SEED, Example
 from qa_bot.evaluation import load_questions
 from qa_bot.query_adapter import QueryAdapter
 from qa_bot.ranker import LearnedRanker
-from qa_bot.reader import WEIGHTS_FILE, PassageReader, load_spec
+from qa_bot.reader import WEIGHTS_FILE, PassageReader, ReaderSpec, load_spec
 from qa_bot.reader_export import assemble, export_reader
 from qa_bot.runtime import prepare_process
 from qa_bot.service import QAService
@@ -154,6 +154,26 @@ def as_written(items: list[Example]) -> list[Example]:
     return out
 
 
+def train_epoch(args: argparse.Namespace, base: ReaderSpec, seeds: list[Example], data) -> int:
+    """Train the epoch from ``base`` on ``args.writers``' questions and ``args.replay`` pairs
+    from the base reader's training questions, save its weights in ``args.out``; how many
+    pairs it read."""
+    tuning = [e for e in seeds if writer(e) in args.writers]
+    base_training = [e for e in data if not e.test and not train_reader.stack_fold(e)]
+    rng = random.Random(SEED)
+    pairs = train_reader.pairs(tuning, rng, limit=len(tuning) * 20)
+    pairs += train_reader.pairs(base_training, random.Random(SEED + 1), args.replay)
+    rng.shuffle(pairs)
+    print(f"tuning on {len(tuning)} questions, {len(pairs)} pairs", file=sys.stderr)
+    start = assemble(base, args.base / WEIGHTS_FILE)
+    module = train_reader.train(
+        pairs, base.layers, start=start, rates=RATES, span_weight=SPAN_WEIGHT
+    )
+    args.out.mkdir(parents=True, exist_ok=True)
+    train_reader.save_weights(module, args.out / WEIGHTS_FILE)
+    return len(pairs)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", type=Path, default=Path("/tmp/qa-train"))
@@ -182,32 +202,27 @@ def main(argv: list[str] | None = None) -> int:
     if not cache.is_file() or not (args.base / WEIGHTS_FILE).is_file():
         print(f"no {cache} or {args.base}: run the two scripts before this one", file=sys.stderr)
         return 2
-    overlap = sorted(set(args.writers) & set(FIT_WRITERS + REPORT_WRITERS))
+    base = load_spec(args.base)
+    # With --join-only no epoch runs: the weights' record is the one their base wrote.
+    made = base.provenance if args.join_only else {}
+    trained = tuple(made.get("writers", {}).get("train", ())) if args.join_only else args.writers
+    overlap = sorted(set(trained) & set(FIT_WRITERS + REPORT_WRITERS))
     if overlap:  # a decision fitted on questions the reader trained on trusts it too much
-        print(f"--writers {','.join(overlap)} also fit or report the join", file=sys.stderr)
+        print(
+            f"the reader trains on {','.join(overlap)}, which fit or report the join",
+            file=sys.stderr,
+        )
         return 2
     sys.modules["__main__"].Example = Example  # the cache pickles train_ranker's Example
     data = pickle.loads(cache.read_bytes())
     seeds = realistic_examples(args.work)
-    tuning = [e for e in seeds if writer(e) in args.writers]
     fitting = as_written([e for e in seeds if writer(e) in FIT_WRITERS])
     reported = as_written([e for e in seeds if writer(e) in REPORT_WRITERS])
-    base_training = [e for e in data if not e.test and not train_reader.stack_fold(e)]
-    rng = random.Random(SEED)
-    pairs = train_reader.pairs(tuning, rng, limit=len(tuning) * 20)
-    pairs += train_reader.pairs(base_training, random.Random(SEED + 1), args.replay)
-    rng.shuffle(pairs)
-    print(f"tuning on {len(tuning)} questions, {len(pairs)} pairs", file=sys.stderr)
-    base = load_spec(args.base)
     spec = replace(base, span=SPAN_WEIGHT > 0, max_span=train_reader.MAX_SPAN)
     weights = args.out / WEIGHTS_FILE
+    pairs, replay = made.get("pairs", 0), made.get("replay", 0)
     if not args.join_only:
-        start = assemble(base, args.base / WEIGHTS_FILE)
-        module = train_reader.train(
-            pairs, spec.layers, start=start, rates=RATES, span_weight=SPAN_WEIGHT
-        )
-        args.out.mkdir(parents=True, exist_ok=True)
-        train_reader.save_weights(module, weights)
+        pairs, replay = train_epoch(args, base, seeds, data), args.replay
     if args.join_on_torch:
         shipped = assemble(spec, weights)  # what ships: the int8 differences, not the module
     else:  # the int8 export serving reads, whose outputs differ from torch's
@@ -247,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
         "seed": SEED,
         "base": spec.provenance,
         "writers": {
-            "train": args.writers,
+            "train": trained,
             "fit": FIT_WRITERS,
             "report": REPORT_WRITERS,
         },
@@ -261,8 +276,8 @@ def main(argv: list[str] | None = None) -> int:
         "report_threshold": threshold,
         "depth": READ_DEPTH,
         "adapter_reads": extra,
-        "pairs": len(pairs),
-        "replay": args.replay,
+        "pairs": pairs,
+        "replay": replay,
         "held_out": report,
     }
     wrote = [train_reader.write_spec(args.out, spec, provenance)]
