@@ -19,6 +19,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "training"))
 import fit_join
 import train_reader
 
+from qa_bot.reader import ReaderSpec
+
 
 @pytest.fixture(scope="module")
 def tokenizer():
@@ -155,3 +157,28 @@ def test_the_decision_reads_the_passages_as_the_held_order_ranks_them() -> None:
         got = [fit_join.decision_inputs(r["all"], names, order)[first] for r in answered]
         assert got == [float(r["all"]["reader"][position]) for r in answered]
     assert by_reader[2].mean[first] != by_ranker[2].mean[first]
+
+
+def test_the_topic_model_learns_off_topic_questions_from_their_set() -> None:
+    from qa_bot.features import QUESTION_FEATURES
+
+    rows = _joined_rows(60)
+    # Off-topic questions asked of the articles: passages far from them (a low cosine), and
+    # a reader that cannot tell them apart from the on-topic questions the articles lack.
+    dense = QUESTION_FEATURES.index("best_dense")
+    off = []
+    for i, r in enumerate(rows[:30]):
+        asked = r["all"]["asked"].copy()
+        asked[dense] -= 3.0
+        name = fit_join.OFF_TOPIC + ("-written" if i % 2 else "")
+        off.append({**r, "set": name, "unanswerable": True, "all": {**r["all"], "asked": asked}})
+    _, _, answer = fit_join.fit_combination(rows, True, (4.0, 0.0), passages=True)
+    topic = fit_join.fit_topic(rows + off, answer.names, (4.0, 0.0))
+    assert topic.names == answer.names
+    assert topic.coef[answer.names.index("best_dense")] > 1.0
+    spec = ReaderSpec("m", 6, 128, 4.0, answer, topic=topic)
+    off_declined = [not fit_join.answers(spec, r["all"], 0.0, 0.5) for r in off]
+    on_answered = [fit_join.answers(spec, r["all"], 0.0, 0.5) for r in rows]
+    assert np.mean(off_declined) > 0.9 and np.mean(on_answered) > 0.9
+    # Without a topic threshold, the decision alone answers (here at 0: everything).
+    assert all(fit_join.answers(spec, r["all"], 0.0, 0.0) for r in off)

@@ -26,6 +26,9 @@ from qa_bot.reader import (
     decision_row,
 )
 
+#: The set name of questions asked of articles on another subject (``train_ranker`` names
+#: its own so, and ``tune_reader`` the written off-topic questions).
+OFF_TOPIC = "off-topic"
 #: Weights tried for the reader's logit in the order (``--fit-order``).
 RANK_WEIGHTS = (0.0, 0.25, 0.5, 1.0, 2.0, 3.0, 4.0, 6.0)
 #: Weights tried for the passages' cosines with the adapted question (when they are known).
@@ -97,6 +100,31 @@ def fit_decision(
     return replace(answer, names=names)
 
 
+def fit_topic(rows: list[dict], names: tuple[str, ...], order: tuple[float, float]) -> LinearModel:
+    """The topic model over the decision's inputs ``names``: a question of a set whose name
+    starts with OFF_TOPIC (asked of articles on another subject) is off their topic, any other
+    one (answerable or not) on it. Answer-removed copies are left out: their question is on
+    the topic."""
+    x = [decision_inputs(r["all"], names, order) for r in rows]
+    y = [int(not r["set"].startswith(OFF_TOPIC)) for r in rows]
+    topic = fit(np.array(x), np.array(y), 1.0)
+    return replace(topic, names=names)
+
+
+def answers(spec: ReaderSpec, read: dict, threshold: float, topic_threshold: float) -> bool:
+    """Whether serving answers a scored row's question (``qa_bot.decision.learned_decision``
+    with the reader)."""
+    reading = reading_of(read)
+    topic = spec.topic_logit(read["answer"], reading, read["asked"])
+    if topic is not None and _sigmoid(topic) < topic_threshold:
+        return False
+    return _sigmoid(spec.answer_logit(read["answer"], reading, read["asked"])) >= threshold
+
+
+def _sigmoid(logit: float) -> float:
+    return 1 / (1 + math.exp(-logit))
+
+
 def decision_inputs(
     read: dict, names: tuple[str, ...], order: tuple[float, float] = (0.0, 0.0)
 ) -> list[float]:
@@ -104,7 +132,9 @@ def decision_inputs(
     return decision_row(read["answer"], reading_of(read), read["asked"], names, order)
 
 
-def report(rows: list[dict], spec: ReaderSpec, threshold: float) -> dict[str, dict]:
+def report(
+    rows: list[dict], spec: ReaderSpec, threshold: float, topic_threshold: float = 0.0
+) -> dict[str, dict]:
     out = {}
     for name in sorted({r["set"] for r in rows}):
         part = [r for r in rows if r["set"] == name]
@@ -118,19 +148,17 @@ def report(rows: list[dict], spec: ReaderSpec, threshold: float) -> dict[str, di
             right, declined = [], []
             for r in part:
                 a = r["all"]
-                reading = reading_of(a)
-                logit = (
-                    spec.answer_logit(a["answer"], reading, a["asked"])
+                answered = (
+                    answers(spec, a, threshold, topic_threshold)
                     if with_reader
-                    else a["answer"]
+                    else _sigmoid(a["answer"]) >= threshold
                 )
-                answers = 1 / (1 + math.exp(-logit)) >= threshold
                 weight = spec.rank_weight if with_reader else 0.0
                 if r["unanswerable"]:
-                    declined.append(not answers)
+                    declined.append(not answered)
                 else:
                     shift = spec.adapter_weight if with_reader else 0.0
-                    right.append(answers and bool(first_right(r, weight, shift)))
+                    right.append(answered and bool(first_right(r, weight, shift)))
             entry[f"{label}_first_passage_answers"] = train_ranker._mean(right)
             entry[f"{label}_unanswerable_declined"] = train_ranker._mean(declined)
         out[name] = entry

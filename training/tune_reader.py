@@ -33,6 +33,14 @@ before the fourteenth round, whose outputs differ from the export's by more than
 ``--writers`` and ``--replay`` change what the epoch reads (a further epoch from the shipped
 reader, ``--base src/qa_bot/trained_reader``, was the fourteenth round's candidate, not adopted).
 
+Since the sixteenth round the join also holds a topic model (``ReaderSpec.topic``): a logistic
+regression over the decision's inputs that tells questions about what the articles cover (every
+row the decision is fitted on, once) from questions on other subjects asked of them: the base
+reader's fold of XQuAD and Reuters questions asked of the seeds and the other way round, and the
+off-topic questions written blind for it (OFF_TOPIC_QUESTIONS, one in five of them only
+reported). Serving declines below ``retrieval.reader_topic_threshold`` whatever the decision
+says ("Sixteenth round").
+
 The epoch also trains a span head from nothing (SPAN_WEIGHT, its loss beside the logit's): for
 each passage, where the answer starts and ends in it, or that it is not there. How much its best
 span beats "not there" is the decision's third input (benchmarks/README.md, "Ninth round").
@@ -78,6 +86,10 @@ from qa_bot.settings import PACKAGED_ADAPTER, RetrievalSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 REALISTIC = ROOT / "tests" / "realistic_questions.jsonl"
+#: Questions on other subjects than the seeds', written blind for the topic model.
+OFF_TOPIC_QUESTIONS = ROOT / "training" / "data" / "offtopic_questions.jsonl"
+#: The set name of the written off-topic questions (reported apart from train_ranker's).
+WRITTEN_OFF_TOPIC = fit_join.OFF_TOPIC + "-written"
 #: The writers the query adapter trained on (and the ninth round's reader).
 ADAPTER_WRITERS = tuple("cdefghijkopqstuvw")
 #: The reader trains on those and on the blind checks of the eighth to tenth rounds (sets 5 to
@@ -121,6 +133,23 @@ def realistic_examples(work: Path) -> list[Example]:
     seeds = train_ranker.service_for(ROOT / "seeds", work / "seeds_index")
     questions = load_questions(REALISTIC)
     data = train_ranker.examples(seeds, "realistic", questions, lambda q: True, random.Random(SEED))
+    cache.write_bytes(pickle.dumps(data))
+    return data
+
+
+def off_topic_examples(work: Path) -> list[Example]:
+    """The written off-topic questions asked of the seeds, ranked and featurised (cached by
+    the file's content); one question in five (by a hash of its id) is ``test``, only
+    reported."""
+    digest = hashlib.sha256(OFF_TOPIC_QUESTIONS.read_bytes()).hexdigest()[:12]
+    cache = work / f"off_topic_examples_{digest}.pkl"
+    if cache.is_file():
+        return pickle.loads(cache.read_bytes())
+    seeds = train_ranker.service_for(ROOT / "seeds", work / "seeds_index")
+    questions = load_questions(OFF_TOPIC_QUESTIONS)
+    data = train_ranker.examples(
+        seeds, WRITTEN_OFF_TOPIC, questions, train_reader.in_fold, random.Random(SEED)
+    )
     cache.write_bytes(pickle.dumps(data))
     return data
 
@@ -242,20 +271,26 @@ def main(argv: list[str] | None = None) -> int:
     joined = fitted * SEEDS_FIT_WEIGHT + folded
     order = None if args.fit_order else ORDER
     weight, adapter_weight, answer = fit_join.fit_combination(joined, True, order, passages=True)
+    off_topic = off_topic_examples(args.work)
+    off_fit = scored([e for e in off_topic if not e.test])
+    topic_rows = fitted + folded + off_fit
+    topic = fit_join.fit_topic(topic_rows, answer.names, (weight, adapter_weight))
     spec = replace(
         spec,
         rank_weight=weight,
         adapter_weight=adapter_weight,
         answer=answer,
+        topic=topic,
     )
     held = [
         e
-        for name in ("xquad", "reuters3")
+        for name in ("xquad", "reuters3", fit_join.OFF_TOPIC)
         for e in [e for e in data if e.test and e.set_name == name][:REPORT_LIMIT]
     ]
-    rows = scored(reported + held)
-    threshold = RetrievalSettings().reader_answer_threshold  # what serving answers at
-    report = fit_join.report(rows, spec, threshold)
+    rows = scored(reported + held + [e for e in off_topic if e.test])
+    serving = RetrievalSettings()  # what serving answers at
+    threshold, topic_threshold = serving.reader_answer_threshold, serving.reader_topic_threshold
+    report = fit_join.report(rows, spec, threshold, topic_threshold)
     print(json.dumps(report, indent=1))
     provenance = {
         "script": "training/tune_reader.py",
@@ -273,7 +308,13 @@ def main(argv: list[str] | None = None) -> int:
             "on": "torch" if args.join_on_torch else "int8 export",
             "inputs": "passages",
         },
+        "topic": {
+            "off_topic_rows": sum(r["set"].startswith(fit_join.OFF_TOPIC) for r in topic_rows),
+            "rows": len(topic_rows),
+            "written": str(OFF_TOPIC_QUESTIONS.relative_to(ROOT)),
+        },
         "report_threshold": threshold,
+        "report_topic_threshold": topic_threshold,
         "depth": READ_DEPTH,
         "adapter_reads": extra,
         "pairs": pairs,

@@ -53,17 +53,36 @@ def best_coverage(query: Query, hits: Sequence[Hit]) -> float:
 
 
 def learned_decision(
-    query: Query, hits: Sequence[Hit], logit: float, settings: RetrievalSettings, *, read: bool
+    query: Query,
+    hits: Sequence[Hit],
+    logit: float,
+    settings: RetrievalSettings,
+    *,
+    read: bool,
+    topic: float | None = None,
 ) -> Verdict:
     """Answer when the answer model's probability reaches ``answer_threshold`` (or
     ``reader_answer_threshold`` when the reader has read the best passages: its decision is
-    calibrated apart)."""
-    probability = 1.0 / (1.0 + math.exp(-logit))
+    calibrated apart), unless the reader's topic model (``topic``, a logit) finds the question
+    about something else than what the articles cover (below ``reader_topic_threshold``)."""
+    probability = _sigmoid(logit)
+    coverage = best_coverage(query, hits)
+    if topic is not None and _sigmoid(topic) < settings.reader_topic_threshold:
+        on_topic, needs = _sigmoid(topic), settings.reader_topic_threshold
+        reason = (
+            f"the topic model gives {on_topic:.2f} that the question is about what the "
+            f"articles cover (needs {needs:g})"
+        )
+        return Verdict(False, coverage, reason, probability)
     threshold = settings.reader_answer_threshold if read else settings.answer_threshold
     answerable = probability >= threshold
     who = "the answer model and the reader give" if read else "the answer model gives"
     reason = f"{who} {probability:.2f} that the best passages answer (needs {threshold:g})"
-    return Verdict(answerable, best_coverage(query, hits), reason, probability)
+    return Verdict(answerable, coverage, reason, probability)
+
+
+def _sigmoid(logit: float) -> float:
+    return 1.0 / (1.0 + math.exp(-logit))
 
 
 def decide(query: Query, hits: Sequence[Hit], settings: RetrievalSettings) -> Verdict:

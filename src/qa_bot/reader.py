@@ -97,6 +97,13 @@ class ReaderSpec:
     with the adapted question (:mod:`qa_bot.query_adapter`), added to the order too; it is
     fitted with the other two by ``tune_reader.py``, 0 for a reader fitted without adapter.
 
+    ``topic``, when there is one, is a second logistic regression over the same inputs: how
+    likely the question is about what the articles cover at all. It is fitted apart, with
+    questions on other subjects asked of the articles as its negatives, because one linear
+    decision cannot learn both that an on-topic question whose answer is missing sits close to
+    the passages and that an off-topic one sits far from them (it extrapolates the first to
+    the second, and answers "how fast is light?" with a drone's speed).
+
     A reader with ``span`` also marks where the answer starts and ends in each passage (or
     that it is not there: the first token, as in SQuAD 2.0 readers); how much its best span of
     at most ``max_span`` tokens beats "not there" (:func:`span_margins`) is the decision's
@@ -112,11 +119,14 @@ class ReaderSpec:
     adapter_weight: float = 0.0
     span: bool = False
     max_span: int = 30
+    topic: LinearModel | None = None
 
     def __post_init__(self) -> None:
-        unknown = [n for n in self.answer.names if n not in DECISION_INPUTS]
-        if unknown or (set(SPAN_INPUTS) & set(self.answer.names) and not self.span):
-            raise ValueError(f"the reader's decision reads {list(self.answer.names)}")
+        for model in (self.answer, self.topic):
+            names = () if model is None else model.names
+            unknown = [n for n in names if n not in DECISION_INPUTS]
+            if unknown or (set(SPAN_INPUTS) & set(names) and not self.span):
+                raise ValueError(f"the reader's decision reads {list(names)}")
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -128,6 +138,7 @@ class ReaderSpec:
             "span": self.span,
             "max_span": self.max_span,
             "answer": self.answer.to_json(),
+            **({} if self.topic is None else {"topic": self.topic.to_json()}),
             "provenance": self.provenance,
         }
 
@@ -143,6 +154,7 @@ class ReaderSpec:
             float(data.get("adapter_weight", 0.0)),
             bool(data.get("span", False)),
             int(data.get("max_span", 30)),
+            LinearModel.from_json(data["topic"]) if "topic" in data else None,
         )
 
     @property
@@ -155,6 +167,14 @@ class ReaderSpec:
         question's features, in the order of QUESTION_FEATURES)."""
         row = decision_row(answer_logit, reading, asked, self.answer.names, self.order)
         return float(self.answer.logits(np.array([row]))[0])
+
+    def topic_logit(self, answer_logit: float, reading: Reading, asked: np.ndarray) -> float | None:
+        """The topic model's logit that the question is about what the articles cover (None
+        without one), from the same inputs as :meth:`answer_logit`."""
+        if self.topic is None:
+            return None
+        row = decision_row(answer_logit, reading, asked, self.topic.names, self.order)
+        return float(self.topic.logits(np.array([row]))[0])
 
 
 @dataclass(frozen=True)

@@ -252,14 +252,17 @@ def rerank_and_decide(
     else:
         asked = question_features(query, head, logits[order], rows[order])
         answer_logit = float(learned.answer.logits(asked[None, :])[0])
-        reader = rankers.reader if rankers else None
+        reader, topic = rankers.reader if rankers else None, None
         if reader is not None:
             adapter = rankers.adapter if rankers else None
             picked, near = to_read(snapshot, qv, head, settings, adapter)
             ordered = logits[order]
             head, reading = read_passages(reader, query, head, ordered, picked, near, settings)
+            topic = reader.spec.topic_logit(answer_logit, reading, asked)
             answer_logit = reader.spec.answer_logit(answer_logit, reading, asked)
-        verdict = learned_decision(query, head, answer_logit, settings, read=reader is not None)
+        verdict = learned_decision(
+            query, head, answer_logit, settings, read=reader is not None, topic=topic
+        )
     if rankers and rankers.cross:
         head = _cross_ordered(rankers.cross, query, head)
     return head + tail, _named(verdict, query, settings)

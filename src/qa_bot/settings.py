@@ -168,6 +168,9 @@ class RetrievalSettings(BaseModel):
     reader_depth: int = Field(3, ge=1, le=30)
     #: With the reader, the decision answers when its probability reaches this instead.
     reader_answer_threshold: float = Field(0.2, ge=0.0, le=1.0)
+    #: A reader with a topic model declines, whatever its decision says, the questions the
+    #: topic model finds about something the articles do not cover below this probability.
+    reader_topic_threshold: float = Field(0.2, ge=0.0, le=1.0)
     #: The first quote grows from the sentence holding the start of the reader's best answer
     #: span when that span beats "not there" by ``quote_span_margin`` (span readers only);
     #: otherwise, or when off, from the sentence sharing most of the question's words.
