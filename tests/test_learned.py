@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -129,6 +130,20 @@ def test_weights_round_trip_and_bad_files(tmp_path: Path) -> None:
     with pytest.raises(ModelError, match="unreadable") as caught:
         LearnedRanker.load(path)
     assert caught.value.exit_code == 5
+
+
+def test_a_bounded_model_reads_its_inputs_within_the_range_it_was_fitted_on() -> None:
+    names = ("a", "b")
+    free = LinearModel(names, np.zeros(2), np.array([1.0, 0.01]), np.array([1.0, -0.1]), 0.5)
+    bounded = replace(free, low=np.array([-1.0, 0.0]), high=np.array([1.0, 1.0]))
+    inside, outside = np.array([[0.5, 1.0]]), np.array([[0.5, 3.0]])
+    assert bounded.logits(inside)[0] == pytest.approx(free.logits(inside)[0])
+    # 3 is 300 deviations out: read at the bound, not extrapolated to a logit of -29.
+    assert free.logits(outside)[0] == pytest.approx(-29.0)
+    assert bounded.logits(outside)[0] == pytest.approx(free.logits(inside)[0])
+    again = LinearModel.from_json(bounded.to_json())
+    assert again.high is not None and list(again.high) == [1.0, 1.0]
+    assert "low" not in free.to_json() and LinearModel.from_json(free.to_json()).low is None
 
 
 def test_the_packaged_weights_are_for_the_packaged_model() -> None:

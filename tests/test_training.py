@@ -175,6 +175,13 @@ def test_the_topic_model_learns_off_topic_questions_from_their_set() -> None:
     _, _, answer = fit_join.fit_combination(rows, True, (4.0, 0.0), passages=True)
     topic = fit_join.fit_topic(rows + off, answer.names, (4.0, 0.0))
     assert topic.names == answer.names
+    dense_at = answer.names.index("best_dense")
+    for model, fitted in ((answer, rows), (topic, rows + off)):  # the range of their own rows
+        assert model.low is not None and model.high is not None
+        seen = [fit_join.decision_inputs(r["all"], answer.names, (4.0, 0.0)) for r in fitted]
+        np.testing.assert_array_equal(model.low, np.min(seen, axis=0))
+        np.testing.assert_array_equal(model.high, np.max(seen, axis=0))
+    assert topic.low[dense_at] < answer.low[dense_at]  # the off-topic rows' cosines are lower
     assert topic.coef[answer.names.index("best_dense")] > 1.0
     spec = ReaderSpec("m", 6, 128, 4.0, answer, topic=topic)
     off_declined = [not fit_join.answers(spec, r["all"], 0.0, 0.5) for r in off]

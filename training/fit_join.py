@@ -96,7 +96,7 @@ def fit_decision(
         if "removed" in r:
             x.append(decision_inputs(r["removed"], names, order))
             y.append(0), w.append(0.5)
-    answer = fit(np.array(x), np.array(y), 1.0, np.array(w))
+    answer = fit(np.array(x), np.array(y), 1.0, np.array(w), bounded=True)
     return replace(answer, names=names)
 
 
@@ -107,7 +107,7 @@ def fit_topic(rows: list[dict], names: tuple[str, ...], order: tuple[float, floa
     the topic."""
     x = [decision_inputs(r["all"], names, order) for r in rows]
     y = [int(not r["set"].startswith(OFF_TOPIC)) for r in rows]
-    topic = fit(np.array(x), np.array(y), 1.0)
+    topic = fit(np.array(x), np.array(y), 1.0, bounded=True)
     return replace(topic, names=names)
 
 

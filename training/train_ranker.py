@@ -143,7 +143,16 @@ def examples(
     return out
 
 
-def fit(x: np.ndarray, y: np.ndarray, c: float, weight: np.ndarray | None = None) -> LinearModel:
+def fit(
+    x: np.ndarray,
+    y: np.ndarray,
+    c: float,
+    weight: np.ndarray | None = None,
+    *,
+    bounded: bool = False,
+) -> LinearModel:
+    """A logistic regression over standardised ``x``; ``bounded`` records the range of each
+    input, which serving then reads inputs within (the shipped ranker's models have none)."""
     from sklearn.linear_model import LogisticRegression
 
     mean = x.mean(axis=0)
@@ -151,9 +160,9 @@ def fit(x: np.ndarray, y: np.ndarray, c: float, weight: np.ndarray | None = None
     scale[scale < 1e-9] = 1.0
     model = LogisticRegression(C=c, max_iter=2000, random_state=SEED)
     model.fit((x - mean) / scale, y, sample_weight=weight)
-    return LinearModel(
-        tuple(), mean, scale, model.coef_[0].astype(np.float64), float(model.intercept_[0])
-    )
+    low, high = (x.min(axis=0), x.max(axis=0)) if bounded else (None, None)
+    coef, intercept = model.coef_[0].astype(np.float64), float(model.intercept_[0])
+    return LinearModel(tuple(), mean, scale, coef, intercept, low, high)
 
 
 def top1(model: LinearModel, items: Sequence[Example]) -> float:

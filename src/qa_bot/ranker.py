@@ -34,35 +34,60 @@ PACKAGED = "ranker.json"
 
 @dataclass(frozen=True)
 class LinearModel:
-    """A standardised logistic regression: ``logit = ((x - mean) / scale) @ coef + intercept``."""
+    """A standardised logistic regression: ``logit = ((x - mean) / scale) @ coef + intercept``.
+
+    ``low`` and ``high``, when the fit recorded them, are the smallest and largest value of
+    each input among the rows it was fitted on; an input outside them is read at the bound. A
+    linear model knows nothing past its data and must not extrapolate: an input the rows held
+    at 0 or 1 once reads 3 for an acronym spelt out, 80 of its deviations away, and its tiny
+    weight then outvoted every other input.
+    """
 
     names: tuple[str, ...]
     mean: np.ndarray
     scale: np.ndarray
     coef: np.ndarray
     intercept: float
+    low: np.ndarray | None = None
+    high: np.ndarray | None = None
 
     def logits(self, rows: np.ndarray) -> np.ndarray:
-        x = (np.asarray(rows, dtype=np.float64) - self.mean) / self.scale
-        return x @ self.coef + self.intercept
+        x = np.asarray(rows, dtype=np.float64)
+        if self.low is not None and self.high is not None:
+            x = np.clip(x, self.low, self.high)
+        return ((x - self.mean) / self.scale) @ self.coef + self.intercept
 
     def to_json(self) -> dict[str, Any]:
+        bounds = (
+            {}
+            if self.low is None or self.high is None
+            else {
+                "low": _rounded(self.low),
+                "high": _rounded(self.high),
+            }
+        )
         return {
             "names": list(self.names),
             "mean": _rounded(self.mean),
             "scale": _rounded(self.scale),
             "coef": _rounded(self.coef),
             "intercept": round(float(self.intercept), 6),
+            **bounds,
         }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> LinearModel:
+        def bound(key: str) -> np.ndarray | None:
+            return np.asarray(data[key], dtype=np.float64) if key in data else None
+
         return cls(
             tuple(data["names"]),
             np.asarray(data["mean"], dtype=np.float64),
             np.asarray(data["scale"], dtype=np.float64),
             np.asarray(data["coef"], dtype=np.float64),
             float(data["intercept"]),
+            bound("low"),
+            bound("high"),
         )
 
 
