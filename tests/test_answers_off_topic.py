@@ -1,8 +1,9 @@
 """End to end with the real model on the real seeds: questions on other subjects than the
 articles' (general knowledge, how-to, chit-chat, other news, a word shared with war news),
-written blind as an examiner would and scored once before and once after the packaged reader
-learned its topic model (benchmarks/README.md, "Sixteenth round"). The bot must decline them:
-an answer quoted from an unrelated passage is worse than none."""
+written blind as an examiner would by two writers: the first 120 were scored once before and
+once after the packaged reader learned its topic model, the other 150 written after it and
+scored once with each (benchmarks/README.md, "Sixteenth round"). The bot must decline them: an
+answer quoted from an unrelated passage is worse than none."""
 
 from __future__ import annotations
 
@@ -23,12 +24,12 @@ def test_the_packaged_reader_has_a_topic_model_over_its_decision_inputs() -> Non
     assert spec.topic is not None and spec.topic.names == spec.answer.names
 
 
-# 120 questions through the whole path.
+# 270 questions through the whole path.
 @pytest.mark.timeout(600)
 def test_off_topic_questions_are_declined(seeds_service: QAService) -> None:
     questions = load_questions(OFF_TOPIC)
     assert {q.kind for q in questions} == {"off-topic"} and all(q.unanswerable for q in questions)
     report = evaluate(seeds_service, questions, warmup=False)
-    # 116 of 120 with the topic model, 103 without (the fifteenth round's reader); three
+    # 264 of 270 with the topic model, 232 without (the fifteenth round's reader); three
     # questions lower, so that a question at the edge does not fail the suite on another CPU.
-    assert report.abstention_recall is not None and report.abstention_recall >= 0.94
+    assert report.abstention_recall is not None and report.abstention_recall >= 0.96
