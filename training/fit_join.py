@@ -7,7 +7,6 @@ the base reader's join with it, ``tune_reader.py`` the shipped one's.
 
 from __future__ import annotations
 
-import math
 import sys
 from dataclasses import replace
 
@@ -15,6 +14,7 @@ import numpy as np
 import train_ranker
 from train_ranker import fit
 
+from qa_bot.decision import sigmoid
 from qa_bot.features import QUESTION_FEATURES
 from qa_bot.ranker import LinearModel
 from qa_bot.reader import (
@@ -116,13 +116,9 @@ def answers(spec: ReaderSpec, read: dict, threshold: float, topic_threshold: flo
     with the reader)."""
     reading = reading_of(read)
     topic = spec.topic_logit(read["answer"], reading, read["asked"])
-    if topic is not None and _sigmoid(topic) < topic_threshold:
+    if topic is not None and sigmoid(topic) < topic_threshold:
         return False
-    return _sigmoid(spec.answer_logit(read["answer"], reading, read["asked"])) >= threshold
-
-
-def _sigmoid(logit: float) -> float:
-    return 1 / (1 + math.exp(-logit))
+    return sigmoid(spec.answer_logit(read["answer"], reading, read["asked"])) >= threshold
 
 
 def decision_inputs(
@@ -151,7 +147,7 @@ def report(
                 answered = (
                     answers(spec, a, threshold, topic_threshold)
                     if with_reader
-                    else _sigmoid(a["answer"]) >= threshold
+                    else sigmoid(a["answer"]) >= threshold
                 )
                 weight = spec.rank_weight if with_reader else 0.0
                 if r["unanswerable"]:

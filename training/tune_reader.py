@@ -75,7 +75,7 @@ import train_ranker
 import train_reader
 from train_ranker import SEED, Example
 
-from qa_bot.evaluation import load_questions
+from qa_bot.evaluation import EvalQuestion, load_questions
 from qa_bot.query_adapter import QueryAdapter
 from qa_bot.ranker import LearnedRanker
 from qa_bot.reader import WEIGHTS_FILE, PassageReader, ReaderSpec, load_spec
@@ -126,30 +126,30 @@ def writer(e: Example) -> str:
 def realistic_examples(work: Path) -> list[Example]:
     """The seeds' realistic questions, ranked by the hand-made stages and featurised (cached by
     the question file's content, so that a set added to it is never missed)."""
-    digest = hashlib.sha256(REALISTIC.read_bytes()).hexdigest()[:12]
-    cache = work / f"realistic_examples_{digest}.pkl"
-    if cache.is_file():
-        return pickle.loads(cache.read_bytes())
-    seeds = train_ranker.service_for(ROOT / "seeds", work / "seeds_index")
-    questions = load_questions(REALISTIC)
-    data = train_ranker.examples(seeds, "realistic", questions, lambda q: True, random.Random(SEED))
-    cache.write_bytes(pickle.dumps(data))
-    return data
+    return seeds_examples(work, REALISTIC, "realistic", lambda q: True, "realistic_examples")
 
 
 def off_topic_examples(work: Path) -> list[Example]:
     """The written off-topic questions asked of the seeds, ranked and featurised (cached by
     the file's content); one question in five (by a hash of its id) is ``test``, only
     reported."""
-    digest = hashlib.sha256(OFF_TOPIC_QUESTIONS.read_bytes()).hexdigest()[:12]
-    cache = work / f"off_topic_examples_{digest}.pkl"
+    return seeds_examples(
+        work, OFF_TOPIC_QUESTIONS, WRITTEN_OFF_TOPIC, train_reader.in_fold, "off_topic_examples"
+    )
+
+
+def seeds_examples(
+    work: Path, path: Path, set_name: str, test_of: Callable[[EvalQuestion], bool], stem: str
+) -> list[Example]:
+    """The questions in ``path`` asked of the seeds as ``set_name``, ranked and featurised,
+    cached in ``work`` as ``stem`` and the first digits of the file's digest."""
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+    cache = work / f"{stem}_{digest}.pkl"
     if cache.is_file():
         return pickle.loads(cache.read_bytes())
     seeds = train_ranker.service_for(ROOT / "seeds", work / "seeds_index")
-    questions = load_questions(OFF_TOPIC_QUESTIONS)
-    data = train_ranker.examples(
-        seeds, WRITTEN_OFF_TOPIC, questions, train_reader.in_fold, random.Random(SEED)
-    )
+    questions = load_questions(path)
+    data = train_ranker.examples(seeds, set_name, questions, test_of, random.Random(SEED))
     cache.write_bytes(pickle.dumps(data))
     return data
 

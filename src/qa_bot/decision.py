@@ -65,10 +65,10 @@ def learned_decision(
     ``reader_answer_threshold`` when the reader has read the best passages: its decision is
     calibrated apart), unless the reader's topic model (``topic``, a logit) finds the question
     about something else than what the articles cover (below ``reader_topic_threshold``)."""
-    probability = _sigmoid(logit)
+    probability = sigmoid(logit)
     coverage = best_coverage(query, hits)
-    if topic is not None and _sigmoid(topic) < settings.reader_topic_threshold:
-        on_topic, needs = _sigmoid(topic), settings.reader_topic_threshold
+    if topic is not None and sigmoid(topic) < settings.reader_topic_threshold:
+        on_topic, needs = sigmoid(topic), settings.reader_topic_threshold
         reason = (
             f"the topic model gives {on_topic:.2f} that the question is about what the "
             f"articles cover (needs {needs:g})"
@@ -81,7 +81,8 @@ def learned_decision(
     return Verdict(answerable, coverage, reason, probability)
 
 
-def _sigmoid(logit: float) -> float:
+def sigmoid(logit: float) -> float:
+    """A logistic model's probability from its logit."""
     return 1.0 / (1.0 + math.exp(-logit))
 
 
