@@ -72,6 +72,7 @@ LAYERS: list[tuple[str, set[str]]] = [
             "retrieval",
             "query_adapter",
             "reading_notes",
+            "quote_choice",
             "answer",
             "passages",
         },

@@ -17,7 +17,6 @@ sentence of the best window.
 
 from __future__ import annotations
 
-import itertools
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
@@ -25,9 +24,18 @@ from dataclasses import replace
 from qa_bot.answer_types import AnswerType, about_the_article
 from qa_bot.models import Answer, Chunk, Citation
 from qa_bot.query import speaker
+from qa_bot.quote_choice import (
+    QuoteModel,
+    Sentences,
+    choose,
+    coverage,
+    grow,
+    quote_sentences,
+    sentence_rows,
+)
 from qa_bot.retrieval import Hit, Retrieval, near_duplicate
 from qa_bot.settings import RetrievalSettings
-from qa_bot.text import apart, reads_as_prose, sentence_spans, terms
+from qa_bot.text import reads_as_prose, sentence_spans, terms
 
 NOT_COVERED = "The articles don't cover this."
 
@@ -53,10 +61,12 @@ def compose(
     settings: RetrievalSettings,
     *,
     notes: Sequence[str] = (),
+    quote_model: QuoteModel | None = None,
 ) -> Answer:
     """The answer to show: verbatim quotes of the best passages, each cited, or a decline
     saying what the articles do cover. Quotes are cut from ``article_text`` (the stored text)
-    so that every one is verbatim."""
+    so that every one is verbatim; ``quote_model`` chooses the first quote's sentences (the
+    hand order without one)."""
     if not retrieval.answerable or not retrieval.hits:
         return decline(question, retrieval, notes=notes)
     if _asks_unstated_date(retrieval):
@@ -65,7 +75,9 @@ def compose(
     citations = [stated] if stated is not None else []
     weights = pivot_weights(question, retrieval.weights)
     headline = None if citations else _headline_citation(question, retrieval, weights, article_text)
-    citations = _quoted_passages(retrieval, article_text, settings, weights, citations)
+    citations = _quoted_passages(
+        question, retrieval, article_text, settings, weights, citations, quote_model
+    )
     if headline is not None:
         citations = [replace(c, n=i + 1) for i, c in enumerate([headline, *citations])]
     body = "\n\n".join(f"“{' '.join(c.quote.split())}” [{c.n}]" for c in citations)
@@ -79,11 +91,13 @@ def compose(
 
 
 def _quoted_passages(
+    question: str,
     retrieval: Retrieval,
     article_text: Callable[[str], str],
     settings: RetrievalSettings,
     weights: dict[str, float],
     citations: list[Citation],
+    quote_model: QuoteModel | None,
 ) -> list[Citation]:
     """``citations`` (the page's own date line, if any: no quote of the story) and then the
     best passages: the first grown to the sentences that answer, the others whole windows, up
@@ -113,6 +127,8 @@ def _quoted_passages(
                 settings.max_quote_chars,
                 weights,
                 retrieval.expected,
+                question=question,
+                model=quote_model,
             )
         quote = text[start:end]
         if _overlaps(hit, start, end, citations) or any(
@@ -165,9 +181,9 @@ def _headline_citation(
     total = sum(weights.values())
     if at < 0 or total <= 0:
         return None
-    headline = _coverage(text, (at, at + len(title)), weights) / total
+    headline = coverage(text[at : at + len(title)], weights) / total
     window = max(
-        (_coverage(hit.chunk.text, span, weights) for span in sentence_spans(hit.chunk.text)),
+        (coverage(hit.chunk.text[a:b], weights) for a, b in sentence_spans(hit.chunk.text)),
         default=0.0,
     )
     if headline < HEADLINE_COVERAGE or headline <= window / total:
@@ -245,93 +261,75 @@ def first_quote(
     limit: int,
     weights: Mapping[str, float] | None = None,
     expected: AnswerType | None = None,
+    *,
+    question: str = "",
+    model: QuoteModel | None = None,
 ) -> tuple[int, int]:
-    """The span of the first citation, built around the sentence that matches the question.
+    """The span of the first citation, built around the sentence that answers the question.
 
     The region is the best window plus the windows of the same article that overlap it and
-    also rank near the top. Its pivot is the sentence where the reader found the answer
-    (``hit.answer_at``), or else the one covering the most of the question (IDF-weighted):
-    a paraphrase shares few words with its answer. The quote is the pivot, then the sentence
-    after it (answers tend to follow the sentence that matches the question), then the one
-    before, then the second one after, while the quote stays within ``limit`` characters and
-    three sentences. Only sentences of the article's body are used (first sentences of its
-    windows), never page furniture.
+    also rank near the top; the quote may grow past it into the neighbouring windows' first
+    sentences. With ``model`` (:mod:`qa_bot.quote_choice`), the learned sentence scores pick
+    the sentence to start from and the side to grow to. Without, the hand order: the sentence
+    where the reader found the answer (``hit.answer_at``), or else the one covering the most of
+    the question (IDF-weighted), then the one after it (answers tend to follow the sentence
+    that matches the question), the one before, the second one after. Either way the quote
+    stays within ``limit`` characters and three sentences.
     """
+    sentences = quote_region(hit, hits, context, text)
+    if sentences is None:
+        return hit.chunk.start, hit.chunk.end
+    weights = weights or {}
+    if model is not None:
+        scores = model.scores(sentence_rows(question, sentences, weights, expected))
+        return choose(sentences, scores, limit, MAX_SENTENCES)
+    return hand_choice(sentences, weights, expected, limit)
+
+
+def quote_region(
+    hit: Hit, hits: Sequence[Hit], context: Mapping[int, Chunk], text: str
+) -> Sentences | None:
+    """The sentences the first quote may hold: those of ``hit``'s window and of the top
+    windows of the same article overlapping it (where it starts), and the first sentences of
+    the windows around them (where it may grow)."""
     start, end = hit.chunk.start, hit.chunk.end
     for other in hits[1:MERGE_DEPTH]:
         same = other.article.id == hit.article.id
         if same and other.chunk.start <= end and other.chunk.end >= start:
             start, end = min(start, other.chunk.start), max(end, other.chunk.end)
-    chunks = [hit.chunk, *context.values(), *(h.chunk for h in hits[1:MERGE_DEPTH])]
-    own = list(sentence_spans(text, hit.chunk.start, hit.chunk.end))
-    sentences = sorted(
-        {_first_sentence(c) for c in chunks if c.article_id == hit.chunk.article_id} | set(own)
-    )
-    sentences = [s for s in sentences if _is_prose(text, *s)] or sentences
-    region = [i for i, s in enumerate(sentences) if start <= s[0] and s[1] <= end]
-    if not region:
-        return hit.chunk.start, hit.chunk.end
-    weights = weights or {}
-    read = _read_sentence(hit.answer_at, own)
-    held = [i for i in region if sentences[i] == read]
-    pivot = (
-        held[0] if held else max(region, key=lambda i: (_coverage(text, sentences[i], weights), -i))
-    )
-    chosen = [pivot]
-    for i in _growth(pivot, sentences, text, expected):
-        if not 0 <= i < len(sentences) or len(chosen) >= MAX_SENTENCES:
-            continue
-        lo = min(sentences[j][0] for j in [*chosen, i])
-        hi = max(sentences[j][1] for j in [*chosen, i])
-        if hi - lo <= limit and _contiguous([*chosen, i], sentences, text):
-            chosen.append(i)
-    return min(sentences[j][0] for j in chosen), max(sentences[j][1] for j in chosen)
+    chunks = [*context.values(), *(h.chunk for h in hits[1:MERGE_DEPTH])]
+    return quote_sentences(hit.chunk, (start, end), chunks, text, hit.answer_at)
 
 
-def _read_sentence(at: int | None, own: list[tuple[int, int]]) -> tuple[int, int] | None:
-    """The sentence of the hit's window (``own``) where the reader's answer span starts
-    (``at``, an article offset), if any."""
-    if at is None:
-        return None
-    return next((s for s in own if s[0] <= at < s[1]), None)
+def hand_choice(
+    sentences: Sentences,
+    weights: Mapping[str, float],
+    expected: AnswerType | None,
+    limit: int,
+) -> tuple[int, int]:
+    """The hand order: the reader's sentence, else the one covering most of the question,
+    grown by :func:`_growth`'s order."""
+    pivot = sentences.read
+    if pivot is None:
+        pivot = max(sentences.region, key=lambda i: (coverage(sentences.sentence(i), weights), -i))
+    order = [i for i in _growth(pivot, sentences, expected) if 0 <= i < len(sentences.spans)]
+    return grow(sentences, pivot, lambda chosen: order, limit, MAX_SENTENCES)
 
 
-def _growth(
-    pivot: int, sentences: Sequence[tuple[int, int]], text: str, expected: AnswerType | None
-) -> tuple[int, ...]:
+def _growth(pivot: int, sentences: Sentences, expected: AnswerType | None) -> tuple[int, ...]:
     """The sentences to add to the pivot, in order: the one after, the one before, the second
     one after; or, when the question asks for a kind of answer ("how fast") that the pivot
     lacks, first towards the nearest sentence holding it."""
     default = (pivot + 1, pivot - 1, pivot + 2)
-    if expected is None or expected.strict.search(text[slice(*sentences[pivot])]):
+    if expected is None or expected.strict.search(sentences.sentence(pivot)):
         return default
     for step in (1, -1, 2, -2):
         j = pivot + step
-        if 0 <= j < len(sentences) and expected.strict.search(text[slice(*sentences[j])]):
+        if 0 <= j < len(sentences.spans) and expected.strict.search(sentences.sentence(j)):
             return (
                 (pivot + 1, pivot + 2, pivot - 1) if step > 0 else (pivot - 1, pivot - 2, pivot + 1)
             )
     return default
-
-
-def _contiguous(picked: Sequence[int], sentences: Sequence[tuple[int, int]], text: str) -> bool:
-    """Picked sentences follow each other in the article: no body sentence skipped, and
-    nothing but blank space between them (no promo line, photo credit or subhead)."""
-    ordered = sorted(picked)
-    return all(
-        b == a + 1 and not apart(text, sentences[a][1], sentences[b][0])
-        for a, b in itertools.pairwise(ordered)
-    )
-
-
-def _coverage(text: str, span: tuple[int, int], weights: Mapping[str, float]) -> float:
-    found = set(terms(text[span[0] : span[1]]))
-    return sum(w for t, w in weights.items() if t in found)
-
-
-def _first_sentence(chunk: Chunk) -> tuple[int, int]:
-    span = next(sentence_spans(chunk.text), (0, len(chunk.text)))
-    return chunk.start + span[0], chunk.start + span[1]
 
 
 def _has_prose(chunk: Chunk) -> bool:
@@ -340,10 +338,6 @@ def _has_prose(chunk: Chunk) -> bool:
 
 def _is_prose(text: str, start: int, end: int) -> bool:
     return reads_as_prose(text[start:end])
-
-
-def _count_sentences(text: str, start: int, end: int) -> int:
-    return sum(1 for _ in sentence_spans(text, start, end))
 
 
 def decline(question: str, retrieval: Retrieval | None, *, notes: Sequence[str] = ()) -> Answer:

@@ -27,6 +27,7 @@ from qa_bot.filters import SearchFilters
 from qa_bot.models import Chunk, Hit
 from qa_bot.query import Query, analyse
 from qa_bot.query_adapter import QueryAdapter, open_adapter
+from qa_bot.quote_choice import QuoteModel
 from qa_bot.ranker import CrossEncoderReranker, LearnedRanker
 from qa_bot.read_stage import read_passages, rescored, to_read
 from qa_bot.reader import PassageReader, open_reader
@@ -70,6 +71,8 @@ class Rankers:
     reader: PassageReader | None = None
     #: The query adapter for the embedding model, naming more passages for the reader.
     adapter: QueryAdapter | None = None
+    #: The quote model, choosing the sentences of the first quote.
+    quote: QuoteModel | None = None
 
 
 def load_rankers(
@@ -94,7 +97,8 @@ def load_rankers(
         reader = open_reader(index_dir, settings.reader, threads=threads)
     # Read even when no reader will use it: a wrong file is reported, not silently ignored.
     adapter = open_adapter(settings.query_adapter, embedder.model_id, embedder.dimension)
-    return Rankers(learned, cross, reader, adapter if settings.adapter_reads else None)
+    quote = QuoteModel.load(settings.quote_model) if settings.quote_model is not None else None
+    return Rankers(learned, cross, reader, adapter if settings.adapter_reads else None, quote)
 
 
 def retrieve(

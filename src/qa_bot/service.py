@@ -300,6 +300,7 @@ class QAService:
             lambda article_id: snapshot.article_text(article_id) or "",
             self.settings.retrieval,
             notes=notes,
+            quote_model=self.rankers.quote,
         )
         return replace(answer, generation=snapshot.generation), retrieval
 

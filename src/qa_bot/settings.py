@@ -27,10 +27,12 @@ MAX_QUESTION_CHARS = 500
 
 #: The passage reader trained by training/tune_reader.py, shipped inside the package.
 PACKAGED_READER = Path(__file__).resolve().parent / "trained_reader"
-#: Values of ``retrieval.reader`` (and ``retrieval.query_adapter``) that turn it off.
+#: Values of ``retrieval.reader`` (and ``query_adapter``, ``quote_model``) that turn it off.
 READER_OFF = ("", "none", "off")
 #: The query adapter trained by training/train_adapter.py, shipped inside the package.
 PACKAGED_ADAPTER = Path(__file__).resolve().parent / "query_adapter.npz"
+#: The quote model trained by training/train_quote.py, shipped inside the package.
+PACKAGED_QUOTE_MODEL = Path(__file__).resolve().parent / "quote_model.json"
 
 
 def _packaged_or_none(value: object, packaged: Path) -> object:
@@ -176,6 +178,10 @@ class RetrievalSettings(BaseModel):
     #: otherwise, or when off, from the sentence sharing most of the question's words.
     quote_from_span: bool = True
     quote_span_margin: float = Field(0.0, ge=-50.0, le=50.0)
+    #: The quote model (qa_bot.quote_choice), a file as training/train_quote.py writes it,
+    #: "packaged" (shipped) or "none" (the hand order): which sentence the first quote starts
+    #: from and which side it grows to.
+    quote_model: Path | None = PACKAGED_QUOTE_MODEL
     #: The query adapter (qa_bot.query_adapter), a file as training/train_adapter.py writes it,
     #: "packaged" (shipped, for all-MiniLM-L6-v2) or "none": the reader also reads the
     #: ``adapter_reads`` ranked passages nearest the adapted question that it would not read.
@@ -203,6 +209,11 @@ class RetrievalSettings(BaseModel):
         """The words a setting file or the environment may use for the packaged reader or
         for none, as paths (anything else is a folder, relative to where qa-bot runs)."""
         return _packaged_or_none(value, PACKAGED_READER)
+
+    @field_validator("quote_model", mode="before")
+    @classmethod
+    def _quote_model_file(cls, value: object) -> object:
+        return _packaged_or_none(value, PACKAGED_QUOTE_MODEL)
 
     @field_validator("query_adapter", mode="before")
     @classmethod
