@@ -3,11 +3,13 @@
 The bot never writes prose of its own about the articles: the answer *is* the quotes. That
 keeps every statement checkable, and makes declining the only honest alternative.
 
-The first quote is the best window, grown by at most a sentence or two where the evidence
-points: neighbouring windows of the same article that also rank near the top, then the
-sentence after it (answers tend to follow the sentence that matches the question), then the
-one before, as long as the quote stays within ``max_quote_chars`` and three sentences.
-Further quotes are single windows from other passages that score close to the best one.
+The first quote is cut from the best window, with the windows of the same article that also
+rank near the top: its sentences are chosen by the learned quote model
+(:mod:`qa_bot.quote_choice`: the sentence most likely to hold the answer, grown towards the
+likelier neighbour) or, without one, by the hand order (the reader's sentence, then the one
+after, the one before), as long as the quote stays within ``max_quote_chars`` and three
+sentences. Further quotes are single windows from other passages that score close to the
+best one.
 
 Two things of the page other than its story can come first, quoted as verbatim as the rest:
 the page's own date line or dateline, for a question about when or by whom the article was
