@@ -24,8 +24,27 @@ OMP_WAIT_POLICY = "PASSIVE"
 
 
 def prepare_process() -> None:
-    """Let idle OpenMP threads sleep instead of spinning; an explicit setting wins."""
+    """Let idle OpenMP threads sleep instead of spinning; keep the libraries that export the
+    models to ONNX from printing their own progress and advice (an explicit setting wins)."""
     os.environ.setdefault("OMP_WAIT_POLICY", OMP_WAIT_POLICY)
+    # transformers draws a "Loading weights" bar when the reader is loaded for its export; it
+    # reads this when it is imported, which is why it is set here.
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    root = logging.getLogger()
+    if not any(isinstance(f, QuantizerAdvice) for f in root.filters):
+        root.addFilter(QuantizerAdvice())
+
+
+class QuantizerAdvice(logging.Filter):
+    """Drops onnxruntime's advice to pre-process a graph before quantizing it. The quantizer
+    gives it on every int8 export, through the root logger (which it thereby configures), and
+    it is meant for whoever writes the export: running the pre-processing would change the
+    graph the reader's join was fitted on (benchmarks/README.md, "Sixteenth round")."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        path = record.pathname.replace("\\", "/")
+        advice = "onnxruntime/quantization/" in path and "pre-processing" in record.getMessage()
+        return not advice
 
 
 def quiet_store_client(store: StoreSettings) -> None:
