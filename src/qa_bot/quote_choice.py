@@ -22,7 +22,6 @@ import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +30,7 @@ import numpy as np
 from qa_bot.answer_types import AnswerType
 from qa_bot.errors import ModelError
 from qa_bot.models import Chunk
-from qa_bot.ranker import LinearModel
+from qa_bot.ranker import LinearModel, read_model_json
 from qa_bot.text import STOPWORDS, SURFACE_WORD, apart, reads_as_prose, sentence_spans, terms
 
 #: The model shipped with the package (``training/train_quote.py`` writes it).
@@ -139,7 +138,7 @@ def sentence_rows(
     covered = [coverage(t, weights) for t in texts]
     best = max((covered[i] for i in sentences.region), default=0.0)
     kinds = [bool(expected is not None and expected.strict.search(t)) for t in texts]
-    asked = {t for t in terms(question)}
+    asked = set(terms(question))
     who = bool(_WHO.search(question))
     read = sentences.read
     rows = []
@@ -200,23 +199,18 @@ class QuoteModel:
     def load(cls, path: Path | None = None) -> QuoteModel:
         """The model at ``path``, or the packaged one. Raises ModelError when unreadable or
         when it reads inputs this version does not make."""
-        try:
-            if path is None:
-                text = resources.files("qa_bot").joinpath(PACKAGED).read_text(encoding="utf-8")
-            else:
-                text = Path(path).read_text(encoding="utf-8")
-            data = json.loads(text)
-            model = LinearModel.from_json(data["quote"])
-            provenance = dict(data.get("provenance", {}))
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            where = path or f"the packaged {PACKAGED}"
-            raise ModelError(f"the quote model in {where} is unreadable: {exc}") from exc
+
+        def build(data: dict[str, Any]) -> QuoteModel:
+            return cls(LinearModel.from_json(data["quote"]), dict(data.get("provenance", {})))
+
+        loaded = read_model_json(path, PACKAGED, build, "the quote model in {} is unreadable")
+        model = loaded.model
         if model.names != INPUTS:
             raise ModelError(
                 f"the quote model in {path or PACKAGED} reads {list(model.names)}, "
                 f"but this version makes {list(INPUTS)}"
             )
-        return cls(model, provenance)
+        return loaded
 
 
 def choose(

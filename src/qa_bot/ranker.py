@@ -18,18 +18,40 @@ question and each passage together, before the answer decision.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 from qa_bot.errors import ModelError
 
+T = TypeVar("T")
+
 #: The weights shipped with the package (``training/train_ranker.py`` writes them).
 PACKAGED = "ranker.json"
+
+
+def read_model_json(
+    path: Path | None,
+    packaged: str,
+    build: Callable[[dict[str, Any]], T],
+    unreadable: str,
+) -> T:
+    """``build`` of the JSON file at ``path``, or of the file ``packaged`` shipped inside the
+    package. A file that cannot be read, is not JSON or lacks what ``build`` reads raises
+    ModelError: ``unreadable`` with the file's place in its ``{}``, and the cause."""
+    try:
+        if path is None:
+            text = resources.files("qa_bot").joinpath(packaged).read_text(encoding="utf-8")
+        else:
+            text = Path(path).read_text(encoding="utf-8")
+        return build(json.loads(text))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        where = path or f"the packaged {packaged}"
+        raise ModelError(f"{unreadable.format(where)}: {exc}") from exc
 
 
 @dataclass(frozen=True)
@@ -123,21 +145,16 @@ class LearnedRanker:
     @classmethod
     def load(cls, path: Path | None = None) -> LearnedRanker:
         """The weights at ``path``, or the packaged ones. Raises ModelError when unreadable."""
-        try:
-            if path is None:
-                text = resources.files("qa_bot").joinpath(PACKAGED).read_text(encoding="utf-8")
-            else:
-                text = Path(path).read_text(encoding="utf-8")
-            data = json.loads(text)
+
+        def build(data: dict[str, Any]) -> LearnedRanker:
             return cls(
                 data["model_id"],
                 LinearModel.from_json(data["candidates"]),
                 LinearModel.from_json(data["answer"]),
                 dict(data.get("provenance", {})),
             )
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            where = path or f"the packaged {PACKAGED}"
-            raise ModelError(f"the ranker weights in {where} are unreadable: {exc}") from exc
+
+        return read_model_json(path, PACKAGED, build, "the ranker weights in {} are unreadable")
 
 
 def same_model(trained: str, used: str) -> bool:
