@@ -15,9 +15,12 @@ import pytest
 
 import qa_bot.indexer as indexer_module
 from qa_bot.errors import IndexMismatchError, InvalidQuestionError
+from qa_bot.files import ARRAY_READS
 from qa_bot.indexer import update_index
+from qa_bot.query_adapter import QueryAdapter
 from qa_bot.seed_files import SourceFile
 from qa_bot.service import QAService, validate_question
+from qa_bot.settings import PACKAGED_ADAPTER
 from qa_bot.store import IndexStore
 
 from .conftest import CountingEmbedder, make_settings, write_article
@@ -137,6 +140,34 @@ def test_questions_keep_being_answered_during_a_rebuild(tmp_path: Path, corpus: 
         thread.join(30)
     assert errors == []
     assert answered > 0
+
+
+def test_array_files_are_opened_under_the_one_lock(
+    tmp_path: Path, corpus: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """numpy parses array headers with the ast module, which CPython 3.11 does not make safe
+    across threads; a rebuild and a question both open array files, so every open takes the
+    same lock (the race is too rare to provoke, so the lock itself is checked)."""
+    import numpy as np
+
+    real_load = np.load
+    held: list[bool] = []
+
+    def counting_load(*args: object, **kwargs: object) -> object:
+        held.append(ARRAY_READS.locked())
+        return real_load(*args, **kwargs)
+
+    monkeypatch.setattr(np, "load", counting_load)
+    settings = make_settings(tmp_path, corpus)
+    update_index(settings, CountingEmbedder())
+    service = QAService(settings, embedder=CountingEmbedder())
+    assert service.ask("Where was the attack drone registered?").answered
+    write_article(corpus, "beta.txt", "Talks", "Round 2 of the Geneva talks ended.")
+    update_index(settings, CountingEmbedder())  # opens the previous generation's arrays
+    assert service.ask("When did round 2 of the Geneva talks end?").answered
+    QueryAdapter.load(PACKAGED_ADAPTER)
+    assert len(held) >= 3
+    assert all(held)
 
 
 _SLOW_BUILD = textwrap.dedent(

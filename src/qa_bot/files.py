@@ -1,4 +1,5 @@
-"""File helpers shared across the core: crash-safe writes, text and JSON-lines reading."""
+"""File helpers shared across the core: crash-safe writes, text and JSON-lines reading, and the
+one lock under which numpy array files are opened."""
 
 from __future__ import annotations
 
@@ -6,8 +7,22 @@ import contextlib
 import json
 import os
 import tempfile
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+ARRAY_READS = threading.Lock()
+
+
+@contextlib.contextmanager
+def reading_arrays() -> Iterator[None]:
+    """Hold while numpy opens or reads an .npy/.npz file. numpy parses each array's header with
+    ``ast.literal_eval``, and CPython 3.11 keeps the ast module's recursion counter shared by all
+    threads (python/cpython#106905): a question answered while a rebuild opens the previous
+    generation could fail with "AST constructor recursion depth mismatch"."""
+    with ARRAY_READS:
+        yield
 
 
 def atomic_write_text(path: Path, text: str) -> None:

@@ -19,6 +19,7 @@ from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
 from qa_bot.errors import IndexCorruptError
+from qa_bot.files import reading_arrays
 from qa_bot.text import terms
 
 #: Shortest word a misspelling is looked up for: shorter ones ("apple" / "apply") are too often
@@ -220,11 +221,11 @@ class LexicalIndex(Vocabulary):
         try:
             info = json.loads((folder / "doc_freq.json").read_text(encoding="utf-8"))
             n_docs = int(info["n_docs"])
-            retriever = (
-                bm25s.BM25.load(str(folder), mmap=True, show_progress=False)
-                if n_docs
-                else bm25s.BM25()
-            )
+            if n_docs:
+                with reading_arrays():
+                    retriever = bm25s.BM25.load(str(folder), mmap=True, show_progress=False)
+            else:
+                retriever = bm25s.BM25()
         except (OSError, ValueError, KeyError) as exc:
             raise IndexCorruptError(f"lexical index in {folder} is unreadable: {exc}") from exc
         return cls(retriever, info["doc_freq"], n_docs)

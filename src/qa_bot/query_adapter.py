@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from qa_bot.errors import ModelError
+from qa_bot.files import reading_arrays
 from qa_bot.ranker import same_model
 
 
@@ -61,7 +62,7 @@ class QueryAdapter:
     @classmethod
     def load(cls, path: Path) -> QueryAdapter:
         try:
-            with np.load(path, allow_pickle=False) as data:
+            with reading_arrays(), np.load(path, allow_pickle=False) as data:
                 matrix = data["matrix"].astype(np.float32)
                 model_id = str(data["model_id"])
                 provenance = json.loads(str(data["provenance"]))

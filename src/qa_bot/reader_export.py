@@ -22,6 +22,7 @@ import numpy as np
 
 from qa_bot.embedding import resolve_model_path
 from qa_bot.errors import QABotError
+from qa_bot.files import reading_arrays
 from qa_bot.onnx_export import _quantize, _replace_dir, trace_to_onnx
 from qa_bot.reader import (
     CHECK_PAIR,
@@ -122,7 +123,7 @@ def assemble(spec: ReaderSpec, weights: Path) -> Any:
     import torch
 
     module = reader_module(spec.base_model, spec.layers, span=spec.span)
-    with np.load(weights) as stored:
+    with reading_arrays(), np.load(weights) as stored:
         deltas = unpack_deltas({k: stored[k] for k in stored.files})
     state = module.state_dict()
     unknown = sorted(set(deltas) - set(state))

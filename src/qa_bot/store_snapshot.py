@@ -18,6 +18,7 @@ import numpy as np
 from qa_bot import text as text_module
 from qa_bot.chunking import lexical_text
 from qa_bot.errors import IndexCorruptError
+from qa_bot.files import reading_arrays
 from qa_bot.filters import SearchFilters
 from qa_bot.lexical import LexicalIndex
 from qa_bot.models import ArticleMeta, Chunk, SourceInfo
@@ -98,7 +99,8 @@ class Snapshot:
         file = self.path / "vectors.npy"
         if file.is_file():
             try:
-                return np.load(file, mmap_mode="r")
+                with reading_arrays():
+                    return np.load(file, mmap_mode="r")
             except (OSError, ValueError) as exc:
                 raise IndexCorruptError(
                     f"{file} is unreadable: {exc}; run `qa-bot index --force` to rebuild"
