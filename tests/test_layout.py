@@ -66,6 +66,7 @@ LAYERS: list[tuple[str, set[str]]] = [
             "features",
             "ranker",
             "reader",
+            "reader_spans",
             "reader_export",
             "read_stage",
             "decision",

@@ -25,11 +25,9 @@ from qa_bot.reader import (
     ReaderError,
     ReaderSpec,
     Reading,
-    best_spans,
     load_spec,
     open_reader,
     reader_dir,
-    span_margins,
 )
 from qa_bot.reader_export import (
     EXPORT_TOLERANCE,
@@ -40,6 +38,7 @@ from qa_bot.reader_export import (
     reader_module,
     unpack_deltas,
 )
+from qa_bot.reader_spans import SPAN_FIT_INPUTS, best_spans, span_margins
 from qa_bot.retrieval import Rankers
 from qa_bot.service import QAService
 from qa_bot.settings import PACKAGED_READER
@@ -209,8 +208,9 @@ def test_span_margins_read_only_the_passage_and_the_longest_span_allowed() -> No
     span[0, 4, 1], span[0, 7, 0] = 0.0, 0.0
     span[0, 6, 0], span[0, 5, 1] = 9.0, 9.0
     assert span_margins(span, batch, max_span=4)[0] == pytest.approx(9.0 + 4.0 - 2.0)
-    margins, tokens = best_spans(span, batch, max_span=4)
-    assert margins[0] == pytest.approx(9.0 + 4.0 - 2.0) and tokens[0] == 6  # where it starts
+    margins, firsts, lasts = best_spans(span, batch, max_span=4)
+    assert margins[0] == pytest.approx(9.0 + 4.0 - 2.0)
+    assert (firsts[0], lasts[0]) == (6, 7)  # where it starts and ends
     empty = {"token_type_ids": np.zeros((1, 10), int), "attention_mask": np.ones((1, 10), int)}
     assert best_spans(span, empty, max_span=4)[1][0] == -1
 
@@ -240,6 +240,9 @@ def test_a_span_export_reads_as_the_assembled_model(
     for row, passage in enumerate(passages):
         at = got.start_of(row)
         assert 0 <= at < len(passage) and (at == 0 or passage[at - 1] == " ")
+    # What each span holds, one row per passage; the question asks for a number, not someone.
+    assert got.fits is not None and got.fits.shape == (3, len(SPAN_FIT_INPUTS))
+    assert not got.fits[:, SPAN_FIT_INPUTS.index("asks_person")].any()
 
 
 def test_a_decision_reading_spans_needs_a_span_head(
@@ -401,7 +404,9 @@ def test_the_settings_name_the_packaged_reader_a_folder_or_none(tmp_path: Path) 
     # fitted to join.
     spec = load_spec(PACKAGED_READER)
     assert spec.base_model == "all-MiniLM-L6-v2" and spec.layers == 6 and spec.span
-    assert spec.rank_weight > 0 and spec.answer.names == DECISION_INPUTS
+    # Its decision reads every input but what its span holds (measured, not adopted).
+    reads = tuple(n for n in DECISION_INPUTS if n not in SPAN_FIT_INPUTS)
+    assert spec.rank_weight > 0 and spec.answer.names == reads
     assert spec.provenance["script"] == "training/tune_reader.py"
 
 

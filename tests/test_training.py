@@ -189,3 +189,56 @@ def test_the_topic_model_learns_off_topic_questions_from_their_set() -> None:
     assert np.mean(off_declined) > 0.9 and np.mean(on_answered) > 0.9
     # Without a topic threshold, the decision alone answers (here at 0: everything).
     assert all(fit_join.answers(spec, r["all"], 0.0, 0.0) for r in off)
+
+
+def test_the_decision_reads_the_span_fits_only_when_asked_and_with_a_span_head() -> None:
+    from qa_bot.reader_spans import SPAN_FIT_INPUTS
+
+    rows = _joined_rows(60)
+    for r in rows:  # a span head, and what its span in each passage holds
+        r["all"] = {**r["all"], "span": r["all"]["reader"] / 2, "fits": np.ones((3, 4)) * 0.5}
+    plain = fit_join.fit_combination(rows, True, (4.0, 0.0), passages=True)[2]
+    fitted = fit_join.fit_combination(rows, True, (4.0, 0.0), passages=True, spans=True)[2]
+    assert not set(SPAN_FIT_INPUTS) & set(plain.names)
+    assert set(SPAN_FIT_INPUTS) <= set(fitted.names)
+    at = fitted.names.index("span_new_words")
+    assert fit_join.decision_inputs(rows[0]["all"], fitted.names, (4.0, 0.0))[at] == 0.5
+    no_head = fit_join.fit_combination(
+        _joined_rows(60), True, (4.0, 0.0), passages=True, spans=True
+    )
+    no_head = no_head[2]
+    assert not set(SPAN_FIT_INPUTS) & set(no_head.names)
+
+
+def test_scored_rows_are_kept_for_the_same_inputs_only(tmp_path: Path) -> None:
+    import tune_reader
+
+    class Question:
+        def __init__(self, id_: str) -> None:
+            self.id = id_
+
+    class Item:
+        def __init__(self, id_: str) -> None:
+            self.question = Question(id_)
+
+    weights = tmp_path / "weights.npz"
+    weights.write_bytes(b"one")
+    groups = {"fitted": [Item("a-1"), Item("a-2")], "reported": [Item("n-1")]}
+    calls: list[int] = []
+
+    def scored(items: list) -> list[dict]:
+        calls.append(len(items))
+        return [{"id": item.question.id} for item in items]
+
+    cache = tmp_path / "rows.pkl"
+    first = tune_reader.scored_rows(cache, [weights], groups, scored)
+    assert calls == [2, 1] and first["reported"] == [{"id": "n-1"}]
+    assert tune_reader.scored_rows(cache, [weights], groups, scored) == first
+    assert calls == [2, 1]  # read back, nothing scored again
+    weights.write_bytes(b"two")  # other weights: their rows are scored afresh
+    tune_reader.scored_rows(cache, [weights], groups, scored)
+    assert calls == [2, 1, 2, 1]
+    tune_reader.scored_rows(cache, [weights], {"fitted": groups["fitted"]}, scored)
+    assert calls == [2, 1, 2, 1, 2]  # other questions too
+    tune_reader.scored_rows(None, [weights], groups, scored)
+    assert calls[-2:] == [2, 1]

@@ -25,6 +25,7 @@ from qa_bot.reader import (
     Reading,
     decision_row,
 )
+from qa_bot.reader_spans import SPAN_FIT_INPUTS
 
 #: The set name of questions asked of articles on another subject (``train_ranker`` names
 #: its own so, and ``tune_reader`` the written off-topic questions).
@@ -38,7 +39,8 @@ ADAPTER_WEIGHTS = (0.0, 2.0, 5.0, 10.0, 20.0, 40.0)
 def reading_of(read: dict) -> Reading:
     """A scored row's passages read, as serving's reading stage hands them to the decision."""
     near = read.get("near", np.zeros(len(read["reader"])))
-    return Reading(read["reader"], read["span"], ranker=read["ranker"], near=near)
+    fits = read.get("fits")
+    return Reading(read["reader"], read["span"], ranker=read["ranker"], near=near, fits=fits)
 
 
 def first_right(r: dict, weight: float, adapter_weight: float = 0.0) -> int:
@@ -52,12 +54,13 @@ def fit_combination(
     order: tuple[float, float] | None = None,
     order_rows: list[dict] | None = None,
     passages: bool = False,
+    spans: bool = False,
 ) -> tuple[float, float, LinearModel]:
     """The order's weights (:func:`fit_order`, on ``order_rows`` when given, else on ``rows``)
     and the decision over ``rows`` (:func:`fit_decision`), which reads the passages as ranked
-    by that order."""
+    by that order (with ``spans``, also what the reader's span there holds)."""
     weight, adapter_weight = fit_order(rows if order_rows is None else order_rows, order)
-    answer = fit_decision(rows, questions, (weight, adapter_weight), passages)
+    answer = fit_decision(rows, questions, (weight, adapter_weight), passages, spans)
     return weight, adapter_weight, answer
 
 
@@ -78,14 +81,17 @@ def fit_decision(
     questions: bool = False,
     order: tuple[float, float] = (0.0, 0.0),
     passages: bool = False,
+    span_fits: bool = False,
 ) -> LinearModel:
     """The decision over the reader's logit and span margin (with ``questions``, over the
     question features too, their weights fitted again beside the reader's; with ``passages``,
-    over what the reader made of the passages as ``order`` ranks them, PASSAGE_INPUTS).
+    over what the reader made of the passages as ``order`` ranks them, PASSAGE_INPUTS; with
+    ``span_fits`` too, over what its span in the first of them holds, SPAN_FIT_INPUTS).
     Answer-removed copies count as unanswered, at half weight."""
     spans = any(np.any(r["all"]["span"]) for r in rows)
     names = READER_INPUTS[: 3 if spans else 2]
     names += tuple(n for n in PASSAGE_INPUTS if spans or n not in SPAN_INPUTS) if passages else ()
+    names += SPAN_FIT_INPUTS if passages and span_fits and spans else ()
     names += QUESTION_FEATURES if questions else ()
     x, y, w = [], [], []
     for r in rows:

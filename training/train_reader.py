@@ -47,10 +47,10 @@ from qa_bot.reader import (
     WEIGHTS_FILE,
     PassageReader,
     ReaderSpec,
-    encode_pairs,
-    span_margins,
+    encoded_pairs,
 )
 from qa_bot.reader_export import assemble, pack_deltas, reader_module
+from qa_bot.reader_spans import SPAN_FIT_INPUTS, read_spans
 from qa_bot.runtime import prepare_process
 from qa_bot.text import sentence_spans
 
@@ -249,7 +249,7 @@ def scored(
     the cosines of the candidates with the adapted question, the ``extra`` nearest of the
     others), their labels, ranker and reader logits and cosines, the answer model's logit;
     and the same for the candidates left when the answer is removed. Pairs are encoded as
-    serving encodes them (``encode_pairs``), so that the join is fitted on what it will read;
+    serving encodes them (``encoded_pairs``), so that the join is fitted on what it will read;
     ``module`` is the torch module, or the int8 export serving runs (a ``PassageReader``),
     whose outputs differ from the module's by more than rounding."""
     import torch
@@ -261,17 +261,21 @@ def scored(
     hf_tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(spec.base_model))
     tokenizer = Tokenizer.from_str(hf_tokenizer.backend_tokenizer.to_str())
 
-    def read(question: str, hits) -> tuple[np.ndarray, np.ndarray]:
+    def read(question: str, hits) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        passages = [h.chunk.text for h in hits]
         if isinstance(module, PassageReader):
-            got = module.read(question, [h.chunk.text for h in hits])
-            return got.logits, got.spans
-        batch = encode_pairs(tokenizer, spec, question, [h.chunk.text for h in hits])
+            got = module.read(question, passages)
+            none = np.zeros((len(hits), len(SPAN_FIT_INPUTS)))
+            return got.logits, got.spans, none if got.fits is None else got.fits
+        encoded = encoded_pairs(tokenizer, spec, question, passages)
         with torch.no_grad():
-            out = module(**{name: torch.from_numpy(v) for name, v in batch.items()})
+            out = module(**{name: torch.from_numpy(v) for name, v in encoded[0].items()})
         if not isinstance(out, tuple):
-            return out.numpy().astype(np.float64), np.zeros(len(hits))
-        spans = span_margins(out[1].numpy().astype(np.float64), batch, MAX_SPAN)
-        return out[0].numpy().astype(np.float64), spans
+            none = np.zeros((len(hits), len(SPAN_FIT_INPUTS)))
+            return out.numpy().astype(np.float64), np.zeros(len(hits)), none
+        span = out[1].numpy().astype(np.float64)
+        spans, _, fits = read_spans(question, passages, span, encoded, MAX_SPAN)
+        return out[0].numpy().astype(np.float64), spans, fits
 
     rows = []
     for e in items:
@@ -287,13 +291,14 @@ def scored(
             asked = question_features(e.query, hits, logits[order], e.rows[order])
             positions = reading_positions(cosines[order], DEPTH, extra if near is not None else 0)
             top = [int(order[i]) for i in positions]
-            reader, spans = read(e.query.text, [e.hits[i] for i in top])
+            reader, spans, fits = read(e.query.text, [e.hits[i] for i in top])
             row[key] = {
                 "labels": e.labels[top].astype(int),
                 "ranker": logits[top],
                 "near": cosines[top],
                 "reader": reader,
                 "span": spans,
+                "fits": fits,
                 "answer": float(ranker.answer.logits(asked[None, :])[0]),
                 "asked": asked,
             }

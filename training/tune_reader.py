@@ -183,6 +183,35 @@ def as_written(items: list[Example]) -> list[Example]:
     return out
 
 
+def scored_rows(
+    path: Path | None,
+    inputs: list[Path],
+    groups: dict[str, list[Example]],
+    scored: Callable[[list[Example]], list[dict]],
+) -> dict[str, list[dict]]:
+    """Each group's scored rows (``train_reader.scored``): read from ``path`` when it holds
+    those of the same ``inputs`` (weights, adapter, question files) and groups, else scored
+    (and written to ``path`` when given). Reading every passage takes minutes; a refit of the
+    join over the same reading takes seconds. The code that reads passages is not in the key:
+    delete the file when it changes."""
+    digest = hashlib.sha256()
+    for file in inputs:
+        digest.update(file.read_bytes())
+    for name, items in sorted(groups.items()):
+        digest.update(name.encode() + b"".join(e.question.id.encode() for e in items))
+    key = digest.hexdigest()
+    if path is not None and path.is_file():
+        stored = pickle.loads(path.read_bytes())
+        if stored.get("key") == key:
+            print(f"scored rows read from {path}", file=sys.stderr)
+            return stored["rows"]
+        print(f"{path} holds rows of other weights or questions: scoring again", file=sys.stderr)
+    rows = {name: scored(items) for name, items in groups.items()}
+    if path is not None:
+        path.write_bytes(pickle.dumps({"key": key, "rows": rows}))
+    return rows
+
+
 def train_epoch(args: argparse.Namespace, base: ReaderSpec, seeds: list[Example], data) -> int:
     """Train the epoch from ``base`` on ``args.writers``' questions and ``args.replay`` pairs
     from the base reader's training questions, save its weights in ``args.out``; how many
@@ -218,6 +247,17 @@ def main(argv: list[str] | None = None) -> int:
         help="comma-separated set ids the epoch trains on (default TRAIN_WRITERS)",
     )
     parser.add_argument("--replay", type=int, default=REPLAY, help="pairs from the base's data")
+    parser.add_argument(
+        "--rows",
+        type=Path,
+        help="the scored rows: read from this file when it holds those of the same weights and "
+        "questions, else scored and written to it (a join refit in seconds)",
+    )
+    parser.add_argument(
+        "--span-fits",
+        action="store_true",
+        help="the decision reads SPAN_FIT_INPUTS too (eighteenth round, measured, not adopted)",
+    )
     parser.add_argument(
         "--join-on-torch",
         action="store_true",
@@ -267,13 +307,28 @@ def main(argv: list[str] | None = None) -> int:
     def scored(items: list[Example]) -> list[dict]:
         return train_reader.scored(shipped, spec, items, ranker, near, extra)
 
-    fitted, folded = scored(fitting), scored(fold)
+    off_topic = off_topic_examples(args.work)
+    held = [
+        e
+        for name in ("xquad", "reuters3", fit_join.OFF_TOPIC)
+        for e in [e for e in data if e.test and e.set_name == name][:REPORT_LIMIT]
+    ]
+    groups = {
+        "fitted": fitting,
+        "folded": fold,
+        "off_fit": [e for e in off_topic if not e.test],
+        "reported": reported + held + [e for e in off_topic if e.test],
+    }
+    read = scored_rows(
+        args.rows, [weights, args.adapter, REALISTIC, OFF_TOPIC_QUESTIONS], groups, scored
+    )
+    fitted, folded = read["fitted"], read["folded"]
     joined = fitted * SEEDS_FIT_WEIGHT + folded
     order = None if args.fit_order else ORDER
-    weight, adapter_weight, answer = fit_join.fit_combination(joined, True, order, passages=True)
-    off_topic = off_topic_examples(args.work)
-    off_fit = scored([e for e in off_topic if not e.test])
-    topic_rows = fitted + folded + off_fit
+    weight, adapter_weight, answer = fit_join.fit_combination(
+        joined, True, order, passages=True, spans=args.span_fits
+    )
+    topic_rows = fitted + folded + read["off_fit"]
     topic = fit_join.fit_topic(topic_rows, answer.names, (weight, adapter_weight))
     spec = replace(
         spec,
@@ -282,12 +337,7 @@ def main(argv: list[str] | None = None) -> int:
         answer=answer,
         topic=topic,
     )
-    held = [
-        e
-        for name in ("xquad", "reuters3", fit_join.OFF_TOPIC)
-        for e in [e for e in data if e.test and e.set_name == name][:REPORT_LIMIT]
-    ]
-    rows = scored(reported + held + [e for e in off_topic if e.test])
+    rows = read["reported"]
     serving = RetrievalSettings()  # what serving answers at
     threshold, topic_threshold = serving.reader_answer_threshold, serving.reader_topic_threshold
     report = fit_join.report(rows, spec, threshold, topic_threshold)
@@ -306,7 +356,7 @@ def main(argv: list[str] | None = None) -> int:
             "fold_questions": len(fold),
             "order": "fitted" if order is None else "held",
             "on": "torch" if args.join_on_torch else "int8 export",
-            "inputs": "passages",
+            "inputs": "passages and span fits" if args.span_fits else "passages",
         },
         "topic": {
             "off_topic_rows": sum(r["set"].startswith(fit_join.OFF_TOPIC) for r in topic_rows),

@@ -14,11 +14,12 @@ written out as "dozens".
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass
 from typing import Literal
 
-from qa_bot.text import terms
+from qa_bot.text import STOPWORDS, SURFACE_WORD, terms
 
 _NUMBER_WORDS = (
     r"one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|thirty"
@@ -314,3 +315,37 @@ def article_words(question: str) -> tuple[str, ...]:
     if about_the_article(question) is None:
         return ()
     return tuple(w for w in _ARTICLE_WORDS if re.search(rf"\b{w}\b", question, re.IGNORECASE))
+
+
+#: "what did the minister say" asks what was said, not which minister.
+_AUXILIARY = r"(?:is|was|are|were|do|does|did|has|have|had|will|would|can|could|should|may)"
+#: A question asking for someone: "who said ...", "whose plan ...", "which official ...".
+_PERSON_NOUN = (
+    r"officials?|ministers?|spokes(?:man|woman|person|people)|envoys?|leaders?|presidents?"
+    r"|commanders?|generals?|diplomats?|ambassadors?|secretary|chief|negotiators?|mediators?"
+    r"|politicians?|person|people|man|woman|men|women|analysts?|experts?|journalists?"
+    r"|reporters?|lawmakers?|senators?"
+)
+_ASKS_PERSON = re.compile(
+    rf"\bwho(?:m|se)?\b|\b(?:which|what)\s+(?:(?!{_AUXILIARY}\b)[\w’'-]+\s+){{0,3}}?"
+    rf"(?:{_PERSON_NOUN})\b",
+    re.IGNORECASE,
+)
+
+
+def asks_person(question: str) -> bool:
+    """Whether the question asks for someone: its answer is a name (or a title with one)."""
+    return bool(_ASKS_PERSON.search(question))
+
+
+def names_new(text: str, asked: set[str], skip: int = 1) -> bool:
+    """Whether ``text`` names someone or something the question (its terms ``asked``) does
+    not: a capitalised word, past the first ``skip`` (a sentence's first word is capitalised
+    anyway), none of whose terms the question holds."""
+    for match in itertools.islice(SURFACE_WORD.finditer(text), skip, None):
+        word = match.group()
+        if not word[:1].isupper() or word.casefold() in STOPWORDS:
+            continue
+        if not set(terms(word)) & asked:
+            return True
+    return False

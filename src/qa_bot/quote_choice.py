@@ -5,8 +5,9 @@ The best window is a few sentences; the quote is one to three of them and the se
 next to them. Which ones is learned (``training/train_quote.py``): a logistic regression
 scores each sentence by how likely it holds the answer, from what it shares with the
 question, where the reader found the answer, the kind of answer asked for, and whether it
-names someone a "who" question asks about. The quote starts from the best-scored sentence
-of the window and grows, one neighbour at a time, towards the better-scored side. News
+names someone a question asking for someone ("who", "which official") does not name. The
+quote starts from the best-scored sentence of the window and grows, one neighbour at a time,
+towards the better-scored side. News
 often names a speaker a sentence before (or after) the words quoted ("..., she said"), and
 the order of growth decides whether that name makes it into the quote.
 
@@ -27,11 +28,11 @@ from typing import Any
 
 import numpy as np
 
-from qa_bot.answer_types import AnswerType
+from qa_bot.answer_types import AnswerType, asks_person, names_new
 from qa_bot.errors import ModelError
 from qa_bot.models import Chunk
 from qa_bot.ranker import LinearModel, read_model_json
-from qa_bot.text import STOPWORDS, SURFACE_WORD, apart, reads_as_prose, sentence_spans, terms
+from qa_bot.text import apart, reads_as_prose, sentence_spans, terms
 
 #: The model shipped with the package (``training/train_quote.py`` writes it).
 PACKAGED = "quote_model.json"
@@ -58,7 +59,6 @@ INPUTS = (
     "chars",
 )
 
-_WHO = re.compile(r"\bwho(?:m|se)?\b", re.IGNORECASE)
 _ATTRIBUTED = re.compile(r"\b(?:said|says|told|added|according to|stated)\b", re.IGNORECASE)
 #: The words are someone's, but the sentence does not name them: "..., she said".
 _PRONOUN_SAID = re.compile(
@@ -139,12 +139,12 @@ def sentence_rows(
     best = max((covered[i] for i in sentences.region), default=0.0)
     kinds = [bool(expected is not None and expected.strict.search(t)) for t in texts]
     asked = set(terms(question))
-    who = bool(_WHO.search(question))
+    who = asks_person(question)
     read = sentences.read
     rows = []
     for i, t in enumerate(texts):
         gap = None if read is None else abs(i - read)
-        new = _names_new(t, asked)
+        new = names_new(t, asked)
         said = bool(_PRONOUN_SAID.search(t))
         values = {
             "read": float(gap == 0),
@@ -168,18 +168,6 @@ def sentence_rows(
         }
         rows.append([values[name] for name in INPUTS])
     return np.asarray(rows, dtype=np.float64)
-
-
-def _names_new(sentence: str, asked: set[str]) -> bool:
-    """Whether the sentence names someone or something the question does not: a capitalised
-    word past the sentence's first, none of whose terms the question holds."""
-    for match in itertools.islice(SURFACE_WORD.finditer(sentence), 1, None):
-        word = match.group()
-        if not word[:1].isupper() or word.casefold() in STOPWORDS:
-            continue
-        if not set(terms(word)) & asked:
-            return True
-    return False
 
 
 @dataclass(frozen=True)

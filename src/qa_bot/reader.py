@@ -33,6 +33,7 @@ from qa_bot.errors import ModelError
 from qa_bot.features import QUESTION_FEATURES
 from qa_bot.onnx_embedding import INT8_RECIPE, cpu_session
 from qa_bot.ranker import LinearModel
+from qa_bot.reader_spans import SPAN_FIT_INPUTS, read_spans
 
 if TYPE_CHECKING:
     import onnxruntime
@@ -72,12 +73,12 @@ PASSAGE_INPUTS = (
     "ranker_best",
     "near_best",
 )
-#: Inputs that need a span head.
-SPAN_INPUTS = ("span_best", "span_first")
+#: Inputs that need a span head: its margins, and what the span in the first passage holds.
+SPAN_INPUTS = ("span_best", "span_first", *SPAN_FIT_INPUTS)
 #: What the decision of a reader's spec may read (``ReaderSpec.answer.names``): the reader's
 #: inputs, and the question features the answer model reads (:mod:`qa_bot.features`), so that
 #: their weights are fitted again beside the reader's rather than through one fixed logit.
-DECISION_INPUTS = (*READER_INPUTS, *PASSAGE_INPUTS, *QUESTION_FEATURES)
+DECISION_INPUTS = (*READER_INPUTS, *PASSAGE_INPUTS, *SPAN_FIT_INPUTS, *QUESTION_FEATURES)
 
 
 class ReaderError(ModelError):
@@ -181,11 +182,13 @@ class ReaderSpec:
 class Reading:
     """What the reader made of the passages it read: a logit each that it answers, and with
     a span head, how much its best span beats "not there" (zeros without one) and where in
-    the passage that span starts (characters; -1 without a span head)."""
+    the passage that span starts (characters; -1 without a span head) and what it holds
+    (``fits``: a row of :data:`qa_bot.reader_spans.SPAN_FIT_INPUTS` per passage)."""
 
     logits: np.ndarray
     spans: np.ndarray
     starts: np.ndarray | None = None
+    fits: np.ndarray | None = None
     #: The learned ranker's logits of the passages read, and their cosines with the adapted
     #: question (zeros without adapter): set by the reading stage, which joins them.
     ranker: np.ndarray | None = None
@@ -218,18 +221,20 @@ def decision_row(
         "reader_best": float(reading.logits.max()),
         "span_best": float(reading.spans.max()),
     }
-    if set(PASSAGE_INPUTS) & set(names):
+    if set(PASSAGE_INPUTS + SPAN_FIT_INPUTS) & set(names):
         inputs.update(_passage_inputs(reading, order))
     inputs.update(zip(QUESTION_FEATURES, map(float, asked), strict=True))
     return [inputs[name] for name in names]
 
 
 def _passage_inputs(reading: Reading, order: tuple[float, float]) -> dict[str, float]:
-    """PASSAGE_INPUTS of a reading (at least one passage read)."""
+    """PASSAGE_INPUTS and SPAN_FIT_INPUTS of a reading (at least one passage read)."""
     first = int(np.argmax(reading.joined(order)))
     ranked = np.sort(reading.logits)[::-1]
     near = reading.near if reading.near is not None else np.zeros(1)
+    fits = np.zeros(len(SPAN_FIT_INPUTS)) if reading.fits is None else reading.fits[first]
     return {
+        **dict(zip(SPAN_FIT_INPUTS, map(float, fits), strict=True)),
         "reader_first": float(reading.logits[first]),
         "span_first": float(reading.spans[first]),
         "reader_second": float(ranked[min(1, len(ranked) - 1)]),
@@ -257,10 +262,10 @@ def encode_pairs(
 ) -> dict[str, np.ndarray]:
     """The model's inputs for (question, passage) pairs: the passage is cut, never the
     question, at ``spec.max_length`` tokens, and the batch padded to its longest pair."""
-    return _encoded(tokenizer, spec, question, passages)[0]
+    return encoded_pairs(tokenizer, spec, question, passages)[0]
 
 
-def _encoded(
+def encoded_pairs(
     tokenizer: Tokenizer, spec: ReaderSpec, question: str, passages: Sequence[str]
 ) -> tuple[dict[str, np.ndarray], list[Any]]:
     """``encode_pairs``'s batch and the encodings it came from (their character offsets)."""
@@ -288,40 +293,6 @@ def run_session(
     return np.asarray(logits, dtype=np.float64).reshape(-1)
 
 
-def span_margins(span: np.ndarray, batch: dict[str, np.ndarray], max_span: int) -> np.ndarray:
-    """Per pair: the best span's start + end logit (within the passage, start before end, at
-    most ``max_span`` tokens) minus the first token's, which stands for "not there"."""
-    return best_spans(span, batch, max_span)[0]
-
-
-def best_spans(
-    span: np.ndarray, batch: dict[str, np.ndarray], max_span: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per pair: ``span_margins``'s margin, and the batch position of the best span's first
-    token (-1 when the passage kept no token)."""
-    margins, tokens = np.zeros(len(span)), np.full(len(span), -1)
-    for row in range(len(span)):
-        passage = np.flatnonzero(batch["token_type_ids"][row] * batch["attention_mask"][row])
-        start, end = span[row, passage[:-1], 0], span[row, passage[:-1], 1]  # no closing [SEP]
-        value, first = _best_span(start, end, max_span)
-        margins[row] = value - float(span[row, 0, 0] + span[row, 0, 1])
-        tokens[row] = passage[first] if first >= 0 else -1
-    return margins, tokens
-
-
-def _best_span(start: np.ndarray, end: np.ndarray, max_span: int) -> tuple[float, int]:
-    """The best start + end logit of a span of at most ``max_span`` tokens, and its start."""
-    if not len(start):
-        return -np.inf, -1
-    best, first = -np.inf, -1
-    for width in range(min(max_span, len(start))):
-        sums = start[: len(start) - width] + end[width:]
-        at = int(np.argmax(sums))
-        if float(sums[at]) > best:
-            best, first = float(sums[at]), at
-    return best, first
-
-
 class PassageReader:
     """The reader over an export folder, loaded on first use and checked when loaded."""
 
@@ -346,16 +317,14 @@ class PassageReader:
         if not passages:
             return Reading(np.zeros(0), np.zeros(0))
         session, tokenizer = self._load()
-        batch, encodings = _encoded(tokenizer, self.spec, question, passages)
+        encoded = encoded_pairs(tokenizer, self.spec, question, passages)
         if not self.spec.span:
-            logits = run_session(session, batch)
+            logits = run_session(session, encoded[0])
             return Reading(logits, np.zeros(len(logits)))
-        logits, span = session.run(["logit", SPAN_OUTPUT], batch)
-        margins, tokens = best_spans(np.asarray(span, dtype=np.float64), batch, self.spec.max_span)
-        starts = np.array(
-            [e.offsets[t][0] if t >= 0 else -1 for e, t in zip(encodings, tokens, strict=True)]
-        )
-        return Reading(np.asarray(logits, dtype=np.float64).reshape(-1), margins, starts)
+        logits, span = session.run(["logit", SPAN_OUTPUT], encoded[0])
+        span = np.asarray(span, dtype=np.float64)
+        margins, starts, fits = read_spans(question, passages, span, encoded, self.spec.max_span)
+        return Reading(np.asarray(logits, dtype=np.float64).reshape(-1), margins, starts, fits)
 
     def verify(self) -> None:
         """Load the export now; raise ReaderError if it is damaged."""
