@@ -237,21 +237,10 @@ def save_weights(module, out: Path) -> None:
     np.savez_compressed(out, **pack_deltas(tuned, base))
 
 
-def scored(
-    module,
-    spec: ReaderSpec,
-    items: list[Example],
-    ranker: LearnedRanker,
-    near: Callable[[Example], np.ndarray] | None = None,
-    extra: int = 0,
-) -> list[dict]:
-    """For each question: the passages read (the learned order's best DEPTH, and with ``near``,
-    the cosines of the candidates with the adapted question, the ``extra`` nearest of the
-    others), their labels, ranker and reader logits and cosines, the answer model's logit;
-    and the same for the candidates left when the answer is removed. Pairs are encoded as
-    serving encodes them (``encoded_pairs``), so that the join is fitted on what it will read;
-    ``module`` is the torch module, or the int8 export serving runs (a ``PassageReader``),
-    whose outputs differ from the module's by more than rounding."""
+def passage_reading(module, spec: ReaderSpec) -> Callable:
+    """What ``module`` (the torch module, or a ``PassageReader`` over the int8 export) reads
+    of a question's passages, as serving reads it: their logits, span margins and what each
+    best span holds (zeros without a span head)."""
     import torch
     from tokenizers import Tokenizer
     from transformers import AutoTokenizer
@@ -277,6 +266,25 @@ def scored(
         spans, _, fits = read_spans(question, passages, span, encoded, MAX_SPAN)
         return out[0].numpy().astype(np.float64), spans, fits
 
+    return read
+
+
+def scored(
+    module,
+    spec: ReaderSpec,
+    items: list[Example],
+    ranker: LearnedRanker,
+    near: Callable[[Example], np.ndarray] | None = None,
+    extra: int = 0,
+) -> list[dict]:
+    """For each question: the passages read (the learned order's best DEPTH, and with ``near``,
+    the cosines of the candidates with the adapted question, the ``extra`` nearest of the
+    others), their labels, ranker and reader logits and cosines, the answer model's logit;
+    and the same for the candidates left when the answer is removed. Pairs are encoded as
+    serving encodes them (``encoded_pairs``), so that the join is fitted on what it will read;
+    ``module`` is the torch module, or the int8 export serving runs (a ``PassageReader``),
+    whose outputs differ from the module's by more than rounding."""
+    read = passage_reading(module, spec)
     rows = []
     for e in items:
         row = {"set": e.set_name, "unanswerable": e.question.unanswerable}

@@ -232,7 +232,7 @@ def train_epoch(args: argparse.Namespace, base: ReaderSpec, seeds: list[Example]
     return len(pairs)
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", type=Path, default=Path("/tmp/qa-train"))
     parser.add_argument("--base", type=Path, default=Path("/tmp/qa-train/reader"))
@@ -263,7 +263,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="fit the join on the torch module's outputs (before the fourteenth round)",
     )
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     import torch
 
     torch.set_num_threads(2)
