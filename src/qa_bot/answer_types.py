@@ -319,13 +319,14 @@ def article_words(question: str) -> tuple[str, ...]:
 
 #: "what did the minister say" asks what was said, not which minister.
 _AUXILIARY = r"(?:is|was|are|were|do|does|did|has|have|had|will|would|can|could|should|may)"
-#: A question asking for someone: "who said ...", "whose plan ...", "which official ...".
+#: Words that name someone by their role ("which pentagon official", "what UN envoy").
 _PERSON_NOUN = (
     r"officials?|ministers?|spokes(?:man|woman|person|people)|envoys?|leaders?|presidents?"
     r"|commanders?|generals?|diplomats?|ambassadors?|secretary|chief|negotiators?|mediators?"
     r"|politicians?|person|people|man|woman|men|women|analysts?|experts?|journalists?"
     r"|reporters?|lawmakers?|senators?"
 )
+#: A question asking for someone: "who said ...", "whose plan ...", "which official ...".
 _ASKS_PERSON = re.compile(
     rf"\bwho(?:m|se)?\b|\b(?:which|what)\s+(?:(?!{_AUXILIARY}\b)[\w’'-]+\s+){{0,3}}?"
     rf"(?:{_PERSON_NOUN})\b",
