@@ -198,15 +198,14 @@ def test_the_decision_reads_the_span_fits_only_when_asked_and_with_a_span_head()
     for r in rows:  # a span head, and what its span in each passage holds
         r["all"] = {**r["all"], "span": r["all"]["reader"] / 2, "fits": np.ones((3, 4)) * 0.5}
     plain = fit_join.fit_combination(rows, True, (4.0, 0.0), passages=True)[2]
-    fitted = fit_join.fit_combination(rows, True, (4.0, 0.0), passages=True, spans=True)[2]
+    fitted = fit_join.fit_combination(rows, True, (4.0, 0.0), passages=True, span_fits=True)[2]
     assert not set(SPAN_FIT_INPUTS) & set(plain.names)
     assert set(SPAN_FIT_INPUTS) <= set(fitted.names)
     at = fitted.names.index("span_new_words")
     assert fit_join.decision_inputs(rows[0]["all"], fitted.names, (4.0, 0.0))[at] == 0.5
     no_head = fit_join.fit_combination(
-        _joined_rows(60), True, (4.0, 0.0), passages=True, spans=True
-    )
-    no_head = no_head[2]
+        _joined_rows(60), True, (4.0, 0.0), passages=True, span_fits=True
+    )[2]
     assert not set(SPAN_FIT_INPUTS) & set(no_head.names)
 
 
@@ -231,14 +230,16 @@ def test_scored_rows_are_kept_for_the_same_inputs_only(tmp_path: Path) -> None:
         return [{"id": item.question.id} for item in items]
 
     cache = tmp_path / "rows.pkl"
-    first = tune_reader.scored_rows(cache, [weights], groups, scored)
+    first = tune_reader.scored_rows(cache, [weights], "int8", groups, scored)
     assert calls == [2, 1] and first["reported"] == [{"id": "n-1"}]
-    assert tune_reader.scored_rows(cache, [weights], groups, scored) == first
+    assert tune_reader.scored_rows(cache, [weights], "int8", groups, scored) == first
     assert calls == [2, 1]  # read back, nothing scored again
     weights.write_bytes(b"two")  # other weights: their rows are scored afresh
-    tune_reader.scored_rows(cache, [weights], groups, scored)
+    tune_reader.scored_rows(cache, [weights], "int8", groups, scored)
     assert calls == [2, 1, 2, 1]
-    tune_reader.scored_rows(cache, [weights], {"fitted": groups["fitted"]}, scored)
+    tune_reader.scored_rows(cache, [weights], "int8", {"fitted": groups["fitted"]}, scored)
     assert calls == [2, 1, 2, 1, 2]  # other questions too
-    tune_reader.scored_rows(None, [weights], groups, scored)
+    tune_reader.scored_rows(cache, [weights], "torch", {"fitted": groups["fitted"]}, scored)
+    assert calls == [2, 1, 2, 1, 2, 2]  # the same questions read by the torch module
+    tune_reader.scored_rows(None, [weights], "int8", groups, scored)
     assert calls[-2:] == [2, 1]

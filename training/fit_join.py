@@ -54,13 +54,13 @@ def fit_combination(
     order: tuple[float, float] | None = None,
     order_rows: list[dict] | None = None,
     passages: bool = False,
-    spans: bool = False,
+    span_fits: bool = False,
 ) -> tuple[float, float, LinearModel]:
     """The order's weights (:func:`fit_order`, on ``order_rows`` when given, else on ``rows``)
     and the decision over ``rows`` (:func:`fit_decision`), which reads the passages as ranked
-    by that order (with ``spans``, also what the reader's span there holds)."""
+    by that order (with ``span_fits``, also what the reader's span there holds)."""
     weight, adapter_weight = fit_order(rows if order_rows is None else order_rows, order)
-    answer = fit_decision(rows, questions, (weight, adapter_weight), passages, spans)
+    answer = fit_decision(rows, questions, (weight, adapter_weight), passages, span_fits)
     return weight, adapter_weight, answer
 
 

@@ -100,7 +100,7 @@ TRAIN_WRITERS = ADAPTER_WRITERS + tuple("56789ab")
 #: decision with L and M, for more people's on-topic questions the articles do not answer.
 CHECKED_WRITERS = tuple("rxyz1234") + tuple(f"p{i}" for i in range(1, 9))
 FIT_WRITERS = ("l", "m", *CHECKED_WRITERS)
-#: Reported, never fitted: writer N and the blind checks of the fourteenth to seventeenth rounds.
+#: Reported, never fitted: writer N and the blind checks of the fourteenth to eighteenth rounds.
 REPORT_WRITERS = ("n", *(f"p{i}" for i in range(11, 26)))
 #: Pairs from the base reader's training questions mixed in with the seeds' pairs.
 REPLAY = 8000
@@ -186,17 +186,20 @@ def as_written(items: list[Example]) -> list[Example]:
 def scored_rows(
     path: Path | None,
     inputs: list[Path],
+    reading: str,
     groups: dict[str, list[Example]],
     scored: Callable[[list[Example]], list[dict]],
 ) -> dict[str, list[dict]]:
     """Each group's scored rows (``train_reader.scored``): read from ``path`` when it holds
-    those of the same ``inputs`` (weights, adapter, question files) and groups, else scored
-    (and written to ``path`` when given). Reading every passage takes minutes; a refit of the
+    those of the same ``inputs`` (weights, adapter, question files), ``reading`` (what read the
+    passages: the int8 export or the torch module) and groups, else scored (and written to
+    ``path`` when given). Reading every passage takes minutes; a refit of the
     join over the same reading takes seconds. The code that reads passages is not in the key:
     delete the file when it changes."""
     digest = hashlib.sha256()
     for file in inputs:
         digest.update(file.read_bytes())
+    digest.update(reading.encode())
     for name, items in sorted(groups.items()):
         digest.update(name.encode() + b"".join(e.question.id.encode() for e in items))
     key = digest.hexdigest()
@@ -323,14 +326,14 @@ def main(argv: list[str] | None = None) -> int:
         "off_fit": [e for e in off_topic if not e.test],
         "reported": reported + held + [e for e in off_topic if e.test],
     }
-    read = scored_rows(
-        args.rows, [weights, args.adapter, REALISTIC, OFF_TOPIC_QUESTIONS], groups, scored
-    )
+    sources = [weights, args.adapter, REALISTIC, OFF_TOPIC_QUESTIONS]
+    reading = "torch" if args.join_on_torch else "int8 export"
+    read = scored_rows(args.rows, sources, reading, groups, scored)
     fitted, folded = read["fitted"], read["folded"]
     joined = fitted * SEEDS_FIT_WEIGHT + folded
     order = None if args.fit_order else ORDER
     weight, adapter_weight, answer = fit_join.fit_combination(
-        joined, True, order, passages=True, spans=args.span_fits
+        joined, True, order, passages=True, span_fits=args.span_fits
     )
     topic_rows = fitted + folded + read["off_fit"]
     topic = fit_join.fit_topic(topic_rows, answer.names, (weight, adapter_weight))
@@ -359,7 +362,7 @@ def main(argv: list[str] | None = None) -> int:
             "seeds_weight": SEEDS_FIT_WEIGHT,
             "fold_questions": len(fold),
             "order": "fitted" if order is None else "held",
-            "on": "torch" if args.join_on_torch else "int8 export",
+            "on": reading,
             "inputs": "passages and span fits" if args.span_fits else "passages",
         },
         "topic": {
