@@ -19,7 +19,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "training"))
 import fit_join
 import train_reader
 
-from qa_bot.reader import ReaderSpec
+from qa_bot.reader import ReaderSpec, load_spec
+from qa_bot.settings import PACKAGED_READER
 
 
 @pytest.fixture(scope="module")
@@ -243,3 +244,18 @@ def test_scored_rows_are_kept_for_the_same_inputs_only(tmp_path: Path) -> None:
     assert calls == [2, 1, 2, 1, 2, 2]  # the same questions read by the torch module
     tune_reader.scored_rows(None, [weights], "int8", groups, scored)
     assert calls[-2:] == [2, 1]
+
+
+def test_a_served_check_the_epoch_read_leaves_the_report_and_a_fit_writer_is_refused() -> None:
+    import tune_reader
+
+    shipped = tune_reader.reported_writers(tune_reader.SERVED_WRITERS)
+    assert shipped[0] == "n" and not set(shipped) & set(tune_reader.SERVED_WRITERS)
+    assert set(shipped) | set(tune_reader.SERVED_WRITERS) == set(tune_reader.REPORT_WRITERS)
+    assert tune_reader.reported_writers(tune_reader.TRAIN_WRITERS) == tune_reader.REPORT_WRITERS
+    with pytest.raises(ValueError, match="l,p3, which fit the join"):
+        tune_reader.reported_writers(("p11", "p3", "l"))
+    # What ships was trained on the served checks, and reports the rest.
+    writers = load_spec(PACKAGED_READER).provenance["writers"]
+    assert tuple(writers["train"]) == tune_reader.SERVED_WRITERS
+    assert set(writers["report"]) <= set(shipped)

@@ -1,4 +1,4 @@
-"""Adapt the passage reader to questions over the seeds: the folder shipped as
+r"""Adapt the passage reader to questions over the seeds: the folder shipped as
 ``src/qa_bot/trained_reader/`` (``reader.json``, ``reader_weights.npz``).
 
 The reader ``train_reader.py`` makes learns from 1987 business wire and Wikipedia; on questions
@@ -25,13 +25,20 @@ on-topic questions the articles do not answer are declined, at equal XQuAD answe
 round"). The order's weights are held at ORDER: chosen on the same rows, they won first quotes
 on the seeds and lost them on held-out XQuAD ("Twelfth round"); ``--fit-order`` chooses them on
 those rows ("Thirteenth round", measured and not adopted).
-Writers n and P11 to P25 are reported, never used, and so are the learned ranker's held-out
-XQuAD and Reuters questions.
+Writers n and P11 to P27 (less those an epoch trained on) are reported, never used, and so are
+the learned ranker's held-out XQuAD and Reuters questions.
 ``--join-only`` fits the join again over the weights already in ``--out``; the join is fitted
 on the outputs of the int8 export serving reads (``--join-on-torch``: on the torch module's, as
 before the fourteenth round, whose outputs differ from the export's by more than rounding).
-``--writers`` and ``--replay`` change what the epoch reads (a further epoch from the shipped
-reader, ``--base src/qa_bot/trained_reader``, was the fourteenth round's candidate, not adopted).
+``--writers`` and ``--replay`` change what the epoch reads. A further epoch from the reader
+this script made, on the served checks P1 to P8, was the fourteenth round's candidate (not
+adopted); since the nineteenth round the shipped reader is that reader trained one more epoch
+on the served checks P11 to P18 (SERVED_WRITERS, which then leave the report), its join fitted
+by the same run ("Nineteenth round")::
+
+    python training/tune_reader.py --out /tmp/qa-train/tuned     # the twelfth round's reader
+    python training/tune_reader.py --base /tmp/qa-train/tuned \
+        --writers p11,p12,p13,p14,p15,p16,p17,p18
 
 Since the sixteenth round the join also holds a topic model (``ReaderSpec.topic``): a logistic
 regression over the decision's inputs that tells questions about what the articles cover (every
@@ -100,8 +107,13 @@ TRAIN_WRITERS = ADAPTER_WRITERS + tuple("56789ab")
 #: decision with L and M, for more people's on-topic questions the articles do not answer.
 CHECKED_WRITERS = tuple("rxyz1234") + tuple(f"p{i}" for i in range(1, 9))
 FIT_WRITERS = ("l", "m", *CHECKED_WRITERS)
-#: Reported, never fitted: writer N and the blind checks of the fourteenth to eighteenth rounds.
-REPORT_WRITERS = ("n", *(f"p{i}" for i in range(11, 26)))
+#: The blind checks of the fourteenth to sixteenth rounds (P11 to P18, once they had served):
+#: since the nineteenth round the shipped reader is the twelfth round's trained one more epoch
+#: on them (``--base`` that reader ``--writers`` these), and they leave the report.
+SERVED_WRITERS = tuple(f"p{i}" for i in range(11, 19))
+#: Reported, never fitted: writer N and the blind checks of the fourteenth to nineteenth rounds
+#: (less those an epoch trained on).
+REPORT_WRITERS = ("n", *(f"p{i}" for i in range(11, 28)))
 #: Pairs from the base reader's training questions mixed in with the seeds' pairs.
 REPLAY = 8000
 #: Learning rates of the body and the head: lower than the base reader's first epoch.
@@ -235,6 +247,16 @@ def train_epoch(args: argparse.Namespace, base: ReaderSpec, seeds: list[Example]
     return len(pairs)
 
 
+def reported_writers(trained: tuple[str, ...]) -> tuple[str, ...]:
+    """REPORT_WRITERS less those the reader trained on: a served check an epoch read is no
+    longer a measure of it. A reader trained on a writer that fits the join is refused
+    (ValueError): a decision fitted on questions the reader trained on trusts it too much."""
+    overlap = sorted(set(trained) & set(FIT_WRITERS))
+    if overlap:
+        raise ValueError(f"the reader trains on {','.join(overlap)}, which fit the join")
+    return tuple(w for w in REPORT_WRITERS if w not in trained)
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", type=Path, default=Path("/tmp/qa-train"))
@@ -282,18 +304,16 @@ def main(argv: list[str] | None = None) -> int:
     # With --join-only no epoch runs: the weights' record is the one their base wrote.
     made = base.provenance if args.join_only else {}
     trained = tuple(made.get("writers", {}).get("train", ())) if args.join_only else args.writers
-    overlap = sorted(set(trained) & set(FIT_WRITERS + REPORT_WRITERS))
-    if overlap:  # a decision fitted on questions the reader trained on trusts it too much
-        print(
-            f"the reader trains on {','.join(overlap)}, which fit or report the join",
-            file=sys.stderr,
-        )
+    try:
+        report_writers = reported_writers(trained)
+    except ValueError as error:
+        print(error, file=sys.stderr)
         return 2
     sys.modules["__main__"].Example = Example  # the cache pickles train_ranker's Example
     data = pickle.loads(cache.read_bytes())
     seeds = realistic_examples(args.work)
     fitting = as_written([e for e in seeds if writer(e) in FIT_WRITERS])
-    reported = as_written([e for e in seeds if writer(e) in REPORT_WRITERS])
+    reported = as_written([e for e in seeds if writer(e) in report_writers])
     spec = replace(base, span=SPAN_WEIGHT > 0, max_span=train_reader.MAX_SPAN)
     weights = args.out / WEIGHTS_FILE
     pairs, replay = made.get("pairs", 0), made.get("replay", 0)
@@ -356,7 +376,7 @@ def main(argv: list[str] | None = None) -> int:
         "writers": {
             "train": trained,
             "fit": FIT_WRITERS,
-            "report": REPORT_WRITERS,
+            "report": report_writers,
         },
         "join": {
             "seeds_weight": SEEDS_FIT_WEIGHT,
