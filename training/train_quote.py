@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import pickle
 import sys
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -38,18 +37,20 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import keyed_cache
 import train_ranker
 import train_reader
 import tune_reader
 from train_ranker import SEED
 
+from qa_bot import ranker
 from qa_bot.answer import MAX_SENTENCES, hand_choice, pivot_weights, quote_region
 from qa_bot.answer_types import AnswerType
 from qa_bot.evaluation import EvalQuestion, contains_answer, load_questions
 from qa_bot.quote_choice import INPUTS, QuoteModel, Sentences, choose, sentence_rows
 from qa_bot.runtime import prepare_process
 from qa_bot.service import QAService
-from qa_bot.settings import load_settings
+from qa_bot.settings import PACKAGED_ADAPTER, PACKAGED_READER, load_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "src" / "qa_bot" / "quote_model.json"
@@ -58,6 +59,9 @@ Test = Callable[[EvalQuestion], bool]
 #: writers of the sixteenth round), and those only reported.
 FIT_WRITERS = ("l", "m", *"rxyz1234", *(f"p{i}" for i in range(1, 9)))
 REPORT_WRITERS = ("n", *(f"p{i}" for i in range(11, 22)))
+#: The Reuters question batches: the first and third are fitted (their fold) and reported
+#: (their held-out stories), the second only reported.
+REUTERS_BATCHES = ("reuters_questions", "reuters_questions3", "reuters_questions2")
 #: Regularisation of the logistic regression (chosen on the fitted questions' own fold).
 C_GRID = (0.01, 0.1, 1.0, 10.0)
 
@@ -135,13 +139,33 @@ def served(seeds: Path, index: Path) -> QAService:
 
 
 def collect(args: argparse.Namespace) -> list[QuoteRow]:
-    """Every question this script fits on or reports, asked as served (cached)."""
+    """Every question this script fits on or reports, asked as served; with ``--reuse``, read
+    back from ``--work`` when asked of the same served path (packaged ranker, reader and
+    adapter), question files and writers."""
+    realistic_file = tune_reader.REALISTIC
+    xquad_file = args.shared / "external/xquad_en/questions_dev.jsonl"
+    files = [
+        *sorted(PACKAGED_READER.iterdir()),
+        PACKAGED_ADAPTER,
+        ROOT / "src/qa_bot" / ranker.PACKAGED,
+        realistic_file,
+        ROOT / "tests/heldout_questions.jsonl",
+        xquad_file,
+        *(ROOT / "training/data" / f"{name}.jsonl" for name in REUTERS_BATCHES),
+    ]
+    writers = [",".join(w) for w in (FIT_WRITERS, REPORT_WRITERS, tune_reader.TRAIN_WRITERS)]
+    key = keyed_cache.digest(files, writers)
     cache = args.work / "quote_rows.pkl"
-    if args.reuse and cache.is_file():
-        return pickle.loads(cache.read_bytes())
+    if not args.reuse:
+        cache.unlink(missing_ok=True)
+    return keyed_cache.keyed(cache, key, lambda: _ask_all(args, realistic_file, xquad_file))
+
+
+def _ask_all(args: argparse.Namespace, realistic_file: Path, xquad_file: Path) -> list[QuoteRow]:
+    """Each set's questions asked of the served path, fitted or only reported."""
     seeds = served(ROOT / "seeds", args.work / "seeds_served_index")
     xr = served(args.work / "xr_seeds", args.work / "xr_index")
-    realistic = load_questions(tune_reader.REALISTIC)
+    realistic = load_questions(realistic_file)
     fitted = [q for q in realistic if q.set_id in FIT_WRITERS]
     reported = [q for q in realistic if q.set_id in REPORT_WRITERS]
     trained = [q for q in realistic if q.set_id in tune_reader.TRAIN_WRITERS]
@@ -151,18 +175,19 @@ def collect(args: argparse.Namespace) -> list[QuoteRow]:
     rows += asked(
         seeds, "heldout", load_questions(ROOT / "tests/heldout_questions.jsonl"), lambda q: True
     )
-    xquad = load_questions(args.shared / "external/xquad_en/questions_dev.jsonl")
+    xquad = load_questions(xquad_file)
     rows += asked(
         xr, "xquad", _fold_or_test(xquad, train_ranker.xquad_test), train_ranker.xquad_test
     )
-    for name in ("reuters_questions", "reuters_questions3"):
+    for name in REUTERS_BATCHES[:2]:
         batch = load_questions(ROOT / "training/data" / f"{name}.jsonl")
         rows += asked(
             xr, name, _fold_or_test(batch, train_ranker.reuters_test), train_ranker.reuters_test
         )
-    second = load_questions(ROOT / "training/data/reuters_questions2.jsonl")
-    rows += asked(xr, "reuters_questions2", second, lambda q: True)
-    cache.write_bytes(pickle.dumps(rows))
+    second = REUTERS_BATCHES[2]
+    rows += asked(
+        xr, second, load_questions(ROOT / "training/data" / f"{second}.jsonl"), lambda q: True
+    )
     return rows
 
 
@@ -240,7 +265,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, default=Path("/tmp/qa-train"))
     parser.add_argument("--shared", type=Path, default=ROOT.parent / "shared")
     parser.add_argument("--out", type=Path, default=OUT)
-    parser.add_argument("--reuse", action="store_true", help="read the cached rows")
+    parser.add_argument(
+        "--reuse", action="store_true", help="read the rows cached for the same inputs"
+    )
     args = parser.parse_args(argv)
     prepare_process()
     rows = collect(args)

@@ -78,6 +78,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import fit_join
+import keyed_cache
 import train_ranker
 import train_reader
 from train_ranker import SEED, Example
@@ -208,23 +209,14 @@ def scored_rows(
     ``path`` when given). Reading every passage takes minutes; a refit of the
     join over the same reading takes seconds. The code that reads passages is not in the key:
     delete the file when it changes."""
-    digest = hashlib.sha256()
-    for file in inputs:
-        digest.update(file.read_bytes())
-    digest.update(reading.encode())
-    for name, items in sorted(groups.items()):
-        digest.update(name.encode() + b"".join(e.question.id.encode() for e in items))
-    key = digest.hexdigest()
-    if path is not None and path.is_file():
-        stored = pickle.loads(path.read_bytes())
-        if stored.get("key") == key:
-            print(f"scored rows read from {path}", file=sys.stderr)
-            return stored["rows"]
-        print(f"{path} holds rows of other weights or questions: scoring again", file=sys.stderr)
-    rows = {name: scored(items) for name, items in groups.items()}
-    if path is not None:
-        path.write_bytes(pickle.dumps({"key": key, "rows": rows}))
-    return rows
+    parts = [reading] + [
+        name + "".join(e.question.id for e in items) for name, items in sorted(groups.items())
+    ]
+    return keyed_cache.keyed(
+        path,
+        keyed_cache.digest(inputs, parts),
+        lambda: {name: scored(items) for name, items in groups.items()},
+    )
 
 
 def train_epoch(args: argparse.Namespace, base: ReaderSpec, seeds: list[Example], data) -> int:
