@@ -64,7 +64,6 @@ training), and fits the weight of their adapted cosine beside the reader's.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import pickle
 import random
@@ -156,8 +155,7 @@ def seeds_examples(
 ) -> list[Example]:
     """The questions in ``path`` asked of the seeds as ``set_name``, ranked and featurised,
     cached in ``work`` as ``stem`` and the first digits of the file's digest."""
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
-    cache = work / f"{stem}_{digest}.pkl"
+    cache = work / f"{stem}_{keyed_cache.digest([path], ())[:12]}.pkl"
     if cache.is_file():
         return pickle.loads(cache.read_bytes())
     seeds = train_ranker.service_for(ROOT / "seeds", work / "seeds_index")
