@@ -47,9 +47,11 @@ def _encode(tokenizer, batch: list[train_reader.Pair]):
 def test_span_targets_point_at_the_answer_or_at_not_there(tokenizer) -> None:
     passage = "The drone flew over the convoy NEAR Aleppo at dawn, officials said."
     batch: list[train_reader.Pair] = [
-        ("where did the drone fly", passage, 1.0, ("missing words", "near Aleppo")),
-        ("where did the drone fly", passage, 0.0, ()),  # a negative: "not there"
-        ("who said it", passage, 1.0, ("nowhere in it",)),  # no answer found: "not there"
+        train_reader.Pair(
+            "where did the drone fly", passage, 1.0, ("missing words", "near Aleppo")
+        ),
+        train_reader.Pair("where did the drone fly", passage, 0.0, ()),  # "not there"
+        train_reader.Pair("who said it", passage, 1.0, ("nowhere in it",)),  # none found
     ]
     enc = _encode(tokenizer, batch)
     starts, ends, allowed = train_reader.span_targets(enc, batch)
@@ -70,8 +72,8 @@ def test_span_loss_is_lowest_when_the_head_points_at_the_targets(tokenizer) -> N
     import torch
 
     batch: list[train_reader.Pair] = [
-        ("what flew", "A drone flew over the convoy.", 1.0, ("A drone",)),
-        ("what flew", "Nothing about it here.", 0.0, ()),
+        train_reader.Pair("what flew", "A drone flew over the convoy.", 1.0, ("A drone",)),
+        train_reader.Pair("what flew", "Nothing about it here.", 0.0, ()),
     ]
     enc = _encode(tokenizer, batch)
     starts, ends, _ = train_reader.span_targets(enc, batch)
@@ -83,6 +85,48 @@ def test_span_loss_is_lowest_when_the_head_points_at_the_targets(tokenizer) -> N
     wrong[:, 1, :] = 20.0  # a question token, which the loss never lets the head pick
     assert float(train_reader.span_loss(right, enc, batch)) < 1e-3
     assert float(train_reader.span_loss(wrong, enc, batch)) > 1.0
+
+
+def _example(answers: tuple[str, ...], passages: list[tuple[str, bool]]):
+    """An object shaped like train_ranker's Example, as far as ``pairs`` reads one."""
+    from types import SimpleNamespace as NS
+
+    return NS(
+        query=NS(text="how many trucks were hit"),
+        question=NS(answers=answers, unanswerable=not answers),
+        hits=[NS(chunk=NS(text=text)) for text, _ in passages],
+        labels=np.array([y for _, y in passages]),
+    )
+
+
+def test_the_answer_removed_passage_is_a_negative_counted_by_its_weight() -> None:
+    import random
+
+    answering = "The convoy was attacked at dawn. Eighteen trucks were hit. Aid was halted."
+    e = _example(("Eighteen trucks",), [(answering, True), ("Talks resumed in Geneva.", False)])
+    made = train_reader.pairs([e], random.Random(1), removed_weight=3.0)
+    removed = [p for p in made if "convoy" in p.passage and p.label == 0.0]
+    assert [p.passage for p in removed] == ["The convoy was attacked at dawn. Aid was halted."]
+    assert removed[0].weight == 3.0 and removed[0].answers == ()
+    # Every other pair counts once; an unanswerable question has no answer to remove.
+    assert all(p.weight == 1.0 for p in made if p not in removed)
+    none = _example((), [(answering, False)])
+    assert all(p.weight == 1.0 for p in train_reader.pairs([none], random.Random(1), 10, 3.0))
+
+
+def test_a_pair_counts_in_the_loss_by_its_weight() -> None:
+    import torch
+
+    batch = [
+        train_reader.Pair("q", "answers", 1.0, ("a",)),
+        train_reader.Pair("q", "removed", 0.0, (), 3.0),
+    ]
+    logit = torch.tensor([0.5, 1.5])
+    bce = torch.nn.functional.binary_cross_entropy_with_logits
+    each = bce(logit, torch.tensor([1.0, 0.0]), reduction="none")
+    assert torch.isclose(train_reader.pair_loss(logit, batch), (each[0] + 3 * each[1]) / 2)
+    plain = [b._replace(weight=1.0) for b in batch]
+    assert torch.isclose(train_reader.pair_loss(logit, plain), each.mean())
 
 
 def _joined_rows(count: int) -> list[dict]:

@@ -30,6 +30,7 @@ import zlib
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -89,25 +90,38 @@ def without_answer(text: str, answers: tuple[str, ...]) -> str | None:
     return left if left and not contains_answer(left, answers) else None
 
 
-#: A training pair: question, passage, 1.0 if it answers, and the answers it holds (if any).
-Pair = tuple[str, str, float, tuple[str, ...]]
+class Pair(NamedTuple):
+    """A training pair: question, passage, 1.0 if it answers, the answers it holds (if any),
+    and how much its loss counts (an answer-removed passage may count more: it is the on-topic
+    passage that does not answer, the one a reader most needs to tell apart)."""
+
+    question: str
+    passage: str
+    label: float
+    answers: tuple[str, ...]
+    weight: float = 1.0
 
 
-def pairs(items: list[Example], rng: random.Random, limit: int = MAX_PAIRS) -> list[Pair]:
+def pairs(
+    items: list[Example],
+    rng: random.Random,
+    limit: int = MAX_PAIRS,
+    removed_weight: float = 1.0,
+) -> list[Pair]:
     out: list[Pair] = []
     for e in items:
         q = e.query.text
         answers = tuple(e.question.answers)
         positive = [h for h, y in zip(e.hits, e.labels, strict=True) if y][:2]
         negative = [h for h, y in zip(e.hits, e.labels, strict=True) if not y]
-        out += [(q, h.chunk.text, 1.0, answers) for h in positive]
-        out += [(q, h.chunk.text, 0.0, ()) for h in negative[:3]]
+        out += [Pair(q, h.chunk.text, 1.0, answers) for h in positive]
+        out += [Pair(q, h.chunk.text, 0.0, ()) for h in negative[:3]]
         if len(negative) > 3:
-            out.append((q, rng.choice(negative[3:]).chunk.text, 0.0, ()))
+            out.append(Pair(q, rng.choice(negative[3:]).chunk.text, 0.0, ()))
         if positive and not e.question.unanswerable:
             removed = without_answer(positive[0].chunk.text, e.question.answers)
             if removed:
-                out.append((q, removed, 0.0, ()))
+                out.append(Pair(q, removed, 0.0, (), removed_weight))
     rng.shuffle(out)
     return out[:limit]
 
@@ -118,7 +132,7 @@ def span_targets(enc, batch: list[Pair]):
     import torch
 
     starts, ends, allowed = [], [], []
-    for row, (_, passage, label, answers) in enumerate(batch):
+    for row, (_, passage, label, answers, *_) in enumerate(batch):
         segment = enc.sequence_ids(row)
         offsets = enc["offset_mapping"][row].tolist()
         allowed.append([k == 0 or s == 1 for k, s in enumerate(segment)])
@@ -151,6 +165,17 @@ def span_loss(span, enc, batch: list[Pair]):
     return 0.5 * (ce(start, starts) + ce(end, ends))
 
 
+def pair_loss(logit, batch: list[Pair]):
+    """The batch's binary cross-entropy, each pair's counting by its weight (the mean over the
+    batch, so that weights of 1 give the plain loss)."""
+    import torch
+
+    labels = torch.tensor([b.label for b in batch])
+    counts = torch.tensor([b.weight for b in batch])
+    bce = torch.nn.functional.binary_cross_entropy_with_logits
+    return (bce(logit, labels, reduction="none") * counts).mean()
+
+
 def train(
     examples: list[Pair],
     layers: int = LAYERS,
@@ -158,7 +183,8 @@ def train(
     rates: tuple[float, float] = (LEARNING_RATE, HEAD_LEARNING_RATE),
     span_weight: float = 0.0,
 ):
-    """One epoch of binary cross-entropy, linear warm-up and decay; returns the module.
+    """One epoch of binary cross-entropy (each pair's counting by its weight), linear warm-up
+    and decay; returns the module.
 
     ``start``, when given, is a reader to train further (``tune_reader.py``) instead of the
     packaged MiniLM; ``rates`` are the body's and the head's learning rates. With
@@ -181,7 +207,6 @@ def train(
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimiser, lambda s: (s + 1) / warm if s < warm else max(0.0, (steps - s) / steps)
     )
-    loss_fn = torch.nn.BCEWithLogitsLoss()
     module.train()
     running = 0.0
     for step in range(steps):
@@ -197,7 +222,7 @@ def train(
         )
         out = module(**{k: enc[k] for k in ("input_ids", "attention_mask", "token_type_ids")})
         logit, span = out if isinstance(out, tuple) else (out, None)
-        loss = loss_fn(logit, torch.tensor([b[2] for b in batch]))
+        loss = pair_loss(logit, batch)
         if span_weight:
             loss = loss + span_weight * span_loss(span, enc, batch)
         loss.backward()

@@ -116,6 +116,9 @@ SERVED_WRITERS = tuple(f"p{i}" for i in range(11, 19))
 REPORT_WRITERS = ("n", *(f"p{i}" for i in range(11, 30)))
 #: Pairs from the base reader's training questions mixed in with the seeds' pairs.
 REPLAY = 8000
+#: How much an answer-removed passage's loss counts in the epoch, beside 1 for every other
+#: pair: the on-topic passage that does not answer, what the decision must decline.
+REMOVED_WEIGHT = 1.0
 #: Learning rates of the body and the head: lower than the base reader's first epoch.
 RATES = (3e-5, 9e-5)
 #: Held-out questions of the ranker's split read for the report, per set (reading is slow).
@@ -224,8 +227,9 @@ def train_epoch(args: argparse.Namespace, base: ReaderSpec, seeds: list[Example]
     tuning = [e for e in seeds if writer(e) in args.writers]
     base_training = [e for e in data if not e.test and not train_reader.stack_fold(e)]
     rng = random.Random(SEED)
-    pairs = train_reader.pairs(tuning, rng, limit=len(tuning) * 20)
-    pairs += train_reader.pairs(base_training, random.Random(SEED + 1), args.replay)
+    weight = args.removed_weight
+    pairs = train_reader.pairs(tuning, rng, len(tuning) * 20, weight)
+    pairs += train_reader.pairs(base_training, random.Random(SEED + 1), args.replay, weight)
     rng.shuffle(pairs)
     print(f"tuning on {len(tuning)} questions, {len(pairs)} pairs", file=sys.stderr)
     start = assemble(base, args.base / WEIGHTS_FILE)
@@ -262,6 +266,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="comma-separated set ids the epoch trains on (default TRAIN_WRITERS)",
     )
     parser.add_argument("--replay", type=int, default=REPLAY, help="pairs from the base's data")
+    parser.add_argument(
+        "--removed-weight",
+        type=float,
+        default=REMOVED_WEIGHT,
+        help="how much an answer-removed passage's loss counts in the epoch",
+    )
     parser.add_argument(
         "--rows",
         type=Path,
@@ -386,6 +396,9 @@ def main(argv: list[str] | None = None) -> int:
         "adapter_reads": extra,
         "pairs": pairs,
         "replay": replay,
+        "removed_weight": made.get("removed_weight", 1.0)
+        if args.join_only
+        else args.removed_weight,
         "held_out": report,
     }
     wrote = [train_reader.write_spec(args.out, spec, provenance)]
