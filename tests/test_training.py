@@ -303,3 +303,18 @@ def test_a_served_check_the_epoch_read_leaves_the_report_and_a_fit_writer_is_ref
     writers = load_spec(PACKAGED_READER).provenance["writers"]
     assert tuple(writers["train"]) == tune_reader.SERVED_WRITERS
     assert set(writers["report"]) <= set(shipped)
+
+
+def test_the_writers_a_reader_trained_on_are_read_back_through_its_bases() -> None:
+    import tune_reader
+
+    record = {
+        "writers": {"train": ["p11", "p12"]},
+        "base": {"writers": {"train": ["c", "p11"]}, "base": {"script": "train_reader.py"}},
+    }
+    assert tune_reader.trained_writers(record) == ("p11", "p12", "c")
+    assert tune_reader.trained_writers({"script": "train_reader.py"}) == ()
+    # The shipped reader: its second epoch's served checks and its first epoch's writers, the
+    # writers the quote model is fitted on beside its own (training/train_quote.py).
+    shipped = tune_reader.trained_writers(load_spec(PACKAGED_READER).provenance)
+    assert set(shipped) == set(tune_reader.SERVED_WRITERS) | set(tune_reader.TRAIN_WRITERS)

@@ -1,22 +1,30 @@
 """Train the quote model (``src/qa_bot/quote_model.json``): which sentence the first quote
 starts from and which side it grows to.
 
-Every question is asked of the served answer path (the packaged ranker, reader and
-adapter, with the hand order of quoting); for the best passage, each sentence a first quote
-may hold becomes a row of :func:`qa_bot.quote_choice.sentence_rows`, labelled by whether it
-holds a gold answer. A logistic regression is fitted on every training question:
+Every question is asked of the served answer path (the packaged ranker and adapter, the
+reader ``--reader`` names, the packaged one by default, with the hand order of quoting); for
+the best passage, each sentence a first quote may hold becomes a row of
+:func:`qa_bot.quote_choice.sentence_rows`, labelled by whether it holds a gold answer. A
+logistic regression is fitted on every training question:
 
-* the seeds' realistic questions of :data:`FIT_WRITERS` and ``tune_reader.TRAIN_WRITERS``;
+* the seeds' realistic questions of :data:`FIT_WRITERS` and of the writers the reader trained
+  on (``tune_reader.trained_writers``, read from its record);
 * XQuAD and Reuters (first and third batch) training questions of the reader's combination
   fold (``train_reader.in_fold``), which it never trained on.
 
-The seeds' questions the reader trained on (``TRAIN_WRITERS``) are fitted too: without them
-(1,596 questions instead of 3,091) the held-out sets below fared no better.
+The seeds' questions the reader trained on are fitted too: without them (1,596 questions
+instead of 3,091) the held-out sets below fared no better.
 
-Reported, never fitted on: the seeds' realistic questions of :data:`REPORT_WRITERS`,
-``tests/heldout_questions.jsonl``, XQuAD and Reuters held-out questions
-(``train_ranker.xquad_test``, ``reuters_test``) and the whole second Reuters batch: the share
-whose first quote holds a gold answer, by the hand order and by the model.
+Reported, never fitted on: the seeds' realistic questions ``tune_reader`` reports for the
+reader (``tune_reader.reported_writers``), ``tests/heldout_questions.jsonl``, XQuAD and
+Reuters held-out questions (``train_ranker.xquad_test``, ``reuters_test``) and the whole
+second Reuters batch: the share whose first quote holds a gold answer, by the hand order, by
+the model and by the packaged model.
+
+The packaged model was fitted for the twelfth round's reader (``--reader`` it, the reader
+``tune_reader.py`` makes from ``train_reader.py``'s, training/README "Order"); fitted again for
+the reader that ships since the nineteenth round, it did no better on any reported set
+(benchmarks/README.md, "Twentieth round").
 
 Run from the repository root after ``train_ranker.py`` (it reads the XQuAD + Reuters corpus
 that script copies into ``--work``). About 10 minutes on 2 cores; the rows are cached in
@@ -48,6 +56,7 @@ from qa_bot.answer import MAX_SENTENCES, hand_choice, pivot_weights, quote_regio
 from qa_bot.answer_types import AnswerType
 from qa_bot.evaluation import EvalQuestion, contains_answer, load_questions
 from qa_bot.quote_choice import INPUTS, QuoteModel, Sentences, choose, sentence_rows
+from qa_bot.reader import load_spec
 from qa_bot.runtime import prepare_process
 from qa_bot.service import QAService
 from qa_bot.settings import PACKAGED_ADAPTER, PACKAGED_READER, load_settings
@@ -56,9 +65,8 @@ ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "src" / "qa_bot" / "quote_model.json"
 Test = Callable[[EvalQuestion], bool]
 #: The seeds' writers fitted beside the reader's training writers (``tune_reader``'s join
-#: writers of the sixteenth round), and those only reported.
+#: writers of the sixteenth round).
 FIT_WRITERS = ("l", "m", *"rxyz1234", *(f"p{i}" for i in range(1, 9)))
-REPORT_WRITERS = ("n", *(f"p{i}" for i in range(11, 22)))
 #: The Reuters question batches fitted (their fold) and reported (their held-out stories).
 REUTERS_BATCHES = ("reuters_questions", "reuters_questions3")
 #: The Reuters question batch only reported.
@@ -129,11 +137,12 @@ def asked(
     return out
 
 
-def served(seeds: Path, index: Path) -> QAService:
-    """The answer path as it ships, with the hand order of quoting (the rows record the
-    sentences, not a choice among them)."""
+def served(seeds: Path, index: Path, reader: Path) -> QAService:
+    """The answer path as it ships (with ``reader``), with the hand order of quoting (the rows
+    record the sentences, not a choice among them)."""
     settings = load_settings(seeds_dir=seeds, index_dir=index)
-    retrieval = settings.retrieval.model_copy(update={"quote_model": None})
+    update = {"quote_model": None, "reader": reader}
+    retrieval = settings.retrieval.model_copy(update=update)
     service = QAService(settings.model_copy(update={"retrieval": retrieval}))
     service.ensure_index()
     return service
@@ -144,9 +153,10 @@ def collect(args: argparse.Namespace) -> list[QuoteRow]:
     back from ``--work`` when asked of the same served path (packaged ranker, reader and
     adapter), question files and writers."""
     realistic_file = tune_reader.REALISTIC
+    trained, reported = quoted_writers(args.reader)
     xquad_file = args.shared / "external/xquad_en/questions_dev.jsonl"
     files = [
-        *sorted(PACKAGED_READER.iterdir()),
+        *sorted(args.reader.iterdir()),
         PACKAGED_ADAPTER,
         ROOT / "src/qa_bot" / ranker.PACKAGED,
         realistic_file,
@@ -157,22 +167,36 @@ def collect(args: argparse.Namespace) -> list[QuoteRow]:
             for name in (*REUTERS_BATCHES, REUTERS_REPORTED)
         ),
     ]
-    writers = [",".join(w) for w in (FIT_WRITERS, REPORT_WRITERS, tune_reader.TRAIN_WRITERS)]
+    writers = [",".join(w) for w in (FIT_WRITERS, reported, trained)]
     key = keyed_cache.digest(files, writers)
     cache = args.work / "quote_rows.pkl"
     if not args.reuse:
         cache.unlink(missing_ok=True)
-    return keyed_cache.keyed(cache, key, lambda: _ask_all(args, realistic_file, xquad_file))
+    return keyed_cache.keyed(
+        cache, key, lambda: _ask_all(args, (trained, reported), realistic_file, xquad_file)
+    )
 
 
-def _ask_all(args: argparse.Namespace, realistic_file: Path, xquad_file: Path) -> list[QuoteRow]:
+def quoted_writers(reader: Path) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The seeds' writers the reader trained on (fitted beside FIT_WRITERS) and those
+    ``tune_reader`` reports for it (only reported), read from the reader's record."""
+    trained = tune_reader.trained_writers(load_spec(reader).provenance)
+    return trained, tune_reader.reported_writers(trained)
+
+
+def _ask_all(
+    args: argparse.Namespace,
+    writers: tuple[tuple[str, ...], tuple[str, ...]],
+    realistic_file: Path,
+    xquad_file: Path,
+) -> list[QuoteRow]:
     """Each set's questions asked of the served path, fitted or only reported."""
-    seeds = served(ROOT / "seeds", args.work / "seeds_served_index")
-    xr = served(args.work / "xr_seeds", args.work / "xr_index")
+    seeds = served(ROOT / "seeds", args.work / "seeds_served_index", args.reader)
+    xr = served(args.work / "xr_seeds", args.work / "xr_index", args.reader)
     realistic = load_questions(realistic_file)
     fitted = [q for q in realistic if q.set_id in FIT_WRITERS]
-    reported = [q for q in realistic if q.set_id in REPORT_WRITERS]
-    trained = [q for q in realistic if q.set_id in tune_reader.TRAIN_WRITERS]
+    reported = [q for q in realistic if q.set_id in writers[1]]
+    trained = [q for q in realistic if q.set_id in writers[0]]
     rows = asked(seeds, "realistic", fitted, lambda q: False)
     rows += asked(seeds, "realistic-trained", trained, lambda q: False)
     rows += asked(seeds, "realistic-report", reported, lambda q: True)
@@ -229,10 +253,11 @@ def learned(model: QuoteModel) -> Callable[[QuoteRow], tuple[int, int]]:
     return lambda r: choose(r.sentences, model.scores(r.rows()), r.limit, MAX_SENTENCES)
 
 
-def report(rows: Sequence[QuoteRow], model: QuoteModel) -> dict[str, dict[str, float]]:
+def report(
+    rows: Sequence[QuoteRow], model: QuoteModel, packaged: QuoteModel
+) -> dict[str, dict[str, float]]:
     """Per set (fitted rows and held-out rows apart): first quote holds an answer, by hand
-    order and by the model, over the questions some sentence of the region's reach answers
-    (the others no choice can fix) and over all."""
+    order, by the model and by the ``packaged`` one it would replace."""
     groups: dict[str, list[QuoteRow]] = defaultdict(list)
     for r in rows:
         groups[
@@ -244,6 +269,7 @@ def report(rows: Sequence[QuoteRow], model: QuoteModel) -> dict[str, dict[str, f
             "questions": len(items),
             "hand": round(first_holds(items, hand), 4),
             "model": round(first_holds(items, learned(model)), 4),
+            "packaged": round(first_holds(items, learned(packaged)), 4),
         }
     return out
 
@@ -268,15 +294,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shared", type=Path, default=ROOT.parent / "shared")
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument(
+        "--reader", type=Path, default=PACKAGED_READER, help="the reader the quotes are for"
+    )
+    parser.add_argument(
         "--reuse", action="store_true", help="read the rows cached for the same inputs"
     )
     args = parser.parse_args(argv)
     prepare_process()
+    packaged = QuoteModel.load(OUT)  # the one in the package, whatever --out is
     rows = collect(args)
     fitted = [r for r in rows if not r.test]
     c = choose_c(fitted)
     model = fit(fitted, c)
-    table = report(rows, model)
+    table = report(rows, model, packaged)
     provenance = {
         "script": "training/train_quote.py",
         "seed": SEED,

@@ -25,16 +25,17 @@ on-topic questions the articles do not answer are declined, at equal XQuAD answe
 round"). The order's weights are held at ORDER: chosen on the same rows, they won first quotes
 on the seeds and lost them on held-out XQuAD ("Twelfth round"); ``--fit-order`` chooses them on
 those rows ("Thirteenth round", measured and not adopted).
-Writers n and P11 to P29 (less those an epoch trained on) are reported, never used, and so are
+Writers n and P11 to P32 (less those an epoch trained on) are reported, never used, and so are
 the learned ranker's held-out XQuAD and Reuters questions.
 ``--join-only`` fits the join again over the weights already in ``--out``; the join is fitted
 on the outputs of the int8 export serving reads (``--join-on-torch``: on the torch module's, as
 before the fourteenth round, whose outputs differ from the export's by more than rounding).
-``--writers`` and ``--replay`` change what the epoch reads. A further epoch from the reader
-this script made, on the served checks P1 to P8, was the fourteenth round's candidate (not
-adopted); since the nineteenth round the shipped reader is that reader trained one more epoch
-on the served checks P11 to P18 (SERVED_WRITERS, which then leave the report), its join fitted
-by the same run ("Nineteenth round")::
+``--writers`` and ``--replay`` change what the epoch reads, ``--removed-weight`` how much an
+answer-removed passage counts in its loss ("Twentieth round": 3, measured, not adopted). A
+further epoch from the reader this script made, on the served checks P1 to P8, was the
+fourteenth round's candidate (not adopted); since the nineteenth round the shipped reader is
+that reader trained one more epoch on the served checks P11 to P18 (SERVED_WRITERS, which then
+leave the report), its join fitted by the same run ("Nineteenth round")::
 
     python training/tune_reader.py --out /tmp/qa-train/tuned     # the twelfth round's reader
     python training/tune_reader.py --base /tmp/qa-train/tuned \
@@ -111,9 +112,9 @@ FIT_WRITERS = ("l", "m", *CHECKED_WRITERS)
 #: since the nineteenth round the shipped reader is the twelfth round's trained one more epoch
 #: on them (``--base`` that reader ``--writers`` these), and they leave the report.
 SERVED_WRITERS = tuple(f"p{i}" for i in range(11, 19))
-#: Reported, never fitted: writer N and the blind checks of the fourteenth to nineteenth rounds
+#: Reported, never fitted: writer N and the blind checks of the fourteenth to twentieth rounds
 #: (less those an epoch trained on).
-REPORT_WRITERS = ("n", *(f"p{i}" for i in range(11, 30)))
+REPORT_WRITERS = ("n", *(f"p{i}" for i in range(11, 33)))
 #: Pairs from the base reader's training questions mixed in with the seeds' pairs.
 REPLAY = 8000
 #: How much an answer-removed passage's loss counts in the epoch, beside 1 for every other
@@ -239,6 +240,17 @@ def train_epoch(args: argparse.Namespace, base: ReaderSpec, seeds: list[Example]
     args.out.mkdir(parents=True, exist_ok=True)
     train_reader.save_weights(module, args.out / WEIGHTS_FILE)
     return len(pairs)
+
+
+def trained_writers(provenance: dict) -> tuple[str, ...]:
+    """Every writer a reader's epochs trained on, from its record back through its bases'."""
+    found: list[str] = []
+    while isinstance(provenance, dict):
+        writers = provenance.get("writers")
+        train = writers.get("train", ()) if isinstance(writers, dict) else ()
+        found += [w for w in train if w not in found]
+        provenance = provenance.get("base")
+    return tuple(found)
 
 
 def reported_writers(trained: tuple[str, ...]) -> tuple[str, ...]:
