@@ -150,8 +150,8 @@ def served(seeds: Path, index: Path, reader: Path) -> QAService:
 
 def collect(args: argparse.Namespace) -> list[QuoteRow]:
     """Every question this script fits on or reports, asked as served; with ``--reuse``, read
-    back from ``--work`` when asked of the same served path (packaged ranker, reader and
-    adapter), question files and writers."""
+    back from ``--work`` when asked of the same served path (packaged ranker and adapter, the
+    reader named), question files and writers."""
     realistic_file = tune_reader.REALISTIC
     trained, reported = quoted_writers(args.reader)
     xquad_file = args.shared / "external/xquad_en/questions_dev.jsonl"
