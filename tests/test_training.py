@@ -318,3 +318,31 @@ def test_the_writers_a_reader_trained_on_are_read_back_through_its_bases() -> No
     # writers the quote model is fitted on beside its own (training/train_quote.py).
     shipped = tune_reader.trained_writers(load_spec(PACKAGED_READER).provenance)
     assert set(shipped) == set(tune_reader.SERVED_WRITERS) | set(tune_reader.TRAIN_WRITERS)
+
+
+def test_a_masked_passage_keeps_the_sentence_and_loses_the_answer() -> None:
+    passage = "The spokesman John Kirby said the army lost 62 troops on September 17."
+    who = train_reader.masked(passage, "who was the spokesman", ("John Kirby", "Kirby"))
+    assert who is not None and "Kirby" not in who
+    assert who.startswith("The spokesman ") and who.endswith(
+        " said the army lost 62 troops on September 17."
+    )
+    # A stand-in of the kind asked for, the same for the same question.
+    assert any(m in who for m in train_reader.MASKS["person"])
+    assert who == train_reader.masked(passage, "who was the spokesman", ("John Kirby", "Kirby"))
+    many = train_reader.masked(passage, "how many troops did it lose", ("62 TROOPS",))
+    assert many is not None and any(f"lost {m} on" in many for m in train_reader.MASKS["number"])
+    # No answer in the passage: nothing to mask, no pair.
+    assert train_reader.masked(passage, "who ordered it", ("Putin",)) is None
+
+
+def test_the_masked_negative_joins_the_pairs_only_when_asked() -> None:
+    import random
+
+    answering = "The convoy was attacked at dawn. Eighteen trucks were hit. Aid was halted."
+    e = _example(("Eighteen trucks",), [(answering, True), ("Talks resumed in Geneva.", False)])
+    plain = train_reader.pairs([e], random.Random(1))
+    with_mask = train_reader.pairs([e], random.Random(1), mask=True)
+    added = [p for p in with_mask if p not in plain]
+    assert len(added) == 1 and added[0].label == 0.0 and added[0].answers == ()
+    assert "Eighteen" not in added[0].passage and "were hit" in added[0].passage

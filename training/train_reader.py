@@ -25,6 +25,7 @@ import json
 import math
 import pickle
 import random
+import re
 import sys
 import zlib
 from collections.abc import Callable
@@ -39,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import fit_join
 from train_ranker import SEED, Example
 
+from qa_bot.answer_types import asks_person, expected_answer
 from qa_bot.evaluation import EvalQuestion, contains_answer
 from qa_bot.features import question_features
 from qa_bot.ranker import LearnedRanker, LinearModel
@@ -90,6 +92,37 @@ def without_answer(text: str, answers: tuple[str, ...]) -> str | None:
     return left if left and not contains_answer(left, answers) else None
 
 
+#: What may stand in a masked passage for the answer a question asks for, by the kind of
+#: answer (``qa_bot.answer_types``; "number" for every kind asking for one, "other" for the
+#: rest): the sentence stays, and says no more than a vague phrase. Several, so that the reader
+#: cannot learn the phrase instead of the missing answer.
+MASKS = {
+    "person": ("an official", "a spokesman", "someone", "a source", "one of them"),
+    "date": ("earlier", "recently", "that week", "at one point"),
+    "number": ("several", "a number of", "dozens of", "many"),
+    "other": ("something", "it", "that", "this"),
+}
+
+
+def masked(text: str, question: str, answers: tuple[str, ...]) -> str | None:
+    """The passage with every gold answer in it replaced by a vague stand-in of its kind (an
+    on-topic passage that names no answer: the sentence that would hold it is still there), or
+    None when no answer is found in it or one is left."""
+    kind = expected_answer(question)
+    if asks_person(question):
+        name = "person"
+    elif kind is not None:
+        name = "date" if kind.name in ("date", "year") else "number"
+    else:
+        name = "other"
+    mask = random.Random(zlib.crc32(question.encode())).choice(MASKS[name])
+    out = text
+    for answer in sorted({a for a in answers if a.strip()}, key=len, reverse=True):
+        pattern = r"\s+".join(re.escape(part) for part in answer.split())
+        out = re.sub(pattern, mask, out, flags=re.IGNORECASE)
+    return out if out != text and not contains_answer(out, answers) else None
+
+
 class Pair(NamedTuple):
     """A training pair: question, passage, 1.0 if it answers, the answers it holds (if any),
     and how much its loss counts (an answer-removed passage may count more: it is the on-topic
@@ -107,7 +140,11 @@ def pairs(
     rng: random.Random,
     limit: int = MAX_PAIRS,
     removed_weight: float = 1.0,
+    mask: bool = False,
 ) -> list[Pair]:
+    """Each question's pairs: its best two passages that answer, three that do not and one
+    further down, the first answering one with its answer sentences removed (counted
+    ``removed_weight``) and, with ``mask``, with its answer replaced by a vague stand-in."""
     out: list[Pair] = []
     for e in items:
         q = e.query.text
@@ -122,6 +159,9 @@ def pairs(
             removed = without_answer(positive[0].chunk.text, e.question.answers)
             if removed:
                 out.append(Pair(q, removed, 0.0, (), removed_weight))
+            hidden = masked(positive[0].chunk.text, q, answers) if mask else None
+            if hidden:
+                out.append(Pair(q, hidden, 0.0, ()))
     rng.shuffle(out)
     return out[:limit]
 

@@ -228,9 +228,9 @@ def train_epoch(args: argparse.Namespace, base: ReaderSpec, seeds: list[Example]
     tuning = [e for e in seeds if writer(e) in args.writers]
     base_training = [e for e in data if not e.test and not train_reader.stack_fold(e)]
     rng = random.Random(SEED)
-    weight = args.removed_weight
-    pairs = train_reader.pairs(tuning, rng, len(tuning) * 20, weight)
-    pairs += train_reader.pairs(base_training, random.Random(SEED + 1), args.replay, weight)
+    weight, mask = args.removed_weight, args.masked
+    pairs = train_reader.pairs(tuning, rng, len(tuning) * 20, weight, mask)
+    pairs += train_reader.pairs(base_training, random.Random(SEED + 1), args.replay, weight, mask)
     rng.shuffle(pairs)
     print(f"tuning on {len(tuning)} questions, {len(pairs)} pairs", file=sys.stderr)
     start = assemble(base, args.base / WEIGHTS_FILE)
@@ -289,6 +289,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=Path,
         help="the scored rows: read from this file when it holds those of the same weights and "
         "questions, else scored and written to it (a join refit in seconds)",
+    )
+    parser.add_argument(
+        "--masked",
+        action="store_true",
+        help="the epoch also reads each answering passage with its answer masked, a negative",
     )
     parser.add_argument(
         "--span-fits",
@@ -411,6 +416,7 @@ def main(argv: list[str] | None = None) -> int:
         "removed_weight": made.get("removed_weight", 1.0)
         if args.join_only
         else args.removed_weight,
+        "masked": made.get("masked", False) if args.join_only else args.masked,
         "held_out": report,
     }
     wrote = [train_reader.write_spec(args.out, spec, provenance)]
