@@ -24,9 +24,9 @@ ask off-topic questions, and P19 formal ones as an examiner writes them); P20 to
 seventeenth round's (P20 written before the quote model, P21 and P22 after it; P20 and P21 lean
 on "who said" questions, P22 on on-topic questions the articles do not answer); P23 to P25 the
 eighteenth round's; P26 to P29 the nineteenth round's (P26 written before its reader's second
-epoch, the others after); P30 to P32 the twentieth round's (P30 written before its candidate
-reader, P31 and P32 after; the candidate was not adopted, and all three scored the shipped
-reader).
+epoch, the others after); P30 to P34 the twentieth round's (P30 written before its first candidate
+reader, P31 and P32 after it, P33 before its second, P34 after it; neither was adopted, and all
+five scored the shipped reader).
 
 The sets are scored in groups, each with its own floors: one test per group lets ``pytest -n 2``
 share the work between both processes (the whole file in one test kept one process busy for most
@@ -45,7 +45,7 @@ from qa_bot.service import QAService
 
 #: Sets C to Z (ids c.., d.., ... z..), then 1 to 9 (ids 1-.., ... 9-..; the first set 5 was
 #: lost, the one here is the tenth round's), then A and B (a-.., b-..), then P1 to P8 and P11 to
-#: P32 (p1-.., ... p32-..), with their class.
+#: P34 (p1-.., ... p34-..), with their class.
 REALISTIC = Path(__file__).with_name("realistic_questions.jsonl")
 
 CLASSES = {
@@ -100,6 +100,7 @@ GROUPS = {
     "nineteenth-p28-p29": Group(("p28", "p29"), 0.81, 0.94, 0.66),
     # What they scored in the twentieth round (its gate's sets), three questions lower.
     "twentieth-p30-p32": Group(("p30", "p31", "p32"), 0.86, 0.94, 0.72),
+    "twentieth-p33-p34": Group(("p33", "p34"), 0.90, 0.92, 0.66),
 }
 
 

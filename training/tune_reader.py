@@ -25,17 +25,19 @@ on-topic questions the articles do not answer are declined, at equal XQuAD answe
 round"). The order's weights are held at ORDER: chosen on the same rows, they won first quotes
 on the seeds and lost them on held-out XQuAD ("Twelfth round"); ``--fit-order`` chooses them on
 those rows ("Thirteenth round", measured and not adopted).
-Writers n and P11 to P32 (less those an epoch trained on) are reported, never used, and so are
+Writers n and P11 to P34 (less those an epoch trained on) are reported, never used, and so are
 the learned ranker's held-out XQuAD and Reuters questions.
 ``--join-only`` fits the join again over the weights already in ``--out``; the join is fitted
 on the outputs of the int8 export serving reads (``--join-on-torch``: on the torch module's, as
 before the fourteenth round, whose outputs differ from the export's by more than rounding).
 ``--writers`` and ``--replay`` change what the epoch reads, ``--removed-weight`` how much an
-answer-removed passage counts in its loss ("Twentieth round": 3, measured, not adopted). A
-further epoch from the reader this script made, on the served checks P1 to P8, was the
-fourteenth round's candidate (not adopted); since the nineteenth round the shipped reader is
-that reader trained one more epoch on the served checks P11 to P18 (SERVED_WRITERS, which then
-leave the report), its join fitted by the same run ("Nineteenth round")::
+answer-removed passage counts in its loss ("Twentieth round": 3, measured, not adopted), and
+``--masked`` adds each answering passage with its answer masked as a negative (the same round,
+measured, not adopted). A further epoch from the reader this script made, on the served
+checks P1 to P8, was the fourteenth round's candidate (not adopted); since the nineteenth round
+the shipped reader is that reader trained one more epoch on the served checks P11 to P18
+(SERVED_WRITERS, which then leave the report), its join fitted by the same run ("Nineteenth
+round")::
 
     python training/tune_reader.py --out /tmp/qa-train/tuned     # the twelfth round's reader
     python training/tune_reader.py --base /tmp/qa-train/tuned \
@@ -114,7 +116,7 @@ FIT_WRITERS = ("l", "m", *CHECKED_WRITERS)
 SERVED_WRITERS = tuple(f"p{i}" for i in range(11, 19))
 #: Reported, never fitted: writer N and the blind checks of the fourteenth to twentieth rounds
 #: (less those an epoch trained on).
-REPORT_WRITERS = ("n", *(f"p{i}" for i in range(11, 33)))
+REPORT_WRITERS = ("n", *(f"p{i}" for i in range(11, 35)))
 #: Pairs from the base reader's training questions mixed in with the seeds' pairs.
 REPLAY = 8000
 #: How much an answer-removed passage's loss counts in the epoch, beside 1 for every other
