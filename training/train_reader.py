@@ -172,7 +172,7 @@ def span_targets(enc, batch: list[Pair]):
     import torch
 
     starts, ends, allowed = [], [], []
-    for row, (_, passage, label, answers, *_) in enumerate(batch):
+    for row, (_, passage, label, answers, _) in enumerate(batch):
         segment = enc.sequence_ids(row)
         offsets = enc["offset_mapping"][row].tolist()
         allowed.append([k == 0 or s == 1 for k, s in enumerate(segment)])

@@ -122,6 +122,9 @@ REPLAY = 8000
 #: How much an answer-removed passage's loss counts in the epoch, beside 1 for every other
 #: pair: the on-topic passage that does not answer, what the decision must decline.
 REMOVED_WEIGHT = 1.0
+#: What the record says of the epoch that made the weights, and what a record written before
+#: it said so means (``--join-only`` copies it from the weights' record).
+EPOCH_RECORD = {"pairs": 0, "replay": 0, "removed_weight": 1.0, "masked": False}
 #: Learning rates of the body and the head: lower than the base reader's first epoch.
 RATES = (3e-5, 9e-5)
 #: Held-out questions of the ranker's split read for the report, per set (reading is slow).
@@ -323,8 +326,12 @@ def main(argv: list[str] | None = None) -> int:
     # With --join-only no epoch runs: the weights' record is the one their base wrote.
     made = base.provenance if args.join_only else {}
     trained = tuple(made.get("writers", {}).get("train", ())) if args.join_only else args.writers
+    # Every writer the weights trained on, in this epoch and their bases': none may fit the join.
+    lineage = (
+        trained_writers(made) if args.join_only else (*trained, *trained_writers(base.provenance))
+    )
     try:
-        report_writers = reported_writers(trained)
+        report_writers = reported_writers(lineage)
     except ValueError as error:
         print(error, file=sys.stderr)
         return 2
@@ -335,9 +342,14 @@ def main(argv: list[str] | None = None) -> int:
     reported = as_written([e for e in seeds if writer(e) in report_writers])
     spec = replace(base, span=SPAN_WEIGHT > 0, max_span=train_reader.MAX_SPAN)
     weights = args.out / WEIGHTS_FILE
-    pairs, replay = made.get("pairs", 0), made.get("replay", 0)
+    epoch = {key: made.get(key, default) for key, default in EPOCH_RECORD.items()}
     if not args.join_only:
-        pairs, replay = train_epoch(args, base, seeds, data), args.replay
+        epoch = {
+            "pairs": train_epoch(args, base, seeds, data),
+            "replay": args.replay,
+            "removed_weight": args.removed_weight,
+            "masked": args.masked,
+        }
     if args.join_on_torch:
         shipped = assemble(spec, weights)  # what ships: the int8 differences, not the module
     else:  # the int8 export serving reads, whose outputs differ from torch's
@@ -413,12 +425,7 @@ def main(argv: list[str] | None = None) -> int:
         "report_topic_threshold": topic_threshold,
         "depth": READ_DEPTH,
         "adapter_reads": extra,
-        "pairs": pairs,
-        "replay": replay,
-        "removed_weight": made.get("removed_weight", 1.0)
-        if args.join_only
-        else args.removed_weight,
-        "masked": made.get("masked", False) if args.join_only else args.masked,
+        **epoch,
         "held_out": report,
     }
     wrote = [train_reader.write_spec(args.out, spec, provenance)]
