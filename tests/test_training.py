@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "training"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "training" / "data"))
 
 import fit_join
 import train_reader
@@ -346,3 +347,62 @@ def test_the_masked_negative_joins_the_pairs_only_when_asked() -> None:
     added = [p for p in with_mask if p not in plain]
     assert len(added) == 1 and added[0].label == 0.0 and added[0].answers == ()
     assert "Eighteen" not in added[0].passage and "were hit" in added[0].passage
+
+
+def _asked(text: str, *, test: bool = False, set_id: str = "", doc: str = "x.txt"):
+    """An example whose one answering passage says ``text``: what ``epoch_pairs`` reads."""
+
+    e = _example(("Eighteen trucks",), [(f"{text} Eighteen trucks were hit.", True)])
+    e.question.set_id, e.question.docs, e.question.id, e.test = set_id, (doc,), text, test
+    return e
+
+
+def test_the_fourth_batch_joins_the_epoch_only_when_asked_and_never_its_held_out_stories() -> None:
+    from argparse import Namespace
+
+    import tune_reader
+
+    # A fold document (one in five by crc32) is kept from the replay; find one that is not.
+    doc = next(
+        f"s{i}.txt"
+        for i in range(20)
+        if not train_reader.in_fold(_asked("d", doc=f"s{i}.txt").question)
+    )
+    seeds = [_asked("Seeds written.", set_id="p11"), _asked("Seeds other.", set_id="p40")]
+    data = [_asked("Replayed.", doc=doc)]
+    news = [_asked("News trained."), _asked("News held out.", test=True)]
+    args = Namespace(writers=("p11",), replay=10, removed_weight=1.0, masked=False, news=False)
+
+    def read(args: Namespace) -> set[str]:
+        return {p.passage.split(".")[0] for p in tune_reader.epoch_pairs(args, seeds, data, news)}
+
+    assert read(args) == {"Seeds written", "Replayed"}
+    args.news = True
+    assert read(args) == {"Seeds written", "Replayed", "News trained"}
+
+
+@pytest.mark.skipif(
+    not (Path(__file__).resolve().parents[2] / "shared" / "external" / "reuters21578").is_dir(),
+    reason="shared/external not present",
+)
+def test_the_fourth_batch_quotes_its_stories_seven_questions_a_writer() -> None:
+    import json
+    from collections import Counter
+
+    from select_stories import REUTERS, body
+
+    root = Path(__file__).resolve().parents[1] / "training" / "data"
+    chosen = (root / "selected_docs4.txt").read_text().split()
+    lines = (root / "reuters_questions4.jsonl").read_text(encoding="utf-8").splitlines()
+    rows = [json.loads(line) for line in lines]
+    assert len({r["id"] for r in rows}) == len(rows)
+    # Seven questions a story from each writer who read it (one in four stories had two).
+    per_story = Counter(r["doc"] for r in rows)
+    assert sorted(per_story) == sorted(chosen) and set(per_story.values()) <= {7, 14}
+    assert REUTERS.is_dir()
+    for r in rows:
+        story = body(r["doc"])
+        if r.get("unanswerable"):
+            assert r["answers"] == [], r["id"]
+        else:
+            assert r["answers"] and all(a in story for a in r["answers"]), r["id"]

@@ -75,31 +75,30 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import fit_join
 import keyed_cache
-import train_ranker
 import train_reader
+from asked_examples import (
+    NEWS,
+    OFF_TOPIC_QUESTIONS,
+    REALISTIC,
+    adapted_cosines,
+    news_examples,
+    off_topic_examples,
+    realistic_examples,
+)
 from train_ranker import SEED, Example
 
-from qa_bot.evaluation import EvalQuestion, load_questions
 from qa_bot.query_adapter import QueryAdapter
 from qa_bot.ranker import LearnedRanker
 from qa_bot.reader import WEIGHTS_FILE, PassageReader, ReaderSpec, load_spec
 from qa_bot.reader_export import assemble, export_reader
 from qa_bot.runtime import prepare_process
-from qa_bot.service import QAService
 from qa_bot.settings import PACKAGED_ADAPTER, RetrievalSettings
 
 ROOT = Path(__file__).resolve().parents[1]
-REALISTIC = ROOT / "tests" / "realistic_questions.jsonl"
-#: Questions on other subjects than the seeds', written blind for the topic model.
-OFF_TOPIC_QUESTIONS = ROOT / "training" / "data" / "offtopic_questions.jsonl"
-#: The set name of the written off-topic questions (reported apart from train_ranker's).
-WRITTEN_OFF_TOPIC = fit_join.OFF_TOPIC + "-written"
 #: The writers the query adapter trained on (and the ninth round's reader).
 ADAPTER_WRITERS = tuple("cdefghijkopqstuvw")
 #: The reader trains on those and on the blind checks of the eighth to tenth rounds (sets 5 to
@@ -119,12 +118,15 @@ SERVED_WRITERS = tuple(f"p{i}" for i in range(11, 19))
 REPORT_WRITERS = ("n", *(f"p{i}" for i in range(11, 35)))
 #: Pairs from the base reader's training questions mixed in with the seeds' pairs.
 REPLAY = 8000
+#: Pairs the epoch reads from the fourth Reuters batch's training stories (``--news``), beside
+#: the seeds' and the replay.
+NEWS_PAIRS = 8000
 #: How much an answer-removed passage's loss counts in the epoch, beside 1 for every other
 #: pair: the on-topic passage that does not answer, what the decision must decline.
 REMOVED_WEIGHT = 1.0
 #: What the record says of the epoch that made the weights, and what a record written before
 #: it said so means (``--join-only`` copies it from the weights' record).
-EPOCH_RECORD = {"pairs": 0, "replay": 0, "removed_weight": 1.0, "masked": False}
+EPOCH_RECORD = {"pairs": 0, "replay": 0, "removed_weight": 1.0, "masked": False, "news": False}
 #: Learning rates of the body and the head: lower than the base reader's first epoch.
 RATES = (3e-5, 9e-5)
 #: Held-out questions of the ranker's split read for the report, per set (reading is slow).
@@ -142,54 +144,6 @@ ORDER = (2.0, 10.0)
 
 def writer(e: Example) -> str:
     return e.question.set_id
-
-
-def realistic_examples(work: Path) -> list[Example]:
-    """The seeds' realistic questions, ranked by the hand-made stages and featurised (cached by
-    the question file's content, so that a set added to it is never missed)."""
-    return seeds_examples(work, REALISTIC, "realistic", lambda q: True, "realistic_examples")
-
-
-def off_topic_examples(work: Path) -> list[Example]:
-    """The written off-topic questions asked of the seeds, ranked and featurised (cached by
-    the file's content); one question in five (by a hash of its id) is ``test``, only
-    reported."""
-    return seeds_examples(
-        work, OFF_TOPIC_QUESTIONS, WRITTEN_OFF_TOPIC, train_reader.in_fold, "off_topic_examples"
-    )
-
-
-def seeds_examples(
-    work: Path, path: Path, set_name: str, test_of: Callable[[EvalQuestion], bool], stem: str
-) -> list[Example]:
-    """The questions in ``path`` asked of the seeds as ``set_name``, ranked and featurised,
-    cached in ``work`` as ``stem`` and the first digits of the file's digest."""
-    cache = work / f"{stem}_{keyed_cache.digest([path], ())[:12]}.pkl"
-    if cache.is_file():
-        return pickle.loads(cache.read_bytes())
-    seeds = train_ranker.service_for(ROOT / "seeds", work / "seeds_index")
-    questions = load_questions(path)
-    data = train_ranker.examples(seeds, set_name, questions, test_of, random.Random(SEED))
-    cache.write_bytes(pickle.dumps(data))
-    return data
-
-
-def adapted_cosines(work: Path, adapter: QueryAdapter) -> Callable[[Example], np.ndarray]:
-    """The cosines of a question's candidates with its adapted question vector, read from the
-    index it was asked of (the seeds', or XQuAD and Reuters' as ``train_ranker`` built it)."""
-    services: dict[str, QAService] = {}
-
-    def near(e: Example) -> np.ndarray:
-        folder = e.hits[0].article.path.split("/")[0]
-        corpus = "xr" if folder in train_ranker.XR_FOLDERS else "seeds"
-        if corpus not in services:
-            seeds = work / "xr_seeds" if corpus == "xr" else ROOT / "seeds"
-            services[corpus] = train_ranker.service_for(seeds, work / f"{corpus}_index")
-        service = services[corpus]
-        question = adapter.apply(service.query_embedder.embed([e.query.text]))[0]
-        return service.snapshot().vectors_of([h.chunk_id for h in e.hits]) @ question
-
-    return near
 
 
 def as_written(items: list[Example]) -> list[Example]:
@@ -226,18 +180,31 @@ def scored_rows(
     )
 
 
-def train_epoch(args: argparse.Namespace, base: ReaderSpec, seeds: list[Example], data) -> int:
-    """Train the epoch from ``base`` on ``args.writers``' questions and ``args.replay`` pairs
-    from the base reader's training questions, save its weights in ``args.out``; how many
-    pairs it read."""
+def epoch_pairs(
+    args: argparse.Namespace, seeds: list[Example], data, news: list[Example]
+) -> list[train_reader.Pair]:
+    """What the epoch reads: ``args.writers``' questions, ``args.replay`` pairs from the base
+    reader's training questions and, with ``args.news``, NEWS_PAIRS from ``news``' training
+    stories (its held-out ones never), shuffled."""
     tuning = [e for e in seeds if writer(e) in args.writers]
     base_training = [e for e in data if not e.test and not train_reader.stack_fold(e)]
     rng = random.Random(SEED)
     weight, mask = args.removed_weight, args.masked
     pairs = train_reader.pairs(tuning, rng, len(tuning) * 20, weight, mask)
     pairs += train_reader.pairs(base_training, random.Random(SEED + 1), args.replay, weight, mask)
+    if args.news:
+        news_training = [e for e in news if not e.test]
+        pairs += train_reader.pairs(
+            news_training, random.Random(SEED + 2), NEWS_PAIRS, weight, mask
+        )
     rng.shuffle(pairs)
     print(f"tuning on {len(tuning)} questions, {len(pairs)} pairs", file=sys.stderr)
+    return pairs
+
+
+def train_epoch(args: argparse.Namespace, base: ReaderSpec, pairs: list) -> int:
+    """Train the epoch from ``base`` on ``pairs``, save its weights in ``args.out``; how many
+    pairs it read."""
     start = assemble(base, args.base / WEIGHTS_FILE)
     module = train_reader.train(
         pairs, base.layers, start=start, rates=RATES, span_weight=SPAN_WEIGHT
@@ -301,6 +268,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="the epoch also reads each answering passage with its answer masked, a negative",
     )
     parser.add_argument(
+        "--news",
+        action="store_true",
+        help="the epoch also reads the fourth Reuters batch's training stories (NEWS)",
+    )
+    parser.add_argument(
         "--span-fits",
         action="store_true",
         help="the decision reads SPAN_FIT_INPUTS too (eighteenth round, measured, not adopted)",
@@ -338,6 +310,7 @@ def main(argv: list[str] | None = None) -> int:
     sys.modules["__main__"].Example = Example  # the cache pickles train_ranker's Example
     data = pickle.loads(cache.read_bytes())
     seeds = realistic_examples(args.work)
+    news = news_examples(args.work)
     fitting = as_written([e for e in seeds if writer(e) in FIT_WRITERS])
     reported = as_written([e for e in seeds if writer(e) in report_writers])
     spec = replace(base, span=SPAN_WEIGHT > 0, max_span=train_reader.MAX_SPAN)
@@ -345,10 +318,11 @@ def main(argv: list[str] | None = None) -> int:
     epoch = {key: made.get(key, default) for key, default in EPOCH_RECORD.items()}
     if not args.join_only:
         epoch = {
-            "pairs": train_epoch(args, base, seeds, data),
+            "pairs": train_epoch(args, base, epoch_pairs(args, seeds, data, news)),
             "replay": args.replay,
             "removed_weight": args.removed_weight,
             "masked": args.masked,
+            "news": args.news,
         }
     if args.join_on_torch:
         shipped = assemble(spec, weights)  # what ships: the int8 differences, not the module
@@ -375,9 +349,12 @@ def main(argv: list[str] | None = None) -> int:
         "fitted": fitting,
         "folded": fold,
         "off_fit": [e for e in off_topic if not e.test],
-        "reported": reported + held + [e for e in off_topic if e.test],
+        "reported": reported
+        + held
+        + [e for e in off_topic if e.test]
+        + [e for e in news if e.test][:REPORT_LIMIT],
     }
-    sources = [weights, args.adapter, REALISTIC, OFF_TOPIC_QUESTIONS]
+    sources = [weights, args.adapter, REALISTIC, OFF_TOPIC_QUESTIONS, NEWS]
     reading = "torch" if args.join_on_torch else "int8 export"
     read = scored_rows(args.rows, sources, reading, groups, scored)
     fitted, folded = read["fitted"], read["folded"]

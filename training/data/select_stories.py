@@ -7,10 +7,13 @@ words) making up at least three quarters of the body; then 150 evenly spaced one
     python training/data/select_stories.py            # prints the chosen files, one per line
     python training/data/select_stories.py --second   # the second batch (selected_docs2.txt)
     python training/data/select_stories.py --third    # the third batch (selected_docs3.txt)
+    python training/data/select_stories.py --fourth   # the fourth batch (selected_docs4.txt)
 
 The second batch (``reuters_questions2.jsonl``): the same rule, the first batch's stories left
 out, then 120 evenly spaced ones from the rest. The third (``reuters_questions3.jsonl``): both
-earlier batches left out, then 300 evenly spaced ones.
+earlier batches left out, then 300 evenly spaced ones. The fourth
+(``reuters_questions4.jsonl``): the three earlier batches left out, then 240 evenly spaced ones
+from the 299 left.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ REUTERS = Path(__file__).resolve().parents[3] / "shared" / "external" / "reuters
 STORIES = 150
 SECOND_STORIES = 120
 THIRD_STORIES = 300
+FOURTH_STORIES = 240
 
 
 def body(name: str) -> str:
@@ -71,8 +75,15 @@ def third_batch() -> list[str]:
     return spaced([f for f in eligible() if f not in used], THIRD_STORIES)
 
 
+def fourth_batch() -> list[str]:
+    used = set(first_batch()) | set(second_batch()) | set(third_batch())
+    return spaced([f for f in eligible() if f not in used], FOURTH_STORIES)
+
+
 if __name__ == "__main__":
-    if "--third" in sys.argv[1:]:
+    if "--fourth" in sys.argv[1:]:
+        chosen = fourth_batch()
+    elif "--third" in sys.argv[1:]:
         chosen = third_batch()
     elif "--second" in sys.argv[1:]:
         chosen = second_batch()
