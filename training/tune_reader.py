@@ -33,7 +33,10 @@ before the fourteenth round, whose outputs differ from the export's by more than
 ``--writers`` and ``--replay`` change what the epoch reads, ``--removed-weight`` how much an
 answer-removed passage counts in its loss ("Twentieth round": 3, measured, not adopted), and
 ``--masked`` adds each answering passage with its answer masked as a negative (the same round,
-measured, not adopted). A further epoch from the reader this script made, on the served
+measured, not adopted). ``--news`` adds NEWS_PAIRS pairs from the fourth Reuters batch's
+training stories (``asked_examples.NEWS``: people asked for by name and people a story does not
+name, over stories no reader read), and its held-out stories join the report ("Twenty-first
+round"). A further epoch from the reader this script made, on the served
 checks P1 to P8, was the fourteenth round's candidate (not adopted); since the nineteenth round
 the shipped reader is that reader trained one more epoch on the served checks P11 to P18
 (SERVED_WRITERS, which then leave the report), its join fitted by the same run ("Nineteenth
