@@ -25,7 +25,7 @@ on-topic questions the articles do not answer are declined, at equal XQuAD answe
 round"). The order's weights are held at ORDER: chosen on the same rows, they won first quotes
 on the seeds and lost them on held-out XQuAD ("Twelfth round"); ``--fit-order`` chooses them on
 those rows ("Thirteenth round", measured and not adopted).
-Writers n and P11 to P34 (less those an epoch trained on) are reported, never used, and so are
+Writers n and P11 to P36 (less those an epoch trained on) are reported, never used, and so are
 the learned ranker's held-out XQuAD and Reuters questions.
 ``--join-only`` fits the join again over the weights already in ``--out``; the join is fitted
 on the outputs of the int8 export serving reads (``--join-on-torch``: on the torch module's, as
@@ -35,12 +35,12 @@ answer-removed passage counts in its loss ("Twentieth round": 3, measured, not a
 ``--masked`` adds each answering passage with its answer masked as a negative (the same round,
 measured, not adopted). ``--news`` adds NEWS_PAIRS pairs from the fourth Reuters batch's
 training stories (``asked_examples.NEWS``: people asked for by name and people a story does not
-name, over stories no reader read), and its held-out stories join the report ("Twenty-first
-round"). A further epoch from the reader this script made, on the served
-checks P1 to P8, was the fourteenth round's candidate (not adopted); since the nineteenth round
-the shipped reader is that reader trained one more epoch on the served checks P11 to P18
-(SERVED_WRITERS, which then leave the report), its join fitted by the same run ("Nineteenth
-round")::
+name, over stories no reader read; "Twenty-first round", measured, not adopted); the batch's
+held-out stories join the report whatever the epoch read. A further epoch from the reader
+this script made, on the served checks P1 to P8, was the fourteenth round's candidate (not
+adopted); since the nineteenth round the shipped reader is that reader trained one more epoch
+on the served checks P11 to P18 (SERVED_WRITERS, which then leave the report), its join fitted
+by the same run ("Nineteenth round")::
 
     python training/tune_reader.py --out /tmp/qa-train/tuned     # the twelfth round's reader
     python training/tune_reader.py --base /tmp/qa-train/tuned \
@@ -116,9 +116,9 @@ FIT_WRITERS = ("l", "m", *CHECKED_WRITERS)
 #: since the nineteenth round the shipped reader is the twelfth round's trained one more epoch
 #: on them (``--base`` that reader ``--writers`` these), and they leave the report.
 SERVED_WRITERS = tuple(f"p{i}" for i in range(11, 19))
-#: Reported, never fitted: writer N and the blind checks of the fourteenth to twentieth rounds
+#: Reported, never fitted: writer N and the blind checks of the fourteenth to twenty-first rounds
 #: (less those an epoch trained on).
-REPORT_WRITERS = ("n", *(f"p{i}" for i in range(11, 35)))
+REPORT_WRITERS = ("n", *(f"p{i}" for i in range(11, 37)))
 #: Pairs from the base reader's training questions mixed in with the seeds' pairs.
 REPLAY = 8000
 #: Pairs the epoch reads from the fourth Reuters batch's training stories (``--news``), beside
