@@ -24,10 +24,10 @@ import sys
 from pathlib import Path
 
 REUTERS = Path(__file__).resolve().parents[3] / "shared" / "external" / "reuters21578"
-STORIES = 150
-SECOND_STORIES = 120
-THIRD_STORIES = 300
-FOURTH_STORIES = 240
+#: Stories per batch, in the order they were chosen: each from those the earlier ones left.
+STORIES = (150, 120, 300, 240)
+#: The flag that prints each batch (none: the first).
+FLAGS = ("", "--second", "--third", "--fourth")
 
 
 def body(name: str) -> str:
@@ -61,33 +61,17 @@ def spaced(stories: list[str], count: int) -> list[str]:
     return [stories[int(i * len(stories) / count)] for i in range(count)]
 
 
-def first_batch() -> list[str]:
-    return spaced(eligible(), STORIES)
-
-
-def second_batch() -> list[str]:
-    used = set(first_batch())
-    return spaced([f for f in eligible() if f not in used], SECOND_STORIES)
-
-
-def third_batch() -> list[str]:
-    used = set(first_batch()) | set(second_batch())
-    return spaced([f for f in eligible() if f not in used], THIRD_STORIES)
-
-
-def fourth_batch() -> list[str]:
-    used = set(first_batch()) | set(second_batch()) | set(third_batch())
-    return spaced([f for f in eligible() if f not in used], FOURTH_STORIES)
+def batches() -> list[list[str]]:
+    """Every batch's stories: each evenly spaced among the eligible ones no earlier batch took."""
+    left, out = eligible(), []
+    for count in STORIES:
+        out.append(spaced(left, count))
+        taken = set(out[-1])
+        left = [f for f in left if f not in taken]
+    return out
 
 
 if __name__ == "__main__":
-    if "--fourth" in sys.argv[1:]:
-        chosen = fourth_batch()
-    elif "--third" in sys.argv[1:]:
-        chosen = third_batch()
-    elif "--second" in sys.argv[1:]:
-        chosen = second_batch()
-    else:
-        chosen = first_batch()
-    for name in chosen:
+    asked = [k for k, flag in enumerate(FLAGS) if flag and flag in sys.argv[1:]]
+    for name in batches()[asked[-1] if asked else 0]:
         print(name)
