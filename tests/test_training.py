@@ -18,6 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "training"))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "training" / "data"))
 
 import fit_join
+import select_stories
 import train_reader
 
 from qa_bot.reader import ReaderSpec, load_spec
@@ -351,7 +352,6 @@ def test_the_masked_negative_joins_the_pairs_only_when_asked() -> None:
 
 def _asked(text: str, *, test: bool = False, set_id: str = "", doc: str = "x.txt"):
     """An example whose one answering passage says ``text``: what ``epoch_pairs`` reads."""
-
     e = _example(("Eighteen trucks",), [(f"{text} Eighteen trucks were hit.", True)])
     e.question.set_id, e.question.docs, e.question.id, e.test = set_id, (doc,), text, test
     return e
@@ -381,15 +381,10 @@ def test_the_fourth_batch_joins_the_epoch_only_when_asked_and_never_its_held_out
     assert read(args) == {"Seeds written", "Replayed", "News trained"}
 
 
-@pytest.mark.skipif(
-    not (Path(__file__).resolve().parents[2] / "shared" / "external" / "reuters21578").is_dir(),
-    reason="shared/external not present",
-)
+@pytest.mark.skipif(not select_stories.REUTERS.is_dir(), reason="shared/external not present")
 def test_the_fourth_batch_quotes_its_stories_seven_questions_a_writer() -> None:
     import json
     from collections import Counter
-
-    from select_stories import REUTERS, body
 
     root = Path(__file__).resolve().parents[1] / "training" / "data"
     chosen = (root / "selected_docs4.txt").read_text().split()
@@ -399,9 +394,8 @@ def test_the_fourth_batch_quotes_its_stories_seven_questions_a_writer() -> None:
     # Seven questions a story from each writer who read it (one in four stories had two).
     per_story = Counter(r["doc"] for r in rows)
     assert sorted(per_story) == sorted(chosen) and set(per_story.values()) <= {7, 14}
-    assert REUTERS.is_dir()
     for r in rows:
-        story = body(r["doc"])
+        story = select_stories.body(r["doc"])
         if r.get("unanswerable"):
             assert r["answers"] == [], r["id"]
         else:
