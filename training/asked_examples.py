@@ -71,12 +71,18 @@ def asked_examples(
     cache = work / f"{stem}_{keyed_cache.digest([path], ())[:12]}.pkl"
     if cache.is_file():
         return pickle.loads(cache.read_bytes())
-    folder = work / "xr_seeds" if corpus == "xr" else ROOT / "seeds"
-    service = train_ranker.service_for(folder, work / f"{corpus}_index")
+    service = corpus_service(work, corpus)
     questions = load_questions(path)
     data = train_ranker.examples(service, set_name, questions, test_of, random.Random(SEED))
     cache.write_bytes(pickle.dumps(data))
     return data
+
+
+def corpus_service(work: Path, corpus: str) -> QAService:
+    """The service over the seeds (``corpus`` "seeds") or over XQuAD and Reuters ("xr"), as
+    ``train_ranker`` copied and indexed them in ``work``."""
+    folder = work / "xr_seeds" if corpus == "xr" else ROOT / "seeds"
+    return train_ranker.service_for(folder, work / f"{corpus}_index")
 
 
 def adapted_cosines(work: Path, adapter: QueryAdapter) -> Callable[[Example], np.ndarray]:
@@ -88,8 +94,7 @@ def adapted_cosines(work: Path, adapter: QueryAdapter) -> Callable[[Example], np
         folder = e.hits[0].article.path.split("/")[0]
         corpus = "xr" if folder in train_ranker.XR_FOLDERS else "seeds"
         if corpus not in services:
-            seeds = work / "xr_seeds" if corpus == "xr" else ROOT / "seeds"
-            services[corpus] = train_ranker.service_for(seeds, work / f"{corpus}_index")
+            services[corpus] = corpus_service(work, corpus)
         service = services[corpus]
         question = adapter.apply(service.query_embedder.embed([e.query.text]))[0]
         return service.snapshot().vectors_of([h.chunk_id for h in e.hits]) @ question
