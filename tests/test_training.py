@@ -350,11 +350,24 @@ def test_the_masked_negative_joins_the_pairs_only_when_asked() -> None:
     assert "Eighteen" not in added[0].passage and "were hit" in added[0].passage
 
 
-def _asked(text: str, *, test: bool = False, set_id: str = "", doc: str = "x.txt"):
-    """An example whose one answering passage says ``text``: what ``epoch_pairs`` reads."""
+def _asked(
+    text: str, *, test: bool = False, set_id: str = "", doc: str = "x.txt", set_name: str = ""
+):
+    """An example whose one answering passage says ``text``, asked as ``text`` too: what
+    ``epoch_pairs`` reads."""
     e = _example(("Eighteen trucks",), [(f"{text} Eighteen trucks were hit.", True)])
     e.question.set_id, e.question.docs, e.question.id, e.test = set_id, (doc,), text, test
+    e.query.text, e.set_name = text, set_name
     return e
+
+
+def _trained_doc() -> str:
+    """A document outside the combination fold (one in five by crc32), which the replay reads."""
+    return next(
+        f"s{i}.txt"
+        for i in range(20)
+        if not train_reader.in_fold(_asked("d", doc=f"s{i}.txt").question)
+    )
 
 
 def test_the_fourth_batch_joins_the_epoch_only_when_asked_and_never_its_held_out_stories() -> None:
@@ -362,23 +375,50 @@ def test_the_fourth_batch_joins_the_epoch_only_when_asked_and_never_its_held_out
 
     import tune_reader
 
-    # A fold document (one in five by crc32) is kept from the replay; find one that is not.
-    doc = next(
-        f"s{i}.txt"
-        for i in range(20)
-        if not train_reader.in_fold(_asked("d", doc=f"s{i}.txt").question)
-    )
     seeds = [_asked("Seeds written.", set_id="p11"), _asked("Seeds other.", set_id="p40")]
-    data = [_asked("Replayed.", doc=doc)]
+    data = [_asked("Replayed.", doc=_trained_doc())]
     news = [_asked("News trained."), _asked("News held out.", test=True)]
-    args = Namespace(writers=("p11",), replay=10, removed_weight=1.0, masked=False, news=False)
+    args = Namespace(
+        writers=("p11",), replay=10, removed_weight=1.0, masked=False, news=False, xquad=False
+    )
 
     def read(args: Namespace) -> set[str]:
-        return {p.passage.split(".")[0] for p in tune_reader.epoch_pairs(args, seeds, data, news)}
+        pairs, _ = tune_reader.epoch_pairs(args, seeds, data, news)
+        return {p.passage.split(".")[0] for p in pairs}
 
     assert read(args) == {"Seeds written", "Replayed"}
     args.news = True
     assert read(args) == {"Seeds written", "Replayed", "News trained"}
+
+
+def test_xquad_adds_its_pairs_the_replay_left_and_no_other_set_s() -> None:
+    from argparse import Namespace
+    from collections import Counter
+
+    import tune_reader
+
+    doc = _trained_doc()
+    data = [
+        _asked("Wiki.", doc=doc, set_name="xquad"),
+        _asked("News.", doc=doc, set_name="reuters"),
+    ]
+    # Each question gives two pairs (its passage and the passage with its answer removed);
+    # the replay draws one of the four.
+    args = Namespace(
+        writers=(), replay=1, removed_weight=1.0, masked=False, news=False, xquad=False
+    )
+
+    def read(args: Namespace) -> tuple[Counter, int]:
+        pairs, added = tune_reader.epoch_pairs(args, [], data, [])
+        return Counter(p.question for p in pairs), added
+
+    replayed, added = read(args)
+    assert sum(replayed.values()) == 1 and added == 0
+    args.xquad = True
+    read_more, added = read(args)
+    # Both of XQuAD's pairs, once each; of the other set, only what the replay drew.
+    assert read_more["Wiki."] == 2 and read_more["News."] == replayed["News."]
+    assert added == 2 - replayed["Wiki."]
 
 
 @pytest.mark.skipif(not select_stories.REUTERS.is_dir(), reason="shared/external not present")

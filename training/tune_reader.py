@@ -36,11 +36,12 @@ answer-removed passage counts in its loss ("Twentieth round": 3, measured, not a
 measured, not adopted). ``--news`` adds NEWS_PAIRS pairs from the fourth Reuters batch's
 training stories (``asked_examples.NEWS``: people asked for by name and people a story does not
 name, over stories no reader read; "Twenty-first round", measured, not adopted); the batch's
-held-out stories join the report whatever the epoch read. A further epoch from the reader
-this script made, on the served checks P1 to P8, was the fourteenth round's candidate (not
-adopted); since the nineteenth round the shipped reader is that reader trained one more epoch
-on the served checks P11 to P18 (SERVED_WRITERS, which then leave the report), its join fitted
-by the same run ("Nineteenth round")::
+held-out stories join the report whatever the epoch read. ``--xquad`` adds up to XQUAD_PAIRS
+more pairs from XQuAD's training articles, none the replay drew ("Twenty-second round"). A
+further epoch from the reader this script made, on the served checks P1 to P8, was the
+fourteenth round's candidate (not adopted); since the nineteenth round the shipped reader is
+that reader trained one more epoch on the served checks P11 to P18 (SERVED_WRITERS, which then
+leave the report), its join fitted by the same run ("Nineteenth round")::
 
     python training/tune_reader.py --out /tmp/qa-train/tuned     # the twelfth round's reader
     python training/tune_reader.py --base /tmp/qa-train/tuned \
@@ -124,12 +125,23 @@ REPLAY = 8000
 #: Pairs the epoch reads from the fourth Reuters batch's training stories (``--news``), beside
 #: the seeds' and the replay.
 NEWS_PAIRS = 8000
+#: At most how many more pairs the epoch reads from XQuAD's training articles (``--xquad``),
+#: beyond those the replay drew: Wikipedia paragraphs, which the seeds' and the news' pairs
+#: crowd out of the epoch.
+XQUAD_PAIRS = 8000
 #: How much an answer-removed passage's loss counts in the epoch, beside 1 for every other
 #: pair: the on-topic passage that does not answer, what the decision must decline.
 REMOVED_WEIGHT = 1.0
 #: What the record says of the epoch that made the weights, and what a record written before
 #: it said so means (``--join-only`` copies it from the weights' record).
-EPOCH_RECORD = {"pairs": 0, "replay": 0, "removed_weight": 1.0, "masked": False, "news": False}
+EPOCH_RECORD = {
+    "pairs": 0,
+    "replay": 0,
+    "removed_weight": 1.0,
+    "masked": False,
+    "news": False,
+    "xquad": 0,
+}
 #: Learning rates of the body and the head: lower than the base reader's first epoch.
 RATES = (3e-5, 9e-5)
 #: Held-out questions of the ranker's split read for the report, per set (reading is slow).
@@ -185,24 +197,38 @@ def scored_rows(
 
 def epoch_pairs(
     args: argparse.Namespace, seeds: list[Example], data, news: list[Example]
-) -> list[train_reader.Pair]:
-    """What the epoch reads: ``args.writers``' questions, ``args.replay`` pairs from the base
-    reader's training questions and, with ``args.news``, NEWS_PAIRS from ``news``' training
-    stories (its held-out ones never), shuffled."""
+) -> tuple[list[train_reader.Pair], int]:
+    """What the epoch reads, shuffled, and how many of its pairs ``--xquad`` added:
+    ``args.writers``' questions, ``args.replay`` pairs from the base reader's training
+    questions, with ``args.news`` NEWS_PAIRS from ``news``' training stories (its held-out
+    ones never) and with ``args.xquad`` up to XQUAD_PAIRS more from XQuAD's training articles,
+    none of them a pair the replay drew."""
     tuning = [e for e in seeds if writer(e) in args.writers]
     base_training = [e for e in data if not e.test and not train_reader.stack_fold(e)]
     rng = random.Random(SEED)
     weight, mask = args.removed_weight, args.masked
     pairs = train_reader.pairs(tuning, rng, len(tuning) * 20, weight, mask)
-    pairs += train_reader.pairs(base_training, random.Random(SEED + 1), args.replay, weight, mask)
+    # Every pair of the base's training questions, in the order the replay draws them.
+    drawn = train_reader.pairs(
+        base_training, random.Random(SEED + 1), len(base_training) * 20, weight, mask
+    )
+    pairs += drawn[: args.replay]
     if args.news:
         news_training = [e for e in news if not e.test]
         pairs += train_reader.pairs(
             news_training, random.Random(SEED + 2), NEWS_PAIRS, weight, mask
         )
+    wiki = [] if not args.xquad else xquad_pairs(base_training, drawn[args.replay :])
+    pairs += wiki
     rng.shuffle(pairs)
     print(f"tuning on {len(tuning)} questions, {len(pairs)} pairs", file=sys.stderr)
-    return pairs
+    return pairs, len(wiki)
+
+
+def xquad_pairs(base_training: list[Example], left: list[train_reader.Pair]) -> list:
+    """Up to XQUAD_PAIRS of ``left`` (pairs the replay did not draw) asking XQuAD's questions."""
+    asked = {e.query.text for e in base_training if e.set_name == "xquad"}
+    return [p for p in left if p.question in asked][:XQUAD_PAIRS]
 
 
 def train_epoch(args: argparse.Namespace, base: ReaderSpec, pairs: list) -> int:
@@ -276,6 +302,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="the epoch also reads the fourth Reuters batch's training stories (NEWS)",
     )
     parser.add_argument(
+        "--xquad",
+        action="store_true",
+        help="the epoch also reads up to XQUAD_PAIRS more pairs from XQuAD's training articles",
+    )
+    parser.add_argument(
         "--span-fits",
         action="store_true",
         help="the decision reads SPAN_FIT_INPUTS too (eighteenth round, measured, not adopted)",
@@ -320,12 +351,14 @@ def main(argv: list[str] | None = None) -> int:
     weights = args.out / WEIGHTS_FILE
     epoch = {key: made.get(key, default) for key, default in EPOCH_RECORD.items()}
     if not args.join_only:
+        pairs, wiki = epoch_pairs(args, seeds, data, news)
         epoch = {
-            "pairs": train_epoch(args, base, epoch_pairs(args, seeds, data, news)),
+            "pairs": train_epoch(args, base, pairs),
             "replay": args.replay,
             "removed_weight": args.removed_weight,
             "masked": args.masked,
             "news": args.news,
+            "xquad": wiki,
         }
     if args.join_on_torch:
         shipped = assemble(spec, weights)  # what ships: the int8 differences, not the module
