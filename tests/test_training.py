@@ -361,6 +361,14 @@ def _asked(
     return e
 
 
+def _epoch_args(**changes):
+    """``tune_reader``'s arguments for what an epoch reads: the shipped epoch's, but ``changes``."""
+    from argparse import Namespace
+
+    shipped = {"writers": (), "replay": 0, "removed_weight": 1.0, "masked": False}
+    return Namespace(**{**shipped, "news": False, "xquad": False, "reorder": 0, **changes})
+
+
 def _trained_doc() -> str:
     """A document outside the combination fold (one in five by crc32), which the replay reads."""
     return next(
@@ -378,9 +386,7 @@ def test_the_fourth_batch_joins_the_epoch_only_when_asked_and_never_its_held_out
     seeds = [_asked("Seeds written.", set_id="p11"), _asked("Seeds other.", set_id="p40")]
     data = [_asked("Replayed.", doc=_trained_doc())]
     news = [_asked("News trained."), _asked("News held out.", test=True)]
-    args = Namespace(
-        writers=("p11",), replay=10, removed_weight=1.0, masked=False, news=False, xquad=False
-    )
+    args = _epoch_args(writers=("p11",), replay=10)
 
     def read(args: Namespace) -> set[str]:
         pairs, _ = tune_reader.epoch_pairs(args, seeds, data, news)
@@ -404,9 +410,7 @@ def test_xquad_adds_its_pairs_the_replay_left_and_no_other_set_s() -> None:
     ]
     # Each question gives two pairs (its passage and the passage with its answer removed);
     # the replay draws one of the four.
-    args = Namespace(
-        writers=(), replay=1, removed_weight=1.0, masked=False, news=False, xquad=False
-    )
+    args = _epoch_args(replay=1)
 
     def read(args: Namespace) -> tuple[Counter, int]:
         pairs, added = tune_reader.epoch_pairs(args, [], data, [])
@@ -419,6 +423,17 @@ def test_xquad_adds_its_pairs_the_replay_left_and_no_other_set_s() -> None:
     # Both of XQuAD's pairs, once each; of the other set, only what the replay drew.
     assert read_more["Wiki."] == 2 and read_more["News."] == replayed["News."]
     assert added == 2 - replayed["Wiki."]
+
+
+def test_reorder_reads_the_same_pairs_in_another_order() -> None:
+    import tune_reader
+
+    doc = _trained_doc()
+    data = [_asked(f"Replayed {i}.", doc=doc) for i in range(12)]
+    shipped, _ = tune_reader.epoch_pairs(_epoch_args(replay=24), [], data, [])
+    again, _ = tune_reader.epoch_pairs(_epoch_args(replay=24), [], data, [])
+    other, _ = tune_reader.epoch_pairs(_epoch_args(replay=24, reorder=1), [], data, [])
+    assert again == shipped and other != shipped and sorted(other) == sorted(shipped)
 
 
 @pytest.mark.skipif(not select_stories.REUTERS.is_dir(), reason="shared/external not present")

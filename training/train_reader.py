@@ -222,9 +222,10 @@ def train(
     start=None,
     rates: tuple[float, float] = (LEARNING_RATE, HEAD_LEARNING_RATE),
     span_weight: float = 0.0,
+    seed: int = SEED,
 ):
     """One epoch of binary cross-entropy (each pair's counting by its weight), linear warm-up
-    and decay; returns the module.
+    and decay, torch seeded with ``seed``; returns the module.
 
     ``start``, when given, is a reader to train further (``tune_reader.py``) instead of the
     packaged MiniLM; ``rates`` are the body's and the head's learning rates. With
@@ -235,7 +236,7 @@ def train(
 
     from qa_bot.embedding import resolve_model_path
 
-    torch.manual_seed(SEED)
+    torch.manual_seed(seed)
     tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(BASE_MODEL))
     module = reader_module(BASE_MODEL, layers) if start is None else start
     if span_weight and module.span_head is None:

@@ -37,7 +37,9 @@ measured, not adopted). ``--news`` adds NEWS_PAIRS pairs from the fourth Reuters
 training stories (``asked_examples.NEWS``: people asked for by name and people a story does not
 name, over stories no reader read; "Twenty-first round", measured, not adopted); the batch's
 held-out stories join the report whatever the epoch read. ``--xquad`` adds up to XQUAD_PAIRS
-more pairs from XQuAD's training articles, none the replay drew ("Twenty-second round"). A
+more pairs from XQuAD's training articles, none the replay drew, and ``--reorder K`` reads the
+same pairs in another order with torch seeded otherwise: how far a retrain alone moves the
+scores (both "Twenty-second round", measured, not adopted). A
 further epoch from the reader this script made, on the served checks P1 to P8, was the
 fourteenth round's candidate (not adopted); since the nineteenth round the shipped reader is
 that reader trained one more epoch on the served checks P11 to P18 (SERVED_WRITERS, which then
@@ -141,6 +143,7 @@ EPOCH_RECORD = {
     "masked": False,
     "news": False,
     "xquad": 0,
+    "reorder": 0,
 }
 #: Learning rates of the body and the head: lower than the base reader's first epoch.
 RATES = (3e-5, 9e-5)
@@ -221,6 +224,8 @@ def epoch_pairs(
     wiki = [] if not args.xquad else xquad_pairs(base_training, drawn[args.replay :])
     pairs += wiki
     rng.shuffle(pairs)
+    if args.reorder:  # the same pairs, read in another order
+        random.Random(SEED * 1000 + args.reorder).shuffle(pairs)
     print(f"tuning on {len(tuning)} questions, {len(pairs)} pairs", file=sys.stderr)
     return pairs, len(wiki)
 
@@ -236,7 +241,12 @@ def train_epoch(args: argparse.Namespace, base: ReaderSpec, pairs: list) -> int:
     pairs it read."""
     start = assemble(base, args.base / WEIGHTS_FILE)
     module = train_reader.train(
-        pairs, base.layers, start=start, rates=RATES, span_weight=SPAN_WEIGHT
+        pairs,
+        base.layers,
+        start=start,
+        rates=RATES,
+        span_weight=SPAN_WEIGHT,
+        seed=SEED + args.reorder,
     )
     args.out.mkdir(parents=True, exist_ok=True)
     train_reader.save_weights(module, args.out / WEIGHTS_FILE)
@@ -307,6 +317,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="the epoch also reads up to XQUAD_PAIRS more pairs from XQuAD's training articles",
     )
     parser.add_argument(
+        "--reorder",
+        type=int,
+        default=0,
+        help="read the same pairs in another order, torch seeded another way (0: the shipped "
+        "epoch's): how far a retrain alone moves the scores",
+    )
+    parser.add_argument(
         "--span-fits",
         action="store_true",
         help="the decision reads SPAN_FIT_INPUTS too (eighteenth round, measured, not adopted)",
@@ -359,6 +376,7 @@ def main(argv: list[str] | None = None) -> int:
             "masked": args.masked,
             "news": args.news,
             "xquad": wiki,
+            "reorder": args.reorder,
         }
     if args.join_on_torch:
         shipped = assemble(spec, weights)  # what ships: the int8 differences, not the module
