@@ -362,11 +362,20 @@ def _asked(
 
 
 def _epoch_args(**changes):
-    """``tune_reader``'s arguments for what an epoch reads: the shipped epoch's, but ``changes``."""
+    """``tune_reader``'s arguments for what an epoch reads: nothing, no option on, but
+    ``changes``."""
     from argparse import Namespace
 
-    shipped = {"writers": (), "replay": 0, "removed_weight": 1.0, "masked": False}
-    return Namespace(**{**shipped, "news": False, "xquad": False, "reorder": 0, **changes})
+    nothing = {
+        "writers": (),
+        "replay": 0,
+        "removed_weight": 1.0,
+        "masked": False,
+        "news": False,
+        "xquad": False,
+        "reorder": 0,
+    }
+    return Namespace(**{**nothing, **changes})
 
 
 def _trained_doc() -> str:
