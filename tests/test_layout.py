@@ -32,6 +32,7 @@ LAYERS: list[tuple[str, set[str]]] = [
             "corpus",
             "chunking",
             "answer_types",
+            "speakers",
             "lexicon",
             "lexical",
             "term_stats",

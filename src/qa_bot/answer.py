@@ -37,6 +37,7 @@ from qa_bot.quote_choice import (
 )
 from qa_bot.retrieval import Hit, Retrieval, near_duplicate
 from qa_bot.settings import RetrievalSettings
+from qa_bot.speakers import asks_speaker, named_speaker, speaker_of
 from qa_bot.text import reads_as_prose, sentence_spans, terms
 
 NOT_COVERED = "The articles don't cover this."
@@ -77,9 +78,11 @@ def compose(
     citations = [stated] if stated is not None else []
     weights = pivot_weights(question, retrieval.weights)
     headline = None if citations else _headline_citation(question, retrieval, weights, article_text)
+    first = len(citations)
     citations = _quoted_passages(
         question, retrieval, article_text, settings, weights, citations, quote_model
     )
+    citations = _with_speaker(question, citations, first, article_text, settings, weights)
     if headline is not None:
         citations = [replace(c, n=i + 1) for i, c in enumerate([headline, *citations])]
     body = "\n\n".join(f"“{' '.join(c.quote.split())}” [{c.n}]" for c in citations)
@@ -143,6 +146,48 @@ def _quoted_passages(
         citations.append(Citation(n, hit.article, quote, start, end, score=hit.score))
         used_chars += len(quote)
     return citations
+
+
+def _with_speaker(
+    question: str,
+    citations: list[Citation],
+    first: int,
+    article_text: Callable[[str], str],
+    settings: RetrievalSettings,
+    weights: Mapping[str, float],
+) -> list[Citation]:
+    """``citations`` with, before the first quoted passage, the sentence naming whose words
+    it quotes, when the question asks who said them and the quote does not say ("...," he
+    said): the article names them in another sentence (:mod:`qa_bot.speakers`), and the name
+    is the answer. The words are those of the quote's sentence sharing most of the question."""
+    if settings.speaker_lookback <= 0 or len(citations) <= first:
+        return citations
+    if not asks_speaker(question) or speaker(question) is not None:  # "what did lavrov say"
+        return citations
+    quoted = citations[first]
+    if named_speaker(quoted.quote) is not None:
+        return citations
+    text = article_text(quoted.article.id)
+    spans = list(sentence_spans(text))
+    inside = [i for i, (a, b) in enumerate(spans) if quoted.start <= a and b <= quoted.end]
+    if not inside:
+        return citations
+    words = max(inside, key=lambda i: coverage(text[slice(*spans[i])], weights))
+    asked = set(terms(question))
+    span = speaker_of(text, spans, words, settings.speaker_lookback, asked)
+    if span is None or _holds(quoted, quoted.article.id, span):
+        return citations
+    said = Citation(0, quoted.article, text[span[0] : span[1]], *span, score=quoted.score)
+    # A later passage holding the same sentence would repeat it: the sentence stands for it.
+    rest = [c for c in citations[first + 1 :] if not _holds(c, quoted.article.id, span)]
+    ordered = [*citations[:first], said, quoted, *rest]
+    return [replace(c, n=i + 1) for i, c in enumerate(ordered)]
+
+
+def _holds(citation: Citation, article_id: str, span: tuple[int, int]) -> bool:
+    """Whether the citation quotes any of ``span`` of that article."""
+    same = citation.article.id == article_id
+    return same and citation.start < span[1] and span[0] < citation.end
 
 
 #: How much the words naming who said it count when choosing the sentence to quote.

@@ -32,6 +32,7 @@ from qa_bot.answer_types import AnswerType, asks_person, names_new
 from qa_bot.errors import ModelError
 from qa_bot.models import Chunk
 from qa_bot.ranker import LinearModel, read_model_json
+from qa_bot.speakers import UNNAMED
 from qa_bot.text import apart, reads_as_prose, sentence_spans, terms
 
 #: The model shipped with the package (``training/train_quote.py`` writes it).
@@ -60,13 +61,6 @@ INPUTS = (
 )
 
 _ATTRIBUTED = re.compile(r"\b(?:said|says|told|added|according to|stated)\b", re.IGNORECASE)
-#: The words are someone's, but the sentence does not name them: "..., she said".
-_PRONOUN_SAID = re.compile(
-    r"\b(?:he|she|they|it)\s+(?:said|says|added|told)\b"
-    r"|\b(?:said|says|added)\s+(?:he|she|they)\b"
-    r"|\b(?:said|says|added)\s+the\s+[a-z]+\b|\bthe\s+[a-z]+(?:\s+[a-z]+)?\s+(?:said|says|added)\b",
-    re.IGNORECASE,
-)
 _QUOTE_MARKS = re.compile(r"[\"“”«»]")
 
 
@@ -145,7 +139,7 @@ def sentence_rows(
     for i, t in enumerate(texts):
         gap = None if read is None else abs(i - read)
         new = names_new(t, asked)
-        said = bool(_PRONOUN_SAID.search(t))
+        said = bool(UNNAMED.search(t))
         values = {
             "read": float(gap == 0),
             "read_near": float(gap == 1),

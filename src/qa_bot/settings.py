@@ -196,6 +196,10 @@ class RetrievalSettings(BaseModel):
     max_answer_chars: int = Field(600, ge=100, le=10000)
     #: The first quote may grow past its window to the neighbouring sentences up to this.
     max_quote_chars: int = Field(500, ge=50, le=5000)
+    #: A question asking who said something, answered by words whose speaker the quote does
+    #: not name ("..., he said"): the sentence naming that speaker is quoted first, found at most
+    #: this many sentences back in the article (0: never).
+    speaker_lookback: int = Field(8, ge=0, le=100)
     #: Exact flat search up to this many chunks, an approximate index beyond.
     exact_search_limit: int = Field(200_000, ge=0)
     ann: Literal["hnsw", "ivf"] = "hnsw"
