@@ -138,13 +138,14 @@ class Pair(NamedTuple):
 def pairs(
     items: list[Example],
     rng: random.Random,
-    limit: int = MAX_PAIRS,
+    limit: int | None = MAX_PAIRS,
     removed_weight: float = 1.0,
     mask: bool = False,
 ) -> list[Pair]:
     """Each question's pairs: its best two passages that answer, three that do not and one
     further down, the first answering one with its answer sentences removed (counted
-    ``removed_weight``) and, with ``mask``, with its answer replaced by a vague stand-in."""
+    ``removed_weight``) and, with ``mask``, with its answer replaced by a vague stand-in;
+    shuffled, the first ``limit`` of them (None: all)."""
     out: list[Pair] = []
     for e in items:
         q = e.query.text

@@ -25,7 +25,7 @@ on-topic questions the articles do not answer are declined, at equal XQuAD answe
 round"). The order's weights are held at ORDER: chosen on the same rows, they won first quotes
 on the seeds and lost them on held-out XQuAD ("Twelfth round"); ``--fit-order`` chooses them on
 those rows ("Thirteenth round", measured and not adopted).
-Writers n and P11 to P40 (less those an epoch trained on) are reported, never used, and so are
+Writers n and P11 to P42 (less those an epoch trained on) are reported, never used, and so are
 the learned ranker's held-out XQuAD and Reuters questions.
 ``--join-only`` fits the join again over the weights already in ``--out``; the join is fitted
 on the outputs of the int8 export serving reads (``--join-on-torch``: on the torch module's, as
@@ -119,9 +119,9 @@ FIT_WRITERS = ("l", "m", *CHECKED_WRITERS)
 #: since the nineteenth round the shipped reader is the twelfth round's trained one more epoch
 #: on them (``--base`` that reader ``--writers`` these), and they leave the report.
 SERVED_WRITERS = tuple(f"p{i}" for i in range(11, 19))
-#: Reported, never fitted: writer N and the blind checks of the fourteenth to twenty-second
+#: Reported, never fitted: writer N and the blind checks of the fourteenth to twenty-third
 #: rounds (less those an epoch trained on).
-REPORT_WRITERS = ("n", *(f"p{i}" for i in range(11, 41)))
+REPORT_WRITERS = ("n", *(f"p{i}" for i in range(11, 43)))
 #: Pairs from the base reader's training questions mixed in with the seeds' pairs.
 REPLAY = 8000
 #: Pairs the epoch reads from the fourth Reuters batch's training stories (``--news``), beside
@@ -210,11 +210,9 @@ def epoch_pairs(
     base_training = [e for e in data if not e.test and not train_reader.stack_fold(e)]
     rng = random.Random(SEED)
     weight, mask = args.removed_weight, args.masked
-    pairs = train_reader.pairs(tuning, rng, len(tuning) * 20, weight, mask)
+    pairs = train_reader.pairs(tuning, rng, None, weight, mask)
     # Every pair of the base's training questions, in the order the replay draws them.
-    drawn = train_reader.pairs(
-        base_training, random.Random(SEED + 1), len(base_training) * 20, weight, mask
-    )
+    drawn = train_reader.pairs(base_training, random.Random(SEED + 1), None, weight, mask)
     pairs += drawn[: args.replay]
     if args.news:
         news_training = [e for e in news if not e.test]
