@@ -29,6 +29,7 @@ from qa_bot.models import (
     SourceInfo,
     Span,
 )
+from qa_bot.passages import speaker_answer
 from qa_bot.service import validate_question
 from qa_bot.settings import Settings, load_settings
 from qa_bot.text import terms
@@ -214,6 +215,14 @@ class StubService:
         if meta is None or (content_hash is not None and content_hash != meta.content_hash):
             return None
         return Passage(meta, TEXTS[article_id], start, end)
+
+    def speaker(self, question: str, quoted: Span, notes: Sequence[str] = ()) -> Answer | None:
+        meta = ARTICLES.get(quoted[0])
+        if meta is None:
+            return None
+        lookback = self.settings.retrieval.speaker_lookback
+        said = speaker_answer(question, meta, TEXTS[meta.id], quoted, lookback)
+        return dataclasses.replace(said, notes=tuple(notes), generation=self.generation)
 
     def outlets(self) -> list[str]:
         return sorted({m.outlet for m in ARTICLES.values() if m.outlet})

@@ -19,6 +19,7 @@ from pydantic import SecretStr
 from qa_bot.dialogue.asking import context_note
 from qa_bot.errors import IndexMissingError
 from qa_bot.models import Answer
+from qa_bot.passages import NO_SPEAKER
 from qa_bot.service import QAService
 from qa_bot.settings import TelegramSettings, load_settings
 from qa_bot.telegram.app import build_application, serving
@@ -293,6 +294,22 @@ def test_in_a_group_everyone_has_their_own_topic() -> None:
             assert (await ask(fake, group, bob, "/reset"))["text"] == RESET_DONE
             assert note(await ask(fake, group, bob, "/ask Who said so?")) is None
             assert note(await ask(fake, group, ann, f"/ask {MEETING}")) == context_note(COUNCIL)
+
+    run(scenario())
+
+
+def test_who_said_so_quotes_the_sentence_naming_the_speaker() -> None:
+    async def scenario() -> None:
+        async with running(stub()) as fake:
+            user, chat = user_and_chat(117)
+            await ask(fake, chat, user, CEASEFIRE)
+            said = await ask(fake, chat, user, "who said so?")
+            assert "Lavrov said the revival of the ceasefire" in said["text"]
+            assert note(said) == context_note(CEASEFIRE)
+            await ask(fake, chat, user, "/reset")
+            await ask(fake, chat, user, COUNCIL)  # "Power called Russia's action ... barbarism."
+            said = await ask(fake, chat, user, "And who said that?")  # calling is not saying
+            assert NO_SPEAKER in said["text"] and note(said) == context_note(COUNCIL)
 
     run(scenario())
 

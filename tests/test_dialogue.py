@@ -24,6 +24,7 @@ from qa_bot.dialogue.evaluation import (
 from qa_bot.dialogue.memory import Conversation, Turn
 from qa_bot.errors import InvalidQuestionError
 from qa_bot.models import Answer, ArticleMeta, Citation
+from qa_bot.passages import NO_SPEAKER
 from qa_bot.service import QAService, validate_question
 from qa_bot.settings import Settings
 from qa_bot.text import fold, terms
@@ -424,6 +425,39 @@ def test_new_question_is_not_polluted_by_the_old_one(
     reply = ask_in_conversation(seeds_service, conversation, second)
     assert not reply.follow_up
     assert reply.answer == seeds_service.ask(second)
+
+
+@pytest.mark.model
+@pytest.mark.parametrize(
+    ("first", "second", "speaker"),
+    [
+        ("was the agreement described as balanced?", "who said so", "Ryabkov"),
+        ("what was described as barbarism", "whose words are those?", "Samantha Power"),
+        ("what did russia say about the convoy accusations", "who said that?", "Konashenkov"),
+    ],
+)
+def test_who_said_that_names_the_speaker_of_the_previous_quote(
+    seeds_service: QAService, first: str, second: str, speaker: str
+) -> None:
+    conversation = Conversation()
+    before = ask_in_conversation(seeds_service, conversation, first).answer
+    reply = ask_in_conversation(seeds_service, conversation, second)
+    said = reply.answer
+    assert reply.follow_up and said.answered and said.notes == (context_note(first),)
+    assert any(speaker in c.quote for c in said.citations)
+    assert [c.quote for c in said.citations] != [c.quote for c in before.citations]
+    article = seeds_service.snapshot().article_text(said.citations[0].article.id) or ""
+    assert all(article[c.start : c.end] == c.quote for c in said.citations)
+
+
+@pytest.mark.model
+def test_who_said_that_after_the_articles_own_words_says_no_one_is_named(
+    seeds_service: QAService,
+) -> None:
+    conversation = Conversation()
+    ask_in_conversation(seeds_service, conversation, "what does the ISSG seek")
+    said = ask_in_conversation(seeds_service, conversation, "who said that").answer
+    assert not said.answered and said.text == NO_SPEAKER
 
 
 @pytest.mark.model

@@ -1,15 +1,16 @@
 """Whose words a quote holds: the speaker named in another sentence, quoted first when the
-question asks who said them."""
+question asks who said them, or on its own when a chat asks "who said that?" after a quote."""
 
 from __future__ import annotations
 
 import pytest
 
 from qa_bot.answer import compose
-from qa_bot.models import Hit
+from qa_bot.models import Answer, Hit
+from qa_bot.passages import NO_SPEAKER, speaker_answer
 from qa_bot.retrieval import Retrieval
 from qa_bot.settings import RetrievalSettings
-from qa_bot.speakers import asks_speaker, named_speaker, speaker_of
+from qa_bot.speakers import asks_speaker, asks_who_said_it, named_speaker, speaker_of
 from qa_bot.text import sentence_spans, terms
 
 from .conftest import make_meta, windows
@@ -141,3 +142,46 @@ def test_other_questions_keep_the_words_first(question: str, settings: dict) -> 
     quotes = _answer(question, **settings)
     assert "too many foes" in quotes[0]
     assert not any("Sergey Ryabkov" in q for q in quotes)
+
+
+@pytest.mark.parametrize(
+    ("question", "asks"),
+    [
+        ("who said that?", True),
+        ("and who said so", True),
+        ("Who said those words?", True),
+        ("whose words are those?", True),
+        ("who was it that said that", True),
+        ("who said the agreement has too many foes", False),
+        ("who said that the convoy was hit?", False),
+        ("who is that", False),
+    ],
+)
+def test_a_question_asks_only_whose_words_were_just_quoted(question: str, asks: bool) -> None:
+    assert asks_who_said_it(question) is asks
+
+
+def _said(fragment: str, lookback: int = 8) -> Answer:
+    start = TEXT.index(fragment)
+    quoted = ("a", start, start + len(fragment))
+    return speaker_answer("who said that?", make_meta(), TEXT, quoted, lookback)
+
+
+def test_who_said_that_quotes_the_sentence_naming_the_speaker() -> None:
+    answer = _said('"The agreement has too many foes," he said.')
+    assert answer.answered and len(answer.citations) == 1
+    citation = answer.citations[0]
+    assert "Sergey Ryabkov told" in citation.quote
+    assert TEXT[citation.start : citation.end] == citation.quote
+    assert answer.text == f"“{' '.join(citation.quote.split())}” [1]"
+
+
+def test_a_quote_that_names_its_speaker_is_answered_by_that_sentence_alone() -> None:
+    answer = _said("Russian Deputy Foreign Minister Sergey Ryabkov told reporters")
+    assert answer.answered and answer.citations[0].quote.startswith("Russian Deputy")
+
+
+def test_who_said_that_is_declined_plainly_when_the_article_does_not_say() -> None:
+    for answer in (_said("The convoy was hit near Aleppo"), _said("too many foes", lookback=1)):
+        assert not answer.answered and not answer.citations
+        assert answer.text == NO_SPEAKER

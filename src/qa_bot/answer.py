@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 
 from qa_bot.answer_types import AnswerType, about_the_article
-from qa_bot.models import Answer, Chunk, Citation
+from qa_bot.models import Answer, Chunk, Citation, quoted_text
 from qa_bot.query import speaker
 from qa_bot.quote_choice import (
     QuoteModel,
@@ -85,7 +85,7 @@ def compose(
     citations = _with_speaker(question, citations, first, article_text, settings, weights)
     if headline is not None:
         citations = [replace(c, n=i + 1) for i, c in enumerate([headline, *citations])]
-    body = "\n\n".join(f"“{' '.join(c.quote.split())}” [{c.n}]" for c in citations)
+    body = quoted_text(citations)
     return Answer(
         question=question,
         answered=True,
@@ -272,7 +272,7 @@ def _unstated_date(
     return Answer(
         question=question,
         answered=True,
-        text=f"{NO_DATE}\n\n“{' '.join(citation.quote.split())}” [1]",
+        text=f"{NO_DATE}\n\n{quoted_text([citation])}",
         citations=(citation,),
         notes=tuple(notes),
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -103,6 +104,11 @@ class Citation:
             "quote": self.quote,
             "score": round(float(self.score), 4),
         }
+
+
+def quoted_text(citations: Iterable[Citation]) -> str:
+    """An answer's text: its quotes, each on one line and numbered as its citation."""
+    return "\n\n".join(f"“{' '.join(c.quote.split())}” [{c.n}]" for c in citations)
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,10 @@
-"""Passages beyond the answer: the text around a quote, and further passages for a question.
+"""Passages beyond the answer: the text around a quote, further passages for a question, and
+the sentences naming whose words a quote holds.
 
-Both are asked for from an answer already shown ("Passage n" and "More" in the bot), so both
-keep away from what the reader has: the passage leaves out the page furniture around the
-quote, and further passages skip every place already quoted and near-copies of each other.
+All are asked for from an answer already shown ("Passage n" and "More" in the bot, "who said
+that?" in a chat), so all keep away from what the reader has: the passage leaves out the page
+furniture around the quote, further passages skip every place already quoted and near-copies of
+each other, and the speaker's sentence is only the sentence that names them.
 """
 
 from __future__ import annotations
@@ -10,9 +12,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from qa_bot.corpus import is_furniture
-from qa_bot.models import ArticleMeta, Citation, Passage, Span
+from qa_bot.models import Answer, ArticleMeta, Citation, Passage, Span, quoted_text
 from qa_bot.retrieval import Hit, near_duplicate
-from qa_bot.text import line_end
+from qa_bot.speakers import named_speaker, speaker_of
+from qa_bot.text import line_end, sentence_spans
+
+#: At most this many sentences of a quote that name a speaker make "who said that?"'s answer.
+MAX_SPEAKER_SENTENCES = 2
+#: "Who said that?" when the article names no speaker near the quote.
+NO_SPEAKER = "The article does not name who said this near the quote."
 
 #: A passage grows by whole paragraphs around the quote until it has at least this many
 #: characters (or the article ends).
@@ -92,4 +100,47 @@ def further_citations(
     return tuple(citations)
 
 
-__all__ = ["MIN_PASSAGE_CHARS", "further_citations", "overlaps", "passage_around"]
+def further_answer(
+    question: str, hits: Sequence[Hit], shown: Sequence[Span], first_n: int, k: int
+) -> Answer:
+    """Further passages for a question ("More" in the bot): :func:`further_citations`, or
+    that there are none."""
+    citations = further_citations(hits, shown, first_n, k)
+    return Answer(
+        question=question,
+        answered=bool(citations),
+        text="" if citations else "No further passages.",
+        citations=citations,
+        notes=("Further passages, less closely matching:",) if citations else (),
+    )
+
+
+def speaker_answer(
+    question: str, meta: ArticleMeta, text: str, quoted: Span, lookback: int
+) -> Answer:
+    """The answer to "who said that?" after a quote (``quoted``, of the article ``text``):
+    its own sentences that name a speaker, else the sentence of the article naming whose words
+    its first sentence reports (:func:`qa_bot.speakers.speaker_of`, at most ``lookback``
+    sentences back); NO_SPEAKER when the article does not say there."""
+    _, start, end = quoted
+    spans = list(sentence_spans(text))
+    inside = [i for i, (a, b) in enumerate(spans) if a < end and start < b]
+    named = [spans[i] for i in inside if named_speaker(text[slice(*spans[i])])]
+    found = speaker_of(text, spans, inside[0], lookback, set()) if inside else None
+    chosen = named[:MAX_SPEAKER_SENTENCES] or ([] if found is None else [found])
+    citations = tuple(
+        Citation(n, meta, text[a:b], a, b, score=1.0) for n, (a, b) in enumerate(chosen, 1)
+    )
+    text = quoted_text(citations) if citations else NO_SPEAKER
+    return Answer(question=question, answered=bool(citations), text=text, citations=citations)
+
+
+__all__ = [
+    "MIN_PASSAGE_CHARS",
+    "NO_SPEAKER",
+    "further_answer",
+    "further_citations",
+    "overlaps",
+    "passage_around",
+    "speaker_answer",
+]

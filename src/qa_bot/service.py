@@ -33,7 +33,7 @@ from qa_bot.indexer import (
     windows_changed,
 )
 from qa_bot.models import Answer, ArticleMeta, IndexStatus, Passage, SourceInfo, Span
-from qa_bot.passages import further_citations, overlaps, passage_around
+from qa_bot.passages import further_answer, overlaps, passage_around, speaker_answer
 from qa_bot.reader_export import ensure_reader_export
 from qa_bot.reading_notes import reading_notes
 from qa_bot.retrieval import Hit, Rankers, Retrieval, load_rankers, retrieve
@@ -131,16 +131,19 @@ class QAService:
             return None
         return onnx if onnx.model_id == self.embedder.model_id else None
 
+    def _onnx_wanted(self) -> bool:
+        """Questions may go through an ONNX export: the setting allows it, and the model is a
+        sentence-transformers one (which the exporter knows)."""
+        sentence = isinstance(self.embedder, SentenceTransformerEmbedder)
+        return sentence and self.settings.embedding.backend != "sentence-transformers"
+
     def _pick_query_embedder(self) -> Embedder:
-        backend = self.settings.embedding.backend
-        if backend == "sentence-transformers" or not isinstance(
-            self.embedder, SentenceTransformerEmbedder
-        ):
+        if not self._onnx_wanted():
             return self.embedder
         onnx = self._onnx_embedder()
         if onnx is not None:
             return onnx
-        if backend == "onnx":
+        if self.settings.embedding.backend == "onnx":
             raise IndexMissingError(
                 f"no ONNX export of {self.settings.embedding.model} in {self.onnx_dir()}; "
                 "run `qa-bot index` to make it"
@@ -161,11 +164,7 @@ class QAService:
 
     def _export_onnx(self) -> bool:
         """Export the query model once, after a build (torch is loaded by then anyway)."""
-        if self.settings.embedding.backend == "sentence-transformers" or not isinstance(
-            self.embedder, SentenceTransformerEmbedder
-        ):
-            return False
-        if self._onnx_embedder() is not None:
+        if not self._onnx_wanted() or self._onnx_embedder() is not None:
             return False
         from qa_bot.onnx_export import OnnxExportError, export_onnx
 
@@ -231,14 +230,12 @@ class QAService:
                 manifest = self.store.read_manifest()
             except QABotError:
                 return self.index(progress=progress, lock_wait=60)
-            if self.settings.seeds_dir.is_dir() and (
-                tokenizer_changed(self.settings, manifest)
-                or windows_changed(self.settings, manifest)
-            ):
-                return self.index(progress=progress, lock_wait=60)
             if not self.settings.seeds_dir.is_dir():
                 return None
-            if not stale_files(self.settings, manifest):
+            if not any(
+                changed(self.settings, manifest)
+                for changed in (tokenizer_changed, windows_changed, stale_files)
+            ):
                 return metadata_report(self.settings, manifest)  # None when it is fine
         return self.index(progress=progress, lock_wait=60)
 
@@ -330,15 +327,8 @@ class QAService:
     ) -> Answer:
         """Further passages for a question ("More" in the bot): the next ``top_k`` best ones,
         numbered from ``first_n``, none of them a place already ``shown``."""
-        retrieval = self.search(question, filters=filters)
-        citations = further_citations(retrieval.hits, shown, first_n, self.settings.retrieval.top_k)
-        return Answer(
-            question=question,
-            answered=bool(citations),
-            text="" if citations else "No further passages.",
-            citations=citations,
-            notes=("Further passages, less closely matching:",) if citations else (),
-        )
+        hits = self.search(question, filters=filters).hits
+        return further_answer(question, hits, shown, first_n, self.settings.retrieval.top_k)
 
     def _retrieve(
         self,
@@ -419,14 +409,24 @@ class QAService:
     ) -> Passage | None:
         """The paragraph(s) around a quote; None when the article has left the index, or has
         changed since the quote was shown (its ``content_hash`` is no longer the same)."""
+        found = self._article(article_id)
+        if found is None or content_hash not in (None, found[0].content_hash):
+            return None
+        return passage_around(*found, start, end)
+
+    def speaker(self, question: str, quoted: Span, notes: Sequence[str] = ()) -> Answer | None:
+        """Whose words the quote ``quoted`` (article, start, end) of an earlier answer holds
+        ("who said that?": :func:`qa_bot.passages.speaker_answer`); None when the article has
+        left the index."""
+        found = self._article(quoted[0])
+        lookback = self.settings.retrieval.speaker_lookback
+        said = found and speaker_answer(question, *found, quoted, lookback)
+        return said and replace(said, notes=tuple(notes), generation=self.snapshot().generation)
+
+    def _article(self, article_id: str) -> tuple[ArticleMeta, str] | None:
         snapshot = self.snapshot()
-        meta = snapshot.article(article_id)
-        text = snapshot.article_text(article_id)
-        if meta is None or text is None:
-            return None
-        if content_hash is not None and meta.content_hash != content_hash:
-            return None
-        return passage_around(meta, text, start, end)
+        meta, text = snapshot.article(article_id), snapshot.article_text(article_id)
+        return None if meta is None or text is None else (meta, text)
 
     def display_path(self, meta: ArticleMeta) -> str:
         """The article's file as the user knows it: relative to the project root when inside."""

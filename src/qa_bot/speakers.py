@@ -26,7 +26,7 @@ _NAME = r"(?-i:[A-Z][\w’'.-]+(?:\s+(?:al-|bin\s+|de\s+|van\s+|von\s+)?[A-Z][\w
 #: "Ryabkov told", "Zakharova, the ministry's spokeswoman, said", "said Zakharova",
 #: "according to Lavrov".
 _NAMED = re.compile(
-    rf"(?P<before>{_NAME})(?:,[^,.;]{{1,80}},)?\s+(?:has\s+|had\s+)?{_SPEECH}\b"
+    rf"(?P<before>{_NAME})(?:,[^,.;]{{1,80}},|,)?\s+(?:has\s+|had\s+)?{_SPEECH}\b"
     rf"|\b(?:said|says|added|according\s+to)\s+(?P<after>{_NAME})",
     re.IGNORECASE,
 )
@@ -55,6 +55,25 @@ _ASKS_SPEAKER = re.compile(
 def asks_speaker(question: str) -> bool:
     """Whether the question asks who said something (not who someone is, or who did it)."""
     return bool(_ASKS_SPEAKER.search(question))
+
+
+#: "who said that?", "and who said so", "whose words are those?": the question asks whose
+#: words an earlier answer quoted, and names nothing else.
+_WHO_SAID_IT = re.compile(
+    r"^\W*(?:(?:and|so|but|ok|okay)\W+)?(?:"
+    r"(?:who|whom)(?:\s+[\w’'-]+){0,3}?\s+(?:said|says|say|told|wrote|claimed|stated|"
+    r"came\s+out\s+with)(?:\s+(?:that|this|it|so|those|these))?"
+    r"(?:\s+(?:words?|quotes?|line|statement|remarks?|one))?"
+    r"|whose\s+(?:words|quote|line|statement|remarks?)\s+(?:is|are|was|were)\s+"
+    r"(?:that|this|it|those|these)"
+    r")\W*$",
+    re.IGNORECASE,
+)
+
+
+def asks_who_said_it(question: str) -> bool:
+    """Whether the question only asks whose words were just quoted ("who said that?")."""
+    return bool(_WHO_SAID_IT.match(question))
 
 
 def named_speaker(sentence: str) -> str | None:

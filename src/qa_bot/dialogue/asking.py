@@ -15,6 +15,10 @@ declined. Measured on ``tests/dialogues.jsonl``, the text route is also the bett
 A follow-up that names something new ("And what did Churkin say?") must not bring back the
 previous answer unchanged: when the topic's words pull the same quotes again and they do not
 mention the new words, it is asked again with those quotes left out.
+
+"Who said that?" after an answer asks whose words its first quote holds: the reply is the
+sentence of the article that names them (the quote's own, or the one naming the speaker of its
+"he said"), not a new search; when the article does not say, it is asked as any other follow-up.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from typing import TYPE_CHECKING
 from qa_bot.dialogue.cues import Reading, key_words, read_message
 from qa_bot.dialogue.memory import Conversation, Turn
 from qa_bot.models import Span
+from qa_bot.speakers import asks_who_said_it
 from qa_bot.text import terms
 
 if TYPE_CHECKING:
@@ -93,6 +98,9 @@ def answer_in_context(
         is_reply_to_bot=is_reply_to_bot,
     )
     own = key_words(question, outlets=outlets)
+    said = _who_said_it(service, previous, question, now, replied_context)
+    if said is not None:
+        return said
     if previous is None or not reading.follow_up:
         answer = service.ask(question, filters=filters)
         turn = Turn(
@@ -148,6 +156,29 @@ def _follow_up(
     return Reply(
         answer, follow_up=True, cue=reading.cue, topic=previous.topic, searched=searched, turn=turn
     )
+
+
+def _who_said_it(
+    service: QAService, previous: Turn | None, question: str, now: float, replied: bool
+) -> Reply | None:
+    """The reply to "who said that?" after an answer: the sentence naming whose words its
+    first quote holds, or that the article does not say; None when the question is something
+    else or the article has left the index (it is then asked as any other)."""
+    if previous is None or not previous.quoted or not asks_who_said_it(question):
+        return None
+    note = context_note(previous.topic, replied=replied)
+    answer = service.speaker(question, previous.quoted[0], notes=(note,))
+    if answer is None:
+        return None
+    turn = dataclasses.replace(
+        previous,
+        question=question,
+        at=now,
+        follow_up=True,
+        quoted=_spans(answer) or previous.quoted,
+    )
+    topic = previous.topic
+    return Reply(answer, follow_up=True, cue=None, topic=topic, searched=topic, turn=turn)
 
 
 def _repeats(answer: Answer, previous: Turn, new_words: Sequence[str]) -> bool:
