@@ -24,7 +24,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 
 from qa_bot.answer_types import AnswerType, about_the_article
-from qa_bot.models import Answer, Chunk, Citation, quoted_text
+from qa_bot.models import Answer, Chunk, Citation, Span, quoted_text
+from qa_bot.passages import overlaps
 from qa_bot.query import speaker
 from qa_bot.quote_choice import (
     QuoteModel,
@@ -37,7 +38,7 @@ from qa_bot.quote_choice import (
 )
 from qa_bot.retrieval import Hit, Retrieval, near_duplicate
 from qa_bot.settings import RetrievalSettings
-from qa_bot.speakers import asks_speaker, named_speaker, speaker_of
+from qa_bot.speakers import asks_speaker, named_speaker, sentences_in, speaker_of
 from qa_bot.text import reads_as_prose, sentence_spans, terms
 
 NOT_COVERED = "The articles don't cover this."
@@ -169,25 +170,26 @@ def _with_speaker(
         return citations
     text = article_text(quoted.article.id)
     spans = list(sentence_spans(text))
-    inside = [i for i, (a, b) in enumerate(spans) if quoted.start <= a and b <= quoted.end]
+    inside = sentences_in(spans, quoted.start, quoted.end)
     if not inside:
         return citations
     words = max(inside, key=lambda i: coverage(text[slice(*spans[i])], weights))
     asked = set(terms(question))
     span = speaker_of(text, spans, words, settings.speaker_lookback, asked)
-    if span is None or _holds(quoted, quoted.article.id, span):
+    if span is None:
         return citations
-    said = Citation(0, quoted.article, text[span[0] : span[1]], *span, score=quoted.score)
+    place: Span = (quoted.article.id, *span)
+    if overlaps(place, [_place(quoted)]):
+        return citations
+    said = Citation(0, quoted.article, text[slice(*span)], *span, score=quoted.score)
     # A later passage holding the same sentence would repeat it: the sentence stands for it.
-    rest = [c for c in citations[first + 1 :] if not _holds(c, quoted.article.id, span)]
+    rest = [c for c in citations[first + 1 :] if not overlaps(place, [_place(c)])]
     ordered = [*citations[:first], said, quoted, *rest]
     return [replace(c, n=i + 1) for i, c in enumerate(ordered)]
 
 
-def _holds(citation: Citation, article_id: str, span: tuple[int, int]) -> bool:
-    """Whether the citation quotes any of ``span`` of that article."""
-    same = citation.article.id == article_id
-    return same and citation.start < span[1] and span[0] < citation.end
+def _place(citation: Citation) -> Span:
+    return (citation.article.id, citation.start, citation.end)
 
 
 #: How much the words naming who said it count when choosing the sentence to quote.
@@ -406,6 +408,4 @@ def decline(question: str, retrieval: Retrieval | None, *, notes: Sequence[str] 
 
 
 def _overlaps(hit: Hit, start: int, end: int, citations: Sequence[Citation]) -> bool:
-    return any(
-        c.article.id == hit.article.id and start < c.end and c.start < end for c in citations
-    )
+    return overlaps((hit.article.id, start, end), [_place(c) for c in citations])

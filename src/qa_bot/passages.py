@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from qa_bot.corpus import is_furniture
 from qa_bot.models import Answer, ArticleMeta, Citation, Passage, Span, quoted_text
 from qa_bot.retrieval import Hit, near_duplicate
-from qa_bot.speakers import named_speaker, speaker_of
+from qa_bot.speakers import named_speaker, sentences_in, speaker_of
 from qa_bot.text import line_end, sentence_spans
 
 #: At most this many sentences of a quote that name a speaker make "who said that?"'s answer.
@@ -124,15 +124,15 @@ def speaker_answer(
     sentences back); NO_SPEAKER when the article does not say there."""
     _, start, end = quoted
     spans = list(sentence_spans(text))
-    inside = [i for i, (a, b) in enumerate(spans) if a < end and start < b]
+    inside = sentences_in(spans, start, end)
     named = [spans[i] for i in inside if named_speaker(text[slice(*spans[i])])]
     found = speaker_of(text, spans, inside[0], lookback, set()) if inside else None
     chosen = named[:MAX_SPEAKER_SENTENCES] or ([] if found is None else [found])
     citations = tuple(
         Citation(n, meta, text[a:b], a, b, score=1.0) for n, (a, b) in enumerate(chosen, 1)
     )
-    text = quoted_text(citations) if citations else NO_SPEAKER
-    return Answer(question=question, answered=bool(citations), text=text, citations=citations)
+    body = quoted_text(citations) if citations else NO_SPEAKER
+    return Answer(question=question, answered=bool(citations), text=body, citations=citations)
 
 
 __all__ = [

@@ -87,6 +87,11 @@ def named_speaker(sentence: str) -> str | None:
     return None
 
 
+def sentences_in(spans: Sequence[tuple[int, int]], start: int, end: int) -> list[int]:
+    """The indexes of the sentences ``spans`` that share text with ``start:end`` (a quote)."""
+    return [i for i, (a, b) in enumerate(spans) if a < end and start < b]
+
+
 def speaker_of(
     text: str,
     spans: Sequence[tuple[int, int]],
