@@ -126,8 +126,10 @@ def speaker_answer(
     spans = list(sentence_spans(text))
     inside = sentences_in(spans, start, end)
     named = [spans[i] for i in inside if named_speaker(text[slice(*spans[i])])]
-    found = speaker_of(text, spans, inside[0], lookback, set()) if inside else None
-    chosen = named[:MAX_SPEAKER_SENTENCES] or ([] if found is None else [found])
+    chosen = named[:MAX_SPEAKER_SENTENCES]
+    if not chosen and inside:  # the quote names no one: the sentence that does, if any
+        found = speaker_of(text, spans, inside[0], lookback, set())
+        chosen = [] if found is None else [found]
     citations = tuple(
         Citation(n, meta, text[a:b], a, b, score=1.0) for n, (a, b) in enumerate(chosen, 1)
     )

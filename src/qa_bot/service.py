@@ -409,7 +409,7 @@ class QAService:
     ) -> Passage | None:
         """The paragraph(s) around a quote; None when the article has left the index, or has
         changed since the quote was shown (its ``content_hash`` is no longer the same)."""
-        found = self._article(article_id)
+        found = _article(self.snapshot(), article_id)
         if found is None or content_hash not in (None, found[0].content_hash):
             return None
         return passage_around(*found, start, end)
@@ -418,15 +418,11 @@ class QAService:
         """Whose words the quote ``quoted`` (article, start, end) of an earlier answer holds
         ("who said that?": :func:`qa_bot.passages.speaker_answer`); None when the article has
         left the index."""
-        found = self._article(quoted[0])
+        snapshot = self.snapshot()
+        found = _article(snapshot, quoted[0])
         lookback = self.settings.retrieval.speaker_lookback
         said = found and speaker_answer(question, *found, quoted, lookback)
-        return said and replace(said, notes=tuple(notes), generation=self.snapshot().generation)
-
-    def _article(self, article_id: str) -> tuple[ArticleMeta, str] | None:
-        snapshot = self.snapshot()
-        meta, text = snapshot.article(article_id), snapshot.article_text(article_id)
-        return None if meta is None or text is None else (meta, text)
+        return said and replace(said, notes=tuple(notes), generation=snapshot.generation)
 
     def display_path(self, meta: ArticleMeta) -> str:
         """The article's file as the user knows it: relative to the project root when inside."""
@@ -440,6 +436,11 @@ class QAService:
 
 #: Articles whose terms :meth:`QAService.vocabulary` keeps at most.
 VOCABULARY_CACHE = 256
+
+
+def _article(snapshot: IndexView, article_id: str) -> tuple[ArticleMeta, str] | None:
+    meta, text = snapshot.article(article_id), snapshot.article_text(article_id)
+    return None if meta is None or text is None else (meta, text)
 
 
 def _span(hit: Hit) -> Span:

@@ -18,7 +18,8 @@ mention the new words, it is asked again with those quotes left out.
 
 "Who said that?" after an answer asks whose words its first quote holds: the reply is the
 sentence of the article that names them (the quote's own, or the one naming the speaker of its
-"he said"), not a new search; when the article does not say, it is asked as any other follow-up.
+"he said"), not a new search, or that the article does not name them there; only when the
+article has left the index is it asked as any other follow-up.
 """
 
 from __future__ import annotations
@@ -89,6 +90,9 @@ def answer_in_context(
     """
     question = service.check_question(question)
     now = time.time() if now is None else now
+    said = _who_said_it(service, previous, question, now, replied_context)
+    if said is not None:  # answered from the previous quote: no reading of the message needed
+        return said
     outlets = service.outlets()
     reading = read_message(
         question,
@@ -98,9 +102,6 @@ def answer_in_context(
         is_reply_to_bot=is_reply_to_bot,
     )
     own = key_words(question, outlets=outlets)
-    said = _who_said_it(service, previous, question, now, replied_context)
-    if said is not None:
-        return said
     if previous is None or not reading.follow_up:
         answer = service.ask(question, filters=filters)
         turn = Turn(
