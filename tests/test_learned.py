@@ -191,6 +191,28 @@ def test_the_learned_stages_answer_and_decline_on_the_seeds(seeds_service: QASer
     assert not declined.answered
 
 
+@pytest.mark.model
+def test_the_learned_decision_weighs_a_word_typed_as_a_name(seeds_service: QAService) -> None:
+    # The articles write "drone", never "UAV": the decision reads the unknown word among its
+    # inputs and answers; the veto would decline, naming the word.
+    question = "From which airfield did Moscow say the coalition UAV had taken off?"
+    answer = seeds_service.ask(question)
+    assert answer.answered and not any("never mention" in n for n in answer.notes)
+    assert any("Incirlik" in c.quote for c in answer.citations)
+    retrieval = seeds_service.search(question)
+    assert retrieval is not None and retrieval.unknown_names == ()
+    veto = seeds_service.settings.retrieval.model_copy(update={"veto_unknown_names": True})
+    vetoed = QAService(
+        seeds_service.settings.model_copy(update={"retrieval": veto}),
+        embedder=seeds_service.query_embedder,
+    ).ask(question)
+    assert not vetoed.answered and "The articles never mention “UAV”." in vetoed.notes
+    # A speaker no article mentions declines whatever the decision says: no article can
+    # report the words of someone it never names.
+    putin = seeds_service.ask("What did Putin say about the drone over the convoy?")
+    assert not putin.answered and "The articles never mention “Putin”." in putin.notes
+
+
 def test_a_page_without_a_date_is_said_to_state_none(small: QAService) -> None:
     answer = small.ask("When was the article about the siege of the city published?")
     assert answer.answered and answer.text.startswith(NO_DATE)
@@ -281,3 +303,19 @@ def test_the_speaker_of_a_question_is_a_name_however_it_is_typed(small: QAServic
     # ... so a paraphrased title still searches: "envoy" for the articles' "ambassador".
     assert analyse("what did the syrian envoy say about the siege", lexical).unknown_names == ()
     assert analyse("what did lavrov say about the talks", lexical).unknown_names == ()
+
+
+def test_a_speaker_no_article_mentions_is_told_apart_from_other_unknown_names(
+    small: QAService,
+) -> None:
+    lexical = small.snapshot().lexical
+    said = analyse("What did Putin say about the NATO drone?", lexical)
+    assert said.unknown_names == ("Putin", "NATO") and said.unknown_speakers == ("Putin",)
+    typed = analyse("From which airfield did the UAV take off?", lexical)
+    assert typed.unknown_names == ("UAV",) and typed.unknown_speakers == ()
+    # "According to X" names the speaker up to the question it asks, whatever follows.
+    casual = analyse("according to lavrov whats the force that fights best", lexical)
+    assert casual.unknown_names == () and casual.unknown_speakers == ()
+    assert analyse("according to merkel who flew the drone", lexical).unknown_speakers == (
+        "merkel",
+    )

@@ -534,6 +534,9 @@ def test_the_answer_says_how_a_misspelt_word_was_read(
         ("From which Turkish air base did the drone take off?", []),
         ("Which NATO drone flew over the convoy?", []),
         ("What did the Turkish army say about the drone?", ["Turkish"]),
+        # "According to X" ends where the question starts: "whats" is no speaker.
+        ("according to the traders whats the drone's speed", []),
+        ("According to Merkel what did the drone do?", ["Merkel"]),
     ],
 )
 def test_names_no_article_mentions(tiny: QAService, question: str, names: list[str]) -> None:

@@ -58,6 +58,9 @@ class Query:
     unknown_word_share: float = 0.0
     #: Words typed as names (capitalised past the first word, or acronyms) among those.
     unknown_names: tuple[str, ...] = ()
+    #: Those of them naming whom the question says spoke ("what did *putin* say"): articles
+    #: that never mention them cannot report their words.
+    unknown_speakers: tuple[str, ...] = ()
     #: The kind of answer the wording asks for ("how fast": a speed), if it says.
     expected: AnswerType | None = None
     #: Whom or what a "Who is X?" / "What does X stand for?" asks about.
@@ -110,6 +113,7 @@ def analyse(
         unknown_share=sum(weights[t] for t in unknown) / total if total > 0 else 0.0,
         unknown_word_share=_dictionary_share(typed, unknown, weights),
         unknown_names=_unknown_names(question, unknown_words),
+        unknown_speakers=_unknown_speakers(question, unknown_words),
         expected=expected_answer(question),
         subject=definition(question),
         about=about_the_article(question),
@@ -227,7 +231,9 @@ _SPEAKER = re.compile(
     r"\b(?:what|how|why|whom?|which \w+)\s+(?:did|does|do|has|have|had|would|will)\s+"
     r"(?P<speaker>.+?)\s+(?:say|tell|call|describe|claim|think|believe|suspect|accuse|blame"
     r"|warn|refer|mean|propose|suggest|characteri[sz]e|insist|argue|admit|deny|add)\b"
-    r"|\baccording to\s+(?P<source>[^,?]+)",
+    r"|\baccording to\s+(?P<source>[^,?]+?)(?=\s*[,?]|\s*$|\s+(?:what|whats|who|whom|whose"
+    r"|when|where|which|why|how|is|are|was|were|do|does|doesnt|did|has|have|had|can|could"
+    r"|will|would|should)\b)",
     re.IGNORECASE,
 )
 
@@ -247,6 +253,20 @@ def _unknown_names(question: str, unknown_words: Sequence[str]) -> tuple[str, ..
     "the white house press secretary"); a later unknown word counts when it is no
     dictionary word ("ban ki-moon"), so a paraphrased title ("the russian envoy" for the
     articles' "ambassador") still searches."""
+    named = _speaker_words(question, unknown_words)
+    return tuple(w for w in unknown_words if w.casefold() in named or _typed_as_name(question, w))
+
+
+def _unknown_speakers(question: str, unknown_words: Sequence[str]) -> tuple[str, ...]:
+    """The unknown words naming the speaker of "what did X say" / "according to X"."""
+    named = _speaker_words(question, unknown_words)
+    return tuple(w for w in unknown_words if w.casefold() in named)
+
+
+def _speaker_words(question: str, unknown_words: Sequence[str]) -> frozenset[str]:
+    """Of ``unknown_words``, casefolded, those identifying the question's speaker: the first
+    word of the speaker's phrase that is not a stop word, and a later one that is no
+    dictionary word (see :func:`_unknown_names`)."""
     # Two letters are too often the question's own shorthand ("the SP" for the articles'
     # "Scottish Parliament"), as with acronyms typed as names.
     # "What does the article say?": the article speaks, and the question names it.
@@ -257,12 +277,11 @@ def _unknown_names(question: str, unknown_words: Sequence[str]) -> tuple[str, ..
     ]
     unknown = {w.casefold() for w in unknown_words}
     dictionary = english_words()
-    named = {
+    return frozenset(
         w.casefold()
         for i, w in enumerate(said_by)
         if w.casefold() in unknown and (i == 0 or w.casefold() not in dictionary)
-    }
-    return tuple(w for w in unknown_words if w.casefold() in named or _typed_as_name(question, w))
+    )
 
 
 def _typed_as_name(question: str, word: str) -> bool:
