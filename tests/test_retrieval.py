@@ -34,6 +34,10 @@ from qa_bot.text import terms
 
 from .conftest import CountingEmbedder, make_meta, make_settings, windows, write_article
 
+#: The served discount of the speaker's name when choosing the sentence to quote.
+SPEAKER_NAME_WEIGHT = RetrievalSettings().speaker_name_weight
+
+
 # --- fusion ----------------------------------------------------------------------------------
 
 
@@ -282,7 +286,7 @@ def test_the_speaker_counts_less_when_choosing_the_sentence_to_quote(
     question: str, speaker: set[str]
 ) -> None:
     weights = {t: 2.0 for t in terms(question)}
-    chosen = pivot_weights(question, weights)
+    chosen = pivot_weights(question, weights, SPEAKER_NAME_WEIGHT)
     assert {t for t, w in chosen.items() if w < 2.0} - {"say"} == speaker
 
 
@@ -300,7 +304,7 @@ def test_first_quote_pivots_on_what_was_said_not_on_who_said_it() -> None:
     region = dict(enumerate(chunks))
     plain = text[slice(*first_quote(hit, [hit], region, text, 60, weights))]
     assert "make war" not in plain
-    chosen = pivot_weights(question, weights)
+    chosen = pivot_weights(question, weights, SPEAKER_NAME_WEIGHT)
     start, end = first_quote(hit, [hit], region, text, 60, chosen)
     assert "make war" in text[start:end]
 

@@ -120,7 +120,8 @@ def asked(
         sentences = quote_region(hit, retrieval.hits, retrieval.context, text)
         if sentences is None:
             continue
-        weights = pivot_weights(q.question, retrieval.weights)
+        discount = service.settings.retrieval.speaker_name_weight
+        weights = pivot_weights(q.question, retrieval.weights, discount)
         out.append(
             QuoteRow(
                 set_name,

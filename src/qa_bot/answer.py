@@ -43,18 +43,12 @@ from qa_bot.text import reads_as_prose, sentence_spans, terms
 
 NOT_COVERED = "The articles don't cover this."
 
-#: A further citation must score at least this share of the best one: several articles that
-#: support the answer are all cited, weak neighbours are not.
-RELATIVE_FLOOR = 0.8
-
 #: Top hits whose windows may be merged into the first quote.
 MERGE_DEPTH = 5
 
 #: A quote is at most this many sentences.
 MAX_SENTENCES = 3
 
-#: Share of the question a headline must hold to be quoted as the answer.
-HEADLINE_COVERAGE = 0.75
 _WHAT_WHICH_WHO = re.compile(r"^\W*(?:what|which|who)\b", re.IGNORECASE)
 
 
@@ -77,8 +71,12 @@ def compose(
         return _unstated_date(question, retrieval, article_text, notes)
     stated = _stated_citation(question, retrieval.hits, article_text)
     citations = [stated] if stated is not None else []
-    weights = pivot_weights(question, retrieval.weights)
-    headline = None if citations else _headline_citation(question, retrieval, weights, article_text)
+    weights = pivot_weights(question, retrieval.weights, settings.speaker_name_weight)
+    headline = None
+    if not citations:
+        headline = _headline_citation(
+            question, retrieval, weights, article_text, settings.headline_share
+        )
     first = len(citations)
     citations = _quoted_passages(
         question, retrieval, article_text, settings, weights, citations, quote_model
@@ -115,7 +113,7 @@ def _quoted_passages(
     for hit in retrieval.hits:
         if len(citations) - quoted >= settings.top_k:
             break
-        if len(citations) > quoted and hit.score < best * RELATIVE_FLOOR:
+        if len(citations) > quoted and hit.score < best * settings.further_quote_share:
             break
         if not _has_prose(hit.chunk):
             # A subhead on its own ("Russia's alleged involvement in convoy attack") names a
@@ -192,22 +190,18 @@ def _place(citation: Citation) -> Span:
     return (citation.article.id, citation.start, citation.end)
 
 
-#: How much the words naming who said it count when choosing the sentence to quote.
-SPEAKER_WEIGHT = 0.5
-
-
-def pivot_weights(question: str, weights: Mapping[str, float]) -> dict[str, float]:
+def pivot_weights(question: str, weights: Mapping[str, float], discount: float) -> dict[str, float]:
     """The question's term weights for choosing the sentence to quote, with the speaker's
-    name discounted: in "What did Samantha Power say Russia and Assad do instead of pursuing
-    peace?" the answer is the sentence about Russia and Assad; news names the speaker once,
-    often in the sentence after a quote ("..., Samantha Power said"), which the quote may
-    still take in as a neighbour."""
+    name counted ``discount`` times (``retrieval.speaker_name_weight``): in "What did Samantha
+    Power say Russia and Assad do instead of pursuing peace?" the answer is the sentence about
+    Russia and Assad; news names the speaker once, often in the sentence after a quote ("...,
+    Samantha Power said"), which the quote may still take in as a neighbour."""
     said_by = speaker(question)
     if said_by is None:
         return dict(weights)
     speaker_terms = set(terms(said_by))
     speaker_terms |= {"say", "said", "tell", "told"}
-    return {t: w * SPEAKER_WEIGHT if t in speaker_terms else w for t, w in weights.items()}
+    return {t: w * discount if t in speaker_terms else w for t, w in weights.items()}
 
 
 def _headline_citation(
@@ -215,11 +209,12 @@ def _headline_citation(
     retrieval: Retrieval,
     weights: Mapping[str, float],
     article_text: Callable[[str], str],
+    share: float,
 ) -> Citation | None:
     """The best article's headline, when it answers a what/which/who question better than any
     sentence of the best window: "What does Russia accuse the US of doing in Syria?" is
     answered by "Russia accuses the US of supporting terror groups in Syria", which no body
-    sentence says. The headline must hold most of the question (``HEADLINE_COVERAGE``); "why"
+    sentence says. The headline must hold ``share`` of the question's words at least; "why"
     and "how" questions are never answered by one."""
     if not _WHAT_WHICH_WHO.match(question) or not retrieval.hits:
         return None
@@ -235,7 +230,7 @@ def _headline_citation(
         (coverage(hit.chunk.text[a:b], weights) for a, b in sentence_spans(hit.chunk.text)),
         default=0.0,
     )
-    if headline < HEADLINE_COVERAGE or headline <= window / total:
+    if headline < share or headline <= window / total:
         return None
     return Citation(
         n=1, article=hit.article, quote=title, start=at, end=at + len(title), score=hit.score

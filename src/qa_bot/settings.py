@@ -198,6 +198,17 @@ class RetrievalSettings(BaseModel):
     #: How many answer-type bonuses the window spelling out an asked-about acronym earns.
     spelt_out_bonus: float = Field(3.0, ge=0.0, le=20.0)
     max_answer_chars: int = Field(600, ge=100, le=10000)
+    #: A further quote must score at least this share of the first one's score: several
+    #: passages that support the answer are all cited, weak neighbours are not.
+    further_quote_share: float = Field(0.8, ge=0.0, le=1.0)
+    #: The best article's headline is quoted as the answer to a what/which/who question when it
+    #: holds at least this share of the question's (IDF-weighted) words, and more than any
+    #: sentence of the best window.
+    headline_share: float = Field(0.75, ge=0.0, le=1.0)
+    #: How much the words naming the question's speaker ("what did *Samantha Power* say")
+    #: count when choosing the sentence to quote: news names a speaker once, often beside
+    #: another sentence than the one that answers.
+    speaker_name_weight: float = Field(0.5, ge=0.0, le=1.0)
     #: The first quote may grow past its window to the neighbouring sentences up to this.
     max_quote_chars: int = Field(500, ge=50, le=5000)
     #: A question asking who said something, answered by words whose speaker the quote does
