@@ -33,8 +33,8 @@ written before its candidate reader, P39 after its recipe was fixed, P40 after t
 that averaged two readers' weights; none was adopted, and all three scored the shipped reader);
 P41 and P42 the twenty-third round's (P41 written before the first quote named the speaker of
 "who said" questions from another sentence, P42 after); P43 and P44 the twenty-fourth round's
-(P43 written before the learned decision weighed words typed as names instead of a veto
-declining them, P44 after).
+(P43 written before any change, P44 after the learned decision weighed words typed as names
+instead of a veto declining them, a change then taken back; both scored the shipped path).
 
 The sets are scored in groups, each with its own floors: one test per group lets ``pytest -n 2``
 share the work between both processes (the whole file in one test kept one process busy for most
@@ -116,7 +116,7 @@ GROUPS = {
     # What they scored in the twenty-third round (its change's sets), three questions lower.
     "twenty-third-p41-p42": Group(("p41", "p42"), 0.88, 0.93, 0.74),
     # What they scored in the twenty-fourth round (its change's sets), three questions lower.
-    "twenty-fourth-p43-p44": Group(("p43", "p44"), 0.88, 0.95, 0.68),
+    "twenty-fourth-p43-p44": Group(("p43", "p44"), 0.87, 0.95, 0.68),
 }
 
 

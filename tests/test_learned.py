@@ -192,25 +192,22 @@ def test_the_learned_stages_answer_and_decline_on_the_seeds(seeds_service: QASer
 
 
 @pytest.mark.model
-def test_the_learned_decision_weighs_a_word_typed_as_a_name(seeds_service: QAService) -> None:
-    # The articles write "drone", never "UAV": the decision reads the unknown word among its
-    # inputs and answers; the veto would decline, naming the word.
-    question = "From which airfield did Moscow say the coalition UAV had taken off?"
-    answer = seeds_service.ask(question)
-    assert answer.answered and not any("never mention" in n for n in answer.notes)
-    assert any("Incirlik" in c.quote for c in answer.citations)
-    retrieval = seeds_service.search(question)
-    assert retrieval is not None and retrieval.unknown_names == ()
-    veto = seeds_service.settings.retrieval.model_copy(update={"veto_unknown_names": True})
-    vetoed = QAService(
-        seeds_service.settings.model_copy(update={"retrieval": veto}),
-        embedder=seeds_service.query_embedder,
-    ).ask(question)
-    assert not vetoed.answered and "The articles never mention “UAV”." in vetoed.notes
-    # A speaker no article mentions declines whatever the decision says: no article can
-    # report the words of someone it never names.
-    putin = seeds_service.ask("What did Putin say about the drone over the convoy?")
-    assert not putin.answered and "The articles never mention “Putin”." in putin.notes
+def test_a_name_no_article_mentions_declines_even_a_confident_decision(
+    seeds_service: QAService,
+) -> None:
+    # The learned decision gives these 0.2 to 0.9: it has seen too few questions naming
+    # someone the articles never do, and quotes whatever else matches. The veto declines them.
+    for question, name in [
+        ("Did Erdogan condemn the convoy attack?", "Erdogan"),
+        ("How many people did the Oslo convoy attack kill?", "Oslo"),
+        ("How fast was the Reaper drone flying?", "Reaper"),
+    ]:
+        answer = seeds_service.ask(question)
+        assert not answer.answered and f"The articles never mention “{name}”." in answer.notes
+    # "According to X" names X only: the question it asks is searched and answered.
+    casual = seeds_service.ask("according to lavrov whats the most efficient force fighting isil")
+    assert casual.answered and not any("never mention" in n for n in casual.notes)
+    assert "Syrian army" in casual.citations[0].quote
 
 
 def test_a_page_without_a_date_is_said_to_state_none(small: QAService) -> None:
@@ -305,17 +302,9 @@ def test_the_speaker_of_a_question_is_a_name_however_it_is_typed(small: QAServic
     assert analyse("what did lavrov say about the talks", lexical).unknown_names == ()
 
 
-def test_a_speaker_no_article_mentions_is_told_apart_from_other_unknown_names(
-    small: QAService,
-) -> None:
+def test_according_to_names_the_source_up_to_the_question_it_asks(small: QAService) -> None:
     lexical = small.snapshot().lexical
-    said = analyse("What did Putin say about the NATO drone?", lexical)
-    assert said.unknown_names == ("Putin", "NATO") and said.unknown_speakers == ("Putin",)
-    typed = analyse("From which airfield did the UAV take off?", lexical)
-    assert typed.unknown_names == ("UAV",) and typed.unknown_speakers == ()
-    # "According to X" names the speaker up to the question it asks, whatever follows.
     casual = analyse("according to lavrov whats the force that fights best", lexical)
-    assert casual.unknown_names == () and casual.unknown_speakers == ()
-    assert analyse("according to merkel who flew the drone", lexical).unknown_speakers == (
-        "merkel",
-    )
+    assert casual.unknown_names == ()
+    assert analyse("according to merkel who flew the drone", lexical).unknown_names == ("merkel",)
+    assert analyse("According to Merkel, who flew the drone?", lexical).unknown_names == ("Merkel",)

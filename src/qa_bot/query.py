@@ -58,9 +58,6 @@ class Query:
     unknown_word_share: float = 0.0
     #: Words typed as names (capitalised past the first word, or acronyms) among those.
     unknown_names: tuple[str, ...] = ()
-    #: Those of them naming whom the question says spoke ("what did *putin* say"): articles
-    #: that never mention them cannot report their words.
-    unknown_speakers: tuple[str, ...] = ()
     #: The kind of answer the wording asks for ("how fast": a speed), if it says.
     expected: AnswerType | None = None
     #: Whom or what a "Who is X?" / "What does X stand for?" asks about.
@@ -113,7 +110,6 @@ def analyse(
         unknown_share=sum(weights[t] for t in unknown) / total if total > 0 else 0.0,
         unknown_word_share=_dictionary_share(typed, unknown, weights),
         unknown_names=_unknown_names(question, unknown_words),
-        unknown_speakers=_unknown_speakers(question, unknown_words),
         expected=expected_answer(question),
         subject=definition(question),
         about=about_the_article(question),
@@ -240,7 +236,9 @@ _SPEAKER = re.compile(
 
 def speaker(question: str) -> str | None:
     """Who the question says said it: "Samantha Power" in "What did Samantha Power say
-    ...?", "TASS" in "according to TASS, ..."."""
+    ...?", "TASS" in "according to TASS, ..." and in "according to tass what ...": the source
+    ends where the question it asks begins, so that no word of that question is taken for
+    part of a name ("whats" in "according to lavrov whats the ...")."""
     match = _SPEAKER.search(question)
     return (match.group("speaker") or match.group("source")) if match else None
 
@@ -253,20 +251,6 @@ def _unknown_names(question: str, unknown_words: Sequence[str]) -> tuple[str, ..
     "the white house press secretary"); a later unknown word counts when it is no
     dictionary word ("ban ki-moon"), so a paraphrased title ("the russian envoy" for the
     articles' "ambassador") still searches."""
-    named = _speaker_words(question, unknown_words)
-    return tuple(w for w in unknown_words if w.casefold() in named or _typed_as_name(question, w))
-
-
-def _unknown_speakers(question: str, unknown_words: Sequence[str]) -> tuple[str, ...]:
-    """The unknown words naming the speaker of "what did X say" / "according to X"."""
-    named = _speaker_words(question, unknown_words)
-    return tuple(w for w in unknown_words if w.casefold() in named)
-
-
-def _speaker_words(question: str, unknown_words: Sequence[str]) -> frozenset[str]:
-    """Of ``unknown_words``, casefolded, those identifying the question's speaker: the first
-    word of the speaker's phrase that is not a stop word, and a later one that is no
-    dictionary word (see :func:`_unknown_names`)."""
     # Two letters are too often the question's own shorthand ("the SP" for the articles'
     # "Scottish Parliament"), as with acronyms typed as names.
     # "What does the article say?": the article speaks, and the question names it.
@@ -277,11 +261,12 @@ def _speaker_words(question: str, unknown_words: Sequence[str]) -> frozenset[str
     ]
     unknown = {w.casefold() for w in unknown_words}
     dictionary = english_words()
-    return frozenset(
+    named = {
         w.casefold()
         for i, w in enumerate(said_by)
         if w.casefold() in unknown and (i == 0 or w.casefold() not in dictionary)
-    )
+    }
+    return tuple(w for w in unknown_words if w.casefold() in named or _typed_as_name(question, w))
 
 
 def _typed_as_name(question: str, word: str) -> bool:

@@ -151,7 +151,7 @@ def retrieve(
         neighbours(snapshot, hits[0]),
         query.weights,
         query.corrections,
-        query.unknown_names if settings.decline_unknown_names and not verdict.answerable else (),
+        query.unknown_names if settings.decline_unknown_names else (),
         query.expected,
         query,
     )
@@ -242,7 +242,7 @@ def rerank_and_decide(
         verdict = decide(query, hits, settings)
         if rankers and rankers.cross:
             head = _cross_ordered(rankers.cross, query, head)
-        return head + tail, _named(verdict, query, settings, weighed=False)
+        return head + tail, _named(verdict, query, settings)
     rows = candidate_features(query, head, snapshot, qv, {k: v[:depth] for k, v in hand.items()})
     logits = learned.candidates.logits(rows)
     order = np.argsort(-logits, kind="stable")
@@ -252,7 +252,7 @@ def rerank_and_decide(
         # article “...” say") is answered by its date line or its own passages, and the
         # answer model never saw one; the evidence rule counts the article's title, outlet
         # and date as covered.
-        verdict, weighed = decide(query, head, settings), False
+        verdict = decide(query, head, settings)
     else:
         asked = question_features(query, head, logits[order], rows[order])
         answer_logit = float(learned.answer.logits(asked[None, :])[0])
@@ -267,10 +267,9 @@ def rerank_and_decide(
         verdict = learned_decision(
             query, head, answer_logit, settings, read=reader is not None, topic=topic
         )
-        weighed = True
     if rankers and rankers.cross:
         head = _cross_ordered(rankers.cross, query, head)
-    return head + tail, _named(verdict, query, settings, weighed=weighed)
+    return head + tail, _named(verdict, query, settings)
 
 
 #: Shortest headline taken as naming its article when a question quotes it.
@@ -290,26 +289,13 @@ def _cross_ordered(cross: CrossEncoderReranker, query: Query, hits: list[Hit]) -
     return [replace(hits[i], score=float(scores[i] - top + 1.0)) for i in order]
 
 
-def _named(
-    verdict: Verdict, query: Query, settings: RetrievalSettings, *, weighed: bool
-) -> Verdict:
+def _named(verdict: Verdict, query: Query, settings: RetrievalSettings) -> Verdict:
     """A question naming someone or something no article mentions is declined, and the
-    reason says who: an article that never names Putin cannot say what he said.
-
-    A decision that ``weighed`` those words (the learned one reads them among its inputs)
-    keeps its answer unless one of them names whom the question says spoke, or
-    ``veto_unknown_names``: a word typed as a name is often the question's own wording of what
-    the articles write otherwise ("UAV" for "drone", "Switzerland" for "Geneva"), and the
-    learned decision declined as many unanswerable questions without the veto
-    (benchmarks/README.md, "Twenty-fourth round"). Its decline still names them.
-    """
-    if not settings.decline_unknown_names or not query.unknown_names:
-        return verdict
-    decisive = query.unknown_speakers or settings.veto_unknown_names
-    if weighed and verdict.answerable and not decisive:
-        return verdict
-    names = ", ".join(f"“{n}”" for n in query.unknown_names)
-    return replace(verdict, answerable=False, reason="the articles never mention " + names)
+    reason says who: an article that never names Putin cannot say what he said."""
+    if settings.decline_unknown_names and query.unknown_names:
+        names = ", ".join(f"“{n}”" for n in query.unknown_names)
+        return replace(verdict, answerable=False, reason="the articles never mention " + names)
+    return verdict
 
 
 def _definition_bonus(

@@ -135,12 +135,8 @@ class RetrievalSettings(BaseModel):
     #: X's first mention or a title next to a name.
     answer_type_weight: float = Field(0.1, ge=0.0, le=2.0)
     #: Decline a question that names someone or something no article mentions ("What did
-    #: Putin say about the convoy?" of articles that never name Putin), and say so. The hand
-    #: stages decline it outright; the learned decision reads those words among its inputs and
-    #: weighs them with the rest, unless ``veto_unknown_names`` (a word taken for a name is
-    #: often the question's own: "UAV" for the articles' "drone", "whats", "Sept").
+    #: Putin say about the convoy?" of articles that never name Putin).
     decline_unknown_names: bool = True
-    veto_unknown_names: bool = False
     #: Read a question word the index does not hold as the indexed word one typo away
     #: ("Lavrow" -> "Lavrov"; words of six letters or more).
     typo_tolerance: bool = True
