@@ -302,6 +302,17 @@ def test_the_speaker_of_a_question_is_a_name_however_it_is_typed(small: QAServic
     assert analyse("what did lavrov say about the talks", lexical).unknown_names == ()
 
 
+@pytest.mark.model
+def test_a_short_month_name_is_read_as_the_month_the_articles_write(
+    seeds_service: QAService,
+) -> None:
+    lexical = seeds_service.snapshot().lexical
+    query = analyse("How many attacks happened after Sept 12?", lexical)
+    assert query.unknown_names == () and "september" in query.terms
+    # A month the articles never write stays a word no article mentions.
+    assert analyse("What happened in Aug?", lexical).unknown_names == ("Aug",)
+
+
 def test_according_to_names_the_source_up_to_the_question_it_asks(small: QAService) -> None:
     lexical = small.snapshot().lexical
     casual = analyse("according to lavrov whats the force that fights best", lexical)

@@ -19,32 +19,11 @@ from qa_bot.html_article import HTML_SUFFIXES, extract_page
 from qa_bot.models import Article, ArticleMeta
 from qa_bot.seed_files import SourceFile, UnsafeFileError, read_regular
 from qa_bot.sidecar import sidecar_fingerprint
-from qa_bot.text import clean_inline, fold, line_end
+from qa_bot.text import MONTHS, clean_inline, fold, line_end
 
 # --- parsing -----------------------------------------------------------------------------------
 
-_MONTHS = {
-    m: i
-    for i, names in enumerate(
-        (
-            ("jan", "january"),
-            ("feb", "february"),
-            ("mar", "march"),
-            ("apr", "april"),
-            ("may",),
-            ("jun", "june"),
-            ("jul", "july"),
-            ("aug", "august"),
-            ("sep", "sept", "september"),
-            ("oct", "october"),
-            ("nov", "november"),
-            ("dec", "december"),
-        ),
-        start=1,
-    )
-    for m in names
-}
-_MONTH = r"(?P<month>" + "|".join(sorted(_MONTHS, key=len, reverse=True)) + r")\.?"
+_MONTH = r"(?P<month>" + "|".join(sorted(MONTHS, key=len, reverse=True)) + r")\.?"
 _TIME = r"(?:,?\s+(?:at\s+)?\d{1,2}:\d{2}(?::\d{2})?(?:\s*(?:GMT|UTC|MSK|[AP]M))?)?"
 _DATE_PATTERNS = (
     # 2016-09-24, 1987-02-26T15:01:01
@@ -163,7 +142,7 @@ def _full_date(line: str) -> tuple[dt.date | None, str] | None:
         if not match:
             continue
         parts = match.groupdict()
-        month = int(parts["mon"]) if parts.get("mon") else _MONTHS[parts["month"].lower()]
+        month = int(parts["mon"]) if parts.get("mon") else MONTHS[parts["month"].lower()]
         try:
             return dt.date(int(parts["year"]), month, int(parts["day"])), match.group().strip()
         except ValueError:

@@ -30,7 +30,7 @@ from qa_bot.answer_types import (
 )
 from qa_bot.lexicon import dictionary_neighbours, english_words
 from qa_bot.store_api import Lexicon
-from qa_bot.text import SURFACE_WORD, terms
+from qa_bot.text import MONTH_NAMES, MONTHS, SURFACE_WORD, terms
 
 
 @dataclass(frozen=True)
@@ -133,13 +133,22 @@ def _read_typos(
             continue
         typed = typed_as.get(term, term).casefold()
         known = typed in dictionary
-        near = lexical.near_terms(term) or (() if known else _short_slip(typed, lexical))
+        near = _month_in_full(typed, lexical) or lexical.near_terms(term)
+        near = near or (() if known else _short_slip(typed, lexical))
         if not near and not known and term in names and term not in dictionary:
             near = _name_slip(term, lexical)  # "Ki-moon" is no word, but "moon" is one
         if near and not known:
             corrections[term] = near
         out.extend(near or (term,))
     return out, corrections
+
+
+def _month_in_full(typed: str, lexical: Lexicon) -> tuple[str, ...]:
+    """The indexed term of the month a short name stands for ("Sept" -> September), when the
+    articles write it in full: a date, never a name no article mentions."""
+    number = MONTHS.get(typed.rstrip("."))
+    full = terms(MONTH_NAMES[number]) if number else []
+    return tuple(full) if full and full[0] != typed and lexical.holds(full[0]) else ()
 
 
 #: A short word is read as what it most likely meant only when that leaves few readings.

@@ -15,6 +15,34 @@ from functools import lru_cache
 from qa_bot.errors import InvalidQuestionError
 from qa_bot.settings import MAX_QUESTION_CHARS
 
+#: The names of the months as news writes them, full and short ("Sep", "Sept", "September"),
+#: lower case, each with its number.
+MONTHS = {
+    name: number
+    for number, names in enumerate(
+        (
+            ("jan", "january"),
+            ("feb", "february"),
+            ("mar", "march"),
+            ("apr", "april"),
+            ("may",),
+            ("jun", "june"),
+            ("jul", "july"),
+            ("aug", "august"),
+            ("sep", "sept", "september"),
+            ("oct", "october"),
+            ("nov", "november"),
+            ("dec", "december"),
+        ),
+        start=1,
+    )
+    for name in names
+}
+#: Each month's full name, by its number.
+MONTH_NAMES = {
+    number: max((n for n, k in MONTHS.items() if k == number), key=len) for number in range(1, 13)
+}
+
 _TRANSLATE = str.maketrans(
     {
         "\u00a0": " ",
