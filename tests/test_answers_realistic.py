@@ -32,10 +32,10 @@ adopted, and all three scored the shipped reader); P38 to P40 the twenty-second 
 written before its candidate reader, P39 after its recipe was fixed, P40 after the candidates
 that averaged two readers' weights; none was adopted, and all three scored the shipped reader);
 P41 and P42 the twenty-third round's (P41 written before the first quote named the speaker of
-"who said" questions from another sentence, P42 after); P43 to P45 the twenty-fourth round's
+"who said" questions from another sentence, P42 after); P43 to P46 the twenty-fourth round's
 (P43 written before any change, P44 after the learned decision weighed words typed as names
 instead of a veto declining them, a change then taken back, P45 after "according to X" was
-read up to the question it asks).
+read up to the question it asks, P46 after short month names were read as months).
 
 The sets are scored in groups, each with its own floors: one test per group lets ``pytest -n 2``
 share the work between both processes (the whole file in one test kept one process busy for most
@@ -54,7 +54,7 @@ from qa_bot.service import QAService
 
 #: Sets C to Z (ids c.., d.., ... z..), then 1 to 9 (ids 1-.., ... 9-..; the first set 5 was
 #: lost, the one here is the tenth round's), then A and B (a-.., b-..), then P1 to P8 and P11 to
-#: P45 (p1-.., ... p45-..), with their class.
+#: P46 (p1-.., ... p46-..), with their class.
 REALISTIC = Path(__file__).with_name("realistic_questions.jsonl")
 
 CLASSES = {
@@ -117,7 +117,7 @@ GROUPS = {
     # What they scored in the twenty-third round (its change's sets), three questions lower.
     "twenty-third-p41-p42": Group(("p41", "p42"), 0.88, 0.93, 0.74),
     # What they scored in the twenty-fourth round (its change's sets), three questions lower.
-    "twenty-fourth-p43-p45": Group(("p43", "p44", "p45"), 0.87, 0.94, 0.67),
+    "twenty-fourth-p43-p46": Group(("p43", "p44", "p45", "p46"), 0.87, 0.94, 0.66),
 }
 
 

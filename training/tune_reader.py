@@ -25,7 +25,7 @@ on-topic questions the articles do not answer are declined, at equal XQuAD answe
 round"). The order's weights are held at ORDER: chosen on the same rows, they won first quotes
 on the seeds and lost them on held-out XQuAD ("Twelfth round"); ``--fit-order`` chooses them on
 those rows ("Thirteenth round", measured and not adopted).
-Writers n and P11 to P45 (less those an epoch trained on) are reported, never used, and so are
+Writers n and P11 to P46 (less those an epoch trained on) are reported, never used, and so are
 the learned ranker's held-out XQuAD and Reuters questions.
 ``--join-only`` fits the join again over the weights already in ``--out``; the join is fitted
 on the outputs of the int8 export serving reads (``--join-on-torch``: on the torch module's, as
@@ -121,7 +121,7 @@ FIT_WRITERS = ("l", "m", *CHECKED_WRITERS)
 SERVED_WRITERS = tuple(f"p{i}" for i in range(11, 19))
 #: Reported, never fitted: writer N and the blind checks of the fourteenth to twenty-third
 #: rounds (less those an epoch trained on).
-REPORT_WRITERS = ("n", *(f"p{i}" for i in range(11, 46)))
+REPORT_WRITERS = ("n", *(f"p{i}" for i in range(11, 47)))
 #: Pairs from the base reader's training questions mixed in with the seeds' pairs.
 REPLAY = 8000
 #: Pairs the epoch reads from the fourth Reuters batch's training stories (``--news``), beside
