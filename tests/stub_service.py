@@ -167,7 +167,7 @@ class StubService:
             if filters is not None and not filters.admits(meta):
                 return ()
             found = [self._citation(rule.article, q, n) for n, q in enumerate(rule.quotes, 1)]
-            return tuple(c for c in found if (c.article.id, c.start, c.end) not in avoid)
+            return tuple(c for c in found if c.place not in avoid)
         return ()
 
     def _citation(self, article: str, words: str, n: int) -> Citation:
@@ -188,11 +188,7 @@ class StubService:
         self.calls.append({"more": question, "filters": filters, "shown": tuple(shown)})
         citations = [
             dataclasses.replace(c, n=first_n + i)
-            for i, c in enumerate(
-                c
-                for c in self._citation_pool(question)
-                if (c.article.id, c.start, c.end) not in shown
-            )
+            for i, c in enumerate(c for c in self._citation_pool(question) if c.place not in shown)
         ][:3]
         if not citations:
             return Answer(question, False, "No further passages.")

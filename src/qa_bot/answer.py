@@ -177,17 +177,13 @@ def _with_speaker(
     if span is None:
         return citations
     place: Span = (quoted.article.id, *span)
-    if overlaps(place, [_place(quoted)]):
+    if overlaps(place, [quoted.place]):
         return citations
     said = Citation(0, quoted.article, text[slice(*span)], *span, score=quoted.score)
     # A later passage holding the same sentence would repeat it: the sentence stands for it.
-    rest = [c for c in citations[first + 1 :] if not overlaps(place, [_place(c)])]
+    rest = [c for c in citations[first + 1 :] if not overlaps(place, [c.place])]
     ordered = [*citations[:first], said, quoted, *rest]
     return [replace(c, n=i + 1) for i, c in enumerate(ordered)]
-
-
-def _place(citation: Citation) -> Span:
-    return (citation.article.id, citation.start, citation.end)
 
 
 def pivot_weights(question: str, weights: Mapping[str, float], discount: float) -> dict[str, float]:
@@ -403,4 +399,4 @@ def decline(question: str, retrieval: Retrieval | None, *, notes: Sequence[str] 
 
 
 def _overlaps(hit: Hit, start: int, end: int, citations: Sequence[Citation]) -> bool:
-    return overlaps((hit.article.id, start, end), [_place(c) for c in citations])
+    return overlaps((hit.article.id, start, end), [c.place for c in citations])

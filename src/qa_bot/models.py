@@ -92,6 +92,11 @@ class Citation:
     end: int
     score: float
 
+    @property
+    def place(self) -> Span:
+        """Where the quote stands in the index: (article id, start, end)."""
+        return (self.article.id, self.start, self.end)
+
     def to_json(self, file: str) -> dict[str, Any]:
         meta = self.article
         return {
@@ -239,3 +244,8 @@ class Hit:
     #: Article offset where the reader's best answer span starts (None: not read, or no span
     #: beats "not there" by ``retrieval.quote_span_margin``).
     answer_at: int | None = None
+
+    @property
+    def place(self) -> Span:
+        """Where the window stands in the index: (article id, start, end)."""
+        return (self.article.id, self.chunk.start, self.chunk.end)

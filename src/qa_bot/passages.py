@@ -81,7 +81,7 @@ def further_citations(
     ``shown`` already and near-copies of a passage taken."""
     citations: list[Citation] = []
     for hit in hits:
-        if overlaps((hit.article.id, hit.chunk.start, hit.chunk.end), shown):
+        if overlaps(hit.place, shown):
             continue
         if any(near_duplicate(hit.chunk.text, c.quote) for c in citations):
             continue

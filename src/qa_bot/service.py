@@ -36,7 +36,7 @@ from qa_bot.models import Answer, ArticleMeta, IndexStatus, Passage, SourceInfo,
 from qa_bot.passages import further_answer, overlaps, passage_around, speaker_answer
 from qa_bot.reader_export import ensure_reader_export
 from qa_bot.reading_notes import reading_notes
-from qa_bot.retrieval import Hit, Rankers, Retrieval, load_rankers, retrieve
+from qa_bot.retrieval import Rankers, Retrieval, load_rankers, retrieve
 from qa_bot.settings import Settings
 from qa_bot.store_api import index_status
 from qa_bot.stores import IndexView, open_store
@@ -289,7 +289,7 @@ class QAService:
             snapshot, question, filters, extra_terms, boost_articles, list(notes)
         )
         if avoid:
-            hits = [h for h in retrieval.hits if not overlaps(_span(h), avoid)]
+            hits = [h for h in retrieval.hits if not overlaps(h.place, avoid)]
             retrieval = replace(retrieval, hits=hits)
         answer = compose(
             question,
@@ -441,10 +441,6 @@ VOCABULARY_CACHE = 256
 def _article(snapshot: IndexView, article_id: str) -> tuple[ArticleMeta, str] | None:
     meta, text = snapshot.article(article_id), snapshot.article_text(article_id)
     return None if meta is None or text is None else (meta, text)
-
-
-def _span(hit: Hit) -> Span:
-    return (hit.article.id, hit.chunk.start, hit.chunk.end)
 
 
 __all__ = ["QAService", "validate_question"]

@@ -213,7 +213,7 @@ def _cited(answer: Answer) -> tuple[str, ...]:
 
 
 def _spans(answer: Answer) -> tuple[Span, ...]:
-    return tuple((c.article.id, c.start, c.end) for c in answer.citations)
+    return tuple(c.place for c in answer.citations)
 
 
 def _merge(first: Sequence[str], second: Sequence[str]) -> tuple[str, ...]:

@@ -61,7 +61,7 @@ def answer_keyboard(
     more = MoreButton(
         question=question,
         filters=filters,  # type: ignore[arg-type]
-        shown=(*shown, *((c.article.id, c.start, c.end) for c in answer.citations)),
+        shown=(*shown, *(c.place for c in answer.citations)),
         next_n=answer.citations[-1].n + 1,
     )
     rows.append([InlineKeyboardButton("More", callback_data=more)])
