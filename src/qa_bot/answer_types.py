@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from qa_bot.text import STOPWORDS, SURFACE_WORD, terms
+from qa_bot.text import MONTH_NAMES, STOPWORDS, SURFACE_WORD, terms
 
 _NUMBER_WORDS = (
     r"one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|thirty"
@@ -39,8 +39,8 @@ NUMBER = re.compile(
     re.IGNORECASE,
 )
 DATE = re.compile(
-    r"\b(?:1[5-9]\d\d|20\d\d|January|February|March|April|May|June|July|August|September"
-    r"|October|November|December|Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday"
+    rf"\b(?:1[5-9]\d\d|20\d\d|{'|'.join(MONTH_NAMES.values())}"
+    r"|Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday"
     r"|yesterday|today|tonight|century|decade)\b",
     re.IGNORECASE,
 )
