@@ -392,6 +392,54 @@ def test_the_decision_reads_the_passage_the_service_quotes(tmp_path: Path) -> No
         assert got.answerable is (weight > 0)
 
 
+def test_the_articles_the_reader_was_tuned_on_are_weighed_by_their_own_decision(
+    tmp_path: Path,
+) -> None:
+    """A question whose first passage is from an article the reader was tuned on (by its
+    content hash) is weighed by the spec's ``answer_tuned``; one whose first passage is from
+    another article, or any with ``reader_tuned_decision`` off, by its ``answer``."""
+    service = _learned_service(tmp_path)
+    names = ("reader_first",)
+
+    def model(weight: float) -> LinearModel:
+        return LinearModel(names, np.zeros(1), np.ones(1), np.array([weight]), 0.0)
+
+    spec = ReaderSpec("m", 6, 128, 1.0, model(1.0), answer_tuned=model(-1.0))
+    question = "what was near the convoy"
+
+    def answerable(tuned: frozenset[str]) -> bool:
+        _steer(service, SteeredReader("Incirlik", replace(spec, tuned_articles=tuned)))
+        got = service.search(question)
+        assert got is not None and "Incirlik" in got.hits[0].chunk.text
+        return got.answerable
+
+    assert answerable(frozenset())
+    metas = service.snapshot().articles_by_id(["0", "1", "2"])
+    quoted = next(m for m in metas.values() if m.title.endswith("2")).content_hash
+    others = frozenset(m.content_hash for m in metas.values()) - {quoted}
+    assert not answerable(frozenset({quoted}))
+    assert answerable(others)
+    off = service.settings.retrieval.model_copy(update={"reader_tuned_decision": False})
+    service.__dict__["settings"] = service.settings.model_copy(update={"retrieval": off})
+    assert answerable(frozenset({quoted}))
+
+
+def test_a_spec_keeps_its_decision_for_the_tuned_articles_and_an_older_one_has_none() -> None:
+    tuned = ReaderSpec(
+        "m", 6, 128, 1.0, _answer(1.0), answer_tuned=_answer(2.0), tuned_articles=frozenset("ba")
+    )
+    data = json.loads(json.dumps(tuned.to_json()))
+    assert data["tuned_articles"] == ["a", "b"]
+    again = ReaderSpec.from_json(data)
+    assert again.tuned_articles == {"a", "b"}
+    assert again.answer_tuned is not None and list(again.answer_tuned.coef) == [1.0, 2.0]
+    older = ReaderSpec("m", 6, 128, 1.0, _answer(1.0)).to_json()
+    assert "answer_tuned" not in older and "tuned_articles" not in older
+    assert ReaderSpec.from_json(older).answer_tuned is None
+    with pytest.raises(ValueError, match="decision reads"):
+        replace(tuned, answer_tuned=_span_answer())  # a span input without a span head
+
+
 def test_the_settings_name_the_packaged_reader_a_folder_or_none(tmp_path: Path) -> None:
     def reader(value: object) -> Path | None:
         return make_settings(tmp_path, tmp_path, retrieval={"reader": value}).retrieval.reader
@@ -408,6 +456,21 @@ def test_the_settings_name_the_packaged_reader_a_folder_or_none(tmp_path: Path) 
     reads = tuple(n for n in DECISION_INPUTS if n not in SPAN_FIT_INPUTS)
     assert spec.rank_weight > 0 and spec.answer.names == reads
     assert spec.provenance["script"] == "training/tune_reader.py"
+    # And a decision of its own for the seeds' five articles, which it was tuned on.
+    assert spec.answer_tuned is not None and spec.answer_tuned.names == reads
+    assert len(spec.tuned_articles) == 5
+
+
+@pytest.mark.model
+def test_the_packaged_reader_was_tuned_on_the_seeds_as_they_are_indexed(
+    seeds_service: QAService,
+) -> None:
+    """The packaged decision for the articles the reader was tuned on names them by content
+    hash: the seeds as indexed must be those, or it silently never applies."""
+    ids = [path.stem for path in sorted(seeds_service.settings.seeds_dir.glob("*.txt"))]
+    metas = seeds_service.snapshot().articles_by_id(ids)
+    assert len(metas) == 5
+    assert {m.content_hash for m in metas.values()} == load_spec(PACKAGED_READER).tuned_articles
 
 
 def test_the_reader_is_off_when_the_settings_say_none(

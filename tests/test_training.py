@@ -256,6 +256,32 @@ def test_the_decision_reads_the_span_fits_only_when_asked_and_with_a_span_head()
     assert not set(SPAN_FIT_INPUTS) & set(no_head.names)
 
 
+def test_the_articles_the_reader_was_tuned_on_get_a_decision_of_their_own() -> None:
+    """Rows whose first passage is from a tuned article fit one decision, the others another;
+    with too few of either kind, one decision weighs every row, as before."""
+    order = (4.0, 0.0)
+    tuned = [{**r, "all": {**r["all"], "articles": ["t"] * 3}} for r in _joined_rows(300)]
+    rng = np.random.default_rng(5)
+    unread = []  # on articles it never read the reader says nothing; the answer model does
+    for r in _joined_rows(300):
+        told = -2.0 if r["unanswerable"] else 2.0
+        a = {**r["all"], "articles": ["u"] * 3, "reader": rng.normal(size=3)}
+        unread.append({**r, "all": {**a, "answer": told + float(rng.normal())}})
+    general, own = fit_join.fit_decisions(tuned + unread, frozenset({"t"}), order)
+    assert own is not None and own.names == general.names
+    best, answer = general.names.index("reader_best"), general.names.index("answer_logit")
+    assert own.coef[best] > general.coef[best] and general.coef[answer] > own.coef[answer]
+    spec = ReaderSpec("m", 6, 128, 4.0, general, answer_tuned=own, tuned_articles=frozenset("t"))
+    for rows in (tuned, unread):
+        right = [fit_join.answers(spec, r["all"], 0.5, 0.0) != r["unanswerable"] for r in rows]
+        assert np.mean(right) > 0.9
+    few = tuned[: 3 * fit_join.MIN_TUNED_ROWS // 2]  # about half of them unanswerable
+    alone, none = fit_join.fit_decisions(few + unread, frozenset({"t"}), order)
+    assert none is None
+    every = fit_join.fit_decision(few + unread, True, order, True)
+    np.testing.assert_array_equal(alone.coef, every.coef)
+
+
 def test_scored_rows_are_kept_for_the_same_inputs_only(tmp_path: Path) -> None:
     import tune_reader
 

@@ -36,16 +36,36 @@ RANK_WEIGHTS = (0.0, 0.25, 0.5, 1.0, 2.0, 3.0, 4.0, 6.0)
 ADAPTER_WEIGHTS = (0.0, 2.0, 5.0, 10.0, 20.0, 40.0)
 
 
-def reading_of(read: dict) -> Reading:
-    """A scored row's passages read, as serving's reading stage hands them to the decision."""
+#: Fewest rows of each kind (answered, not) the decision for the tuned articles is fitted on;
+#: with fewer, one decision weighs every question.
+MIN_TUNED_ROWS = 100
+
+
+def reading_of(read: dict, tuned: frozenset[str] = frozenset()) -> Reading:
+    """A scored row's passages read, as serving's reading stage hands them to the decision
+    (``tuned``: the content hashes of the articles the reader was tuned on)."""
     near = read.get("near", np.zeros(len(read["reader"])))
     fits = read.get("fits")
-    return Reading(read["reader"], read["span"], ranker=read["ranker"], near=near, fits=fits)
+    marks = np.array([a in tuned for a in read.get("articles", ())], dtype=bool)
+    return Reading(
+        read["reader"],
+        read["span"],
+        ranker=read["ranker"],
+        near=near,
+        fits=fits,
+        tuned=marks if len(marks) else None,
+    )
+
+
+def first_tuned(read: dict, tuned: frozenset[str], order: tuple[float, float]) -> bool:
+    """Whether the passage the joined order puts first is from an article in ``tuned``."""
+    reading = reading_of(read, tuned)
+    return reading.tuned is not None and bool(reading.tuned[reading.first(order)])
 
 
 def first_right(r: dict, weight: float, adapter_weight: float = 0.0) -> int:
     a = r["all"]
-    return int(a["labels"][int(np.argmax(reading_of(a).joined((weight, adapter_weight))))])
+    return int(a["labels"][reading_of(a).first((weight, adapter_weight))])
 
 
 def fit_combination(
@@ -106,6 +126,30 @@ def fit_decision(
     return replace(answer, names=names)
 
 
+def fit_decisions(
+    rows: list[dict],
+    tuned: frozenset[str],
+    order: tuple[float, float],
+    span_fits: bool = False,
+) -> tuple[LinearModel, LinearModel | None]:
+    """The decision for articles the reader never read, and the one for the articles it was
+    tuned on (``tuned``), each fitted (:func:`fit_decision`, over the passages and the
+    question) on the rows whose first passage is of its kind; the second is None when either
+    side has fewer than MIN_TUNED_ROWS answerable or unanswerable rows, and the first is then
+    fitted on every row."""
+    parts: tuple[list[dict], list[dict]] = ([], [])
+    for r in rows:
+        parts[first_tuned(r["all"], tuned, order)].append(r)
+    counts = [
+        (sum(not r["unanswerable"] for r in part), sum(r["unanswerable"] for r in part))
+        for part in parts
+    ]
+    if min(min(c) for c in counts) < MIN_TUNED_ROWS:
+        return fit_decision(rows, True, order, True, span_fits), None
+    general, on_tuned = (fit_decision(part, True, order, True, span_fits) for part in parts)
+    return general, on_tuned
+
+
 def fit_topic(rows: list[dict], names: tuple[str, ...], order: tuple[float, float]) -> LinearModel:
     """The topic model over the decision's inputs ``names``: a question of a set whose name
     starts with OFF_TOPIC (asked of articles on another subject) is off their topic, any other
@@ -120,7 +164,7 @@ def fit_topic(rows: list[dict], names: tuple[str, ...], order: tuple[float, floa
 def answers(spec: ReaderSpec, read: dict, threshold: float, topic_threshold: float) -> bool:
     """Whether serving answers a scored row's question (``qa_bot.decision.learned_decision``
     with the reader)."""
-    reading = reading_of(read)
+    reading = reading_of(read, spec.tuned_articles)
     topic = spec.topic_logit(read["answer"], reading, read["asked"])
     if topic is not None and sigmoid(topic) < topic_threshold:
         return False

@@ -374,6 +374,7 @@ def scored(
                 "reader": reader,
                 "span": spans,
                 "fits": fits,
+                "articles": [e.hits[i].article.content_hash for i in top],
                 "answer": float(ranker.answer.logits(asked[None, :])[0]),
                 "asked": asked,
             }

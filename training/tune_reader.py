@@ -57,6 +57,11 @@ off-topic questions written blind for it (OFF_TOPIC_QUESTIONS, one in five of th
 reported). Serving declines below ``retrieval.reader_topic_threshold`` whatever the decision
 says ("Sixteenth round").
 
+Since the twenty-fifth round the decision is two (``ReaderSpec.answer_tuned``): one fitted on the
+rows whose first passage is from an article the reader's epochs read people's questions over
+(the seeds, ``tuned_articles``), one on the others, because the reader is far surer of what a
+passage holds or lacks on the first than on articles it never read ("Twenty-fifth round").
+
 The epoch also trains a span head from nothing (SPAN_WEIGHT, its loss beside the logit's): for
 each passage, where the answer starts and ends in it, or that it is not there. How much its best
 span beats "not there" is the decision's third input (benchmarks/README.md, "Ninth round").
@@ -251,6 +256,13 @@ def train_epoch(args: argparse.Namespace, base: ReaderSpec, pairs: list) -> int:
     return len(pairs)
 
 
+def tuned_articles(seeds: list[Example], lineage: tuple[str, ...]) -> frozenset[str]:
+    """The content hashes of the articles whose passages the reader read people's questions
+    over in its epochs (those of the writers in ``lineage``): the decision for them is fitted
+    apart (``fit_join.fit_decisions``)."""
+    return frozenset(h.article.content_hash for e in seeds if writer(e) in lineage for h in e.hits)
+
+
 def trained_writers(provenance: dict) -> tuple[str, ...]:
     """Every writer a reader's epochs trained on, from its record back through its bases'."""
     found: list[str] = []
@@ -412,8 +424,10 @@ def main(argv: list[str] | None = None) -> int:
     fitted, folded = read["fitted"], read["folded"]
     joined = fitted * SEEDS_FIT_WEIGHT + folded
     order = None if args.fit_order else ORDER
-    weight, adapter_weight, answer = fit_join.fit_combination(
-        joined, True, order, passages=True, span_fits=args.span_fits
+    weight, adapter_weight = fit_join.fit_order(joined, order)
+    tuned = tuned_articles(seeds, lineage)
+    answer, answer_tuned = fit_join.fit_decisions(
+        joined, tuned, (weight, adapter_weight), span_fits=args.span_fits
     )
     topic_rows = fitted + folded + read["off_fit"]
     topic = fit_join.fit_topic(topic_rows, answer.names, (weight, adapter_weight))
@@ -423,6 +437,8 @@ def main(argv: list[str] | None = None) -> int:
         adapter_weight=adapter_weight,
         answer=answer,
         topic=topic,
+        answer_tuned=answer_tuned,
+        tuned_articles=tuned if answer_tuned is not None else frozenset(),
     )
     rows = read["reported"]
     serving = RetrievalSettings()  # what serving answers at
@@ -444,6 +460,7 @@ def main(argv: list[str] | None = None) -> int:
             "order": "fitted" if order is None else "held",
             "on": reading,
             "inputs": "passages and span fits" if args.span_fits else "passages",
+            "tuned_articles": len(spec.tuned_articles),
         },
         "topic": {
             "off_topic_rows": sum(r["set"].startswith(fit_join.OFF_TOPIC) for r in topic_rows),

@@ -69,7 +69,9 @@ def read_passages(
     passages not read, each marked with where the reader found its answer; what it read is
     returned for the decision to join."""
     reading = reader.read(query.text, [head[i].chunk.text for i in picked])
-    reading = replace(reading, ranker=logits[picked], near=near)
+    tuned = reader.spec.tuned_articles if settings.reader_tuned_decision else frozenset()
+    marks = np.array([head[i].article.content_hash in tuned for i in picked], dtype=bool)
+    reading = replace(reading, ranker=logits[picked], near=near, tuned=marks)
     combined = reading.joined(reader.spec.order)
     order = np.argsort(-combined, kind="stable")
     margin = settings.quote_span_margin if settings.quote_from_span else None

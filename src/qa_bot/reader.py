@@ -105,6 +105,12 @@ class ReaderSpec:
     the passages and that an off-topic one sits far from them (it extrapolates the first to
     the second, and answers "how fast is light?" with a drone's speed).
 
+    ``answer_tuned``, when there is one, is the decision for a question whose first passage
+    (in the joined order) comes from one of ``tuned_articles``, the articles whose people's
+    questions the reader was tuned on (their ``ArticleMeta.content_hash``). The reader is far
+    surer there, of what a passage holds and of what it lacks, than on articles it never read;
+    one decision fitted over both had to trust it as little on the first as on the second.
+
     A reader with ``span`` also marks where the answer starts and ends in each passage (or
     that it is not there: the first token, as in SQuAD 2.0 readers); how much its best span of
     at most ``max_span`` tokens beats "not there" (:func:`span_margins`) is the decision's
@@ -121,9 +127,11 @@ class ReaderSpec:
     span: bool = False
     max_span: int = 30
     topic: LinearModel | None = None
+    answer_tuned: LinearModel | None = None
+    tuned_articles: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
-        for model in (self.answer, self.topic):
+        for model in (self.answer, self.topic, self.answer_tuned):
             names = () if model is None else model.names
             unknown = [n for n in names if n not in DECISION_INPUTS]
             if unknown or (set(SPAN_INPUTS) & set(names) and not self.span):
@@ -140,6 +148,14 @@ class ReaderSpec:
             "max_span": self.max_span,
             "answer": self.answer.to_json(),
             **({} if self.topic is None else {"topic": self.topic.to_json()}),
+            **(
+                {}
+                if self.answer_tuned is None
+                else {
+                    "answer_tuned": self.answer_tuned.to_json(),
+                    "tuned_articles": sorted(self.tuned_articles),
+                }
+            ),
             "provenance": self.provenance,
         }
 
@@ -156,6 +172,8 @@ class ReaderSpec:
             bool(data.get("span", False)),
             int(data.get("max_span", 30)),
             LinearModel.from_json(data["topic"]) if "topic" in data else None,
+            LinearModel.from_json(data["answer_tuned"]) if "answer_tuned" in data else None,
+            frozenset(map(str, data.get("tuned_articles", ()))),
         )
 
     @property
@@ -166,8 +184,16 @@ class ReaderSpec:
     def answer_logit(self, answer_logit: float, reading: Reading, asked: np.ndarray) -> float:
         """The decision's logit once the reader has read the best passages (``asked``: the
         question's features, in the order of QUESTION_FEATURES)."""
-        row = decision_row(answer_logit, reading, asked, self.answer.names, self.order)
-        return float(self.answer.logits(np.array([row]))[0])
+        decision = self.decision_for(reading)
+        row = decision_row(answer_logit, reading, asked, decision.names, self.order)
+        return float(decision.logits(np.array([row]))[0])
+
+    def decision_for(self, reading: Reading) -> LinearModel:
+        """The decision that weighs ``reading``: ``answer_tuned`` when the passage the joined
+        order puts first is from an article the reader was tuned on, else ``answer``."""
+        if self.answer_tuned is None or reading.tuned is None or not len(reading.tuned):
+            return self.answer
+        return self.answer_tuned if reading.tuned[reading.first(self.order)] else self.answer
 
     def topic_logit(self, answer_logit: float, reading: Reading, asked: np.ndarray) -> float | None:
         """The topic model's logit that the question is about what the articles cover (None
@@ -193,6 +219,9 @@ class Reading:
     #: question (zeros without adapter): set by the reading stage, which joins them.
     ranker: np.ndarray | None = None
     near: np.ndarray | None = None
+    #: Whether each passage read is from one of ``ReaderSpec.tuned_articles`` (None: not
+    #: known, or not asked): set by the reading stage, read by ``ReaderSpec.decision_for``.
+    tuned: np.ndarray | None = None
 
     def start_of(self, row: int) -> int:
         """Where the best span of passage ``row`` starts in it, or -1 when unknown."""
@@ -205,6 +234,10 @@ class Reading:
             raise ValueError("the reading does not say how the ranker scored its passages")
         near = np.zeros(len(self.logits)) if self.near is None else self.near
         return self.ranker + order[0] * self.logits + order[1] * near
+
+    def first(self, order: tuple[float, float]) -> int:
+        """The row of the passage the joined order puts first."""
+        return int(np.argmax(self.joined(order)))
 
 
 def decision_row(
@@ -229,7 +262,7 @@ def decision_row(
 
 def _passage_inputs(reading: Reading, order: tuple[float, float]) -> dict[str, float]:
     """PASSAGE_INPUTS and SPAN_FIT_INPUTS of a reading (at least one passage read)."""
-    first = int(np.argmax(reading.joined(order)))
+    first = reading.first(order)
     ranked = np.sort(reading.logits)[::-1]
     near = reading.near if reading.near is not None else np.zeros(1)
     fits = np.zeros(len(SPAN_FIT_INPUTS)) if reading.fits is None else reading.fits[first]

@@ -173,6 +173,10 @@ class RetrievalSettings(BaseModel):
     #: A reader with a topic model declines, whatever its decision says, the questions the
     #: topic model finds about something the articles do not cover below this probability.
     reader_topic_threshold: float = Field(0.2, ge=0.0, le=1.0)
+    #: A reader with a decision for the articles it was tuned on (``ReaderSpec.answer_tuned``)
+    #: weighs a question whose first passage is from one of them with it; off: always with
+    #: the decision for articles it never read.
+    reader_tuned_decision: bool = True
     #: The first quote grows from the sentence holding the start of the reader's best answer
     #: span when that span beats "not there" by ``quote_span_margin`` (span readers only);
     #: otherwise, or when off, from the sentence sharing most of the question's words.
