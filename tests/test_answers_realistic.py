@@ -35,7 +35,9 @@ P41 and P42 the twenty-third round's (P41 written before the first quote named t
 "who said" questions from another sentence, P42 after); P43 to P46 the twenty-fourth round's
 (P43 written before any change, P44 after the learned decision weighed words typed as names
 instead of a veto declining them, a change then taken back, P45 after "according to X" was
-read up to the question it asks, P46 after short month names were read as months).
+read up to the question it asks, P46 after short month names were read as months); P47 to
+P50 the twenty-fifth round's (P47 written before the decision was split by the
+articles the reader was tuned on, P48 and P49 after it, before its threshold was set, P50 after).
 
 The sets are scored in groups, each with its own floors: one test per group lets ``pytest -n 2``
 share the work between both processes (the whole file in one test kept one process busy for most
@@ -54,7 +56,7 @@ from qa_bot.service import QAService
 
 #: Sets C to Z (ids c.., d.., ... z..), then 1 to 9 (ids 1-.., ... 9-..; the first set 5 was
 #: lost, the one here is the tenth round's), then A and B (a-.., b-..), then P1 to P8 and P11 to
-#: P46 (p1-.., ... p46-..), with their class.
+#: P50 (p1-.., ... p50-..), with their class.
 REALISTIC = Path(__file__).with_name("realistic_questions.jsonl")
 
 CLASSES = {
@@ -90,13 +92,11 @@ GROUPS = {
     "reader-training-i-q": Group(tuple("ijkopq"), 0.84, 0.94, 0.69),
     "join-writers-l-n": Group(tuple("lmn"), 0.84, 0.95, 0.64),
     "training-s-w": Group(tuple("stuvw"), 0.80, 0.92, 0.64),
-    # Answered, here and in groups 5-a-b and p1-p6: what they scored with the twenty-fifth
-    # round's decision for the articles the reader was tuned on, three questions lower.
-    "sixth-round-r-x-z": Group(tuple("rxyz"), 0.79, 0.92, 0.61),
+    "sixth-round-r-x-z": Group(tuple("rxyz"), 0.79, 0.94, 0.61),
     "seventh-eighth-1-7": Group(tuple("123467"), 0.80, 0.93, 0.60),
     "ninth-round-8-9": Group(tuple("89"), 0.79, 0.94, 0.52),
-    "tenth-round-5-a-b": Group(tuple("5ab"), 0.77, 0.89, 0.61),
-    "eleventh-twelfth-p1-p6": Group(("p1", "p2", "p3", "p4", "p5", "p6"), 0.84, 0.94, 0.68),
+    "tenth-round-5-a-b": Group(tuple("5ab"), 0.77, 0.92, 0.61),
+    "eleventh-twelfth-p1-p6": Group(("p1", "p2", "p3", "p4", "p5", "p6"), 0.84, 0.95, 0.68),
     "thirteenth-p7-p8": Group(("p7", "p8"), 0.75, 0.89, 0.47),
     "fourteenth-p11-p13": Group(("p11", "p12", "p13"), 0.78, 0.93, 0.61),
     "fifteenth-p14-p16": Group(("p14", "p15", "p16"), 0.85, 0.95, 0.57),
@@ -120,6 +120,8 @@ GROUPS = {
     "twenty-third-p41-p42": Group(("p41", "p42"), 0.88, 0.93, 0.74),
     # What they scored in the twenty-fourth round (its change's sets), three questions lower.
     "twenty-fourth-p43-p46": Group(("p43", "p44", "p45", "p46"), 0.87, 0.94, 0.66),
+    # What they scored in the twenty-fifth round (its change's sets), three questions lower.
+    "twenty-fifth-p47-p50": Group(("p47", "p48", "p49", "p50"), 0.88, 0.94, 0.73),
 }
 
 

@@ -395,9 +395,10 @@ def test_the_decision_reads_the_passage_the_service_quotes(tmp_path: Path) -> No
 def test_the_articles_the_reader_was_tuned_on_are_weighed_by_their_own_decision(
     tmp_path: Path,
 ) -> None:
-    """A question whose first passage is from an article the reader was tuned on (by its
-    content hash) is weighed by the spec's ``answer_tuned``; one whose first passage is from
-    another article, or any with ``reader_tuned_decision`` off, by its ``answer``."""
+    """When every passage read is from an article the reader was tuned on (by its content
+    hash), the spec's ``answer_tuned`` weighs the question, at ``reader_tuned_threshold``; a
+    reading with any other article, or any with ``reader_tuned_decision`` off, is weighed by
+    its ``answer``."""
     service = _learned_service(tmp_path)
     names = ("reader_first",)
 
@@ -405,23 +406,26 @@ def test_the_articles_the_reader_was_tuned_on_are_weighed_by_their_own_decision(
         return LinearModel(names, np.zeros(1), np.ones(1), np.array([weight]), 0.0)
 
     spec = ReaderSpec("m", 6, 128, 1.0, model(1.0), answer_tuned=model(-1.0))
-    question = "what was near the convoy"
 
-    def answerable(tuned: frozenset[str]) -> bool:
+    def answerable(tuned: frozenset[str], **retrieval: object) -> bool:
+        settings = service.settings.retrieval.model_copy(update=retrieval)
+        service.__dict__["settings"] = service.settings.model_copy(update={"retrieval": settings})
         _steer(service, SteeredReader("Incirlik", replace(spec, tuned_articles=tuned)))
-        got = service.search(question)
-        assert got is not None and "Incirlik" in got.hits[0].chunk.text
+        got = service.search("what was near the convoy")
+        assert got is not None and "Incirlik" in got.hits[0].chunk.text  # its logit there: +8
         return got.answerable
 
-    assert answerable(frozenset())
     metas = service.snapshot().articles_by_id(["0", "1", "2"])
-    quoted = next(m for m in metas.values() if m.title.endswith("2")).content_hash
-    others = frozenset(m.content_hash for m in metas.values()) - {quoted}
-    assert not answerable(frozenset({quoted}))
-    assert answerable(others)
-    off = service.settings.retrieval.model_copy(update={"reader_tuned_decision": False})
-    service.__dict__["settings"] = service.settings.model_copy(update={"retrieval": off})
-    assert answerable(frozenset({quoted}))
+    every = frozenset(m.content_hash for m in metas.values())
+    assert answerable(frozenset())
+    assert not answerable(every)
+    for some in every:  # a reading with an article it was not tuned on
+        assert answerable(every - {some})
+    assert answerable(every, reader_tuned_decision=False)
+    # The tuned decision's own threshold: at logit -0.8, 0.31.
+    spec = replace(spec, answer_tuned=model(-0.1))
+    assert answerable(every, reader_tuned_decision=True, reader_tuned_threshold=0.3)
+    assert not answerable(every, reader_tuned_threshold=0.35, reader_answer_threshold=0.0)
 
 
 def test_a_spec_keeps_its_decision_for_the_tuned_articles_and_an_older_one_has_none() -> None:

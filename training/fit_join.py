@@ -57,10 +57,11 @@ def reading_of(read: dict, tuned: frozenset[str] = frozenset()) -> Reading:
     )
 
 
-def first_tuned(read: dict, tuned: frozenset[str], order: tuple[float, float]) -> bool:
-    """Whether the passage the joined order puts first is from an article in ``tuned``."""
-    reading = reading_of(read, tuned)
-    return reading.tuned is not None and bool(reading.tuned[reading.first(order)])
+def all_tuned(read: dict, tuned: frozenset[str]) -> bool:
+    """Whether every passage read is from an article in ``tuned`` (as serving asks it:
+    ``ReaderSpec.tuned_reading``)."""
+    marks = reading_of(read, tuned).tuned
+    return marks is not None and bool(len(marks) and marks.all())
 
 
 def first_right(r: dict, weight: float, adapter_weight: float = 0.0) -> int:
@@ -133,13 +134,13 @@ def fit_decisions(
     span_fits: bool = False,
 ) -> tuple[LinearModel, LinearModel | None]:
     """The decision for articles the reader never read, and the one for the articles it was
-    tuned on (``tuned``), each fitted (:func:`fit_decision`, over the passages and the
-    question) on the rows whose first passage is of its kind; the second is None when either
-    side has fewer than MIN_TUNED_ROWS answerable or unanswerable rows, and the first is then
-    fitted on every row."""
+    tuned on (``tuned``), each fitted (:func:`fit_decision`, over the passages as ``order``
+    ranks them and the question) on the rows whose passages are of its kind; the second is
+    None when either side has fewer than MIN_TUNED_ROWS answerable or unanswerable rows, and
+    the first is then fitted on every row."""
     parts: tuple[list[dict], list[dict]] = ([], [])
     for r in rows:
-        parts[first_tuned(r["all"], tuned, order)].append(r)
+        parts[all_tuned(r["all"], tuned)].append(r)
     counts = [
         (sum(not r["unanswerable"] for r in part), sum(r["unanswerable"] for r in part))
         for part in parts
@@ -161,13 +162,21 @@ def fit_topic(rows: list[dict], names: tuple[str, ...], order: tuple[float, floa
     return replace(topic, names=names)
 
 
-def answers(spec: ReaderSpec, read: dict, threshold: float, topic_threshold: float) -> bool:
+def answers(
+    spec: ReaderSpec,
+    read: dict,
+    threshold: float,
+    topic_threshold: float,
+    tuned_threshold: float | None = None,
+) -> bool:
     """Whether serving answers a scored row's question (``qa_bot.decision.learned_decision``
-    with the reader)."""
+    with the reader; at ``tuned_threshold``, when given, on the articles it was tuned on)."""
     reading = reading_of(read, spec.tuned_articles)
     topic = spec.topic_logit(read["answer"], reading, read["asked"])
     if topic is not None and sigmoid(topic) < topic_threshold:
         return False
+    if tuned_threshold is not None and spec.tuned_reading(reading):
+        threshold = tuned_threshold
     return sigmoid(spec.answer_logit(read["answer"], reading, read["asked"])) >= threshold
 
 
@@ -179,7 +188,11 @@ def decision_inputs(
 
 
 def report(
-    rows: list[dict], spec: ReaderSpec, threshold: float, topic_threshold: float = 0.0
+    rows: list[dict],
+    spec: ReaderSpec,
+    threshold: float,
+    topic_threshold: float = 0.0,
+    tuned_threshold: float | None = None,
 ) -> dict[str, dict]:
     out = {}
     for name in sorted({r["set"] for r in rows}):
@@ -188,23 +201,22 @@ def report(
         entry = {"questions": len(part)}
         if ranked:
             entry["ranker_top1"] = round(float(np.mean([first_right(r, 0.0) for r in ranked])), 4)
-            joined = [first_right(r, spec.rank_weight, spec.adapter_weight) for r in ranked]
+            joined = [first_right(r, *spec.order) for r in ranked]
             entry["with_reader_top1"] = round(float(np.mean(joined)), 4)
         for label, with_reader in (("ranker", False), ("with_reader", True)):
             right, declined = [], []
             for r in part:
                 a = r["all"]
                 answered = (
-                    answers(spec, a, threshold, topic_threshold)
+                    answers(spec, a, threshold, topic_threshold, tuned_threshold)
                     if with_reader
                     else sigmoid(a["answer"]) >= threshold
                 )
-                weight = spec.rank_weight if with_reader else 0.0
                 if r["unanswerable"]:
                     declined.append(not answered)
                 else:
-                    shift = spec.adapter_weight if with_reader else 0.0
-                    right.append(answered and bool(first_right(r, weight, shift)))
+                    first = first_right(r, *(spec.order if with_reader else (0.0, 0.0)))
+                    right.append(answered and bool(first))
             entry[f"{label}_first_passage_answers"] = train_ranker._mean(right)
             entry[f"{label}_unanswerable_declined"] = train_ranker._mean(declined)
         out[name] = entry

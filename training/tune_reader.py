@@ -25,7 +25,7 @@ on-topic questions the articles do not answer are declined, at equal XQuAD answe
 round"). The order's weights are held at ORDER: chosen on the same rows, they won first quotes
 on the seeds and lost them on held-out XQuAD ("Twelfth round"); ``--fit-order`` chooses them on
 those rows ("Thirteenth round", measured and not adopted).
-Writers n and P11 to P46 (less those an epoch trained on) are reported, never used, and so are
+Writers n and P11 to P50 (less those an epoch trained on) are reported, never used, and so are
 the learned ranker's held-out XQuAD and Reuters questions.
 ``--join-only`` fits the join again over the weights already in ``--out``; the join is fitted
 on the outputs of the int8 export serving reads (``--join-on-torch``: on the torch module's, as
@@ -58,7 +58,7 @@ reported). Serving declines below ``retrieval.reader_topic_threshold`` whatever 
 says ("Sixteenth round").
 
 Since the twenty-fifth round the decision is two (``ReaderSpec.answer_tuned``): one fitted on the
-rows whose first passage is from an article the reader's epochs read people's questions over
+rows whose passages read all come from articles the reader's epochs read people's questions over
 (the seeds, ``tuned_articles``), one on the others, because the reader is far surer of what a
 passage holds or lacks on the first than on articles it never read ("Twenty-fifth round").
 
@@ -124,9 +124,9 @@ FIT_WRITERS = ("l", "m", *CHECKED_WRITERS)
 #: since the nineteenth round the shipped reader is the twelfth round's trained one more epoch
 #: on them (``--base`` that reader ``--writers`` these), and they leave the report.
 SERVED_WRITERS = tuple(f"p{i}" for i in range(11, 19))
-#: Reported, never fitted: writer N and the blind checks of the fourteenth to twenty-third
+#: Reported, never fitted: writer N and the blind checks of the fourteenth to twenty-fifth
 #: rounds (less those an epoch trained on).
-REPORT_WRITERS = ("n", *(f"p{i}" for i in range(11, 47)))
+REPORT_WRITERS = ("n", *(f"p{i}" for i in range(11, 51)))
 #: Pairs from the base reader's training questions mixed in with the seeds' pairs.
 REPLAY = 8000
 #: Pairs the epoch reads from the fourth Reuters batch's training stories (``--news``), beside
@@ -427,7 +427,7 @@ def main(argv: list[str] | None = None) -> int:
     weight, adapter_weight = fit_join.fit_order(joined, order)
     tuned = tuned_articles(seeds, lineage)
     answer, answer_tuned = fit_join.fit_decisions(
-        joined, tuned, (weight, adapter_weight), span_fits=args.span_fits
+        joined, tuned, (weight, adapter_weight), args.span_fits
     )
     topic_rows = fitted + folded + read["off_fit"]
     topic = fit_join.fit_topic(topic_rows, answer.names, (weight, adapter_weight))
@@ -443,7 +443,8 @@ def main(argv: list[str] | None = None) -> int:
     rows = read["reported"]
     serving = RetrievalSettings()  # what serving answers at
     threshold, topic_threshold = serving.reader_answer_threshold, serving.reader_topic_threshold
-    report = fit_join.report(rows, spec, threshold, topic_threshold)
+    tuned_threshold = serving.reader_tuned_threshold
+    report = fit_join.report(rows, spec, threshold, topic_threshold, tuned_threshold)
     print(json.dumps(report, indent=1))
     provenance = {
         "script": "training/tune_reader.py",
@@ -469,6 +470,7 @@ def main(argv: list[str] | None = None) -> int:
         },
         "report_threshold": threshold,
         "report_topic_threshold": topic_threshold,
+        "report_tuned_threshold": tuned_threshold,
         "depth": READ_DEPTH,
         "adapter_reads": extra,
         **epoch,

@@ -60,11 +60,14 @@ def learned_decision(
     *,
     read: bool,
     topic: float | None = None,
+    tuned: bool = False,
 ) -> Verdict:
     """Answer when the answer model's probability reaches ``answer_threshold`` (or
     ``reader_answer_threshold`` when the reader has read the best passages: its decision is
-    calibrated apart), unless the reader's topic model (``topic``, a logit) finds the question
-    about something else than what the articles cover (below ``reader_topic_threshold``)."""
+    calibrated apart; ``reader_tuned_threshold`` when its decision for the articles it was
+    tuned on weighed them, ``tuned``), unless the reader's topic model (``topic``, a logit)
+    finds the question about something else than what the articles cover (below
+    ``reader_topic_threshold``)."""
     probability = sigmoid(logit)
     coverage = best_coverage(query, hits)
     if topic is not None and sigmoid(topic) < settings.reader_topic_threshold:
@@ -75,6 +78,7 @@ def learned_decision(
         )
         return Verdict(False, coverage, reason, probability)
     threshold = settings.reader_answer_threshold if read else settings.answer_threshold
+    threshold = settings.reader_tuned_threshold if read and tuned else threshold
     answerable = probability >= threshold
     who = "the answer model and the reader give" if read else "the answer model gives"
     reason = f"{who} {probability:.2f} that the best passages answer (needs {threshold:g})"

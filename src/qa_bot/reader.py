@@ -105,11 +105,11 @@ class ReaderSpec:
     the passages and that an off-topic one sits far from them (it extrapolates the first to
     the second, and answers "how fast is light?" with a drone's speed).
 
-    ``answer_tuned``, when there is one, is the decision for a question whose first passage
-    (in the joined order) comes from one of ``tuned_articles``, the articles whose people's
-    questions the reader was tuned on (their ``ArticleMeta.content_hash``). The reader is far
-    surer there, of what a passage holds and of what it lacks, than on articles it never read;
-    one decision fitted over both had to trust it as little on the first as on the second.
+    ``answer_tuned``, when there is one, is the decision for a question whose passages read
+    all come from ``tuned_articles``, the articles whose people's questions the reader was
+    tuned on (their ``ArticleMeta.content_hash``). The reader is far surer there, of what a
+    passage holds and of what it lacks, than on articles it never read; one decision fitted
+    over both had to trust it as little on the first as on the second.
 
     A reader with ``span`` also marks where the answer starts and ends in each passage (or
     that it is not there: the first token, as in SQuAD 2.0 readers); how much its best span of
@@ -188,12 +188,19 @@ class ReaderSpec:
         row = decision_row(answer_logit, reading, asked, decision.names, self.order)
         return float(decision.logits(np.array([row]))[0])
 
+    def tuned_reading(self, reading: Reading) -> bool:
+        """Whether every passage read is from an article the reader was tuned on, and it has a
+        decision of their own: a mixed reading is weighed as the articles it never read."""
+        marks = reading.tuned
+        return (
+            self.answer_tuned is not None and marks is not None and bool(len(marks) and marks.all())
+        )
+
     def decision_for(self, reading: Reading) -> LinearModel:
-        """The decision that weighs ``reading``: ``answer_tuned`` when the passage the joined
-        order puts first is from an article the reader was tuned on, else ``answer``."""
-        if self.answer_tuned is None or reading.tuned is None or not len(reading.tuned):
-            return self.answer
-        return self.answer_tuned if reading.tuned[reading.first(self.order)] else self.answer
+        """The decision that weighs ``reading``: ``answer_tuned`` on the tuned articles."""
+        if self.answer_tuned is not None and self.tuned_reading(reading):
+            return self.answer_tuned
+        return self.answer
 
     def topic_logit(self, answer_logit: float, reading: Reading, asked: np.ndarray) -> float | None:
         """The topic model's logit that the question is about what the articles cover (None

@@ -256,7 +256,7 @@ def rerank_and_decide(
     else:
         asked = question_features(query, head, logits[order], rows[order])
         answer_logit = float(learned.answer.logits(asked[None, :])[0])
-        reader, topic = rankers.reader if rankers else None, None
+        reader, topic, tuned = rankers.reader if rankers else None, None, False
         if reader is not None:
             adapter = rankers.adapter if rankers else None
             picked, near = to_read(snapshot, qv, head, settings, adapter)
@@ -264,8 +264,9 @@ def rerank_and_decide(
             head, reading = read_passages(reader, query, head, ordered, picked, near, settings)
             topic = reader.spec.topic_logit(answer_logit, reading, asked)
             answer_logit = reader.spec.answer_logit(answer_logit, reading, asked)
+            tuned = reader.spec.tuned_reading(reading)
         verdict = learned_decision(
-            query, head, answer_logit, settings, read=reader is not None, topic=topic
+            query, head, answer_logit, settings, read=reader is not None, topic=topic, tuned=tuned
         )
     if rankers and rankers.cross:
         head = _cross_ordered(rankers.cross, query, head)

@@ -174,9 +174,11 @@ class RetrievalSettings(BaseModel):
     #: topic model finds about something the articles do not cover below this probability.
     reader_topic_threshold: float = Field(0.2, ge=0.0, le=1.0)
     #: A reader with a decision for the articles it was tuned on (``ReaderSpec.answer_tuned``)
-    #: weighs a question whose first passage is from one of them with it; off: always with
-    #: the decision for articles it never read.
+    #: weighs a question whose passages read all come from them with it, and answers when its
+    #: probability reaches ``reader_tuned_threshold``; off: always with the decision for
+    #: articles it never read, at ``reader_answer_threshold``.
     reader_tuned_decision: bool = True
+    reader_tuned_threshold: float = Field(0.15, ge=0.0, le=1.0)
     #: The first quote grows from the sentence holding the start of the reader's best answer
     #: span when that span beats "not there" by ``quote_span_margin`` (span readers only);
     #: otherwise, or when off, from the sentence sharing most of the question's words.
