@@ -419,6 +419,8 @@ def test_the_articles_the_reader_was_tuned_on_are_weighed_by_their_own_decision(
     every = frozenset(m.content_hash for m in metas.values())
     assert answerable(frozenset())
     assert not answerable(every)
+    got = service.search("what was near the convoy")
+    assert got is not None and "the decision for the articles the reader was tuned on" in got.reason
     for some in every:  # a reading with an article it was not tuned on
         assert answerable(every - {some})
     assert answerable(every, reader_tuned_decision=False)

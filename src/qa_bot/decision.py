@@ -81,7 +81,8 @@ def learned_decision(
     threshold = settings.reader_tuned_threshold if read and tuned else threshold
     answerable = probability >= threshold
     who = "the answer model and the reader give" if read else "the answer model gives"
-    reason = f"{who} {probability:.2f} that the best passages answer (needs {threshold:g})"
+    which = ", the decision for the articles the reader was tuned on" if read and tuned else ""
+    reason = f"{who} {probability:.2f} that the best passages answer (needs {threshold:g}{which})"
     return Verdict(answerable, coverage, reason, probability)
 
 
