@@ -57,13 +57,6 @@ def reading_of(read: dict, tuned: frozenset[str] = frozenset()) -> Reading:
     )
 
 
-def all_tuned(read: dict, tuned: frozenset[str]) -> bool:
-    """Whether every passage read is from an article in ``tuned`` (as serving asks it:
-    ``ReaderSpec.tuned_reading``)."""
-    marks = reading_of(read, tuned).tuned
-    return marks is not None and bool(len(marks) and marks.all())
-
-
 def first_right(r: dict, weight: float, adapter_weight: float = 0.0) -> int:
     a = r["all"]
     return int(a["labels"][reading_of(a).first((weight, adapter_weight))])
@@ -140,7 +133,7 @@ def fit_decisions(
     the first is then fitted on every row."""
     parts: tuple[list[dict], list[dict]] = ([], [])
     for r in rows:
-        parts[all_tuned(r["all"], tuned)].append(r)
+        parts[reading_of(r["all"], tuned).all_tuned].append(r)
     counts = [
         (sum(not r["unanswerable"] for r in part), sum(r["unanswerable"] for r in part))
         for part in parts

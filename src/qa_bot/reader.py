@@ -191,10 +191,7 @@ class ReaderSpec:
     def tuned_reading(self, reading: Reading) -> bool:
         """Whether every passage read is from an article the reader was tuned on, and it has a
         decision of their own: a mixed reading is weighed as the articles it never read."""
-        marks = reading.tuned
-        return (
-            self.answer_tuned is not None and marks is not None and bool(len(marks) and marks.all())
-        )
+        return self.answer_tuned is not None and reading.all_tuned
 
     def decision_for(self, reading: Reading) -> LinearModel:
         """The decision that weighs ``reading``: ``answer_tuned`` on the tuned articles."""
@@ -241,6 +238,11 @@ class Reading:
             raise ValueError("the reading does not say how the ranker scored its passages")
         near = np.zeros(len(self.logits)) if self.near is None else self.near
         return self.ranker + order[0] * self.logits + order[1] * near
+
+    @property
+    def all_tuned(self) -> bool:
+        """Whether every passage read is from one of ``ReaderSpec.tuned_articles``."""
+        return self.tuned is not None and bool(len(self.tuned) and self.tuned.all())
 
     def first(self, order: tuple[float, float]) -> int:
         """The row of the passage the joined order puts first."""
