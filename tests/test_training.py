@@ -8,7 +8,9 @@ the join's choice of the order's weights, which the shipped reader holds rather 
 
 from __future__ import annotations
 
+import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -21,8 +23,10 @@ import fit_join
 import select_stories
 import train_reader
 
+from qa_bot.ranker import LinearModel
 from qa_bot.reader import ReaderSpec, load_spec
 from qa_bot.settings import PACKAGED_READER
+from qa_bot.trees import BoostedTrees
 
 
 @pytest.fixture(scope="module")
@@ -268,18 +272,46 @@ def test_the_articles_the_reader_was_tuned_on_get_a_decision_of_their_own() -> N
         a = {**r["all"], "articles": ["u"] * 3, "reader": rng.normal(size=3)}
         unread.append({**r, "all": {**a, "answer": told + float(rng.normal())}})
     general, own = fit_join.fit_decisions(tuned + unread, frozenset({"t"}), order)
-    assert own is not None and own.names == general.names
-    best, answer = general.names.index("reader_best"), general.names.index("answer_logit")
-    assert own.coef[best] > general.coef[best] and general.coef[answer] > own.coef[answer]
+    assert isinstance(general, LinearModel) and isinstance(own, BoostedTrees)
+    assert own.names == general.names
     spec = ReaderSpec("m", 6, 128, 4.0, general, answer_tuned=own, tuned_articles=frozenset("t"))
     for rows in (tuned, unread):
         right = [fit_join.answers(spec, r["all"], 0.5, 0.0) != r["unanswerable"] for r in rows]
         assert np.mean(right) > 0.9
+    # Weighed by the general decision alone, the tuned rows fare worse: it trusts the reader
+    # as little as the unread articles call for.
+    alone = replace(spec, answer_tuned=None)
+    right = [fit_join.answers(alone, r["all"], 0.5, 0.0) != r["unanswerable"] for r in tuned]
+    assert np.mean(right) < 0.9
+    # The tuned decision may be fitted on rows of its own (more people's questions).
+    _, fewer = fit_join.fit_decisions(
+        tuned + unread, frozenset({"t"}), order, own_rows=tuned + tuned[:60]
+    )
+    assert fewer is not None and not np.array_equal(fewer.value, own.value)
     few = tuned[: 3 * fit_join.MIN_TUNED_ROWS // 2]  # about half of them unanswerable
     alone, none = fit_join.fit_decisions(few + unread, frozenset({"t"}), order)
     assert none is None
     every = fit_join.fit_decision(few + unread, True, order, True)
     np.testing.assert_array_equal(alone.coef, every.coef)
+
+
+def test_flat_trees_give_what_the_classifier_that_fitted_them_gives() -> None:
+    """``fit_join.trees_of`` reads the fitted classifier's nodes, which scikit-learn does not
+    document: the flat trees must give its own decision function, missing inputs included."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    rng = np.random.default_rng(11)
+    x = rng.normal(size=(600, 4))
+    x[rng.random(x.shape) < 0.05] = np.nan
+    y = (np.nan_to_num(x[:, 0]) * np.nan_to_num(x[:, 1]) + 0.3 * rng.normal(size=600)) > 0
+    model = HistGradientBoostingClassifier(**fit_join.TREES, early_stopping=False, random_state=0)
+    model.fit(x, y)
+    trees = fit_join.trees_of(model, ("a", "b", "c", "d"))
+    rows = rng.normal(size=(200, 4))
+    rows[rng.random(rows.shape) < 0.1] = np.nan
+    np.testing.assert_allclose(trees.logits(rows), model.decision_function(rows), atol=1e-9)
+    again = BoostedTrees.from_json(json.loads(json.dumps(trees.to_json())))
+    np.testing.assert_array_equal(again.logits(rows), trees.logits(rows))
 
 
 def test_scored_rows_are_kept_for_the_same_inputs_only(tmp_path: Path) -> None:
@@ -327,6 +359,10 @@ def test_a_served_check_the_epoch_read_leaves_the_report_and_a_fit_writer_is_ref
     assert tune_reader.reported_writers(tune_reader.TRAIN_WRITERS) == tune_reader.REPORT_WRITERS
     with pytest.raises(ValueError, match="l,p3, which fit the join"):
         tune_reader.reported_writers(("p11", "p3", "l"))
+    # Nor may it train on the writers that fit the decision for the tuned articles alone.
+    with pytest.raises(ValueError, match="p20, which fit the join"):
+        tune_reader.reported_writers(("p11", "p20"))
+    assert not set(tune_reader.DECISION_WRITERS) & set(tune_reader.REPORT_WRITERS)
     # What ships was trained on the served checks, and reports the rest.
     writers = load_spec(PACKAGED_READER).provenance["writers"]
     assert tuple(writers["train"]) == tune_reader.SERVED_WRITERS
@@ -490,3 +526,30 @@ def test_the_fourth_batch_quotes_its_stories_seven_questions_a_writer() -> None:
             assert r["answers"] == [], r["id"]
         else:
             assert r["answers"] and all(a in story for a in r["answers"]), r["id"]
+
+
+def test_the_written_formal_questions_quote_the_seeds_they_name() -> None:
+    """The formal questions the decision for the tuned articles is fitted on: each answer is
+    in a seed its row names, verbatim (a normal-space copy of a span that crosses a
+    non-breaking space only beside the exact one), and the unanswerable ones name none."""
+    from asked_examples import FORMAL_QUESTIONS
+
+    from qa_bot.evaluation import load_questions
+
+    seeds = Path(__file__).resolve().parents[1] / "seeds"
+    texts = {p.name[:3]: p.read_text(encoding="utf-8") for p in seeds.glob("*.txt")}
+    questions = load_questions(FORMAL_QUESTIONS)
+    assert len({q.id for q in questions}) == len(questions) == 240
+    assert {q.set_id for q in questions} == {"fa", "fb"}
+    assert sum(q.unanswerable for q in questions) == 60
+    for q in questions:
+        if q.unanswerable:
+            assert not q.answers and not q.docs, q.id
+            continue
+        held = [d for d in q.docs if any(a in texts[d] for a in q.answers)]
+        assert held == list(q.docs), q.id
+        for a in q.answers:
+            exact = any(a in texts[d] for d in q.docs)
+            assert exact or any(a.replace(" ", "\u00a0") in texts[d] for d in q.docs) or any(
+                b != a and b.replace("\u00a0", " ") == a for b in q.answers
+            ), (q.id, a)

@@ -33,6 +33,9 @@ NEWS_SET = "reuters4"
 OFF_TOPIC_QUESTIONS = ROOT / "training" / "data" / "offtopic_questions.jsonl"
 #: The set name of the written off-topic questions (reported apart from train_ranker's).
 WRITTEN_OFF_TOPIC = fit_join.OFF_TOPIC + "-written"
+#: Formal questions over the seeds, answerable and not, written blind for the decision for the
+#: articles the reader was tuned on: people's sets hold few questions worded in full.
+FORMAL_QUESTIONS = ROOT / "training" / "data" / "formal_questions.jsonl"
 
 
 def realistic_examples(work: Path) -> list[Example]:
@@ -48,6 +51,12 @@ def off_topic_examples(work: Path) -> list[Example]:
     return asked_examples(
         work, OFF_TOPIC_QUESTIONS, WRITTEN_OFF_TOPIC, train_reader.in_fold, "off_topic_examples"
     )
+
+
+def formal_examples(work: Path) -> list[Example]:
+    """The written formal questions asked of the seeds, ranked and featurised (cached by the
+    file's content); all of them fit the decision, none is reported."""
+    return asked_examples(work, FORMAL_QUESTIONS, "formal-written", lambda q: False, "formal")
 
 
 def news_examples(work: Path) -> list[Example]:

@@ -12,7 +12,7 @@ from dataclasses import replace
 
 import numpy as np
 import train_ranker
-from train_ranker import fit
+from train_ranker import SEED, fit
 
 from qa_bot.decision import sigmoid
 from qa_bot.features import QUESTION_FEATURES
@@ -26,6 +26,7 @@ from qa_bot.reader import (
     decision_row,
 )
 from qa_bot.reader_spans import SPAN_FIT_INPUTS
+from qa_bot.trees import BoostedTrees, DecisionModel
 
 #: The set name of questions asked of articles on another subject (``train_ranker`` names
 #: its own so, and ``tune_reader`` the written off-topic questions).
@@ -39,6 +40,18 @@ ADAPTER_WEIGHTS = (0.0, 2.0, 5.0, 10.0, 20.0, 40.0)
 #: Fewest rows of each kind (answered, not) the decision for the tuned articles is fitted on;
 #: with fewer, one decision weighs every question.
 MIN_TUNED_ROWS = 100
+#: The boosted trees of the decision for the tuned articles (``fit_trees``): chosen among a
+#: few by log loss over people's questions, held out a writer at a time (benchmarks/README.md,
+#: "Twenty-sixth round").
+TREES = {"max_iter": 200, "learning_rate": 0.05, "max_leaf_nodes": 15, "l2_regularization": 1.0}
+#: The inputs that say the passages answer (the reader's, the ranker's and the adapted
+#: cosine's): the trees' probability may only rise with each, as the logistic decision's
+#: positive weights had it; a region of the rows where a surer reader meant "declined" is a
+#: quirk of those rows, not something to learn.
+RISING = frozenset(
+    {"answer_logit", "reader_best", "span_best", "reader_first", "span_first", "ranker_best"}
+    | {"top_logit", "near_best"}
+)
 
 
 def reading_of(read: dict, tuned: frozenset[str] = frozenset()) -> Reading:
@@ -90,6 +103,35 @@ def fit_order(rows: list[dict], order: tuple[float, float] | None = None) -> tup
     return max(grid, key=lambda wv: (scores[wv], -wv[0], -wv[1]))
 
 
+def decision_names(
+    rows: list[dict], questions: bool, passages: bool, span_fits: bool
+) -> tuple[str, ...]:
+    """The inputs a decision over ``rows`` reads (:func:`fit_decision` says which)."""
+    spans = any(np.any(r["all"]["span"]) for r in rows)
+    names = READER_INPUTS[: 3 if spans else 2]
+    names += tuple(n for n in PASSAGE_INPUTS if spans or n not in SPAN_INPUTS) if passages else ()
+    names += SPAN_FIT_INPUTS if passages and span_fits and spans else ()
+    return names + (QUESTION_FEATURES if questions else ())
+
+
+def decision_data(
+    rows: list[dict], names: tuple[str, ...], order: tuple[float, float]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The decision's inputs, labels (1: answered) and weights over ``rows``: each question
+    whose passages hold its answer or that nothing answers, and each answer-removed copy as
+    unanswered, at half weight."""
+    x, y, w = [], [], []
+    for r in rows:
+        if r["unanswerable"] or r["all"]["labels"].any():
+            x.append(decision_inputs(r["all"], names, order))
+            y.append(0 if r["unanswerable"] else 1)
+            w.append(1.0)
+        if "removed" in r:
+            x.append(decision_inputs(r["removed"], names, order))
+            y.append(0), w.append(0.5)
+    return np.array(x), np.array(y), np.array(w)
+
+
 def fit_decision(
     rows: list[dict],
     questions: bool = False,
@@ -102,21 +144,9 @@ def fit_decision(
     over what the reader made of the passages as ``order`` ranks them, PASSAGE_INPUTS; with
     ``span_fits`` too, over what its span in the first of them holds, SPAN_FIT_INPUTS).
     Answer-removed copies count as unanswered, at half weight."""
-    spans = any(np.any(r["all"]["span"]) for r in rows)
-    names = READER_INPUTS[: 3 if spans else 2]
-    names += tuple(n for n in PASSAGE_INPUTS if spans or n not in SPAN_INPUTS) if passages else ()
-    names += SPAN_FIT_INPUTS if passages and span_fits and spans else ()
-    names += QUESTION_FEATURES if questions else ()
-    x, y, w = [], [], []
-    for r in rows:
-        if r["unanswerable"] or r["all"]["labels"].any():
-            x.append(decision_inputs(r["all"], names, order))
-            y.append(0 if r["unanswerable"] else 1)
-            w.append(1.0)
-        if "removed" in r:
-            x.append(decision_inputs(r["removed"], names, order))
-            y.append(0), w.append(0.5)
-    answer = fit(np.array(x), np.array(y), 1.0, np.array(w), bounded=True)
+    names = decision_names(rows, questions, passages, span_fits)
+    x, y, w = decision_data(rows, names, order)
+    answer = fit(x, y, 1.0, w, bounded=True)
     return replace(answer, names=names)
 
 
@@ -125,23 +155,75 @@ def fit_decisions(
     tuned: frozenset[str],
     order: tuple[float, float],
     span_fits: bool = False,
-) -> tuple[LinearModel, LinearModel | None]:
-    """The decision for articles the reader never read, and the one for the articles it was
-    tuned on (``tuned``), each fitted (:func:`fit_decision`, over the passages as ``order``
-    ranks them and the question) on the rows whose passages are of its kind; the second is
-    None when either side has fewer than MIN_TUNED_ROWS answerable or unanswerable rows, and
-    the first is then fitted on every row."""
-    parts: tuple[list[dict], list[dict]] = ([], [])
-    for r in rows:
-        parts[reading_of(r["all"], tuned).all_tuned].append(r)
+    own_rows: list[dict] | None = None,
+) -> tuple[LinearModel, DecisionModel | None]:
+    """The decision for articles the reader never read, a logistic regression fitted
+    (:func:`fit_decision`, over the passages as ``order`` ranks them and the question) on the
+    rows of ``rows`` whose passages are of that kind, and the one for the articles it was
+    tuned on (``tuned``), boosted trees (:func:`fit_trees`) fitted on those of ``own_rows``
+    (default ``rows``) whose passages all are: far more people's questions are asked of them,
+    enough for trees to learn how the inputs weigh each other. The second is None when either
+    side has fewer than MIN_TUNED_ROWS answerable or unanswerable rows, and the first is then
+    fitted on every row of ``rows``."""
+    own_rows = rows if own_rows is None else own_rows
+    general = [r for r in rows if not reading_of(r["all"], tuned).all_tuned]
+    own = [r for r in own_rows if reading_of(r["all"], tuned).all_tuned]
     counts = [
         (sum(not r["unanswerable"] for r in part), sum(r["unanswerable"] for r in part))
-        for part in parts
+        for part in (general, own)
     ]
     if min(min(c) for c in counts) < MIN_TUNED_ROWS:
         return fit_decision(rows, True, order, True, span_fits), None
-    general, on_tuned = (fit_decision(part, True, order, True, span_fits) for part in parts)
-    return general, on_tuned
+    answer = fit_decision(general, True, order, True, span_fits)
+    return answer, fit_trees(own, answer.names, order)
+
+
+def fit_trees(rows: list[dict], names: tuple[str, ...], order: tuple[float, float]) -> BoostedTrees:
+    """Boosted trees (scikit-learn's HistGradientBoostingClassifier, TREES settings, seeded)
+    over the decision's inputs ``names`` of ``rows``, as serving reads them."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    x, y, w = decision_data(rows, names, order)
+    rising = [int(n in RISING) for n in names]
+    model = HistGradientBoostingClassifier(
+        **TREES, monotonic_cst=rising, early_stopping=False, random_state=SEED
+    )
+    return trees_of(model.fit(x, y, sample_weight=w), names)
+
+
+def trees_of(model, names: tuple[str, ...]) -> BoostedTrees:
+    """A fitted binary HistGradientBoostingClassifier's trees, flat (``qa_bot.trees``). Its
+    nodes are read from the fitted predictors, which scikit-learn does not document: the
+    version is pinned in constraints.txt, and a test checks that the flat trees give the
+    classifier's own decision function."""
+    roots, feature, threshold, missing, left, right, value = [], [], [], [], [], [], []
+    depth = 0
+    for (predictor,) in model._predictors:
+        nodes, start = predictor.nodes, len(feature)
+        if np.any(nodes["is_categorical"]):
+            raise ValueError("categorical splits are not read")
+        roots.append(start)
+        leaf = nodes["is_leaf"].astype(bool)
+        own = np.arange(len(nodes)) + start
+        feature += np.where(leaf, 0, nodes["feature_idx"]).tolist()
+        threshold += np.where(leaf, np.inf, nodes["num_threshold"]).tolist()
+        missing += nodes["missing_go_to_left"].astype(bool).tolist()
+        left += np.where(leaf, own, nodes["left"].astype(np.int64) + start).tolist()
+        right += np.where(leaf, own, nodes["right"].astype(np.int64) + start).tolist()
+        value += np.where(leaf, nodes["value"], 0.0).tolist()
+        depth = max(depth, int(nodes["depth"].max()))
+    return BoostedTrees(
+        names,
+        float(np.ravel(model._baseline_prediction)[0]),
+        np.array(roots),
+        np.array(feature),
+        np.array(threshold),
+        np.array(missing, dtype=bool),
+        np.array(left),
+        np.array(right),
+        np.array(value),
+        depth,
+    )
 
 
 def fit_topic(rows: list[dict], names: tuple[str, ...], order: tuple[float, float]) -> LinearModel:

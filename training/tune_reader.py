@@ -9,70 +9,38 @@ fit and to check it. Fixed seed; run from the repository root, after the two scr
 
     python training/train_ranker.py                                 # and its question cache
     python training/train_reader.py --out /tmp/qa-train/reader      # the base reader, ~40 min
-    python training/tune_reader.py                                  # ~115 min; --out FOLDER
+    python training/tune_reader.py --out /tmp/qa-train/tuned        # ~115 min
+    python training/tune_reader.py --base /tmp/qa-train/tuned \
+        --writers p11,p12,p13,p14,p15,p16,p17,p18                   # what ships, ~35 min
 
 Split, by writer (the set id that starts a question's id in ``tests/realistic_questions.jsonl``):
-writers c to k, o to q, 5 to 9, A and B (blind checks of earlier rounds, once they had served)
-and s to w (written for training) train the reader, together with REPLAY pairs from the base
-reader's own training questions (so that it keeps what it learned there); writers l and m and
-the served blind checks R, X, Y, Z, 1 to 4 and P1 to P8 (FIT_WRITERS, counted SEEDS_FIT_WEIGHT
-times) with the base reader's combination fold (one training article or story in five of XQuAD
-and Reuters, which neither reader trained on) fit the decision over its outputs: fitted on the
-seeds alone, it declined answerable XQuAD questions far more (benchmarks/README.md, "Fifth
-round"). Since the fifteenth round the decision also reads what the reader made of the passages
-as the joined order ranks them (``reader.PASSAGE_INPUTS``), and the checks join L and M: more
-on-topic questions the articles do not answer are declined, at equal XQuAD answers ("Fifteenth
-round"). The order's weights are held at ORDER: chosen on the same rows, they won first quotes
-on the seeds and lost them on held-out XQuAD ("Twelfth round"); ``--fit-order`` chooses them on
-those rows ("Thirteenth round", measured and not adopted).
-Writers n and P11 to P50 (less those an epoch trained on) are reported, never used, and so are
-the learned ranker's held-out XQuAD and Reuters questions.
-``--join-only`` fits the join again over the weights already in ``--out``; the join is fitted
-on the outputs of the int8 export serving reads (``--join-on-torch``: on the torch module's, as
-before the fourteenth round, whose outputs differ from the export's by more than rounding).
-``--writers`` and ``--replay`` change what the epoch reads, ``--removed-weight`` how much an
-answer-removed passage counts in its loss ("Twentieth round": 3, measured, not adopted), and
-``--masked`` adds each answering passage with its answer masked as a negative (the same round,
-measured, not adopted). ``--news`` adds NEWS_PAIRS pairs from the fourth Reuters batch's
-training stories (``asked_examples.NEWS``: people asked for by name and people a story does not
-name, over stories no reader read; "Twenty-first round", measured, not adopted); the batch's
-held-out stories join the report whatever the epoch read. ``--xquad`` adds up to XQUAD_PAIRS
-more pairs from XQuAD's training articles, none the replay drew, and ``--reorder K`` reads the
-same pairs in another order with torch seeded otherwise: how far a retrain alone moves the
-scores (both "Twenty-second round", measured, not adopted). A
-further epoch from the reader this script made, on the served checks P1 to P8, was the
-fourteenth round's candidate (not adopted); since the nineteenth round the shipped reader is
-that reader trained one more epoch on the served checks P11 to P18 (SERVED_WRITERS, which then
-leave the report), its join fitted by the same run ("Nineteenth round")::
 
-    python training/tune_reader.py --out /tmp/qa-train/tuned     # the twelfth round's reader
-    python training/tune_reader.py --base /tmp/qa-train/tuned \
-        --writers p11,p12,p13,p14,p15,p16,p17,p18
+* TRAIN_WRITERS (and, in the second epoch, SERVED_WRITERS) train the reader, with REPLAY pairs
+  from the base reader's own training questions, so that it keeps what it learned there;
+* FIT_WRITERS (counted SEEDS_FIT_WEIGHT times) with the base reader's combination fold (one
+  XQuAD article or Reuters story in five, which neither reader trained on) fit the join: the
+  order's weights (held at ORDER; ``--fit-order`` chooses them), the decision and the topic
+  model, logistic regressions over what the reader made of the passages read, its span margins
+  and the question features (``reader.DECISION_INPUTS``);
+* since the twenty-sixth round the decision for the articles the reader was tuned on
+  (``ReaderSpec.answer_tuned``, the seeds: ``tuned_articles``), fitted apart since the
+  twenty-fifth, is boosted trees fitted on FIT_WRITERS, DECISION_WRITERS and the formal
+  questions written for it (FORMAL_QUESTIONS);
+* REPORT_WRITERS (less those an epoch trained on), the learned ranker's held-out XQuAD and
+  Reuters questions and one written off-topic question in five are only reported.
 
-Since the sixteenth round the join also holds a topic model (``ReaderSpec.topic``): a logistic
-regression over the decision's inputs that tells questions about what the articles cover (every
-row the decision is fitted on, once) from questions on other subjects asked of them: the base
-reader's fold of XQuAD and Reuters questions asked of the seeds and the other way round, and the
-off-topic questions written blind for it (OFF_TOPIC_QUESTIONS, one in five of them only
-reported). Serving declines below ``retrieval.reader_topic_threshold`` whatever the decision
-says ("Sixteenth round").
+The topic model tells questions about what the articles cover from questions on other subjects
+asked of them (the fold's questions asked of the seeds and the other way round, and
+OFF_TOPIC_QUESTIONS); serving declines below ``retrieval.reader_topic_threshold`` whatever the
+decision says. The join reads what the service reads: the ranker's best READ_DEPTH passages and
+the ``retrieval.adapter_reads`` nearest the question moved by the query adapter (``--adapter``),
+as the int8 export serving reads them (``--join-on-torch``: as the torch module does).
 
-Since the twenty-fifth round the decision is two (``ReaderSpec.answer_tuned``): one fitted on the
-rows whose passages read all come from articles the reader's epochs read people's questions over
-(the seeds, ``tuned_articles``), one on the others, because the reader is far surer of what a
-passage holds or lacks on the first than on articles it never read ("Twenty-fifth round").
-
-The epoch also trains a span head from nothing (SPAN_WEIGHT, its loss beside the logit's): for
-each passage, where the answer starts and ends in it, or that it is not there. How much its best
-span beats "not there" is the decision's third input (benchmarks/README.md, "Ninth round").
-The decision also reads the question features the answer model reads (QUESTION_FEATURES),
-their weights fitted again beside the reader's: the answer model weighed them before any
-reader had read a passage (benchmarks/README.md, "Tenth round").
-
-The join reads what the service reads: the ranker's best READ_DEPTH passages and the
-``retrieval.adapter_reads`` nearest the question moved by the query adapter (``--adapter``,
-the packaged one by default; ``train_adapter.py`` leaves the fold and writers l to n out of its
-training), and fits the weight of their adapted cosine beside the reader's.
+``--join-only`` fits the join again over the weights already in ``--out`` (``--rows FILE``
+keeps the scored rows, so that a further refit takes seconds). ``--writers``, ``--replay``,
+``--removed-weight``, ``--masked``, ``--news``, ``--xquad`` and ``--reorder`` change what the
+epoch reads, each measured in a round of benchmarks/README.md and not adopted; training/README.md
+tells each one's round and what it measured.
 """
 
 from __future__ import annotations
@@ -92,10 +60,12 @@ import fit_join
 import keyed_cache
 import train_reader
 from asked_examples import (
+    FORMAL_QUESTIONS,
     NEWS,
     OFF_TOPIC_QUESTIONS,
     REALISTIC,
     adapted_cosines,
+    formal_examples,
     news_examples,
     off_topic_examples,
     realistic_examples,
@@ -124,9 +94,13 @@ FIT_WRITERS = ("l", "m", *CHECKED_WRITERS)
 #: since the nineteenth round the shipped reader is the twelfth round's trained one more epoch
 #: on them (``--base`` that reader ``--writers`` these), and they leave the report.
 SERVED_WRITERS = tuple(f"p{i}" for i in range(11, 19))
-#: Reported, never fitted: writer N and the blind checks of the fourteenth to twenty-fifth
-#: rounds (less those an epoch trained on).
-REPORT_WRITERS = ("n", *(f"p{i}" for i in range(11, 51)))
+#: The blind checks of the seventeenth to twenty-third rounds (P19 to P40, once they had
+#: served), which the reader never trained on: since the twenty-sixth round they fit the
+#: decision for the tuned articles with FIT_WRITERS, boosted trees needing more rows.
+DECISION_WRITERS = tuple(f"p{i}" for i in range(19, 41))
+#: Reported, never fitted: writer N and the blind checks of the fourteenth to sixteenth and
+#: twenty-fourth to twenty-sixth rounds (less those an epoch trained on).
+REPORT_WRITERS = ("n", *(f"p{i}" for i in [*range(11, 19), *range(41, 54)]))
 #: Pairs from the base reader's training questions mixed in with the seeds' pairs.
 REPLAY = 8000
 #: Pairs the epoch reads from the fourth Reuters batch's training stories (``--news``), beside
@@ -278,7 +252,7 @@ def reported_writers(trained: tuple[str, ...]) -> tuple[str, ...]:
     """REPORT_WRITERS less those the reader trained on: a served check an epoch read is no
     longer a measure of it. A reader trained on a writer that fits the join is refused
     (ValueError): a decision fitted on questions the reader trained on trusts it too much."""
-    overlap = sorted(set(trained) & set(FIT_WRITERS))
+    overlap = sorted(set(trained) & {*FIT_WRITERS, *DECISION_WRITERS})
     if overlap:
         raise ValueError(f"the reader trains on {','.join(overlap)}, which fit the join")
     return tuple(w for w in REPORT_WRITERS if w not in trained)
@@ -373,6 +347,8 @@ def main(argv: list[str] | None = None) -> int:
     seeds = realistic_examples(args.work)
     news = news_examples(args.work)
     fitting = as_written([e for e in seeds if writer(e) in FIT_WRITERS])
+    deciding = as_written([e for e in seeds if writer(e) in DECISION_WRITERS])
+    deciding += as_written(formal_examples(args.work))
     reported = as_written([e for e in seeds if writer(e) in report_writers])
     spec = replace(base, span=SPAN_WEIGHT > 0, max_span=train_reader.MAX_SPAN)
     weights = args.out / WEIGHTS_FILE
@@ -411,6 +387,7 @@ def main(argv: list[str] | None = None) -> int:
     ]
     groups = {
         "fitted": fitting,
+        "decided": deciding,
         "folded": fold,
         "off_fit": [e for e in off_topic if not e.test],
         "reported": reported
@@ -418,7 +395,7 @@ def main(argv: list[str] | None = None) -> int:
         + [e for e in off_topic if e.test]
         + [e for e in news if e.test][:REPORT_LIMIT],
     }
-    sources = [weights, args.adapter, REALISTIC, OFF_TOPIC_QUESTIONS, NEWS]
+    sources = [weights, args.adapter, REALISTIC, OFF_TOPIC_QUESTIONS, NEWS, FORMAL_QUESTIONS]
     reading = "torch" if args.join_on_torch else "int8 export"
     read = scored_rows(args.rows, sources, reading, groups, scored)
     fitted, folded = read["fitted"], read["folded"]
@@ -427,7 +404,7 @@ def main(argv: list[str] | None = None) -> int:
     weight, adapter_weight = fit_join.fit_order(joined, order)
     tuned = tuned_articles(seeds, lineage)
     answer, answer_tuned = fit_join.fit_decisions(
-        joined, tuned, (weight, adapter_weight), args.span_fits
+        joined, tuned, (weight, adapter_weight), args.span_fits, fitted + read["decided"]
     )
     topic_rows = fitted + folded + read["off_fit"]
     topic = fit_join.fit_topic(topic_rows, answer.names, (weight, adapter_weight))
@@ -453,6 +430,8 @@ def main(argv: list[str] | None = None) -> int:
         "writers": {
             "train": trained,
             "fit": FIT_WRITERS,
+            "decide": DECISION_WRITERS,
+            "decide_written": str(FORMAL_QUESTIONS.relative_to(ROOT)),
             "report": report_writers,
         },
         "join": {
@@ -462,6 +441,9 @@ def main(argv: list[str] | None = None) -> int:
             "on": reading,
             "inputs": "passages and span fits" if args.span_fits else "passages",
             "tuned_articles": len(spec.tuned_articles),
+            "tuned_decision": None
+            if answer_tuned is None
+            else {**fit_join.TREES, "rising": sorted(fit_join.RISING)},
         },
         "topic": {
             "off_topic_rows": sum(r["set"].startswith(fit_join.OFF_TOPIC) for r in topic_rows),

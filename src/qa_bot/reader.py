@@ -34,6 +34,7 @@ from qa_bot.features import QUESTION_FEATURES
 from qa_bot.onnx_embedding import INT8_RECIPE, cpu_session
 from qa_bot.ranker import LinearModel
 from qa_bot.reader_spans import SPAN_FIT_INPUTS, read_spans
+from qa_bot.trees import DecisionModel, decision_from_json
 
 if TYPE_CHECKING:
     import onnxruntime
@@ -109,7 +110,9 @@ class ReaderSpec:
     all come from ``tuned_articles``, the articles whose people's questions the reader was
     tuned on (their ``ArticleMeta.content_hash``). The reader is far surer there, of what a
     passage holds and of what it lacks, than on articles it never read; one decision fitted
-    over both had to trust it as little on the first as on the second.
+    over both had to trust it as little on the first as on the second. It is a logistic
+    regression or, as shipped, boosted trees (:class:`qa_bot.trees.BoostedTrees`), fitted on
+    the many more people's questions asked of those articles than of any other.
 
     A reader with ``span`` also marks where the answer starts and ends in each passage (or
     that it is not there: the first token, as in SQuAD 2.0 readers); how much its best span of
@@ -127,7 +130,7 @@ class ReaderSpec:
     span: bool = False
     max_span: int = 30
     topic: LinearModel | None = None
-    answer_tuned: LinearModel | None = None
+    answer_tuned: DecisionModel | None = None
     tuned_articles: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
@@ -172,7 +175,7 @@ class ReaderSpec:
             bool(data.get("span", False)),
             int(data.get("max_span", 30)),
             LinearModel.from_json(data["topic"]) if "topic" in data else None,
-            LinearModel.from_json(data["answer_tuned"]) if "answer_tuned" in data else None,
+            decision_from_json(data["answer_tuned"]) if "answer_tuned" in data else None,
             frozenset(map(str, data.get("tuned_articles", ()))),
         )
 
@@ -193,7 +196,7 @@ class ReaderSpec:
         decision of their own: a mixed reading is weighed as the articles it never read."""
         return self.answer_tuned is not None and reading.all_tuned
 
-    def decision_for(self, reading: Reading) -> LinearModel:
+    def decision_for(self, reading: Reading) -> DecisionModel:
         """The decision that weighs ``reading``: ``answer_tuned`` on the tuned articles."""
         if self.answer_tuned is not None and self.tuned_reading(reading):
             return self.answer_tuned
