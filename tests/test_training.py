@@ -550,6 +550,8 @@ def test_the_written_formal_questions_quote_the_seeds_they_name() -> None:
         assert held == list(q.docs), q.id
         for a in q.answers:
             exact = any(a in texts[d] for d in q.docs)
-            assert exact or any(a.replace(" ", "\u00a0") in texts[d] for d in q.docs) or any(
-                b != a and b.replace("\u00a0", " ") == a for b in q.answers
+            assert (
+                exact
+                or any(a.replace(" ", "\u00a0") in texts[d] for d in q.docs)
+                or any(b != a and b.replace("\u00a0", " ") == a for b in q.answers)
             ), (q.id, a)
