@@ -433,7 +433,22 @@ def test_new_question_is_not_polluted_by_the_old_one(
     [
         ("was the agreement described as balanced?", "who said so", "Ryabkov"),
         ("what was described as barbarism", "whose words are those?", "Samantha Power"),
-        ("what did russia say about the convoy accusations", "who said that?", "Konashenkov"),
+        (
+            "what did the russian defense ministry say about the convoy attack",
+            "who said that?",
+            "Konashenkov",
+        ),
+        pytest.param(
+            "what did russia say about the convoy accusations",
+            "who said that?",
+            "Konashenkov",
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="the first question is declined since the twenty-sixth round: the reader "
+                "finds no answer span for a question this broad, and the boosted decision for "
+                "the seeds trusts it more (benchmarks/README.md, 'Twenty-sixth round')",
+            ),
+        ),
     ],
 )
 def test_who_said_that_names_the_speaker_of_the_previous_quote(

@@ -66,6 +66,7 @@ LAYERS: list[tuple[str, set[str]]] = [
             "query",
             "features",
             "ranker",
+            "trees",
             "reader",
             "reader_spans",
             "reader_export",
