@@ -45,9 +45,8 @@ MIN_TUNED_ROWS = 100
 #: "Twenty-sixth round").
 TREES = {"max_iter": 200, "learning_rate": 0.05, "max_leaf_nodes": 15, "l2_regularization": 1.0}
 #: The inputs that say the passages answer (the reader's, the ranker's and the adapted
-#: cosine's): the trees' probability may only rise with each, as the logistic decision's
-#: positive weights had it; a region of the rows where a surer reader meant "declined" is a
-#: quirk of those rows, not something to learn.
+#: cosine's): the trees' probability may only rise with each. A region of the rows where a
+#: surer reader or ranker meant "declined" is a quirk of those rows, not something to learn.
 RISING = frozenset(
     {"answer_logit", "reader_best", "span_best", "reader_first", "span_first", "ranker_best"}
     | {"top_logit", "near_best"}
