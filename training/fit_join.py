@@ -205,7 +205,7 @@ def trees_of(model, names: tuple[str, ...]) -> BoostedTrees:
         leaf = nodes["is_leaf"].astype(bool)
         own = np.arange(len(nodes)) + start
         feature += np.where(leaf, 0, nodes["feature_idx"]).tolist()
-        threshold += np.where(leaf, np.inf, nodes["num_threshold"]).tolist()
+        threshold += np.where(leaf, 0.0, nodes["num_threshold"]).tolist()  # read by no row
         missing += nodes["missing_go_to_left"].astype(bool).tolist()
         left += np.where(leaf, own, nodes["left"].astype(np.int64) + start).tolist()
         right += np.where(leaf, own, nodes["right"].astype(np.int64) + start).tolist()
