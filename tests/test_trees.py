@@ -30,7 +30,6 @@ def _trees() -> BoostedTrees:
         left=np.array([1, 1, 3, 3, 4, 5]),
         right=np.array([2, 1, 4, 3, 4, 5]),
         value=np.array([0.0, -1.0, 0.0, 1.0, 3.0, 0.5]),
-        depth=2,
     )
 
 
@@ -70,6 +69,7 @@ def test_trees_keep_in_json_and_a_linear_decision_names_no_kind() -> None:
         {"roots": [0, -1]},
         {"feature": [0, 0, 2, 0, 0, 0]},  # an input the decision does not read
         {"value": [0.0, -1.0, 0.0]},  # fewer values than nodes
+        {"left": [1, 1, 0, 3, 4, 5]},  # a walk back to the root never ends on a leaf
     ],
 )
 def test_trees_whose_nodes_do_not_fit_are_refused(broken: dict) -> None:

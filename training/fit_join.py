@@ -196,7 +196,6 @@ def trees_of(model, names: tuple[str, ...]) -> BoostedTrees:
     version is pinned in constraints.txt, and a test checks that the flat trees give the
     classifier's own decision function."""
     roots, feature, threshold, missing, left, right, value = [], [], [], [], [], [], []
-    depth = 0
     for (predictor,) in model._predictors:
         nodes, start = predictor.nodes, len(feature)
         if np.any(nodes["is_categorical"]):
@@ -210,7 +209,6 @@ def trees_of(model, names: tuple[str, ...]) -> BoostedTrees:
         left += np.where(leaf, own, nodes["left"].astype(np.int64) + start).tolist()
         right += np.where(leaf, own, nodes["right"].astype(np.int64) + start).tolist()
         value += np.where(leaf, nodes["value"], 0.0).tolist()
-        depth = max(depth, int(nodes["depth"].max()))
     return BoostedTrees(
         names,
         float(np.ravel(model._baseline_prediction)[0]),
@@ -221,7 +219,6 @@ def trees_of(model, names: tuple[str, ...]) -> BoostedTrees:
         np.array(left),
         np.array(right),
         np.array(value),
-        depth,
     )
 
 

@@ -11,6 +11,7 @@ scikit-learn, and a row is decided in a few array steps however many trees there
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,7 +30,8 @@ class BoostedTrees:
     The nodes of every tree are stored in one set of arrays; ``roots`` are the trees' first
     nodes. A split node sends a row left when its input ``feature`` is at most ``threshold``
     (a missing input, NaN, goes where ``missing_left`` says); a leaf points to itself on both
-    sides, so that walking ``depth`` steps from every root ends on each tree's leaf.
+    sides, so that walking ``depth`` steps (the deepest leaf's, found from the nodes) from
+    every root ends on each tree's leaf.
     """
 
     names: tuple[str, ...]
@@ -41,7 +43,6 @@ class BoostedTrees:
     left: np.ndarray
     right: np.ndarray
     value: np.ndarray
-    depth: int
 
     def __post_init__(self) -> None:
         nodes = len(self.feature)
@@ -50,14 +51,27 @@ class BoostedTrees:
         }
         inside = all(np.all((a >= 0) & (a < nodes)) for a in (self.roots, self.left, self.right))
         reads = np.all((self.feature >= 0) & (self.feature < len(self.names)))
-        if sizes != {nodes} or not inside or not reads or self.depth < 0:
+        if sizes != {nodes} or not inside or not reads or self.depth is None:
             raise ValueError("the trees' nodes do not fit together")
+
+    @functools.cached_property
+    def depth(self) -> int | None:
+        """Steps from the roots to the deepest leaf; None when a walk never ends on a leaf (a
+        cycle through split nodes)."""
+        leaf = (self.left == np.arange(len(self.left))) & (self.right == np.arange(len(self.right)))
+        at, steps = np.unique(self.roots), 0
+        while not leaf[at].all():
+            split = at[~leaf[at]]
+            at, steps = np.unique(np.concatenate([self.left[split], self.right[split]])), steps + 1
+            if steps > len(self.left):
+                return None
+        return steps
 
     def logits(self, rows: np.ndarray) -> np.ndarray:
         x = np.atleast_2d(np.asarray(rows, dtype=np.float64))
         node = np.broadcast_to(self.roots, (len(x), len(self.roots))).copy()
         at = np.arange(len(x))[:, None]
-        for _ in range(self.depth):
+        for _ in range(self.depth or 0):
             seen = x[at, self.feature[node]]
             go_left = np.where(
                 np.isnan(seen), self.missing_left[node], seen <= self.threshold[node]
@@ -70,7 +84,6 @@ class BoostedTrees:
             "kind": KIND,
             "names": list(self.names),
             "baseline": float(self.baseline),
-            "depth": int(self.depth),
             "roots": self.roots.tolist(),
             "feature": self.feature.tolist(),
             "threshold": [float(t) for t in self.threshold],
@@ -95,7 +108,6 @@ class BoostedTrees:
             ints("left"),
             ints("right"),
             np.asarray(data["value"], dtype=np.float64),
-            int(data["depth"]),
         )
 
 
