@@ -9,8 +9,9 @@ the join's choice of the order's weights, which the shipped reader holds rather 
 from __future__ import annotations
 
 import json
+import pickle
 import sys
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -314,20 +315,22 @@ def test_flat_trees_give_what_the_classifier_that_fitted_them_gives() -> None:
     np.testing.assert_array_equal(again.logits(rows), trees.logits(rows))
 
 
-def test_scored_rows_are_kept_for_the_same_inputs_only(tmp_path: Path) -> None:
+def test_scored_rows_are_kept_per_group_for_the_same_inputs_only(tmp_path: Path) -> None:
     import tune_reader
 
+    @dataclass(frozen=True)
     class Question:
-        def __init__(self, id_: str) -> None:
-            self.id = id_
+        id: str
+        question: str = "asked"
 
+    @dataclass(frozen=True)
     class Item:
-        def __init__(self, id_: str) -> None:
-            self.question = Question(id_)
+        question: Question
 
     weights = tmp_path / "weights.npz"
     weights.write_bytes(b"one")
-    groups = {"fitted": [Item("a-1"), Item("a-2")], "reported": [Item("n-1")]}
+    groups = {"fitted": [Item(Question("a-1")), Item(Question("a-2"))]}
+    groups["reported"] = [Item(Question("n-1"))]
     calls: list[int] = []
 
     def scored(items: list) -> list[dict]:
@@ -342,11 +345,20 @@ def test_scored_rows_are_kept_for_the_same_inputs_only(tmp_path: Path) -> None:
     weights.write_bytes(b"two")  # other weights: their rows are scored afresh
     tune_reader.scored_rows(cache, [weights], "int8", groups, scored)
     assert calls == [2, 1, 2, 1]
-    tune_reader.scored_rows(cache, [weights], "int8", {"fitted": groups["fitted"]}, scored)
-    assert calls == [2, 1, 2, 1, 2]  # other questions too
-    tune_reader.scored_rows(cache, [weights], "torch", {"fitted": groups["fitted"]}, scored)
-    assert calls == [2, 1, 2, 1, 2, 2]  # the same questions read by the torch module
+    grown = {**groups, "reported": [*groups["reported"], Item(Question("n-2"))]}
+    assert tune_reader.scored_rows(cache, [weights], "int8", grown, scored)["reported"][1] == {
+        "id": "n-2"
+    }
+    assert calls == [2, 1, 2, 1, 2]  # only the group a question joined
+    edited = {**grown, "fitted": [Item(Question("a-1", "asked again")), groups["fitted"][1]]}
+    tune_reader.scored_rows(cache, [weights], "int8", edited, scored)
+    assert calls == [2, 1, 2, 1, 2, 2]  # a question's words changed
+    tune_reader.scored_rows(cache, [weights], "torch", {"fitted": edited["fitted"]}, scored)
+    assert calls[-1:] == [2]  # the same questions read by the torch module
     tune_reader.scored_rows(None, [weights], "int8", groups, scored)
+    assert calls[-2:] == [2, 1]
+    cache.write_bytes(pickle.dumps({"key": "k", "rows": {}}))  # the layout of before
+    tune_reader.scored_rows(cache, [weights], "int8", groups, scored)
     assert calls[-2:] == [2, 1]
 
 
@@ -528,17 +540,17 @@ def test_the_fourth_batch_quotes_its_stories_seven_questions_a_writer() -> None:
             assert r["answers"] and all(a in story for a in r["answers"]), r["id"]
 
 
-def test_the_written_formal_questions_quote_the_seeds_they_name() -> None:
-    """The formal questions the decision for the tuned articles is fitted on: each answer is
+def test_the_questions_written_for_the_decision_quote_the_seeds_they_name() -> None:
+    """The questions the decision for the tuned articles is fitted on: each answer is
     in a seed its row names, verbatim (a normal-space copy of a span that crosses a
     non-breaking space only beside the exact one), and the unanswerable ones name none."""
-    from asked_examples import FORMAL_QUESTIONS
+    from asked_examples import DECISION_QUESTIONS
 
     from qa_bot.evaluation import load_questions
 
     seeds = Path(__file__).resolve().parents[1] / "seeds"
     texts = {p.name[:3]: p.read_text(encoding="utf-8") for p in seeds.glob("*.txt")}
-    questions = load_questions(FORMAL_QUESTIONS)
+    questions = load_questions(DECISION_QUESTIONS)
     assert len({q.id for q in questions}) == len(questions) == 240
     assert {q.set_id for q in questions} == {"fa", "fb"}
     assert sum(q.unanswerable for q in questions) == 60

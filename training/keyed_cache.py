@@ -40,3 +40,27 @@ def keyed(path: Path | None, key: str, make: Callable[[], T]) -> T:
     if path is not None:
         path.write_bytes(pickle.dumps({"key": key, "rows": rows}))
     return rows
+
+
+def keyed_groups(path: Path | None, keys: dict[str, str], make: Callable[[str], T]) -> dict[str, T]:
+    """Each group's rows: those ``path`` holds under the group's key in ``keys``, else
+    ``make(name)``, written back to ``path`` (when given) as soon as it is made. A question
+    added to one group asks that group again, not every group."""
+    held: dict[str, tuple[str, T]] = {}
+    if path is not None and path.is_file():
+        stored = pickle.loads(path.read_bytes())
+        if isinstance(stored, dict) and "groups" in stored:
+            held = stored["groups"]
+        else:
+            print(f"{path} holds rows in another layout: making them again", file=sys.stderr)
+    groups: dict[str, T] = {}
+    for name, key in keys.items():
+        if name in held and held[name][0] == key:
+            print(f"rows of {name} read from {path}", file=sys.stderr)
+            groups[name] = held[name][1]
+            continue
+        groups[name] = make(name)
+        if path is not None:
+            held[name] = (key, groups[name])
+            path.write_bytes(pickle.dumps({"groups": held}))
+    return groups

@@ -42,6 +42,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import asked_examples
 import train_ranker
 import train_reader
 import tune_reader
@@ -130,7 +131,7 @@ def collect(work: Path, shared: Path, rng: random.Random) -> tuple[list[Asked], 
     data += asked(
         seeds, "seeds", load_questions(ROOT / "tests/heldout_questions.jsonl"), lambda q: True, rng
     )
-    realistic = load_questions(tune_reader.REALISTIC)
+    realistic = load_questions(asked_examples.REALISTIC)
     writers = tune_reader.ADAPTER_WRITERS + REPORT_WRITERS
     chosen = [q for q in realistic if q.set_id in writers]
     data += asked(seeds, "realistic", chosen, lambda q: q.set_id in REPORT_WRITERS, rng)

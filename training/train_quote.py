@@ -45,6 +45,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import asked_examples
 import keyed_cache
 import train_ranker
 import train_reader
@@ -153,7 +154,7 @@ def collect(args: argparse.Namespace) -> list[QuoteRow]:
     """Every question this script fits on or reports, asked as served; with ``--reuse``, read
     back from ``--work`` when asked of the same served path (packaged ranker and adapter, the
     reader named), question files and writers."""
-    realistic_file = tune_reader.REALISTIC
+    realistic_file = asked_examples.REALISTIC
     trained, reported = quoted_writers(args.reader)
     xquad_file = args.shared / "external/xquad_en/questions_dev.jsonl"
     files = [

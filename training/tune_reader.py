@@ -24,8 +24,8 @@ Split, by writer (the set id that starts a question's id in ``tests/realistic_qu
   and the question features (``reader.DECISION_INPUTS``);
 * since the twenty-sixth round the decision for the articles the reader was tuned on
   (``ReaderSpec.answer_tuned``, the seeds: ``tuned_articles``), fitted apart since the
-  twenty-fifth, is boosted trees fitted on FIT_WRITERS, DECISION_WRITERS and the formal
-  questions written for it (FORMAL_QUESTIONS);
+  twenty-fifth, is boosted trees fitted on FIT_WRITERS, DECISION_WRITERS and the
+  questions written for it (DECISION_QUESTIONS);
 * REPORT_WRITERS (less those an epoch trained on), the learned ranker's held-out XQuAD and
   Reuters questions and one written off-topic question in five are only reported.
 
@@ -60,12 +60,10 @@ import fit_join
 import keyed_cache
 import train_reader
 from asked_examples import (
-    FORMAL_QUESTIONS,
-    NEWS,
+    DECISION_QUESTIONS,
     OFF_TOPIC_QUESTIONS,
-    REALISTIC,
     adapted_cosines,
-    formal_examples,
+    decision_examples,
     news_examples,
     off_topic_examples,
     realistic_examples,
@@ -162,19 +160,16 @@ def scored_rows(
     scored: Callable[[list[Example]], list[dict]],
 ) -> dict[str, list[dict]]:
     """Each group's scored rows (``train_reader.scored``): read from ``path`` when it holds
-    those of the same ``inputs`` (weights, adapter, question files), ``reading`` (what read the
-    passages: the int8 export or the torch module) and groups, else scored (and written to
-    ``path`` when given). Reading every passage takes minutes; a refit of the
-    join over the same reading takes seconds. The code that reads passages is not in the key:
-    delete the file when it changes."""
-    parts = [reading] + [
-        name + "".join(e.question.id for e in items) for name, items in sorted(groups.items())
-    ]
-    return keyed_cache.keyed(
-        path,
-        keyed_cache.digest(inputs, parts),
-        lambda: {name: scored(items) for name, items in groups.items()},
-    )
+    that group's rows of the same ``inputs`` (weights, adapter), ``reading`` (what read the
+    passages: the int8 export or the torch module) and questions, else scored (and written to
+    ``path`` when given). Reading every passage takes minutes; a refit of the join over the
+    same reading takes seconds, and questions added to one group re-read that group only. The
+    code that reads passages is not in the key: delete the file when it changes."""
+    keys = {
+        name: keyed_cache.digest(inputs, [reading, name, *(repr(e.question) for e in items)])
+        for name, items in groups.items()
+    }
+    return keyed_cache.keyed_groups(path, keys, lambda name: scored(groups[name]))
 
 
 def epoch_pairs(
@@ -348,7 +343,7 @@ def main(argv: list[str] | None = None) -> int:
     news = news_examples(args.work)
     fitting = as_written([e for e in seeds if writer(e) in FIT_WRITERS])
     deciding = as_written([e for e in seeds if writer(e) in DECISION_WRITERS])
-    deciding += as_written(formal_examples(args.work))
+    deciding += as_written(decision_examples(args.work))
     reported = as_written([e for e in seeds if writer(e) in report_writers])
     spec = replace(base, span=SPAN_WEIGHT > 0, max_span=train_reader.MAX_SPAN)
     weights = args.out / WEIGHTS_FILE
@@ -395,9 +390,8 @@ def main(argv: list[str] | None = None) -> int:
         + [e for e in off_topic if e.test]
         + [e for e in news if e.test][:REPORT_LIMIT],
     }
-    sources = [weights, args.adapter, REALISTIC, OFF_TOPIC_QUESTIONS, NEWS, FORMAL_QUESTIONS]
     reading = "torch" if args.join_on_torch else "int8 export"
-    read = scored_rows(args.rows, sources, reading, groups, scored)
+    read = scored_rows(args.rows, [weights, args.adapter], reading, groups, scored)
     fitted, folded = read["fitted"], read["folded"]
     joined = fitted * SEEDS_FIT_WEIGHT + folded
     order = None if args.fit_order else ORDER
@@ -431,7 +425,7 @@ def main(argv: list[str] | None = None) -> int:
             "train": trained,
             "fit": FIT_WRITERS,
             "decide": DECISION_WRITERS,
-            "decide_written": str(FORMAL_QUESTIONS.relative_to(ROOT)),
+            "decide_written": str(DECISION_QUESTIONS.relative_to(ROOT)),
             "report": report_writers,
         },
         "join": {
