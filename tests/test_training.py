@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import pickle
 import sys
+from collections import Counter
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -21,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "training"))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "training" / "data"))
 
 import fit_join
+import reader_record
 import select_stories
 import train_reader
 
@@ -388,11 +390,11 @@ def test_the_writers_a_reader_trained_on_are_read_back_through_its_bases() -> No
         "writers": {"train": ["p11", "p12"]},
         "base": {"writers": {"train": ["c", "p11"]}, "base": {"script": "train_reader.py"}},
     }
-    assert tune_reader.trained_writers(record) == ("p11", "p12", "c")
-    assert tune_reader.trained_writers({"script": "train_reader.py"}) == ()
+    assert reader_record.trained_writers(record) == ("p11", "p12", "c")
+    assert reader_record.trained_writers({"script": "train_reader.py"}) == ()
     # The shipped reader: its second epoch's served checks and its first epoch's writers, the
     # writers the quote model is fitted on beside its own (training/train_quote.py).
-    shipped = tune_reader.trained_writers(load_spec(PACKAGED_READER).provenance)
+    shipped = reader_record.trained_writers(load_spec(PACKAGED_READER).provenance)
     assert set(shipped) == set(tune_reader.SERVED_WRITERS) | set(tune_reader.TRAIN_WRITERS)
 
 
@@ -540,20 +542,34 @@ def test_the_fourth_batch_quotes_its_stories_seven_questions_a_writer() -> None:
             assert r["answers"] and all(a in story for a in r["answers"]), r["id"]
 
 
-def test_the_questions_written_for_the_decision_quote_the_seeds_they_name() -> None:
-    """The questions the decision for the tuned articles is fitted on: each answer is
-    in a seed its row names, verbatim (a normal-space copy of a span that crosses a
-    non-breaking space only beside the exact one), and the unanswerable ones name none."""
-    from asked_examples import DECISION_QUESTIONS
+@pytest.mark.parametrize(
+    ("name", "writers", "unanswerable"),
+    [
+        ("FORMAL_QUESTIONS", {"fa": 120, "fb": 120}, 60),
+        (
+            "WRITTEN_QUESTIONS",
+            {**{f"f{c}": 120 for c in "cdef"}, **{f"t{c}": 100 for c in "abcdefghijklmnopqr"}},
+            4 * 30 + 18 * 33,
+        ),
+    ],
+)
+def test_the_questions_written_for_the_decision_quote_the_seeds_they_name(
+    name: str, writers: dict[str, int], unanswerable: int
+) -> None:
+    """The questions the decision for the tuned articles is fitted on (the written ones with
+    ``--written``): each answer is in a seed its row names, verbatim (a normal-space copy of a
+    span that crosses a non-breaking space only beside the exact one), and the unanswerable
+    ones name none."""
+    import asked_examples
 
     from qa_bot.evaluation import load_questions
 
+    questions = load_questions(getattr(asked_examples, name))
+    assert len({q.id for q in questions}) == len(questions)
+    assert Counter(q.set_id for q in questions) == writers
+    assert sum(q.unanswerable for q in questions) == unanswerable
     seeds = Path(__file__).resolve().parents[1] / "seeds"
     texts = {p.name[:3]: p.read_text(encoding="utf-8") for p in seeds.glob("*.txt")}
-    questions = load_questions(DECISION_QUESTIONS)
-    assert len({q.id for q in questions}) == len(questions) == 240
-    assert {q.set_id for q in questions} == {"fa", "fb"}
-    assert sum(q.unanswerable for q in questions) == 60
     for q in questions:
         if q.unanswerable:
             assert not q.answers and not q.docs, q.id
@@ -567,3 +583,28 @@ def test_the_questions_written_for_the_decision_quote_the_seeds_they_name() -> N
                 or any(a.replace(" ", "\u00a0") in texts[d] for d in q.docs)
                 or any(b != a and b.replace("\u00a0", " ") == a for b in q.answers)
             ), (q.id, a)
+
+
+def test_refits_leave_the_chain_of_what_made_the_weights() -> None:
+    """A --join-only refit writes its weights' epoch record again: records in a row with the
+    same epoch are one epoch, refitted, and leave the chain; another epoch, or a record
+    before EPOCH_RECORD named a key, stays; the writers trained on are the same."""
+
+    first = {"script": "train_reader.py", "seed": 7}
+    epoch_a = {"script": "tune_reader.py", "writers": {"train": ["c"]}, "pairs": 9, "base": first}
+    refit_a = {**epoch_a, "join": "again", "base": epoch_a}
+    epoch_b = {**epoch_a, "writers": {"train": ["p11"]}, "pairs": 5, "base": refit_a}
+    record = {
+        **epoch_b,
+        **reader_record.EPOCH_RECORD,
+        "pairs": 5,
+        "base": {**epoch_b, "base": epoch_b},
+    }
+    chain = reader_record.epoch_chain(record)
+    assert chain["base"] == {**epoch_a, "join": "again", "base": first}
+    assert (
+        reader_record.trained_writers(chain)
+        == reader_record.trained_writers(record)
+        == ("p11", "c")
+    )
+    assert reader_record.epoch_chain(first) == first and reader_record.epoch_chain(None) is None

@@ -33,10 +33,13 @@ NEWS_SET = "reuters4"
 OFF_TOPIC_QUESTIONS = ROOT / "training" / "data" / "offtopic_questions.jsonl"
 #: The set name of the written off-topic questions (reported apart from train_ranker's).
 WRITTEN_OFF_TOPIC = fit_join.OFF_TOPIC + "-written"
-#: Questions over the seeds, answerable and not, written blind for the decision for the
-#: articles the reader was tuned on and never a blind check: formal ones (writers fa to fd;
-#: people's sets hold few questions worded in full) and people's (ta to td).
-DECISION_QUESTIONS = ROOT / "training" / "data" / "decision_questions.jsonl"
+#: Formal questions over the seeds, answerable and not, written blind for the decision for the
+#: articles the reader was tuned on: people's sets hold few questions worded in full.
+FORMAL_QUESTIONS = ROOT / "training" / "data" / "formal_questions.jsonl"
+#: More questions over the seeds written blind for that decision, never a blind check: formal
+#: ones (writers fc to ff) and people's (ta to tr, in the blind checks' mix of kinds);
+#: ``tune_reader.py --written`` fits the decision on them too (measured, not adopted).
+WRITTEN_QUESTIONS = ROOT / "training" / "data" / "written_questions.jsonl"
 
 
 def realistic_examples(work: Path) -> list[Example]:
@@ -54,10 +57,16 @@ def off_topic_examples(work: Path) -> list[Example]:
     )
 
 
-def decision_examples(work: Path) -> list[Example]:
-    """The questions written for the decision asked of the seeds, ranked and featurised (cached
-    by the file's content); all of them fit the decision, none is reported."""
-    return asked_examples(work, DECISION_QUESTIONS, "decision-written", lambda q: False, "decision")
+def formal_examples(work: Path) -> list[Example]:
+    """The written formal questions asked of the seeds, ranked and featurised (cached by the
+    file's content); all of them fit the decision, none is reported."""
+    return asked_examples(work, FORMAL_QUESTIONS, "formal-written", lambda q: False, "formal")
+
+
+def written_examples(work: Path) -> list[Example]:
+    """WRITTEN_QUESTIONS asked of the seeds, ranked and featurised (cached by the file's
+    content); with ``--written`` all of them fit the decision, none is reported."""
+    return asked_examples(work, WRITTEN_QUESTIONS, "written", lambda q: False, "written")
 
 
 def news_examples(work: Path) -> list[Example]:

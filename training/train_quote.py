@@ -8,7 +8,7 @@ the best passage, each sentence a first quote may hold becomes a row of
 logistic regression is fitted on every training question:
 
 * the seeds' realistic questions of :data:`FIT_WRITERS` and of the writers the reader trained
-  on (``tune_reader.trained_writers``, read from its record);
+  on (``reader_record.trained_writers``, read from its record);
 * XQuAD and Reuters (first and third batch) training questions of the reader's combination
   fold (``train_reader.in_fold``), which it never trained on.
 
@@ -47,6 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import asked_examples
 import keyed_cache
+import reader_record
 import train_ranker
 import train_reader
 import tune_reader
@@ -182,7 +183,7 @@ def collect(args: argparse.Namespace) -> list[QuoteRow]:
 def quoted_writers(reader: Path) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """The seeds' writers the reader trained on (fitted beside FIT_WRITERS) and those
     ``tune_reader`` reports for it (only reported), read from the reader's record."""
-    trained = tune_reader.trained_writers(load_spec(reader).provenance)
+    trained = reader_record.trained_writers(load_spec(reader).provenance)
     return trained, tune_reader.reported_writers(trained)
 
 

@@ -24,8 +24,8 @@ Split, by writer (the set id that starts a question's id in ``tests/realistic_qu
   and the question features (``reader.DECISION_INPUTS``);
 * since the twenty-sixth round the decision for the articles the reader was tuned on
   (``ReaderSpec.answer_tuned``, the seeds: ``tuned_articles``), fitted apart since the
-  twenty-fifth, is boosted trees fitted on FIT_WRITERS, DECISION_WRITERS and the
-  questions written for it (DECISION_QUESTIONS);
+  twenty-fifth, is boosted trees fitted on FIT_WRITERS, DECISION_WRITERS and the formal
+  questions written for it (FORMAL_QUESTIONS; ``--written`` adds WRITTEN_QUESTIONS);
 * REPORT_WRITERS (less those an epoch trained on), the learned ranker's held-out XQuAD and
   Reuters questions and one written off-topic question in five are only reported.
 
@@ -37,10 +37,11 @@ the ``retrieval.adapter_reads`` nearest the question moved by the query adapter 
 as the int8 export serving reads them (``--join-on-torch``: as the torch module does).
 
 ``--join-only`` fits the join again over the weights already in ``--out`` (``--rows FILE``
-keeps the scored rows, so that a further refit takes seconds). ``--writers``, ``--replay``,
+keeps the scored rows, so that a further refit takes seconds). ``--written`` fits the decision
+for the tuned articles on WRITTEN_QUESTIONS too; ``--writers``, ``--replay``,
 ``--removed-weight``, ``--masked``, ``--news``, ``--xquad`` and ``--reorder`` change what the
-epoch reads, each measured in a round of benchmarks/README.md and not adopted; training/README.md
-tells each one's round and what it measured.
+epoch reads; each was measured in a round of benchmarks/README.md and not adopted, and
+training/README.md tells each one's round and what it measured.
 """
 
 from __future__ import annotations
@@ -60,14 +61,17 @@ import fit_join
 import keyed_cache
 import train_reader
 from asked_examples import (
-    DECISION_QUESTIONS,
+    FORMAL_QUESTIONS,
     OFF_TOPIC_QUESTIONS,
+    WRITTEN_QUESTIONS,
     adapted_cosines,
-    decision_examples,
+    formal_examples,
     news_examples,
     off_topic_examples,
     realistic_examples,
+    written_examples,
 )
+from reader_record import EPOCH_RECORD, epoch_chain, trained_writers
 from train_ranker import SEED, Example
 
 from qa_bot.query_adapter import QueryAdapter
@@ -111,17 +115,6 @@ XQUAD_PAIRS = 8000
 #: How much an answer-removed passage's loss counts in the epoch, beside 1 for every other
 #: pair: the on-topic passage that does not answer, what the decision must decline.
 REMOVED_WEIGHT = 1.0
-#: What the record says of the epoch that made the weights, and what a record written before
-#: it said so means (``--join-only`` copies it from the weights' record).
-EPOCH_RECORD = {
-    "pairs": 0,
-    "replay": 0,
-    "removed_weight": 1.0,
-    "masked": False,
-    "news": False,
-    "xquad": 0,
-    "reorder": 0,
-}
 #: Learning rates of the body and the head: lower than the base reader's first epoch.
 RATES = (3e-5, 9e-5)
 #: Held-out questions of the ranker's split read for the report, per set (reading is slow).
@@ -232,17 +225,6 @@ def tuned_articles(seeds: list[Example], lineage: tuple[str, ...]) -> frozenset[
     return frozenset(h.article.content_hash for e in seeds if writer(e) in lineage for h in e.hits)
 
 
-def trained_writers(provenance: dict) -> tuple[str, ...]:
-    """Every writer a reader's epochs trained on, from its record back through its bases'."""
-    found: list[str] = []
-    while isinstance(provenance, dict):
-        writers = provenance.get("writers")
-        train = writers.get("train", ()) if isinstance(writers, dict) else ()
-        found += [w for w in train if w not in found]
-        provenance = provenance.get("base")
-    return tuple(found)
-
-
 def reported_writers(trained: tuple[str, ...]) -> tuple[str, ...]:
     """REPORT_WRITERS less those the reader trained on: a served check an epoch read is no
     longer a measure of it. A reader trained on a writer that fits the join is refused
@@ -303,6 +285,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "epoch's): how far a retrain alone moves the scores",
     )
     parser.add_argument(
+        "--written",
+        action="store_true",
+        help="the decision for the tuned articles is fitted on WRITTEN_QUESTIONS too "
+        "(twenty-seventh round, measured, not adopted)",
+    )
+    parser.add_argument(
         "--span-fits",
         action="store_true",
         help="the decision reads SPAN_FIT_INPUTS too (eighteenth round, measured, not adopted)",
@@ -343,7 +331,9 @@ def main(argv: list[str] | None = None) -> int:
     news = news_examples(args.work)
     fitting = as_written([e for e in seeds if writer(e) in FIT_WRITERS])
     deciding = as_written([e for e in seeds if writer(e) in DECISION_WRITERS])
-    deciding += as_written(decision_examples(args.work))
+    deciding += as_written(formal_examples(args.work))
+    if args.written:
+        deciding += as_written(written_examples(args.work))
     reported = as_written([e for e in seeds if writer(e) in report_writers])
     spec = replace(base, span=SPAN_WEIGHT > 0, max_span=train_reader.MAX_SPAN)
     weights = args.out / WEIGHTS_FILE
@@ -420,12 +410,19 @@ def main(argv: list[str] | None = None) -> int:
     provenance = {
         "script": "training/tune_reader.py",
         "seed": SEED,
-        "base": spec.provenance,
+        # The record of what the weights were trained from: with --join-only, the one the
+        # weights' own record names (this record replaces that one).
+        "base": (epoch_chain(made) or {}).get("base")
+        if args.join_only
+        else epoch_chain(base.provenance),
         "writers": {
             "train": trained,
             "fit": FIT_WRITERS,
             "decide": DECISION_WRITERS,
-            "decide_written": str(DECISION_QUESTIONS.relative_to(ROOT)),
+            "decide_written": [
+                str(path.relative_to(ROOT))
+                for path in (FORMAL_QUESTIONS, *([WRITTEN_QUESTIONS] if args.written else []))
+            ],
             "report": report_writers,
         },
         "join": {
