@@ -170,8 +170,10 @@ def collect(args: argparse.Namespace) -> list[QuoteRow]:
             for name in (*REUTERS_BATCHES, REUTERS_REPORTED)
         ),
     ]
+    if args.written:
+        files.append(asked_examples.WRITTEN_QUESTIONS)
     writers = [",".join(w) for w in (FIT_WRITERS, reported, trained)]
-    key = keyed_cache.digest(files, writers)
+    key = keyed_cache.digest(files, [*writers, f"written={args.written}"])
     cache = args.work / "quote_rows.pkl"
     if not args.reuse:
         cache.unlink(missing_ok=True)
@@ -203,6 +205,9 @@ def _ask_all(
     rows = asked(seeds, "realistic", fitted, lambda q: False)
     rows += asked(seeds, "realistic-trained", trained, lambda q: False)
     rows += asked(seeds, "realistic-report", reported, lambda q: True)
+    if args.written:
+        written = load_questions(asked_examples.WRITTEN_QUESTIONS)
+        rows += asked(seeds, "written", written, lambda q: False)
     rows += asked(
         seeds, "heldout", load_questions(ROOT / "tests/heldout_questions.jsonl"), lambda q: True
     )
@@ -301,6 +306,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--reuse", action="store_true", help="read the rows cached for the same inputs"
+    )
+    parser.add_argument(
+        "--written",
+        action="store_true",
+        help="fit on the questions written for the decision (WRITTEN_QUESTIONS) too",
     )
     args = parser.parse_args(argv)
     prepare_process()
