@@ -608,3 +608,20 @@ def test_refits_leave_the_chain_of_what_made_the_weights() -> None:
         == ("p11", "c")
     )
     assert reader_record.epoch_chain(first) == first and reader_record.epoch_chain(None) is None
+
+
+def test_reader_json_is_written_with_each_list_of_values_on_one_line(tmp_path: Path) -> None:
+    """The spec reads back the same, and a tree's thousands of nodes are one line each, not
+    one line a number."""
+    spec = load_spec(PACKAGED_READER)
+    written = reader_record.write_spec(tmp_path, spec, {"script": "test", "lists": [[1, 2], []]})
+    text = written.read_text(encoding="utf-8")
+    provenance = {"script": "test", "lists": [[1, 2], []]}
+    assert json.loads(text) == replace(spec, provenance=provenance).to_json()
+    again = ReaderSpec.from_json(json.loads(text))
+    assert again.to_json() == replace(spec, provenance=provenance).to_json()
+    assert len(text.splitlines()) < 300
+    assert '  "left": [' in text and any(line.count(",") > 1000 for line in text.splitlines())
+    assert reader_record.spec_text({"a": [{"b": []}], "c": {}}) == (
+        '{\n "a": [\n  {\n   "b": []\n  }\n ],\n "c": {}\n}'
+    )

@@ -38,6 +38,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import fit_join
+import reader_record
 from train_ranker import SEED, Example
 
 from qa_bot.answer_types import asks_person, expected_answer
@@ -46,7 +47,6 @@ from qa_bot.features import question_features
 from qa_bot.ranker import LearnedRanker, LinearModel
 from qa_bot.read_stage import reading_positions
 from qa_bot.reader import (
-    SPEC_FILE,
     WEIGHTS_FILE,
     PassageReader,
     ReaderSpec,
@@ -382,14 +382,6 @@ def scored(
     return rows
 
 
-def write_spec(folder: Path, spec: ReaderSpec, provenance: dict) -> Path:
-    """The reader's spec, with how it was made, written beside its weights; returns its path."""
-    path = folder / SPEC_FILE
-    text = json.dumps(replace(spec, provenance=provenance).to_json(), indent=1) + "\n"
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", type=Path, default=Path("/tmp/qa-train"))
@@ -434,7 +426,8 @@ def main(argv: list[str] | None = None) -> int:
         "fold_questions": len(fold),
         "held_out": held,
     }
-    print(f"wrote {weights} and {write_spec(args.out, spec, provenance)}", file=sys.stderr)
+    written = reader_record.write_spec(args.out, spec, provenance)
+    print(f"wrote {weights} and {written}", file=sys.stderr)
     return 0
 
 

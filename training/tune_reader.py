@@ -71,7 +71,7 @@ from asked_examples import (
     realistic_examples,
     written_examples,
 )
-from reader_record import EPOCH_RECORD, epoch_chain, trained_writers
+from reader_record import EPOCH_RECORD, epoch_chain, trained_writers, write_spec
 from train_ranker import SEED, Example
 
 from qa_bot.query_adapter import QueryAdapter
@@ -449,7 +449,7 @@ def main(argv: list[str] | None = None) -> int:
         **epoch,
         "held_out": report,
     }
-    wrote = [train_reader.write_spec(args.out, spec, provenance)]
+    wrote = [write_spec(args.out, spec, provenance)]
     wrote = wrote if args.join_only else [weights, *wrote]
     print("wrote " + " and ".join(map(str, wrote)), file=sys.stderr)
     return 0
