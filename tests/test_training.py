@@ -625,3 +625,21 @@ def test_reader_json_is_written_with_each_list_of_values_on_one_line(tmp_path: P
     assert reader_record.spec_text({"a": [{"b": []}], "c": {}}) == (
         '{\n "a": [\n  {\n   "b": []\n  }\n ],\n "c": {}\n}'
     )
+
+
+def test_an_epoch_on_written_questions_keeps_them_out_of_the_decision() -> None:
+    """``--writers`` may name writers of the written questions; ``--written`` beside them would
+    fit the decision on questions the reader trained on, and is refused."""
+    import argparse
+
+    import tune_reader
+
+    def args(writers: tuple[str, ...], written: bool = False, join_only: bool = False):
+        return argparse.Namespace(writers=writers, written=written, join_only=join_only)
+
+    seeds = {"p11", "p12", "c"}
+    assert not tune_reader.reads_written(args(("p11", "p12")), seeds)
+    assert tune_reader.reads_written(args(("p11", "ta")), seeds)
+    assert not tune_reader.reads_written(args(("ta",), written=True, join_only=True), seeds)
+    with pytest.raises(ValueError, match="--written"):
+        tune_reader.reads_written(args(("ta",), written=True), seeds)

@@ -225,6 +225,16 @@ def tuned_articles(seeds: list[Example], lineage: tuple[str, ...]) -> frozenset[
     return frozenset(h.article.content_hash for e in seeds if writer(e) in lineage for h in e.hits)
 
 
+def reads_written(args: argparse.Namespace, seed_writers: set[str]) -> bool:
+    """Whether the epoch reads writers of WRITTEN_QUESTIONS (``--writers`` naming sets that
+    are not the seeds' realistic ones). Refused (ValueError) with ``--written``, which would
+    fit the decision on questions the reader trained on."""
+    reads = not args.join_only and not set(args.writers) <= seed_writers
+    if reads and args.written:
+        raise ValueError("--written would fit the decision on questions this epoch reads")
+    return reads
+
+
 def reported_writers(trained: tuple[str, ...]) -> tuple[str, ...]:
     """REPORT_WRITERS less those the reader trained on: a served check an epoch read is no
     longer a measure of it. A reader trained on a writer that fits the join is refused
@@ -247,7 +257,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--writers",
         type=lambda text: tuple(text.split(",")),
         default=TRAIN_WRITERS,
-        help="comma-separated set ids the epoch trains on (default TRAIN_WRITERS)",
+        help="comma-separated set ids the epoch trains on (default TRAIN_WRITERS), of "
+        "tests/realistic_questions.jsonl or WRITTEN_QUESTIONS",
     )
     parser.add_argument("--replay", type=int, default=REPLAY, help="pairs from the base's data")
     parser.add_argument(
@@ -332,14 +343,20 @@ def main(argv: list[str] | None = None) -> int:
     fitting = as_written([e for e in seeds if writer(e) in FIT_WRITERS])
     deciding = as_written([e for e in seeds if writer(e) in DECISION_WRITERS])
     deciding += as_written(formal_examples(args.work))
+    try:
+        epoch_written = reads_written(args, {writer(e) for e in seeds})
+    except ValueError as error:
+        print(error, file=sys.stderr)
+        return 2
+    written = written_examples(args.work) if args.written or epoch_written else []
     if args.written:
-        deciding += as_written(written_examples(args.work))
+        deciding += as_written(written)
     reported = as_written([e for e in seeds if writer(e) in report_writers])
     spec = replace(base, span=SPAN_WEIGHT > 0, max_span=train_reader.MAX_SPAN)
     weights = args.out / WEIGHTS_FILE
     epoch = {key: made.get(key, default) for key, default in EPOCH_RECORD.items()}
     if not args.join_only:
-        pairs, wiki = epoch_pairs(args, seeds, data, news)
+        pairs, wiki = epoch_pairs(args, seeds + written, data, news)
         epoch = {
             "pairs": train_epoch(args, base, pairs),
             "replay": args.replay,
