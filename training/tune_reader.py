@@ -102,7 +102,7 @@ SERVED_WRITERS = tuple(f"p{i}" for i in range(11, 19))
 DECISION_WRITERS = tuple(f"p{i}" for i in range(19, 41))
 #: Reported, never fitted: writer N and the blind checks of the fourteenth to sixteenth and
 #: twenty-fourth to twenty-seventh rounds (less those an epoch trained on).
-REPORT_WRITERS = ("n", *(f"p{i}" for i in [*range(11, 19), *range(41, 58)]))
+REPORT_WRITERS = ("n", *(f"p{i}" for i in [*range(11, 19), *range(41, 59)]))
 #: Pairs from the base reader's training questions mixed in with the seeds' pairs.
 REPLAY = 8000
 #: Pairs the epoch reads from the fourth Reuters batch's training stories (``--news``), beside
