@@ -365,26 +365,26 @@ def test_scored_rows_are_kept_per_group_for_the_same_inputs_only(tmp_path: Path)
 
 
 def test_a_served_check_the_epoch_read_leaves_the_report_and_a_fit_writer_is_refused() -> None:
-    import tune_reader
+    import writers
 
-    shipped = tune_reader.reported_writers(tune_reader.SERVED_WRITERS)
-    assert shipped[0] == "n" and not set(shipped) & set(tune_reader.SERVED_WRITERS)
-    assert set(shipped) | set(tune_reader.SERVED_WRITERS) == set(tune_reader.REPORT_WRITERS)
-    assert tune_reader.reported_writers(tune_reader.TRAIN_WRITERS) == tune_reader.REPORT_WRITERS
+    shipped = writers.reported_writers(writers.SERVED_WRITERS)
+    assert shipped[0] == "n" and not set(shipped) & set(writers.SERVED_WRITERS)
+    assert set(shipped) | set(writers.SERVED_WRITERS) == set(writers.REPORT_WRITERS)
+    assert writers.reported_writers(writers.TRAIN_WRITERS) == writers.REPORT_WRITERS
     with pytest.raises(ValueError, match="l,p3, which fit the join"):
-        tune_reader.reported_writers(("p11", "p3", "l"))
+        writers.reported_writers(("p11", "p3", "l"))
     # Nor may it train on the writers that fit the decision for the tuned articles alone.
     with pytest.raises(ValueError, match="p20, which fit the join"):
-        tune_reader.reported_writers(("p11", "p20"))
-    assert not set(tune_reader.DECISION_WRITERS) & set(tune_reader.REPORT_WRITERS)
+        writers.reported_writers(("p11", "p20"))
+    assert not set(writers.DECISION_WRITERS) & set(writers.REPORT_WRITERS)
     # What ships was trained on the served checks, and reports the rest.
-    writers = load_spec(PACKAGED_READER).provenance["writers"]
-    assert tuple(writers["train"]) == tune_reader.SERVED_WRITERS
-    assert set(writers["report"]) <= set(shipped)
+    record = load_spec(PACKAGED_READER).provenance["writers"]
+    assert tuple(record["train"]) == writers.SERVED_WRITERS
+    assert set(record["report"]) <= set(shipped)
 
 
 def test_the_writers_a_reader_trained_on_are_read_back_through_its_bases() -> None:
-    import tune_reader
+    import writers
 
     record = {
         "writers": {"train": ["p11", "p12"]},
@@ -395,7 +395,7 @@ def test_the_writers_a_reader_trained_on_are_read_back_through_its_bases() -> No
     # The shipped reader: its second epoch's served checks and its first epoch's writers, the
     # writers the quote model is fitted on beside its own (training/train_quote.py).
     shipped = reader_record.trained_writers(load_spec(PACKAGED_READER).provenance)
-    assert set(shipped) == set(tune_reader.SERVED_WRITERS) | set(tune_reader.TRAIN_WRITERS)
+    assert set(shipped) == set(writers.SERVED_WRITERS) | set(writers.TRAIN_WRITERS)
 
 
 def test_a_masked_passage_keeps_the_sentence_and_loses_the_answer() -> None:

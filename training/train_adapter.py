@@ -11,7 +11,7 @@ Questions, each asked as written and as people type it (``train_ranker.typed``):
   split; the same held-out part is reported), without the reader's combination fold
   (``train_reader.in_fold``), where ``tune_reader.py`` fits the adapter's weight;
 - over the seeds: the realistic questions the ninth round's reader trained on
-  (``tune_reader.ADAPTER_WRITERS``; the reader now trains on later sets too). Writers ``l``,
+  (``writers.ADAPTER_WRITERS``; the reader now trains on later sets too). Writers ``l``,
   ``m`` and ``n`` (``m`` and ``l`` fit the join) and ``tests/heldout_questions.jsonl`` (a
   regression set of the seeds) are reported, never trained on.
 
@@ -45,7 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import asked_examples
 import train_ranker
 import train_reader
-import tune_reader
+import writers
 from train_ranker import SEED
 
 from qa_bot.evaluation import EvalQuestion, contains_answer, load_questions
@@ -132,8 +132,8 @@ def collect(work: Path, shared: Path, rng: random.Random) -> tuple[list[Asked], 
         seeds, "seeds", load_questions(ROOT / "tests/heldout_questions.jsonl"), lambda q: True, rng
     )
     realistic = load_questions(asked_examples.REALISTIC)
-    writers = tune_reader.ADAPTER_WRITERS + REPORT_WRITERS
-    chosen = [q for q in realistic if q.set_id in writers]
+    asked_writers = writers.ADAPTER_WRITERS + REPORT_WRITERS
+    chosen = [q for q in realistic if q.set_id in asked_writers]
     data += asked(seeds, "realistic", chosen, lambda q: q.set_id in REPORT_WRITERS, rng)
     return data, Path(seeds.query_embedder.model_id).name
 

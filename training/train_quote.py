@@ -16,7 +16,7 @@ The seeds' questions the reader trained on are fitted too: without them (1,596 q
 instead of 3,091) the held-out sets below fared no better.
 
 Reported, never fitted on: the seeds' realistic questions ``tune_reader`` reports for the
-reader (``tune_reader.reported_writers``), ``tests/heldout_questions.jsonl``, XQuAD and
+reader (``writers.reported_writers``), ``tests/heldout_questions.jsonl``, XQuAD and
 Reuters held-out questions (``train_ranker.xquad_test``, ``reuters_test``) and the whole
 second Reuters batch: the share whose first quote holds a gold answer, by the hand order, by
 the model and by the packaged model.
@@ -50,8 +50,9 @@ import keyed_cache
 import reader_record
 import train_ranker
 import train_reader
-import tune_reader
+import writers
 from train_ranker import SEED
+from writers import FIT_WRITERS
 
 from qa_bot import ranker
 from qa_bot.answer import MAX_SENTENCES, hand_choice, pivot_weights, quote_region
@@ -66,9 +67,6 @@ from qa_bot.settings import PACKAGED_ADAPTER, PACKAGED_READER, load_settings
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "src" / "qa_bot" / "quote_model.json"
 Test = Callable[[EvalQuestion], bool]
-#: The seeds' writers fitted beside the reader's training writers (``tune_reader``'s join
-#: writers of the sixteenth round).
-FIT_WRITERS = ("l", "m", *"rxyz1234", *(f"p{i}" for i in range(1, 9)))
 #: The Reuters question batches fitted (their fold) and reported (their held-out stories).
 REUTERS_BATCHES = ("reuters_questions", "reuters_questions3")
 #: The Reuters question batch only reported.
@@ -172,8 +170,8 @@ def collect(args: argparse.Namespace) -> list[QuoteRow]:
     ]
     if args.written:
         files.append(asked_examples.WRITTEN_QUESTIONS)
-    writers = [",".join(w) for w in (FIT_WRITERS, reported, trained)]
-    key = keyed_cache.digest(files, [*writers, f"written={args.written}"])
+    named = [",".join(w) for w in (FIT_WRITERS, reported, trained)]
+    key = keyed_cache.digest(files, [*named, f"written={args.written}"])
     cache = args.work / "quote_rows.pkl"
     if not args.reuse:
         cache.unlink(missing_ok=True)
@@ -186,7 +184,7 @@ def quoted_writers(reader: Path) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """The seeds' writers the reader trained on (fitted beside FIT_WRITERS) and those
     ``tune_reader`` reports for it (only reported), read from the reader's record."""
     trained = reader_record.trained_writers(load_spec(reader).provenance)
-    return trained, tune_reader.reported_writers(trained)
+    return trained, writers.reported_writers(trained)
 
 
 def _ask_all(

@@ -1,0 +1,62 @@
+"""The split of the seeds' realistic question sets by writer (the set id that starts a
+question's id in ``tests/realistic_questions.jsonl``): which writers train the reader, which fit
+its join and its decision, and which are only reported. ``tune_reader.py`` reads it, and so do
+``train_quote.py`` and ``train_adapter.py``, so that one list says who is held out from what."""
+
+from __future__ import annotations
+
+from train_ranker import Example
+
+#: The writers the query adapter trained on (and the ninth round's reader).
+ADAPTER_WRITERS = tuple("cdefghijkopqstuvw")
+#: The reader trains on those and on the blind checks of the eighth to tenth rounds (sets 5 to
+#: 9, A and B, once they had served): more people's on-topic questions the articles do not answer.
+TRAIN_WRITERS = ADAPTER_WRITERS + tuple("56789ab")
+#: The blind checks of the sixth to thirteenth rounds, once they had served (R, X, Y, Z, 1 to
+#: 4, P1 to P8), which the reader never trained on: since the fifteenth round they fit the
+#: decision with L and M, for more people's on-topic questions the articles do not answer.
+CHECKED_WRITERS = tuple("rxyz1234") + tuple(f"p{i}" for i in range(1, 9))
+FIT_WRITERS = ("l", "m", *CHECKED_WRITERS)
+#: The blind checks of the fourteenth to sixteenth rounds (P11 to P18, once they had served):
+#: since the nineteenth round the shipped reader is the twelfth round's trained one more epoch
+#: on them (``--base`` that reader ``--writers`` these), and they leave the report.
+SERVED_WRITERS = tuple(f"p{i}" for i in range(11, 19))
+#: The blind checks of the seventeenth to twenty-third rounds (P19 to P40, once they had
+#: served), which the reader never trained on: since the twenty-sixth round they fit the
+#: decision for the tuned articles with FIT_WRITERS, boosted trees needing more rows.
+DECISION_WRITERS = tuple(f"p{i}" for i in range(19, 41))
+#: Reported, never fitted: writer N and the blind checks of the fourteenth to sixteenth and
+#: twenty-fourth to twenty-seventh rounds (less those an epoch trained on).
+REPORT_WRITERS = ("n", *(f"p{i}" for i in [*range(11, 19), *range(41, 59)]))
+
+
+def writer(e: Example) -> str:
+    return e.question.set_id
+
+
+def as_written(items: list[Example]) -> list[Example]:
+    """Each question once, as its writer typed it (the typed copy adds nothing to a report)."""
+    seen: set[str] = set()
+    out = []
+    for e in items:
+        if e.question.id not in seen:
+            seen.add(e.question.id)
+            out.append(e)
+    return out
+
+
+def tuned_articles(seeds: list[Example], lineage: tuple[str, ...]) -> frozenset[str]:
+    """The content hashes of the articles whose passages the reader read people's questions
+    over in its epochs (those of the writers in ``lineage``): the decision for them is fitted
+    apart (``fit_join.fit_decisions``)."""
+    return frozenset(h.article.content_hash for e in seeds if writer(e) in lineage for h in e.hits)
+
+
+def reported_writers(trained: tuple[str, ...]) -> tuple[str, ...]:
+    """REPORT_WRITERS less those the reader trained on: a served check an epoch read is no
+    longer a measure of it. A reader trained on a writer that fits the join is refused
+    (ValueError): a decision fitted on questions the reader trained on trusts it too much."""
+    overlap = sorted(set(trained) & {*FIT_WRITERS, *DECISION_WRITERS})
+    if overlap:
+        raise ValueError(f"the reader trains on {','.join(overlap)}, which fit the join")
+    return tuple(w for w in REPORT_WRITERS if w not in trained)
