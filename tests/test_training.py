@@ -643,3 +643,15 @@ def test_an_epoch_on_written_questions_keeps_them_out_of_the_decision() -> None:
     assert not tune_reader.reads_written(args(("ta",), written=True, join_only=True), seeds)
     with pytest.raises(ValueError, match="--written"):
         tune_reader.reads_written(args(("ta",), written=True), seeds)
+
+
+def test_the_ranker_reads_the_seed_sets_it_was_trained_on_and_not_later_blind_checks() -> None:
+    import train_ranker
+
+    from qa_bot.evaluation import load_questions
+
+    read = train_ranker.seed_sets()
+    assert {q.set_id for q in read} == set(train_ranker.SEED_SETS)
+    # The file holds more (blind checks appended once they had served), read by the tests only.
+    everything = load_questions(train_ranker.ROOT / "tests/heldout_questions.jsonl")
+    assert len(read) == 314 < len(everything)

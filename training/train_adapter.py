@@ -12,8 +12,9 @@ Questions, each asked as written and as people type it (``train_ranker.typed``):
   (``train_reader.in_fold``), where ``tune_reader.py`` fits the adapter's weight;
 - over the seeds: the realistic questions the ninth round's reader trained on
   (``writers.ADAPTER_WRITERS``; the reader now trains on later sets too). Writers ``l``,
-  ``m`` and ``n`` (``m`` and ``l`` fit the join) and ``tests/heldout_questions.jsonl`` (a
-  regression set of the seeds) are reported, never trained on.
+  ``m`` and ``n`` (``m`` and ``l`` fit the join) and ``tests/heldout_questions.jsonl``'s sets
+  the ranker trains on (``train_ranker.SEED_SETS``, a regression set of the seeds) are
+  reported, never trained on.
 
 Fixed seed; run from the repository root after ``train_ranker.py`` has built its indexes
 (``--work``), then fit the reader's join with the adapter's passages (``tune_reader.py``
@@ -128,9 +129,7 @@ def collect(work: Path, shared: Path, rng: random.Random) -> tuple[list[Asked], 
             load_questions(ROOT / "training/data" / batch), train_ranker.reuters_test
         )
         data += asked(xr, "reuters", reuters, train_ranker.reuters_test, rng)
-    data += asked(
-        seeds, "seeds", load_questions(ROOT / "tests/heldout_questions.jsonl"), lambda q: True, rng
-    )
+    data += asked(seeds, "seeds", train_ranker.seed_sets(), lambda q: True, rng)
     realistic = load_questions(asked_examples.REALISTIC)
     asked_writers = writers.ADAPTER_WRITERS + REPORT_WRITERS
     chosen = [q for q in realistic if q.set_id in asked_writers]

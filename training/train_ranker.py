@@ -13,7 +13,7 @@ Data (see training/README.md):
   a quarter of them on-topic questions the story does not answer, and over 300 more
   (``training/data/reuters_questions3.jsonl``, two in seven of them unanswerable), over the same
   index;
-* the seeds' visible question sets (``tests/heldout_questions.jsonl``,
+* the seeds' visible question sets (``tests/heldout_questions.jsonl``'s SEED_SETS,
   ``tests/on_topic_unanswerable.jsonl``) over ``seeds/``.
 
 Every question is also asked the way people type it (lowercase, no question mark, now and then
@@ -63,6 +63,12 @@ ROOT = Path(__file__).resolve().parents[1]
 SEED = 20261202
 #: Regularisation strengths tried for each model, chosen on a validation fold of training.
 C_GRID = (0.01, 0.03, 0.1, 0.3, 1.0)
+#: The sets of ``tests/heldout_questions.jsonl`` the ranker trains on: the seeds' formal sets
+#: as they were when it was trained. Blind checks appended to that file after serving (H57
+#: on) are not read here: the questions are typed with one random stream in file order, so
+#: questions read in the middle of it would change how every later one is typed, and what
+#: ships (this ranker, the query adapter, the reader's join) would no longer be remade.
+SEED_SETS = ("s1", "s2", "s3", "s4", "s5", "s6")
 
 
 @dataclass
@@ -268,7 +274,7 @@ def collect(args: argparse.Namespace, rng: random.Random) -> list[Example]:
 
     xquad = load_questions(args.shared / "external/xquad_en/questions_dev.jsonl")
     reuters = load_questions(ROOT / "training/data/reuters_questions.jsonl")
-    seeds_questions = load_questions(ROOT / "tests/heldout_questions.jsonl")
+    seeds_questions = seed_sets()
     seeds_questions += load_questions(ROOT / "tests/on_topic_unanswerable.jsonl")
     data = examples(xr, "xquad", xquad, xquad_test, rng)
     data += examples(xr, "reuters", reuters, reuters_test, rng)
@@ -370,6 +376,12 @@ def as_answered(
 
 def _mean(flags: Sequence[bool]) -> float:
     return round(float(np.mean(flags)), 4) if flags else float("nan")
+
+
+def seed_sets() -> list[EvalQuestion]:
+    """The questions of ``tests/heldout_questions.jsonl`` in SEED_SETS, in file order."""
+    questions = load_questions(ROOT / "tests/heldout_questions.jsonl")
+    return [q for q in questions if q.set_id in SEED_SETS]
 
 
 def main(argv: list[str] | None = None) -> int:
