@@ -256,7 +256,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--written",
         action="store_true",
         help="the decision for the tuned articles is fitted on WRITTEN_QUESTIONS too "
-        "(twenty-seventh round, measured, not adopted)",
+        "(twenty-seventh and twenty-eighth rounds, measured, not adopted)",
     )
     parser.add_argument(
         "--span-fits",
