@@ -3,6 +3,7 @@ answers (they need nothing from ../shared, unlike the dev set's tests)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -16,16 +17,47 @@ from qa_bot.service import QAService
 HELDOUT = Path(__file__).with_name("heldout_questions.jsonl")
 
 
-def test_held_out_questions_keep_their_floor(seeds_service: QAService) -> None:
-    questions = load_questions(HELDOUT)
+@dataclass(frozen=True)
+class Group:
+    """Sets of the file and the floors they keep (first quote, answered, declined)."""
+
+    sets: tuple[str, ...]
+    first_quote: float
+    answered: float
+    declined: float
+
+
+#: The seed sets S1 to S6 keep the floors the whole file had; the blind checks appended once
+#: they had served keep what they scored when they joined, three questions lower and rounded
+#: down (benchmarks/README.md, "Twenty-eighth round"). One test per group lets ``pytest -n 2``
+#: share them. A set added to the file must join a group.
+GROUPS = {
+    # 56 of the 71 declined (58 before the decision read the question features;
+    # benchmarks/README.md, "Tenth round"): a question at the edge of the decision went with
+    # a package update (the model's numbers move in the last digits between releases), so the
+    # floor is no tighter.
+    "seed-sets-s1-s6": Group(("s1", "s2", "s3", "s4", "s5", "s6"), 0.92, 0.95, 0.78),
+    "twenty-seventh-h57-h61": Group(("h57", "h58", "h59", "h60", "h61"), 0.91, 0.94, 0.79),
+    "twenty-eighth-h62-h65": Group(("h62", "h63", "h64", "h65"), 0.87, 0.92, 0.77),
+}
+
+
+def test_every_set_of_the_file_is_in_one_group() -> None:
+    grouped = [s for g in GROUPS.values() for s in g.sets]
+    assert len(grouped) == len(set(grouped))
+    assert {q.set_id for q in load_questions(HELDOUT)} == set(grouped)
+
+
+@pytest.mark.parametrize("name", sorted(GROUPS))
+def test_held_out_questions_keep_their_floor(seeds_service: QAService, name: str) -> None:
+    group = GROUPS[name]
+    questions = [q for q in load_questions(HELDOUT) if q.set_id in group.sets]
     report = evaluate(seeds_service, questions, warmup=False)
     assert report.faithfulness == 1.0
-    assert report.answered_rate is not None and report.answered_rate >= 0.95
-    assert report.first_quote_answer_rate is not None and report.first_quote_answer_rate >= 0.92
-    # 56 of the 71 (58 before the decision read the question features; benchmarks/README.md,
-    # "Tenth round"): a question at the edge of the decision went with a package update (the
-    # model's numbers move in the last digits between releases), so the floor is no tighter.
-    assert report.abstention_recall is not None and report.abstention_recall >= 0.78
+    assert report.answered_rate is not None and report.answered_rate >= group.answered
+    assert report.first_quote_answer_rate is not None
+    assert report.first_quote_answer_rate >= group.first_quote
+    assert report.abstention_recall is not None and report.abstention_recall >= group.declined
 
 
 @pytest.mark.parametrize(

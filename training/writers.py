@@ -27,7 +27,7 @@ SERVED_WRITERS = tuple(f"p{i}" for i in range(11, 19))
 DECISION_WRITERS = tuple(f"p{i}" for i in range(19, 41))
 #: Reported, never fitted: writer N and the blind checks of the fourteenth to sixteenth and
 #: twenty-fourth to twenty-eighth rounds (less those an epoch trained on).
-REPORT_WRITERS = ("n", *(f"p{i}" for i in [*range(11, 19), *range(41, 61)]))
+REPORT_WRITERS = ("n", *(f"p{i}" for i in [*range(11, 19), *range(41, 63)]))
 
 
 def writer(e: Example) -> str:
