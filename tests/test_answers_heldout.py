@@ -3,28 +3,18 @@ answers (they need nothing from ../shared, unlike the dev set's tests)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from qa_bot.evaluation import evaluate, load_questions
+from qa_bot.evaluation import load_questions
 from qa_bot.service import QAService
+from tests.floors import Group, floored_report, grouped_sets
 
 #: Questions about the seeds written without looking at the system's answers, in the dev
 #: set's format and kinds, with a share of paraphrases (see benchmarks/README.md, "Held-out
 #: questions"): what the dev set, seen by every session, can no longer tell.
 HELDOUT = Path(__file__).with_name("heldout_questions.jsonl")
-
-
-@dataclass(frozen=True)
-class Group:
-    """Sets of the file and the floors they keep (first quote, answered, declined)."""
-
-    sets: tuple[str, ...]
-    first_quote: float
-    answered: float
-    declined: float
 
 
 #: The seed sets S1 to S6 keep the floors the whole file had; the blind checks appended once
@@ -43,21 +33,14 @@ GROUPS = {
 
 
 def test_every_set_of_the_file_is_in_one_group() -> None:
-    grouped = [s for g in GROUPS.values() for s in g.sets]
-    assert len(grouped) == len(set(grouped))
-    assert {q.set_id for q in load_questions(HELDOUT)} == set(grouped)
+    assert {q.set_id for q in load_questions(HELDOUT)} == grouped_sets(GROUPS)
 
 
 @pytest.mark.parametrize("name", sorted(GROUPS))
 def test_held_out_questions_keep_their_floor(seeds_service: QAService, name: str) -> None:
     group = GROUPS[name]
     questions = [q for q in load_questions(HELDOUT) if q.set_id in group.sets]
-    report = evaluate(seeds_service, questions, warmup=False)
-    assert report.faithfulness == 1.0
-    assert report.answered_rate is not None and report.answered_rate >= group.answered
-    assert report.first_quote_answer_rate is not None
-    assert report.first_quote_answer_rate >= group.first_quote
-    assert report.abstention_recall is not None and report.abstention_recall >= group.declined
+    floored_report(seeds_service, questions, group)
 
 
 @pytest.mark.parametrize(

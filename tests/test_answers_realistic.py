@@ -51,13 +51,13 @@ of the suite's time). A set added to the file must join a group.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from qa_bot.evaluation import evaluate, load_questions
+from qa_bot.evaluation import load_questions
 from qa_bot.service import QAService
+from tests.floors import Group, floored_report, grouped_sets
 
 #: Sets C to Z (ids c.., d.., ... z..), then 1 to 9 (ids 1-.., ... 9-..; the first set 5 was
 #: lost, the one here is the tenth round's), then A and B (a-.., b-..), then P1 to P8 and P11 to
@@ -78,19 +78,8 @@ CLASSES = {
 }
 
 
-@dataclass(frozen=True)
-class Group:
-    """Some sets of the file and the floors they keep: what they scored with the fifteenth
-    round's join (benchmarks/README.md, "Fifteenth round"), three questions lower and rounded
-    down, so that a package update or another CPU moving a question at the edge of the decision
-    does not fail the suite."""
-
-    sets: tuple[str, ...]
-    first_quote: float
-    answered: float
-    declined: float
-
-
+#: Unless a comment says otherwise, what each group scored with the fifteenth round's join
+#: (benchmarks/README.md, "Fifteenth round"), three questions lower and rounded down.
 GROUPS = {
     "reader-training-c-h": Group(tuple("cdefgh"), 0.86, 0.95, 0.66),
     # Answered: what it scored with the nineteenth round's reader, three questions lower.
@@ -142,9 +131,7 @@ GROUPS = {
 
 def test_every_set_is_in_one_group_and_every_class_is_asked() -> None:
     questions = load_questions(REALISTIC)
-    grouped = [s for g in GROUPS.values() for s in g.sets]
-    assert len(grouped) == len(set(grouped))
-    assert {q.set_id for q in questions} == set(grouped)
+    assert {q.set_id for q in questions} == grouped_sets(GROUPS)
     assert {q.kind for q in questions} == CLASSES
 
 
@@ -154,10 +141,5 @@ def test_every_set_is_in_one_group_and_every_class_is_asked() -> None:
 def test_realistic_questions_keep_their_floor(seeds_service: QAService, name: str) -> None:
     group = GROUPS[name]
     questions = [q for q in load_questions(REALISTIC) if q.set_id in group.sets]
-    report = evaluate(seeds_service, questions, warmup=False)
-    assert report.faithfulness == 1.0
-    assert report.first_quote_answer_rate is not None
-    assert report.first_quote_answer_rate >= group.first_quote
-    assert report.answered_rate is not None and report.answered_rate >= group.answered
-    assert report.abstention_recall is not None and report.abstention_recall >= group.declined
+    report = floored_report(seeds_service, questions, group)
     assert report.median_quoted_chars is not None and report.median_quoted_chars <= 450

@@ -1,0 +1,42 @@
+"""Floors for question files scored in groups of sets (``test_answers_realistic.py``,
+``test_answers_heldout.py``): one test per group lets ``pytest -n 2`` share the work."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from qa_bot.evaluation import EvalQuestion, Report, evaluate
+from qa_bot.service import QAService
+
+
+@dataclass(frozen=True)
+class Group:
+    """Some sets of a file and the floors they keep: what they scored when they joined (or
+    were last changed on purpose), three questions lower and rounded down, so that a package
+    update or another CPU moving a question at the edge of the decision does not fail the
+    suite."""
+
+    sets: tuple[str, ...]
+    first_quote: float
+    answered: float
+    declined: float
+
+
+def grouped_sets(groups: Mapping[str, Group]) -> set[str]:
+    """Every set the groups name; a set in two groups fails."""
+    grouped = [s for g in groups.values() for s in g.sets]
+    assert len(grouped) == len(set(grouped))
+    return set(grouped)
+
+
+def floored_report(service: QAService, questions: Sequence[EvalQuestion], group: Group) -> Report:
+    """The group's questions scored, after checking that every quote is verbatim and that
+    first quotes, answers and declines keep the group's floors."""
+    report = evaluate(service, questions, warmup=False)
+    assert report.faithfulness == 1.0
+    assert report.first_quote_answer_rate is not None
+    assert report.first_quote_answer_rate >= group.first_quote
+    assert report.answered_rate is not None and report.answered_rate >= group.answered
+    assert report.abstention_recall is not None and report.abstention_recall >= group.declined
+    return report
