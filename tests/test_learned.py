@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qa_bot.answer import NO_DATE
+from qa_bot.article_answer import NO_DATE
 from qa_bot.errors import ModelError
 from qa_bot.features import CANDIDATE_FEATURES, QUESTION_FEATURES
 from qa_bot.query import analyse

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from qa_bot.answer import compose, first_quote, pivot_weights
-from qa_bot.answer_types import about_the_article, definition, expected_answer
+from qa_bot.answer_types import definition, expected_answer
 from qa_bot.features import first_sentence_terms, share
 from qa_bot.filters import SearchFilters, date_bound, outlet_in_question
 from qa_bot.models import ArticleMeta, Chunk
@@ -309,21 +309,6 @@ def test_first_quote_pivots_on_what_was_said_not_on_who_said_it() -> None:
     assert "make war" in text[start:end]
 
 
-@pytest.mark.parametrize(
-    ("question", "about"),
-    [
-        ("When was the RT article about the US ultimatum over Syria published?", "date"),
-        ("What is the publication date of the TASS report?", "date"),
-        ("Which news agency reported Ryabkov's remarks to reporters?", "outlet"),
-        ("Who published the interview with Lavrov?", "outlet"),
-        ("When was the convoy attacked?", None),
-        ("Which organisation's convoy was attacked near Aleppo?", None),
-    ],
-)
-def test_questions_about_the_article_itself(question: str, about: str | None) -> None:
-    assert about_the_article(question) == about
-
-
 def test_when_an_article_was_published_is_quoted_from_its_date_line(tmp_path: Path) -> None:
     seeds = tmp_path / "seeds"
     write_article(
@@ -353,7 +338,9 @@ def test_when_an_article_was_published_is_quoted_from_its_date_line(tmp_path: Pa
     ):
         retrieval = service.search(question)
         assert retrieval is not None and retrieval.hits[0].article.id == article
-        forced = Retrieval(retrieval.hits, 1.0, True, retrieval.query_terms, "", {}, {})
+        forced = Retrieval(
+            retrieval.hits, 1.0, True, retrieval.query_terms, "", {}, {}, query=retrieval.query
+        )
         answer = compose(question, forced, snapshot.article_text, RetrievalSettings())
         first = answer.citations[0]
         assert first.quote == quote

@@ -12,9 +12,9 @@ sentences. Further quotes are single windows from other passages that score clos
 best one.
 
 Two things of the page other than its story can come first, quoted as verbatim as the rest:
-the page's own date line or dateline, for a question about when or by whom the article was
-published; and the headline, when it answers a what/which/who question better than any
-sentence of the best window.
+the page's own date line, outlet or headline, for a question about the article itself
+(:mod:`qa_bot.article_answer`); and the headline, when it answers a what/which/who question
+better than any sentence of the best window.
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 
-from qa_bot.answer_types import AnswerType, about_the_article
+from qa_bot.answer_types import AnswerType
+from qa_bot.article_answer import stated
 from qa_bot.models import Answer, Chunk, Citation, Span, quoted_text
 from qa_bot.passages import overlaps
 from qa_bot.query import speaker
@@ -67,10 +68,16 @@ def compose(
     hand order without one)."""
     if not retrieval.answerable or not retrieval.hits:
         return decline(question, retrieval, notes=notes)
-    if _asks_unstated_date(retrieval):
-        return _unstated_date(question, retrieval, article_text, notes)
-    stated = _stated_citation(question, retrieval.hits, article_text)
-    citations = [stated] if stated is not None else []
+    found = stated(retrieval, article_text)
+    if found is not None and found.not_stated is not None:
+        return Answer(
+            question=question,
+            answered=True,
+            text=f"{found.not_stated}\n\n{quoted_text(found.citations)}",
+            citations=found.citations,
+            notes=tuple(notes),
+        )
+    citations = list(found.citations) if found is not None else []
     weights = pivot_weights(question, retrieval.weights, settings.speaker_name_weight)
     headline = None
     if not citations:
@@ -230,66 +237,6 @@ def _headline_citation(
         return None
     return Citation(
         n=1, article=hit.article, quote=title, start=at, end=at + len(title), score=hit.score
-    )
-
-
-#: Said when the article a question asks the publication date of states none.
-NO_DATE = "The article does not state when it was published (date not stated)."
-
-
-def _asks_unstated_date(retrieval: Retrieval) -> bool:
-    """A question about when the best article was published, of a page that states no date:
-    a date found inside it (a photo caption's, another event's) is not its publication date."""
-    query = retrieval.query
-    return bool(
-        query is not None and query.about == "date" and not retrieval.hits[0].article.date_text
-    )
-
-
-def _unstated_date(
-    question: str,
-    retrieval: Retrieval,
-    article_text: Callable[[str], str],
-    notes: Sequence[str],
-) -> Answer:
-    """The plain answer that the page states no date: its headline quoted, so the source line
-    (which says "date not stated") names the article meant; or, when the headline is not in
-    the page (a title from metadata.toml), the passage that matched."""
-    hit = retrieval.hits[0]
-    text = article_text(hit.article.id)
-    at = text.find(hit.article.title)
-    start, end = (at, at + len(hit.article.title)) if at >= 0 else (hit.chunk.start, hit.chunk.end)
-    citation = Citation(
-        n=1, article=hit.article, quote=text[start:end], start=start, end=end, score=hit.score
-    )
-    return Answer(
-        question=question,
-        answered=True,
-        text=f"{NO_DATE}\n\n{quoted_text([citation])}",
-        citations=(citation,),
-        notes=tuple(notes),
-    )
-
-
-def _stated_citation(
-    question: str, hits: Sequence[Hit], article_text: Callable[[str], str]
-) -> Citation | None:
-    """For a question about the article itself (when it was published, by which outlet), the
-    best hit's own date line or dateline, quoted verbatim: "28 Sep, 2016 15:59", "MOSCOW,
-    September 22./TASS/.". None for other questions, or when the page states neither."""
-    about = about_the_article(question)
-    if about is None or not hits:
-        return None
-    hit = hits[0]
-    span = hit.article.stated_span
-    if span is None:
-        return None
-    text = article_text(hit.article.id)
-    quote = text[span[0] : span[1]]
-    if about == "outlet" and not (hit.article.outlet and hit.article.outlet in quote):
-        return None  # the date line does not name the outlet: the sources line does
-    return Citation(
-        n=1, article=hit.article, quote=quote, start=span[0], end=span[1], score=hit.score
     )
 
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import itertools
 import re
 from dataclasses import dataclass
-from typing import Literal
 
 from qa_bot.text import MONTH_NAMES, STOPWORDS, SURFACE_WORD, terms
 
@@ -268,38 +267,11 @@ def _acronym(acronym: str) -> Definition:
     )
 
 
-_ASKS_PUBLISHED = re.compile(
-    r"\bwhen\s+(?:was|were|did)\b.*\b(?:publish|post|written|wrote|dated|release)"
-    r"|\b(?:publication|release)\s+date\b"
-    r"|\bdate\s+of\s+(?:the|this|that)\s+(?:article|report|story|piece)\b",
-    re.IGNORECASE,
-)
-_ASKS_OUTLET = re.compile(
-    r"\b(?:which|what)\s+(?:news\s+)?(?:outlet|agency|newspaper|website|site|channel"
-    r"|broadcaster|network|publication|service)\b.*\b(?:report|publish|carr|ran\b|run|post"
-    r"|wr[io]te|cover)"
-    r"|^\W*who\s+(?:reported|published)\b",
-    re.IGNORECASE,
-)
-
-
-def about_the_article(question: str) -> Literal["date", "outlet"] | None:
-    """Whether the question asks about the article itself rather than its story: when it was
-    published ("When was the RT article about the ultimatum published?") or by whom ("Which
-    news agency reported Ryabkov's remarks?"). The page states that in its header or
-    dateline, which the quotes of the story never show."""
-    if _ASKS_PUBLISHED.search(question):
-        return "date"
-    if _ASKS_OUTLET.search(question):
-        return "outlet"
-    return None
-
-
 #: Words of a question about the article that name the article, not its story.
 _ARTICLE_WORDS = (
     "news agency outlet newspaper website site channel broadcaster network publication service "
     "article report reported story piece published publish posted post written wrote dated "
-    "released release date"
+    "released release date dateline datelined headline headlined title titled wire"
 ).split()
 
 
@@ -312,8 +284,6 @@ def article_words(question: str) -> tuple[str, ...]:
     """The words of a question about the article itself that point at the article ("news
     agency", "reported", "published"): searching for them would find passages about other
     news agencies, not the story the question names."""
-    if about_the_article(question) is None:
-        return ()
     return tuple(w for w in _ARTICLE_WORDS if re.search(rf"\b{w}\b", question, re.IGNORECASE))
 
 

@@ -22,12 +22,12 @@ from dataclasses import dataclass, field
 from qa_bot.answer_types import (
     AnswerType,
     Definition,
-    about_the_article,
     article_words,
     definition,
     expected_answer,
     points_at_article,
 )
+from qa_bot.article_asked import ArticleAskedModel
 from qa_bot.lexicon import dictionary_neighbours, english_words
 from qa_bot.store_api import Lexicon
 from qa_bot.text import MONTH_NAMES, MONTHS, SURFACE_WORD, terms
@@ -62,7 +62,8 @@ class Query:
     expected: AnswerType | None = None
     #: Whom or what a "Who is X?" / "What does X stand for?" asks about.
     subject: Definition | None = None
-    #: "date" or "outlet" for a question about the article itself.
+    #: The part of the article itself a question asks for ("date", "outlet", "headline"),
+    #: by :mod:`qa_bot.article_asked`; None for a question about the story.
     about: str | None = None
 
 
@@ -81,13 +82,19 @@ def analyse(
     extra_terms: Sequence[str] = (),
     boost_articles: Sequence[str] = (),
     ignore_terms: Sequence[str] = (),
+    about_model: ArticleAskedModel | None = None,
+    about_threshold: float = 0.5,
 ) -> Query:
     """The question's :class:`Query` against the index's vocabulary.
 
     ``ignore_terms`` are words named only to filter by (an outlet: "according to TASS");
-    ``extra_terms`` and ``boost_articles`` carry a conversation's previous topic.
+    ``extra_terms`` and ``boost_articles`` carry a conversation's previous topic;
+    ``about_model`` reads whether the question asks about the article itself (at
+    ``about_threshold``), whose words naming the article are then not searched for.
     """
-    ignore = {t for word in [*ignore_terms, *article_words(question)] for t in terms(word)}
+    about = about_model.asked(question, about_threshold) if about_model is not None else None
+    pointing = article_words(question) if about is not None else ()
+    ignore = {t for word in [*ignore_terms, *pointing] for t in terms(word)}
     q_terms = [t for t in terms(question) if t not in ignore]
     corrections: dict[str, tuple[str, ...]] = {}
     typed = typed_words(question)
@@ -112,7 +119,7 @@ def analyse(
         unknown_names=_unknown_names(question, unknown_words),
         expected=expected_answer(question),
         subject=definition(question),
-        about=about_the_article(question),
+        about=about,
     )
 
 

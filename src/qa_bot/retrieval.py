@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from qa_bot.answer_types import AnswerType, Definition
+from qa_bot.article_asked import ArticleAskedModel
 from qa_bot.decision import Verdict, decide, learned_decision
 from qa_bot.embedding import Embedder
 from qa_bot.features import candidate_features, first_sentence_terms, question_features, share
@@ -73,6 +74,8 @@ class Rankers:
     adapter: QueryAdapter | None = None
     #: The quote model, choosing the sentences of the first quote.
     quote: QuoteModel | None = None
+    #: The reading of questions about the article itself (its date, outlet, headline).
+    about: ArticleAskedModel | None = None
 
 
 def load_rankers(
@@ -98,7 +101,9 @@ def load_rankers(
     # Read even when no reader will use it: a wrong file is reported, not silently ignored.
     adapter = open_adapter(settings.query_adapter, embedder.model_id, embedder.dimension)
     quote = QuoteModel.load(settings.quote_model) if settings.quote_model is not None else None
-    return Rankers(learned, cross, reader, adapter if settings.adapter_reads else None, quote)
+    about = ArticleAskedModel.load(settings.about_model) if settings.about_model else None
+    adapted = adapter if settings.adapter_reads else None
+    return Rankers(learned, cross, reader, adapted, quote, about)
 
 
 def retrieve(
@@ -130,6 +135,8 @@ def retrieve(
         extra_terms=extra_terms,
         boost_articles=boost_articles,
         ignore_terms=ignore_terms,
+        about_model=rankers.about if rankers else None,
+        about_threshold=settings.about_threshold,
     )
     q_terms = list(query.terms)
     if snapshot.n_chunks == 0:
@@ -142,6 +149,13 @@ def retrieve(
     if not hits:
         return Retrieval([], 0.0, False, q_terms, "nothing matched", query=query)
     hits, verdict = rerank_and_decide(snapshot, query, qv, hits, hand, settings, rankers)
+    if query.about is not None and not query.terms and filters is not None and filters.outlets:
+        # "When was the Press TV article published?": the outlet alone names the article.
+        outlets = ", ".join(filters.outlets)
+        verdict = Verdict(
+            True, verdict.coverage, f"the question names the article by its outlet ({outlets})"
+        )
+        verdict = _named(verdict, query, settings)
     return Retrieval(
         hits,
         verdict.coverage,

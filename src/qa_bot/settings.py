@@ -33,6 +33,8 @@ READER_OFF = ("", "none", "off")
 PACKAGED_ADAPTER = Path(__file__).resolve().parent / "query_adapter.npz"
 #: The quote model trained by training/train_quote.py, shipped inside the package.
 PACKAGED_QUOTE_MODEL = Path(__file__).resolve().parent / "quote_model.json"
+#: The reading of questions about the article itself, trained by training/train_about.py.
+PACKAGED_ABOUT_MODEL = Path(__file__).resolve().parent / "about_model.json"
 
 
 def _packaged_or_none(value: object, packaged: Path) -> object:
@@ -192,6 +194,12 @@ class RetrievalSettings(BaseModel):
     #: "packaged" (shipped, for all-MiniLM-L6-v2) or "none": the reader also reads the
     #: ``adapter_reads`` ranked passages nearest the adapted question that it would not read.
     query_adapter: Path | None = PACKAGED_ADAPTER
+    #: The reading of questions about the article itself (qa_bot.article_asked), a file as
+    #: training/train_about.py writes it, "packaged" or "none" (every question is about the
+    #: story): "when was the RT piece on the convoy published" is answered from the page's
+    #: date line, outlet or headline, when the model gives that part ``about_threshold``.
+    about_model: Path | None = PACKAGED_ABOUT_MODEL
+    about_threshold: float = Field(0.5, ge=0.0, le=1.0)
     adapter_reads: int = Field(2, ge=0, le=30)
     #: Weight of a follow-up's carried-over terms in the BM25 query.
     context_term_weight: float = Field(0.5, ge=0.0, le=2.0)
@@ -235,6 +243,11 @@ class RetrievalSettings(BaseModel):
     @classmethod
     def _quote_model_file(cls, value: object) -> object:
         return _packaged_or_none(value, PACKAGED_QUOTE_MODEL)
+
+    @field_validator("about_model", mode="before")
+    @classmethod
+    def _about_model_file(cls, value: object) -> object:
+        return _packaged_or_none(value, PACKAGED_ABOUT_MODEL)
 
     @field_validator("query_adapter", mode="before")
     @classmethod
