@@ -149,13 +149,7 @@ def retrieve(
     if not hits:
         return Retrieval([], 0.0, False, q_terms, "nothing matched", query=query)
     hits, verdict = rerank_and_decide(snapshot, query, qv, hits, hand, settings, rankers)
-    if query.about is not None and not query.terms and filters is not None and filters.outlets:
-        # "When was the Press TV article published?": the outlet alone names the article.
-        outlets = ", ".join(filters.outlets)
-        verdict = Verdict(
-            True, verdict.coverage, f"the question names the article by its outlet ({outlets})"
-        )
-        verdict = _named(verdict, query, settings)
+    verdict = _named_by_outlet(verdict, query, filters, settings)
     return Retrieval(
         hits,
         verdict.coverage,
@@ -302,6 +296,21 @@ def _cross_ordered(cross: CrossEncoderReranker, query: Query, hits: list[Hit]) -
     order = np.argsort(-scores, kind="stable")
     top = float(scores[order[0]]) if len(order) else 0.0
     return [replace(hits[i], score=float(scores[i] - top + 1.0)) for i in order]
+
+
+def _named_by_outlet(
+    verdict: Verdict, query: Query, filters: SearchFilters | None, settings: RetrievalSettings
+) -> Verdict:
+    """ "When was the Press TV article published?": a question about the article itself that
+    names it by its outlet alone (searched only among that outlet's articles, no word of a
+    story left) is answered from the best of them, however little its words cover."""
+    if query.about is None or query.terms or filters is None or not filters.outlets:
+        return verdict
+    outlets = ", ".join(filters.outlets)
+    named = Verdict(
+        True, verdict.coverage, f"the question names the article by its outlet ({outlets})"
+    )
+    return _named(named, query, settings)
 
 
 def _named(verdict: Verdict, query: Query, settings: RetrievalSettings) -> Verdict:
