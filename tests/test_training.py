@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "training" / "data"
 import fit_join
 import reader_record
 import select_stories
+import train_about
 import train_reader
 
 from qa_bot.ranker import LinearModel
@@ -655,3 +656,41 @@ def test_the_ranker_reads_the_seed_sets_it_was_trained_on_and_not_later_blind_ch
     # The file holds more (blind checks appended once they had served), read by the tests only.
     everything = load_questions(train_ranker.ROOT / "tests/heldout_questions.jsonl")
     assert len(read) == 314 < len(everything)
+
+
+def test_where_a_gold_answer_lies_labels_what_a_question_asks_of_its_article() -> None:
+    page = (
+        "Moscow answers the ultimatum\n\n28 Sep, 2016 15:59\n\nMoscow answered the US "
+        "ultimatum, which 20 civilians had died before, Atwan told RT.\n"
+    )
+    article = train_about.parse_article(page, article_id="a", path="a.txt", digest="")
+    assert train_about.located("28 Sep, 2016", article) == "date"
+    assert train_about.located("20", article) == "none"  # not the "20" of "2016"
+    assert train_about.located("answers the ultimatum", article) == "headline"
+    assert train_about.located("ultimatum", article) == "none"  # the story says it too
+    assert train_about.located("RT", article) == "outlet"
+
+
+@pytest.mark.skipif(not select_stories.REUTERS.is_dir(), reason="shared/external not present")
+def test_the_questions_about_articles_quote_their_articles() -> None:
+    import re
+
+    path = train_about.DATA / "about_questions.jsonl"
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    assert len({r["id"] for r in rows}) == len(rows) == 520
+    assert Counter(r["id"].split("-")[0] for r in rows) == {
+        "ra": 150,
+        "rb": 150,
+        "fg": 120,
+        "fh": 100,
+    }
+    by_doc = train_about.articles(select_stories.REUTERS.parents[1])
+    for r in rows:
+        assert r["class"] in {*train_about.WRITTEN_PART, "story"} and r["style"] in {
+            "formal",
+            "casual",
+        }
+        texts = [re.sub(r"\s+", " ", by_doc[d].text).casefold() for d in r["docs"]]
+        for answer in r["answers"]:
+            wanted = re.sub(r"\s+", " ", answer).casefold()
+            assert any(wanted in t for t in texts), r["id"]
