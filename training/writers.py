@@ -26,8 +26,8 @@ SERVED_WRITERS = tuple(f"p{i}" for i in range(11, 19))
 #: decision for the tuned articles with FIT_WRITERS, boosted trees needing more rows.
 DECISION_WRITERS = tuple(f"p{i}" for i in range(19, 41))
 #: Reported, never fitted: writer N and the blind checks of the fourteenth to sixteenth and
-#: twenty-fourth to twenty-eighth rounds (less those an epoch trained on).
-REPORT_WRITERS = ("n", *(f"p{i}" for i in [*range(11, 19), *range(41, 63)]))
+#: twenty-third to twenty-ninth rounds (less those an epoch trained on).
+REPORT_WRITERS = ("n", *(f"p{i}" for i in [*range(11, 19), *range(41, 66)]))
 
 
 def writer(e: Example) -> str:
