@@ -102,6 +102,7 @@ def test_the_page_answers_questions_about_itself(tmp_path: Path) -> None:
     # A page that names no outlet says so rather than quoting a name from its story.
     unnamed = service.ask("Which outlet published the report on Samantha Power's barbarism remark?")
     assert unnamed.answered and unnamed.text.startswith(NO_OUTLET)
+    assert NO_OUTLET in unnamed.notes  # what the fronts show beside the quotes
     assert unnamed.citations[0].article.id == "b"
     # Without the reading, the same question is one about the story.
     off = _service(tmp_path / "off", retrieval={"about_model": "none"})
@@ -112,7 +113,7 @@ def test_the_page_answers_questions_about_itself(tmp_path: Path) -> None:
 def test_an_outlet_alone_names_the_article_a_date_is_asked_of(tmp_path: Path) -> None:
     service = _service(tmp_path)
     answer = service.ask("When was the Press TV article published?")
-    assert answer.answered and answer.text.startswith(NO_DATE)
+    assert answer.answered and answer.text.startswith(NO_DATE) and NO_DATE in answer.notes
     assert answer.citations[0].quote == "US seeks to shield Nusra Front from airstrikes"
     # No outlet, no story: which article is meant cannot be told.
     assert not service.ask("When was the article published?").answered

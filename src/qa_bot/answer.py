@@ -70,12 +70,13 @@ def compose(
         return decline(question, retrieval, notes=notes)
     found = stated(retrieval, article_text)
     if found is not None and found.not_stated is not None:
+        # Said as a note too: the fronts show an answer's notes and quotes, not its text.
         return Answer(
             question=question,
             answered=True,
             text=f"{found.not_stated}\n\n{quoted_text(found.citations)}",
             citations=found.citations,
-            notes=tuple(notes),
+            notes=(*notes, found.not_stated),
         )
     citations = list(found.citations) if found is not None else []
     weights = pivot_weights(question, retrieval.weights, settings.speaker_name_weight)
