@@ -65,3 +65,21 @@ def test_ci_and_readme_install_with_the_constraints() -> None:
     command = 'pip install -c constraints.txt -e ".[dev]" && pytest -n 2'
     assert command in (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     assert command in (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def test_every_shipped_model_is_package_data() -> None:
+    # An installed wheel holds only the files package-data names: a model missing there
+    # would be found by editable installs and nowhere else.
+    from fnmatch import fnmatch
+
+    from qa_bot import settings
+
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    patterns = pyproject["tool"]["setuptools"]["package-data"]["qa_bot"]
+    package = ROOT / "src" / "qa_bot"
+    shipped = [getattr(settings, n) for n in dir(settings) if n.startswith("PACKAGED_")]
+    files = [f for p in shipped for f in (sorted(p.iterdir()) if p.is_dir() else [p])]
+    assert len(files) >= 5
+    for file in files:
+        name = file.relative_to(package).as_posix()
+        assert any(fnmatch(name, pattern) for pattern in patterns), name
