@@ -108,14 +108,12 @@ def written(path: Path) -> list[tuple[str, str, str]]:
     ]
 
 
-def labelled(
-    paths: list[Path], by_doc: dict[str, Article], keep=lambda q: True
-) -> list[tuple[str, str, str]]:
+def labelled(paths: list[Path], by_doc: dict[str, Article]) -> list[tuple[str, str, str]]:
     """(writer, question, part) of the questions of ``paths`` whose part is known."""
     out = []
     for path in paths:
         for q in load_questions(path):
-            part = label(q, by_doc) if keep(q) else None
+            part = label(q, by_doc)
             if part is not None:
                 writer = q.id.split("-")[0] if "-" in q.id else path.stem
                 out.append((writer, q.question, part))

@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 
 from qa_bot.answer_types import AnswerType
-from qa_bot.article_answer import stated
+from qa_bot.article_answer import headline_citation, stated
 from qa_bot.models import Answer, Chunk, Citation, Span, quoted_text
 from qa_bot.passages import overlaps
 from qa_bot.query import speaker
@@ -223,22 +223,18 @@ def _headline_citation(
     if not _WHAT_WHICH_WHO.match(question) or not retrieval.hits:
         return None
     hit = retrieval.hits[0]
-    text = article_text(hit.article.id)
-    title = hit.article.title
-    at = text.find(title)
+    headline = headline_citation(hit, article_text(hit.article.id))
     total = sum(weights.values())
-    if at < 0 or total <= 0:
+    if headline is None or total <= 0:
         return None
-    headline = coverage(text[at : at + len(title)], weights) / total
+    held = coverage(headline.quote, weights) / total
     window = max(
         (coverage(hit.chunk.text[a:b], weights) for a, b in sentence_spans(hit.chunk.text)),
         default=0.0,
     )
-    if headline < share or headline <= window / total:
+    if held < share or held <= window / total:
         return None
-    return Citation(
-        n=1, article=hit.article, quote=title, start=at, end=at + len(title), score=hit.score
-    )
+    return headline
 
 
 def first_quote(

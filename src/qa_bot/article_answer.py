@@ -13,7 +13,7 @@ caption's date, a channel someone spoke to) would be a confident wrong answer.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from qa_bot.models import ArticleMeta, Citation
@@ -43,7 +43,7 @@ def stated(retrieval: Retrieval, article_text: Callable[[str], str]) -> Stated |
         return None
     hit = retrieval.hits[0]
     text = article_text(hit.article.id)
-    headline = _headline(hit, text)
+    headline = headline_citation(hit, text)
     if query.about == "headline":
         return Stated((headline,)) if headline is not None else None
     if query.about == "date":
@@ -63,7 +63,7 @@ def _citation(hit: Hit, text: str, start: int, end: int) -> Citation:
     )
 
 
-def _headline(hit: Hit, text: str) -> Citation | None:
+def headline_citation(hit: Hit, text: str) -> Citation | None:
     """The headline as the page prints it (a title from metadata.toml may not be there)."""
     at = text.find(hit.article.title)
     return _citation(hit, text, at, at + len(hit.article.title)) if at >= 0 else None
@@ -96,9 +96,3 @@ def _outlet_named(hit: Hit, text: str) -> Citation | None:
         if a <= found.start() < b:
             return _citation(hit, text, a, b)
     return _citation(hit, text, start, end)
-
-
-def leading(found: Stated, citations: Sequence[Citation]) -> list[Citation]:
-    """The page's own answer first, then the quotes of the story that are not it."""
-    places = {c.place for c in found.citations}
-    return [*found.citations, *(c for c in citations if c.place not in places)]
