@@ -115,5 +115,8 @@ def test_an_outlet_alone_names_the_article_a_date_is_asked_of(tmp_path: Path) ->
     answer = service.ask("When was the Press TV article published?")
     assert answer.answered and answer.text.startswith(NO_DATE) and NO_DATE in answer.notes
     assert answer.citations[0].quote == "US seeks to shield Nusra Front from airstrikes"
+    # Typed as people type it: "whats" is "what", no word of a story to search for.
+    typed = service.ask("whats the date of the press tv article")
+    assert typed.answered and typed.text.startswith(NO_DATE)
     # No outlet, no story: which article is meant cannot be told.
     assert not service.ask("When was the article published?").answered

@@ -53,6 +53,14 @@ def small(tmp_path: Path) -> QAService:
 # --- question analysis -------------------------------------------------------------------------
 
 
+def test_a_word_whose_stem_is_a_stop_word_is_not_searched(small: QAService) -> None:
+    lexical = small.snapshot().lexical
+    typed = analyse("whats the garrison holding and whos besieged", lexical)
+    written = analyse("What is the garrison holding and who is besieged?", lexical)
+    assert typed.terms == written.terms == ("garrison", "hold", "besieg")
+    assert analyse("what says the siege", lexical).terms == ("siege",)
+
+
 def test_lowercase_and_capitalised_questions_are_analysed_alike(small: QAService) -> None:
     lexical = small.snapshot().lexical
     upper = analyse("What did Lavrov arrange in Geneva?", lexical)

@@ -99,13 +99,20 @@ def test_anchor_coverage_reads_the_first_sentence_only() -> None:
     [
         ("According to TASS, what did Ryabkov say?", "TASS"),
         ("What did RT report about the convoy?", "RT"),
-        ("what did rt report", None),  # short all-caps names must be written in capitals
+        ("what did rt report", "RT"),  # typed without capitals: case says nothing
+        ("whats the headline of the tass story", "TASS"),
+        ("What did the US say to rt?", None),  # capitals elsewhere: lowercase "rt" is no name
         ("Was the art exhibition cancelled?", None),
         ("What did Press TV say?", "Press TV"),
     ],
 )
 def test_outlet_named_in_the_question(question: str, expected: str | None) -> None:
     assert outlet_in_question(question, ["RT", "TASS", "Press TV"]) == expected
+
+
+def test_an_outlet_spelt_like_a_stop_word_counts_in_capitals_only() -> None:
+    assert outlet_in_question("what did it say about the convoy", ["IT"]) is None
+    assert outlet_in_question("What did IT say about the convoy?", ["IT"]) == "IT"
 
 
 def _meta(article_id: str, outlet: str | None = None, date: dt.date | None = None) -> ArticleMeta:

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
 from qa_bot.models import ArticleMeta
+from qa_bot.text import STOPWORDS
 
 
 @dataclass(frozen=True)
@@ -122,11 +123,18 @@ def parse_date_range(argument: str) -> tuple[dt.date | None, dt.date | None]:
 def outlet_in_question(question: str, outlets: Iterable[str]) -> str | None:
     """The outlet a question names ("according to TASS", "what did RT report"), if any.
 
-    Short all-caps names (RT, AP) must be written in capitals, so "rt" inside a word or the
-    English word "art" never counts.
+    Short all-caps names (RT, AP) count in capitals, or in any case when the person typed the
+    whole question without capitals ("whats the headline of the tass story"): their case then
+    says nothing, and most people type that way. Whoever writes capitals elsewhere and "rt" in
+    lowercase does not mean the outlet; nor does a stop word ("us") or a piece of a word ("art").
     """
+    case_blind = not any(c.isupper() for c in question[1:])
     for outlet in sorted(outlets, key=len, reverse=True):
-        flags = 0 if outlet.isupper() and len(outlet) <= 4 else re.IGNORECASE
+        short = outlet.isupper() and len(outlet) <= 4
+        if short and not (case_blind and outlet.casefold() not in STOPWORDS):
+            flags = 0
+        else:
+            flags = re.IGNORECASE
         if re.search(rf"(?<![\w-]){re.escape(outlet)}(?![\w-])", question, flags):
             return outlet
     return None

@@ -30,7 +30,7 @@ from qa_bot.answer_types import (
 from qa_bot.article_asked import ArticleAskedModel
 from qa_bot.lexicon import dictionary_neighbours, english_words
 from qa_bot.store_api import Lexicon
-from qa_bot.text import MONTH_NAMES, MONTHS, SURFACE_WORD, terms
+from qa_bot.text import MONTH_NAMES, MONTHS, STOPWORDS, SURFACE_WORD, terms
 
 
 @dataclass(frozen=True)
@@ -95,7 +95,8 @@ def analyse(
     about = about_model.asked(question, about_threshold) if about_model is not None else None
     pointing = article_words(question) if about is not None else ()
     ignore = {t for word in [*ignore_terms, *pointing] for t in terms(word)}
-    q_terms = [t for t in terms(question) if t not in ignore]
+    # A word whose stem is a stop word ("whats", "whos", "says") is one: nothing to search.
+    q_terms = [t for t in terms(question) if t not in ignore and t not in STOPWORDS]
     corrections: dict[str, tuple[str, ...]] = {}
     typed = typed_words(question)
     ignored = {w.casefold() for name in ignore_terms for w in SURFACE_WORD.findall(name)}
