@@ -46,7 +46,8 @@ was frozen, P61 and P62 after a candidate reader epoch was; neither adopted); P6
 twenty-ninth round's (P63 written before the reading of questions about the article itself was
 trained, P64 after it was frozen and adopted, P65 after a second candidate, not adopted); P66 to
 P70 the thirtieth round's (P66 written before stemmed stop words left the question's search
-terms, P67 and P68 after; P69 and P70 after a candidate decision was frozen, not adopted).
+terms, P67 and P68 after; P69 and P70 after a candidate decision was frozen, P71 and P72
+after a second one was, neither adopted).
 
 The sets are scored in groups, each with its own floors: one test per group lets ``pytest -n 2``
 share the work between both processes (the whole file in one test kept one process busy for most
@@ -135,6 +136,7 @@ GROUPS = {
     # What they scored in the thirtieth round, three questions lower.
     "thirtieth-p66-p68": Group(("p66", "p67", "p68"), 0.85, 0.93, 0.77),
     "thirtieth-p69-p70": Group(("p69", "p70"), 0.82, 0.94, 0.78),
+    "thirtieth-p71-p72": Group(("p71", "p72"), 0.85, 0.96, 0.86),
 }
 
 
