@@ -16,7 +16,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from qa_bot.models import ArticleMeta, Citation
+from qa_bot.models import Citation
 from qa_bot.retrieval import Hit, Retrieval
 from qa_bot.text import line_end, sentence_spans
 
@@ -51,9 +51,10 @@ def stated(retrieval: Retrieval, article_text: Callable[[str], str]) -> Stated |
             return Stated((headline or _passage(hit, text),), NO_DATE)
         line = _stated_line(hit, text)
         return Stated((line,)) if line is not None else None
-    if not hit.article.outlet:
+    outlet = hit.article.outlet
+    if not outlet:
         return Stated((headline or _passage(hit, text),), NO_OUTLET)
-    named = _outlet_named(hit, text)
+    named = _outlet_named(hit, text, outlet)
     return Stated(tuple(c for c in (named or headline,) if c is not None))
 
 
@@ -79,15 +80,14 @@ def _stated_line(hit: Hit, text: str) -> Citation | None:
     return _citation(hit, text, *span) if span is not None else None
 
 
-def _outlet_named(hit: Hit, text: str) -> Citation | None:
-    """Where the page names its own outlet: its dateline when that does ("/TASS/."), or else
-    the sentence of the first line naming it ("Press TV’s website can also be accessed at
-    the following alternate addresses:")."""
-    meta: ArticleMeta = hit.article
+def _outlet_named(hit: Hit, text: str, outlet: str) -> Citation | None:
+    """Where the page names its own ``outlet``: its dateline when that does ("/TASS/."), or
+    else the sentence of the first line naming it ("Press TV’s website can also be accessed
+    at the following alternate addresses:")."""
     line = _stated_line(hit, text)
-    if line is not None and meta.outlet and meta.outlet in line.quote:
+    if line is not None and outlet in line.quote:
         return line
-    found = re.search(rf"(?<!\w){re.escape(meta.outlet or '')}(?!\w)", text)
+    found = re.search(rf"(?<!\w){re.escape(outlet)}(?!\w)", text)
     if found is None:
         return None
     start = text.rfind("\n", 0, found.start()) + 1
