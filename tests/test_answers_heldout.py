@@ -36,7 +36,7 @@ GROUPS = {
     # scored with the change adopted, three questions lower.
     "thirtieth-h72-h75": Group(("h72", "h73", "h74", "h75"), 0.92, 0.94, 0.75),
     # H76 and H77, the gate of a candidate decision (not adopted), scored with the shipped path.
-    "thirtieth-h76-h77": Group(("h76", "h77"), 0.96, 0.96, 0.75),
+    "thirtieth-h76-h77": Group(("h76", "h77"), 0.96, 0.96, 0.76),
     # H78 and H79, the gate of a second candidate decision (not adopted), likewise.
     "thirtieth-h78-h79": Group(("h78", "h79"), 0.92, 0.95, 0.80),
 }
