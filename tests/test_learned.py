@@ -23,6 +23,7 @@ from qa_bot.ranker import CrossEncoderReranker, LearnedRanker, LinearModel
 from qa_bot.retrieval import load_rankers
 from qa_bot.service import QAService
 from qa_bot.settings import RetrievalSettings
+from qa_bot.text import terms
 
 from .conftest import CountingEmbedder, make_settings, write_article
 
@@ -327,3 +328,19 @@ def test_according_to_names_the_source_up_to_the_question_it_asks(small: QAServi
     assert casual.unknown_names == ()
     assert analyse("according to merkel who flew the drone", lexical).unknown_names == ("merkel",)
     assert analyse("According to Merkel, who flew the drone?", lexical).unknown_names == ("Merkel",)
+
+
+def test_a_part_of_the_article_as_the_source_names_no_one(small: QAService) -> None:
+    # "closing" and "quoting" are words no article holds, but here they describe the article
+    # the answer is in, not someone who spoke.
+    lexical = small.snapshot().lexical
+    closing = "according to the closing paragraph of the article, how many people fled?"
+    assert not any(lexical.holds(t) for t in terms("closing quoting"))
+    assert analyse(closing, lexical).unknown_names == ()
+    quoting = "according to the article quoting lavrov, who flew the drone?"
+    assert analyse(quoting, lexical).unknown_names == ()
+    # A name typed as one still counts, and so does a speaker who is no part of the article.
+    named = analyse("according to the article quoting Merkel, who flew the drone?", lexical)
+    assert named.unknown_names == ("Merkel",)
+    minister = analyse("according to the closing minister who flew the drone", lexical)
+    assert minister.unknown_names == ("closing",)

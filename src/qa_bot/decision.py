@@ -100,14 +100,36 @@ def decide(query: Query, hits: Sequence[Hit], settings: RetrievalSettings) -> Ve
     cosine ("Who is Churkin?" embeds far from any window naming him in passing); so does a
     question asking who or what a name is, of a passage naming it.
     """
+    weight, needed = settings.evidence_dense_weight, settings.min_evidence
+    return _evidence_verdict(query, hits, settings, weight, needed)
+
+
+def decide_about(query: Query, hits: Sequence[Hit], settings: RetrievalSettings) -> Verdict:
+    """The same rule for a question about the article itself, with its own weight and
+    threshold (``about_evidence_dense_weight``, ``about_min_evidence``): fitted by
+    ``training/fit_about_evidence.py`` on such questions asked of the seeds, whose answer is
+    the article's date line, outlet or headline, and on the same kind of question about
+    stories the seeds do not hold, which it must decline."""
+    weight, needed = settings.about_evidence_dense_weight, settings.about_min_evidence
+    return _evidence_verdict(query, hits, settings, weight, needed)
+
+
+def _evidence_verdict(
+    query: Query,
+    hits: Sequence[Hit],
+    settings: RetrievalSettings,
+    weight: float,
+    needed: float,
+) -> Verdict:
+    """Coverage plus ``weight`` x cosine must reach ``needed``, or one of the exceptions."""
     if not hits:
         return Verdict(False, 0.0, "nothing matched")
     best = best_coverage(query, hits)
     top_dense = max((h.dense for h in hits[:5]), default=0.0)
-    evidence = best + settings.evidence_dense_weight * top_dense
-    reason = f"coverage {best:.2f} + {settings.evidence_dense_weight:g} x cosine {top_dense:.2f}"
-    if evidence >= settings.min_evidence and top_dense >= settings.min_dense:
-        return Verdict(True, best, f"{reason} = {evidence:.2f} (needs {settings.min_evidence:g})")
+    evidence = best + weight * top_dense
+    reason = f"coverage {best:.2f} + {weight:g} x cosine {top_dense:.2f}"
+    if evidence >= needed and top_dense >= settings.min_dense:
+        return Verdict(True, best, f"{reason} = {evidence:.2f} (needs {needed:g})")
     low = settings.min_dense_all_words
     if best >= ALL_WORDS and top_dense >= low:
         why = f"one passage holds every word of the question, and cosine {top_dense:.2f}"
@@ -118,4 +140,4 @@ def decide(query: Query, hits: Sequence[Hit], settings: RetrievalSettings) -> Ve
         if wanted and any(wanted <= set(terms(h.chunk.text)) for h in hits[:3]):
             why = f"a passage names “{subject.subject}”, whom or what the question asks about"
             return Verdict(True, best, f"{why}, and cosine {top_dense:.2f} (needs {low:g})")
-    return Verdict(False, best, f"{reason} = {evidence:.2f} (needs {settings.min_evidence:g})")
+    return Verdict(False, best, f"{reason} = {evidence:.2f} (needs {needed:g})")

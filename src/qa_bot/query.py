@@ -270,18 +270,19 @@ def _unknown_names(question: str, unknown_words: Sequence[str]) -> tuple[str, ..
     articles' "ambassador") still searches."""
     # Two letters are too often the question's own shorthand ("the SP" for the articles'
     # "Scottish Parliament"), as with acronyms typed as names.
-    # "What does the article say?": the article speaks, and the question names it.
-    said_by = [
-        w
-        for w in SURFACE_WORD.findall(speaker(question) or "")
-        if terms(w) and len(w) >= 3 and not points_at_article(w)
-    ]
+    # "What does the article say?": the article speaks, and the question names it; so does
+    # a part of it ("the closing paragraph of the report", "the article quoting Churkin"),
+    # whose other words describe the article, not someone who spoke.
+    words = SURFACE_WORD.findall(speaker(question) or "")
+    article_speaks = any(points_at_article(w) for w in words)
+    said_by = [w for w in words if terms(w) and len(w) >= 3 and not points_at_article(w)]
     unknown = {w.casefold() for w in unknown_words}
     dictionary = english_words()
+    first = 0 if not article_speaks else -1
     named = {
         w.casefold()
         for i, w in enumerate(said_by)
-        if w.casefold() in unknown and (i == 0 or w.casefold() not in dictionary)
+        if w.casefold() in unknown and (i == first or w.casefold() not in dictionary)
     }
     return tuple(w for w in unknown_words if w.casefold() in named or _typed_as_name(question, w))
 

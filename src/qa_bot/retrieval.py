@@ -21,7 +21,7 @@ import numpy as np
 
 from qa_bot.answer_types import AnswerType, Definition
 from qa_bot.article_asked import ArticleAskedModel
-from qa_bot.decision import Verdict, decide, learned_decision
+from qa_bot.decision import Verdict, decide, decide_about, learned_decision
 from qa_bot.embedding import Embedder
 from qa_bot.features import candidate_features, first_sentence_terms, question_features, share
 from qa_bot.filters import SearchFilters
@@ -260,7 +260,7 @@ def rerank_and_decide(
         # article “...” say") is answered by its date line or its own passages, and the
         # answer model never saw one; the evidence rule counts the article's title, outlet
         # and date as covered.
-        verdict = decide(query, head, settings)
+        verdict = decide_about(query, head, settings)
     else:
         asked = question_features(query, head, logits[order], rows[order])
         answer_logit = float(learned.answer.logits(asked[None, :])[0])

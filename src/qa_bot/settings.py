@@ -149,6 +149,10 @@ class RetrievalSettings(BaseModel):
     min_evidence: float = Field(1.35, ge=0.0, le=10.0)
     evidence_dense_weight: float = Field(2.0, ge=0.0, le=10.0)
     min_dense: float = Field(0.2, ge=-1.0, le=1.0)
+    #: The same rule's weight and threshold for a question about the article itself, or one
+    #: quoting a headline, under the learned ranker: fitted by training/fit_about_evidence.py.
+    about_min_evidence: float = Field(0.65, ge=0.0, le=10.0)
+    about_evidence_dense_weight: float = Field(1.02, ge=0.0, le=10.0)
     #: ... except that one passage holding every word of the question (short questions about
     #: a name: "Who is Churkin?") needs only this cosine.
     min_dense_all_words: float = Field(0.1, ge=-1.0, le=1.0)
