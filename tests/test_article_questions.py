@@ -120,3 +120,24 @@ def test_an_outlet_alone_names_the_article_a_date_is_asked_of(tmp_path: Path) ->
     assert typed.answered and typed.text.startswith(NO_DATE)
     # No outlet, no story: which article is meant cannot be told.
     assert not service.ask("When was the article published?").answered
+
+
+@pytest.mark.model
+def test_a_question_about_an_article_the_seeds_hold_is_decided_by_the_fitted_rule(
+    seeds_service: QAService,
+) -> None:
+    # Few of its words are in any passage and its cosine is low: the hand-set rule (1.35, 2)
+    # declined it; the rule fitted on questions about articles answers with the dateline.
+    question = "What is the dateline of the TASS report on Ryabkov's remarks?"
+    answer, found = seeds_service.explain(question)
+    assert found.query is not None and found.query.about == "date"
+    assert answer.answered and "MOSCOW, September 22" in answer.citations[0].quote
+    hand = seeds_service.settings.retrieval.model_copy(
+        update={"about_min_evidence": 1.35, "about_evidence_dense_weight": 2.0}
+    )
+    strict = QAService(
+        seeds_service.settings.model_copy(update={"retrieval": hand}),
+        embedder=seeds_service.embedder,
+    )
+    declined, why = strict.explain(question)
+    assert not declined.answered and why.reason.endswith("(needs 1.35)")

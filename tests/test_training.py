@@ -21,12 +21,14 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "training"))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "training" / "data"))
 
+import fit_about_evidence
 import fit_join
 import reader_record
 import select_stories
 import train_about
 import train_reader
 
+from qa_bot.evaluation import EvalQuestion
 from qa_bot.ranker import LinearModel
 from qa_bot.reader import ReaderSpec, load_spec
 from qa_bot.settings import PACKAGED_READER
@@ -694,3 +696,27 @@ def test_the_questions_about_articles_quote_their_articles() -> None:
         for answer in r["answers"]:
             wanted = re.sub(r"\s+", " ", answer).casefold()
             assert any(wanted in t for t in texts), r["id"]
+
+
+def test_questions_about_articles_are_labelled_by_whether_the_seeds_hold_their_article() -> None:
+    seeds = {"000", "004"}
+
+    def asked(**fields: object) -> EvalQuestion:
+        return EvalQuestion(id="fg-001", question="when was it published", **fields)
+
+    label = fit_about_evidence.label
+    assert label(asked(answers=("22 Sep",), docs=("004",)), seeds) == 1
+    assert label(asked(answers=("1987-03-02",), docs=("reuters_00344.txt",)), seeds) == 0
+    assert label(asked(unanswerable=True, kind="off-topic"), seeds) == 0
+    # On topic, unanswered: whether the article is there is not what it asks.
+    assert label(asked(unanswerable=True), seeds) is None
+
+
+def test_the_fitted_rule_is_written_as_the_settings_write_it() -> None:
+    rng = np.random.default_rng(0)
+    there = np.column_stack([rng.uniform(0.5, 1.0, 60), rng.uniform(0.3, 0.7, 60)])
+    elsewhere = np.column_stack([rng.uniform(0.0, 0.4, 60), rng.uniform(0.0, 0.3, 60)])
+    x, y = np.vstack([there, elsewhere]), np.array([1] * 60 + [0] * 60)
+    weight, threshold = fit_about_evidence.fitted(x, y, 10.0)
+    answered = x[:, 0] + weight * x[:, 1] >= threshold
+    assert weight > 0 and answered[:60].mean() > 0.95 and answered[60:].mean() < 0.05
