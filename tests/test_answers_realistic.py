@@ -137,6 +137,9 @@ GROUPS = {
     "thirtieth-p66-p68": Group(("p66", "p67", "p68"), 0.85, 0.93, 0.77),
     "thirtieth-p69-p70": Group(("p69", "p70"), 0.82, 0.95, 0.81),
     "thirtieth-p71-p72": Group(("p71", "p72"), 0.85, 0.96, 0.86),
+    # What they scored in the thirty-first round (P73 before its change, P74 and P75 after),
+    # three questions lower.
+    "thirty-first-p73-p75": Group(("p73", "p74", "p75"), 0.86, 0.96, 0.71),
 }
 
 
