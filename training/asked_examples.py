@@ -40,6 +40,8 @@ FORMAL_QUESTIONS = ROOT / "training" / "data" / "formal_questions.jsonl"
 #: ones (writers fc to ff) and people's (ta to tr, in the blind checks' mix of kinds);
 #: ``tune_reader.py --written`` fits the decision on them too (measured, not adopted).
 WRITTEN_QUESTIONS = ROOT / "training" / "data" / "written_questions.jsonl"
+#: The seeds' formal blind checks, appended once they had served.
+HELDOUT = ROOT / "tests" / "heldout_questions.jsonl"
 
 
 def realistic_examples(work: Path) -> list[Example]:
@@ -63,6 +65,15 @@ def formal_examples(work: Path) -> list[Example]:
     return asked_examples(work, FORMAL_QUESTIONS, "formal-written", lambda q: False, "formal")
 
 
+def served_formal_examples(work: Path, sets: tuple[str, ...]) -> list[Example]:
+    """The formal blind checks of ``sets`` (``tests/heldout_questions.jsonl``, once they had
+    served) asked of the seeds, ranked and featurised (cached by the file and the sets); all
+    of them fit the decision, none is reported."""
+    return asked_examples(
+        work, HELDOUT, "formal-served", lambda q: False, "served_formal", sets=sets
+    )
+
+
 def written_examples(work: Path) -> list[Example]:
     """WRITTEN_QUESTIONS asked of the seeds, ranked and featurised (cached by the file's
     content); with ``--written`` all of them fit the decision, none is reported."""
@@ -83,15 +94,16 @@ def asked_examples(
     test_of: Callable[[EvalQuestion], bool],
     stem: str,
     corpus: str = "seeds",
+    sets: tuple[str, ...] = (),
 ) -> list[Example]:
-    """The questions in ``path`` asked of the seeds (``corpus`` "xr": of XQuAD and Reuters) as
-    ``set_name``, ranked and featurised, cached in ``work`` as ``stem`` and the first digits
-    of the file's digest."""
-    cache = work / f"{stem}_{keyed_cache.digest([path], ())[:12]}.pkl"
+    """The questions in ``path`` (only those of ``sets``, when given) asked of the seeds
+    (``corpus`` "xr": of XQuAD and Reuters) as ``set_name``, ranked and featurised, cached in
+    ``work`` as ``stem`` and the first digits of the file's digest."""
+    cache = work / f"{stem}_{keyed_cache.digest([path], list(sets))[:12]}.pkl"
     if cache.is_file():
         return pickle.loads(cache.read_bytes())
     service = corpus_service(work, corpus)
-    questions = load_questions(path)
+    questions = [q for q in load_questions(path) if not sets or q.set_id in sets]
     data = train_ranker.examples(service, set_name, questions, test_of, random.Random(SEED))
     cache.write_bytes(pickle.dumps(data))
     return data

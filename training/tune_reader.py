@@ -70,11 +70,13 @@ from asked_examples import (
     news_examples,
     off_topic_examples,
     realistic_examples,
+    served_formal_examples,
     written_examples,
 )
 from reader_record import EPOCH_RECORD, epoch_chain, trained_writers, write_spec
 from train_ranker import SEED, Example
 from writers import (
+    DECISION_FORMAL_SETS,
     DECISION_WRITERS,
     FIT_WRITERS,
     TRAIN_WRITERS,
@@ -300,6 +302,7 @@ def main(argv: list[str] | None = None) -> int:
     fitting = as_written([e for e in seeds if writer(e) in FIT_WRITERS])
     deciding = as_written([e for e in seeds if writer(e) in DECISION_WRITERS])
     deciding += as_written(formal_examples(args.work))
+    deciding += as_written(served_formal_examples(args.work, DECISION_FORMAL_SETS))
     try:
         epoch_written = reads_written(args, {writer(e) for e in seeds})
     except ValueError as error:
@@ -393,6 +396,7 @@ def main(argv: list[str] | None = None) -> int:
             "train": trained,
             "fit": FIT_WRITERS,
             "decide": DECISION_WRITERS,
+            "decide_formal_sets": DECISION_FORMAL_SETS,
             "decide_written": [
                 str(path.relative_to(ROOT))
                 for path in (FORMAL_QUESTIONS, *([WRITTEN_QUESTIONS] if args.written else []))
