@@ -438,16 +438,13 @@ def test_new_question_is_not_polluted_by_the_old_one(
             "who said that?",
             "Konashenkov",
         ),
-        pytest.param(
+        # Declined from the twenty-sixth round to the thirtieth (the reader found no answer
+        # span for a question this broad); answered again since the decision reads what the
+        # span holds (benchmarks/README.md, "Thirty-first round").
+        (
             "what did russia say about the convoy accusations",
             "who said that?",
             "Konashenkov",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="the first question is declined since the twenty-sixth round: the reader "
-                "finds no answer span for a question this broad, and the boosted decision for "
-                "the seeds trusts it more (benchmarks/README.md, 'Twenty-sixth round')",
-            ),
         ),
     ],
 )
@@ -538,7 +535,11 @@ def test_bad_dialogue_files(tmp_path: Path, line: str, message: str) -> None:
 def test_context_makes_follow_ups_answerable(seeds_service: QAService) -> None:
     report = evaluate_dialogues(seeds_service, DIALOGUES)
     data = report.to_json()
-    assert data["detected"] == 1.0
+    # One in 44 is not (c40): since the thirty-first round its first question ("Who did the
+    # US say attacked the convoy?", which the articles answer only as "an air strike") is
+    # declined, so no article's words make "What about the drone?" its follow-up; asked
+    # alone, it is answered (benchmarks/README.md, "Thirty-first round").
+    assert data["detected"] >= 43 / 44
     assert data["controls_unchanged"] == 1.0
     assert data["controls_taken_as_follow_ups"] == 0
     assert data["answer_at_1_with_context"] >= 0.65

@@ -263,7 +263,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--span-fits",
         action="store_true",
-        help="the decision reads SPAN_FIT_INPUTS too (eighteenth round, measured, not adopted)",
+        help="the decision reads SPAN_FIT_INPUTS too (what ships since the thirty-first round)",
     )
     parser.add_argument(
         "--join-on-torch",
