@@ -139,7 +139,7 @@ GROUPS = {
     "thirtieth-p71-p72": Group(("p71", "p72"), 0.85, 0.96, 0.86),
     # What they scored in the thirty-first round (P73 before its change, P74 and P75 after),
     # three questions lower.
-    "thirty-first-p73-p75": Group(("p73", "p74", "p75"), 0.86, 0.96, 0.71),
+    "thirty-first-p73-p75": Group(("p73", "p74", "p75"), 0.86, 0.96, 0.75),
 }
 
 
