@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from qa_bot.text import _stem, clean_inline, normalize_question, printable, terms
+from qa_bot.text import (
+    _stem,
+    clean_inline,
+    line_end,
+    line_start,
+    normalize_question,
+    printable,
+    terms,
+)
 
 
 @pytest.mark.parametrize(
@@ -108,3 +116,14 @@ def test_names_print_on_one_line(name: str, shown: str) -> None:
 
 def test_headlines_lose_control_characters() -> None:
     assert clean_inline("Head\x1b[2Jline\x07 about\u00a0Syria\n") == "Headline about Syria"
+
+
+def test_a_line_starts_after_the_newline_before_it_and_ends_at_the_next() -> None:
+    text = "Headline\n\nFirst line.\nSecond line"
+    second = text.index("Second") + 3
+    assert text[line_start(text, second) : line_end(text, second)] == "Second line"
+    first = text.index("First")
+    assert text[line_start(text, first + 4) : line_end(text, first)] == "First line."
+    assert line_start(text, 3) == 0 and line_end(text, 3) == len("Headline")
+    # A position on a newline belongs to the line that newline ends.
+    assert line_start(text, text.index("\nSecond")) == first

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from qa_bot.models import Citation
 from qa_bot.retrieval import Hit, Retrieval
-from qa_bot.text import line_end, sentence_spans
+from qa_bot.text import line_end, line_start, sentence_spans
 
 #: Said when the article a question asks the publication date of states none.
 NO_DATE = "The article does not state when it was published (date not stated)."
@@ -90,7 +90,7 @@ def _outlet_named(hit: Hit, text: str, outlet: str) -> Citation | None:
     found = re.search(rf"(?<!\w){re.escape(outlet)}(?!\w)", text)
     if found is None:
         return None
-    start = text.rfind("\n", 0, found.start()) + 1
+    start = line_start(text, found.start())
     end = line_end(text, found.end())
     for a, b in sentence_spans(text, start, end):
         if a <= found.start() < b:

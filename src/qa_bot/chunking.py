@@ -17,7 +17,7 @@ from collections.abc import Iterator
 
 from qa_bot.models import Article, Chunk
 from qa_bot.settings import ChunkingSettings
-from qa_bot.text import apart, line_end, reads_as_prose, sentence_spans
+from qa_bot.text import apart, line_end, line_start, reads_as_prose, sentence_spans
 
 #: About 200 word pieces of English news prose: safely under the model's 256.
 HARD_MAX_CHARS = 900
@@ -79,8 +79,7 @@ def is_heading(text: str, start: int, end: int) -> bool:
 
     A window stops before one, so no window (and no quote) ends with the next section's title.
     """
-    line_start = text.rfind("\n", 0, start) + 1
-    if text[line_start:start].strip() or text[end : line_end(text, end)].strip():
+    if text[line_start(text, start) : start].strip() or text[end : line_end(text, end)].strip():
         return False
     return not reads_as_prose(text[start:end])
 
@@ -90,8 +89,7 @@ def _crosses_heading(text: str, prev_end: int, next_start: int) -> bool:
     gap = text[prev_end:next_start]
     if "\n" not in gap:
         return False
-    line_start = text.rfind("\n", 0, prev_end) + 1
-    last_line = text[line_start:prev_end].strip()
+    last_line = text[line_start(text, prev_end) : prev_end].strip()
     return not reads_as_prose(last_line)
 
 

@@ -19,7 +19,7 @@ from qa_bot.html_article import HTML_SUFFIXES, extract_page
 from qa_bot.models import Article, ArticleMeta
 from qa_bot.seed_files import SourceFile, UnsafeFileError, read_regular
 from qa_bot.sidecar import sidecar_fingerprint
-from qa_bot.text import MONTHS, clean_inline, fold, line_end
+from qa_bot.text import MONTHS, clean_inline, fold, line_end, line_start
 
 # --- parsing -----------------------------------------------------------------------------------
 
@@ -279,15 +279,15 @@ def stated_span(text: str, meta: ArticleMeta) -> tuple[int, int] | None:
     found = text.find(meta.date_text)
     if found < 0:
         return None
-    line_start = text.rfind("\n", 0, found) + 1
-    dateline = _DATELINE.match(text, line_start)
+    begins = line_start(text, found)
+    dateline = _DATELINE.match(text, begins)
     if dateline is not None and dateline.start("date") <= found < dateline.end():
-        return line_start, line_start + len(dateline.group().rstrip())
-    line = text[line_start : line_end(text, found)]
+        return begins, begins + len(dateline.group().rstrip())
+    line = text[begins : line_end(text, found)]
     if len(line.strip()) > len(meta.date_text) + 40:  # a date inside a paragraph: just the date
         return found, found + len(meta.date_text)
     offset = len(line) - len(line.lstrip())
-    return line_start + offset, line_start + len(line.rstrip())
+    return begins + offset, begins + len(line.rstrip())
 
 
 def _detect_outlet(text: str) -> str | None:

@@ -15,7 +15,7 @@ from qa_bot.corpus import is_furniture
 from qa_bot.models import Answer, ArticleMeta, Citation, Passage, Span, quoted_text
 from qa_bot.retrieval import Hit, near_duplicate
 from qa_bot.speakers import named_speaker, sentences_in, speaker_of
-from qa_bot.text import line_end, sentence_spans
+from qa_bot.text import line_end, line_start, sentence_spans
 
 #: At most this many sentences of a quote that name a speaker make "who said that?"'s answer.
 MAX_SPEAKER_SENTENCES = 2
@@ -38,10 +38,10 @@ def passage_around(meta: ArticleMeta, text: str, start: int, end: int) -> Passag
     neighbours; None when the span does not fit the text."""
     if not 0 <= start < end <= len(text):
         return None
-    para_start = text.rfind("\n", 0, start) + 1
+    para_start = line_start(text, start)
     para_end = line_end(text, end)
     while para_end - para_start < MIN_PASSAGE_CHARS:
-        prev = text.rfind("\n", 0, max(para_start - 1, 0))
+        prev = line_start(text, max(para_start - 1, 0)) - 1
         nxt = text.find("\n", para_end + 1)
         grew = False
         if para_start > 0:

@@ -316,6 +316,11 @@ def _credited(text: str, pos: int) -> bool:
     return "©" in text[pos : line_end(text, pos)]
 
 
+def line_start(text: str, pos: int) -> int:
+    """Where the line holding ``pos`` starts: just after the newline before it, or 0."""
+    return text.rfind("\n", 0, pos) + 1
+
+
 def line_end(text: str, pos: int, stop: int | None = None) -> int:
     """Where the line holding ``pos`` ends: its newline, or ``stop`` (the text's end) when it
     has none before."""
