@@ -42,6 +42,8 @@ GROUPS = {
     # The thirty-first round's sets (H80 written before its change, H81 and H82 after),
     # scored with the change adopted, three questions lower.
     "thirty-first-h80-h82": Group(("h80", "h81", "h82"), 0.93, 0.96, 0.86),
+    # H83 and H84, written after both of the round's changes, scored with them.
+    "thirty-first-h83-h84": Group(("h83", "h84"), 0.95, 0.95, 0.85),
 }
 
 

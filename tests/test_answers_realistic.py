@@ -140,6 +140,7 @@ GROUPS = {
     # What they scored in the thirty-first round (P73 before its change, P74 and P75 after),
     # three questions lower.
     "thirty-first-p73-p75": Group(("p73", "p74", "p75"), 0.86, 0.96, 0.75),
+    "thirty-first-p76-p77": Group(("p76", "p77"), 0.88, 0.97, 0.83),
 }
 
 
