@@ -44,6 +44,8 @@ GROUPS = {
     "thirty-first-h80-h82": Group(("h80", "h81", "h82"), 0.93, 0.96, 0.86),
     # H83 and H84, written after both of the round's changes, scored with them.
     "thirty-first-h83-h84": Group(("h83", "h84"), 0.95, 0.95, 0.85),
+    # H85 and H86, the gate of a candidate decision (E32, not adopted), scored with the path.
+    "thirty-first-h85-h86": Group(("h85", "h86"), 0.95, 0.96, 0.81),
 }
 
 

@@ -141,6 +141,7 @@ GROUPS = {
     # three questions lower.
     "thirty-first-p73-p75": Group(("p73", "p74", "p75"), 0.86, 0.96, 0.75),
     "thirty-first-p76-p77": Group(("p76", "p77"), 0.88, 0.97, 0.83),
+    "thirty-first-p78-p79": Group(("p78", "p79"), 0.90, 0.97, 0.80),
 }
 
 
