@@ -278,11 +278,11 @@ def _unknown_names(question: str, unknown_words: Sequence[str]) -> tuple[str, ..
     said_by = [w for w in words if terms(w) and len(w) >= 3 and not points_at_article(w)]
     unknown = {w.casefold() for w in unknown_words}
     dictionary = english_words()
-    first = 0 if not article_speaks else -1
     named = {
         w.casefold()
         for i, w in enumerate(said_by)
-        if w.casefold() in unknown and (i == first or w.casefold() not in dictionary)
+        if w.casefold() in unknown
+        and ((i == 0 and not article_speaks) or w.casefold() not in dictionary)
     }
     return tuple(w for w in unknown_words if w.casefold() in named or _typed_as_name(question, w))
 
