@@ -63,7 +63,7 @@ def test_held_out_questions_keep_their_floor(seeds_service: QAService, name: str
 @pytest.mark.parametrize(
     ("question", "answer"),
     [
-        # A photo caption is article text (its "© AFP" credit is not).
+        # A photo caption is article text, and so is its "© AFP" credit.
         ("In which city did Kerry and Lavrov lead an ISSG meeting in February 2016?", "Munich"),
         # "Who is X?": the first mention gives the title; a title wants the name beside it.
         # (Quoted second from the sixth round to the eighth; first again with the span head.)

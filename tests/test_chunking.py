@@ -66,7 +66,7 @@ def test_a_photo_caption_is_a_window_of_its_own() -> None:
         "US Secretary of State ",
         "The group was formed i",
     ]
-    assert chunks[1].text.endswith("February 11, 2016")
+    assert chunks[1].text.endswith("February 11, 2016 © AFP")
 
 
 def test_sentence_splitter_keeps_abbreviations_and_quotes() -> None:

@@ -104,16 +104,16 @@ MIN_CAPTION_WORDS = 12
 
 
 def _without_credit(line: _Line) -> _Line | None:
-    """A line with its photo credit cut off: None for a bare credit line, the caption
-    without "© AFP" for one that describes something, the line itself when it has no credit.
-    The caption is article text, and may be quoted; the credit never."""
+    """None for a bare credit line ("Sergei Lavrov © Reuters"), the line itself otherwise.
+    A caption that describes something is article text, quoted with its credit ("... Munich,
+    Germany, February 11, 2016 © AFP"): the credit is what the page says of the picture, and
+    a question naming it ("the meeting shown in the AFP photograph") asks about words the
+    article holds, which the index must then hold too."""
     credit = _CREDIT.search(line.text)
     if credit is None:
         return line
     caption = line.text[: credit.start()].rstrip()
-    if len(caption.split()) < MIN_CAPTION_WORDS:
-        return None
-    return _Line(line.start, line.start + len(caption), caption)
+    return None if len(caption.split()) < MIN_CAPTION_WORDS else line
 
 
 def _is_junk(line: str) -> bool:

@@ -313,7 +313,9 @@ def apart(text: str, end: int, start: int) -> bool:
 
 
 def _credited(text: str, pos: int) -> bool:
-    return "©" in text[pos : line_end(text, pos)]
+    """The line holding ``pos`` carries a photo credit: a caption, whose credit the body
+    keeps at its end."""
+    return "©" in text[line_start(text, pos) : line_end(text, pos)]
 
 
 def line_start(text: str, pos: int) -> int:
