@@ -3,6 +3,7 @@ answers (they need nothing from ../shared, unlike the dev set's tests)."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -95,4 +96,6 @@ def test_first_quote_answers(seeds_service: QAService, question: str, answer: st
     got = seeds_service.ask(question)
     assert got.answered, got.notes
     assert answer in got.citations[0].quote
-    assert "©" not in got.text and "READ MORE" not in got.text
+    assert "READ MORE" not in got.text
+    # A photo credit is quoted only where it closes the caption it belongs to.
+    assert all(re.fullmatch(r"[^©]*(©[^©\n]{1,60})?", c.quote) for c in got.citations)
