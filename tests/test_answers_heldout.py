@@ -47,6 +47,13 @@ GROUPS = {
     "thirty-first-h83-h84": Group(("h83", "h84"), 0.95, 0.95, 0.85),
     # H85 and H86, the gate of a candidate decision (E32, not adopted), scored with the path.
     "thirty-first-h85-h86": Group(("h85", "h86"), 0.95, 0.96, 0.81),
+    # The thirty-second round's sets, scored with the path it adopted (captions keep their
+    # credit), three questions lower: H87 written before any change, H88 and H89 the gate of
+    # a threshold (T32, not adopted), H90 and H91 the gate of the captions' credit, H92 and
+    # H93 the gate of a window size with a threshold (W32, not adopted).
+    "thirty-second-h87-h89": Group(("h87", "h88", "h89"), 0.96, 0.96, 0.88),
+    "thirty-second-h90-h91": Group(("h90", "h91"), 0.92, 0.95, 0.83),
+    "thirty-second-h92-h93": Group(("h92", "h93"), 0.95, 0.97, 0.83),
 }
 
 

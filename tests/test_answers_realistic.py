@@ -142,6 +142,11 @@ GROUPS = {
     "thirty-first-p73-p75": Group(("p73", "p74", "p75"), 0.86, 0.96, 0.75),
     "thirty-first-p76-p77": Group(("p76", "p77"), 0.88, 0.97, 0.83),
     "thirty-first-p78-p79": Group(("p78", "p79"), 0.90, 0.97, 0.80),
+    # The thirty-second round's (P80 before any change; P81 to P83, P84 and P85, P86 to P88
+    # the gates of its three candidates), scored with the path it adopted, three lower.
+    "thirty-second-p80-p83": Group(("p80", "p81", "p82", "p83"), 0.87, 0.94, 0.85),
+    "thirty-second-p84-p85": Group(("p84", "p85"), 0.88, 0.93, 0.86),
+    "thirty-second-p86-p88": Group(("p86", "p87", "p88"), 0.87, 0.94, 0.85),
 }
 
 
