@@ -63,6 +63,26 @@ def test_question_naming_an_outlet_is_filtered(seeds_service: QAService) -> None
     assert any("TASS" in note for note in answer.notes)
 
 
+@pytest.mark.parametrize(
+    "question",
+    [
+        "according to reuters how many people died in the convoy attack",
+        "What did AFP say about the airstrike on the Syrian troops?",
+    ],
+)
+def test_an_outlet_no_article_is_from_is_searched_alone_and_declined(
+    seeds_service: QAService, question: str
+) -> None:
+    """The seeds credit photos to Reuters and AFP, so the words are in the index; none of
+    the articles is from either, so neither can say what they reported."""
+    answer = seeds_service.ask(question)
+    assert not answer.answered
+    assert any("Searching only articles from" in note for note in answer.notes)
+    # The credit itself still answers a question about the picture.
+    photo = seeds_service.ask("Where did Kerry and Lavrov lead the meeting in the AFP photo?")
+    assert photo.answered and "Munich" in photo.citations[0].quote
+
+
 #: On-topic questions the seeds do not answer (written for the abstention check, see
 #: benchmarks/README.md): the ones naming someone or something no article mentions.
 ON_TOPIC_UNANSWERABLE = Path(__file__).with_name("on_topic_unanswerable.jsonl")

@@ -15,10 +15,11 @@ import pytest
 
 from qa_bot.answer import compose, first_quote, pivot_weights
 from qa_bot.answer_types import definition, expected_answer
+from qa_bot.corpus import KNOWN_OUTLETS
 from qa_bot.features import first_sentence_terms, share
-from qa_bot.filters import SearchFilters, date_bound, outlet_in_question
+from qa_bot.filters import SearchFilters, date_bound, outlet_in_question, source_outlet
 from qa_bot.models import ArticleMeta, Chunk
-from qa_bot.query import analyse
+from qa_bot.query import analyse, speaker
 from qa_bot.reading_notes import correction_note
 from qa_bot.retrieval import (
     Hit,
@@ -108,6 +109,22 @@ def test_anchor_coverage_reads_the_first_sentence_only() -> None:
 )
 def test_outlet_named_in_the_question(question: str, expected: str | None) -> None:
     assert outlet_in_question(question, ["RT", "TASS", "Press TV"]) == expected
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("according to reuters how many people died", "Reuters"),
+        ("What did AFP say about the airstrike?", "AFP"),
+        ("what did the bbc say about aleppo", "BBC"),
+        # A part of an article that names an outlet is no outlet as the source.
+        ("according to the AFP photo caption, where was the meeting", None),
+        ("In which city was the meeting shown in the AFP photograph?", None),
+        ("What did Lavrov say about the convoy?", None),
+    ],
+)
+def test_an_outlet_given_as_the_whole_source(question: str, expected: str | None) -> None:
+    assert source_outlet(speaker(question), KNOWN_OUTLETS) == expected
 
 
 def test_an_outlet_spelt_like_a_stop_word_counts_in_capitals_only() -> None:

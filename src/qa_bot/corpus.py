@@ -56,6 +56,10 @@ _OUTLET_SIGNATURES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("BBC", re.compile(r"\bbbc\.co\.uk\b|\bBBC News\b")),
 )
 
+#: The outlets the metadata can recognise by their signature, whether or not any article of
+#: the index is from them.
+KNOWN_OUTLETS = tuple(name for name, _ in _OUTLET_SIGNATURES)
+
 _NAV_WORDS = frozenset(
     """image photo video all news home menu world russia business sport sports opinion search
     share print advertisement skip to content main navigation latest top stories live""".split()

@@ -140,6 +140,18 @@ def outlet_in_question(question: str, outlets: Iterable[str]) -> str | None:
     return None
 
 
+def source_outlet(source: str | None, known: Iterable[str]) -> str | None:
+    """The outlet a question gives as its whole source ("according to Reuters", "what did
+    AFP say"), among ``known``; None when the source is someone or something else, or only
+    mentions an outlet ("the AFP photo caption" is a part of an article, whose credit the
+    article holds)."""
+    if not source:
+        return None
+    words = source.split()
+    bare = " ".join(words[1:] if words[0].casefold() == "the" else words)
+    return next((o for o in known if o.casefold() == bare.casefold()), None)
+
+
 # --- the /outlet and /dates commands of the fronts ---------------------------------------------
 
 

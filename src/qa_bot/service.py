@@ -19,10 +19,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from qa_bot.answer import compose
+from qa_bot.corpus import KNOWN_OUTLETS
 from qa_bot.embedding import Embedder, SentenceTransformerEmbedder
 from qa_bot.errors import IndexMismatchError, IndexMissingError, QABotError
 from qa_bot.feedback import FeedbackLog
-from qa_bot.filters import SearchFilters, outlet_in_question
+from qa_bot.filters import SearchFilters, outlet_in_question, source_outlet
 from qa_bot.indexer import (
     IndexReport,
     ProgressFactory,
@@ -34,6 +35,7 @@ from qa_bot.indexer import (
 )
 from qa_bot.models import Answer, ArticleMeta, IndexStatus, Passage, SourceInfo, Span
 from qa_bot.passages import further_answer, overlaps, passage_around, speaker_answer
+from qa_bot.query import speaker
 from qa_bot.reader_export import ensure_reader_export
 from qa_bot.reading_notes import reading_notes
 from qa_bot.retrieval import Rankers, Retrieval, load_rankers, retrieve
@@ -341,7 +343,11 @@ class QAService:
     ) -> tuple[Retrieval, list[str]]:
         ignore: list[str] = []
         if filters is None or not filters.outlets:
-            named = outlet_in_question(question, snapshot.outlets())
+            # An outlet given as the source is searched alone, even one no article is from
+            # (one only credited for a photo): then nothing matches, and it is declined.
+            named = outlet_in_question(question, snapshot.outlets()) or source_outlet(
+                speaker(question), KNOWN_OUTLETS
+            )
             if named:
                 base = filters or SearchFilters()
                 filters = SearchFilters(outlets=(named,), since=base.since, until=base.until)
