@@ -54,6 +54,8 @@ GROUPS = {
     "thirty-second-h87-h89": Group(("h87", "h88", "h89"), 0.96, 0.96, 0.88),
     "thirty-second-h90-h91": Group(("h90", "h91"), 0.92, 0.95, 0.83),
     "thirty-second-h92-h93": Group(("h92", "h93"), 0.95, 0.97, 0.83),
+    # H94, the gate of an outlet named as the source (S32, adopted).
+    "thirty-second-h94": Group(("h94",), 0.95, 0.95, 0.70),
 }
 
 

@@ -147,6 +147,7 @@ GROUPS = {
     "thirty-second-p80-p83": Group(("p80", "p81", "p82", "p83"), 0.87, 0.94, 0.85),
     "thirty-second-p84-p85": Group(("p84", "p85"), 0.88, 0.93, 0.86),
     "thirty-second-p86-p88": Group(("p86", "p87", "p88"), 0.87, 0.94, 0.85),
+    "thirty-second-p89": Group(("p89",), 0.86, 0.91, 0.72),
 }
 
 
