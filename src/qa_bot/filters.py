@@ -144,7 +144,9 @@ def source_outlet(source: str | None, known: Iterable[str]) -> str | None:
     """The outlet a question gives as its whole source ("according to Reuters", "what did
     AFP say"), among ``known``; None when the source is someone or something else, or only
     mentions an outlet ("the AFP photo caption" is a part of an article, whose credit the
-    article holds)."""
+    article holds). The search is then narrowed to that outlet even when no article is from
+    it (the seeds credit photos to Reuters): nothing matches, and the question is declined
+    rather than answered from another outlet's article."""
     if not source:
         return None
     words = source.split()

@@ -343,11 +343,8 @@ class QAService:
     ) -> tuple[Retrieval, list[str]]:
         ignore: list[str] = []
         if filters is None or not filters.outlets:
-            # An outlet given as the source is searched alone, even one no article is from
-            # (one only credited for a photo): then nothing matches, and it is declined.
-            named = outlet_in_question(question, snapshot.outlets()) or source_outlet(
-                speaker(question), KNOWN_OUTLETS
-            )
+            named = outlet_in_question(question, snapshot.outlets())
+            named = named or source_outlet(speaker(question), KNOWN_OUTLETS)
             if named:
                 base = filters or SearchFilters()
                 filters = SearchFilters(outlets=(named,), since=base.since, until=base.until)
