@@ -107,17 +107,14 @@ _CREDIT = re.compile(r"\s*©\s*\S.{0,60}$")
 MIN_CAPTION_WORDS = 12
 
 
-def _without_credit(line: _Line) -> _Line | None:
-    """None for a bare credit line ("Sergei Lavrov © Reuters"), the line itself otherwise.
-    A caption that describes something is article text, quoted with its credit ("... Munich,
-    Germany, February 11, 2016 © AFP"): the credit is what the page says of the picture, and
-    a question naming it ("the meeting shown in the AFP photograph") asks about words the
-    article holds, which the index must then hold too."""
-    credit = _CREDIT.search(line.text)
-    if credit is None:
-        return line
-    caption = line.text[: credit.start()].rstrip()
-    return None if len(caption.split()) < MIN_CAPTION_WORDS else line
+def _is_bare_credit(line: str) -> bool:
+    """A photo credit with too few words before it to tell anything ("Sergei Lavrov ©
+    Reuters"). A caption that describes something is article text, quoted with its credit
+    ("... Munich, Germany, February 11, 2016 © AFP"): the credit is what the page says of the
+    picture, and a question naming it ("the meeting shown in the AFP photograph") asks about
+    words the article holds, which the index must then hold too."""
+    credit = _CREDIT.search(line)
+    return credit is not None and len(line[: credit.start()].split()) < MIN_CAPTION_WORDS
 
 
 def _is_junk(line: str) -> bool:
@@ -132,7 +129,7 @@ def is_furniture(line: str) -> bool:
     stripped = line.strip()
     if not stripped:
         return False
-    return _is_junk(stripped) or _is_nav(stripped) or _without_credit(_Line(0, 0, stripped)) is None
+    return _is_junk(stripped) or _is_nav(stripped) or _is_bare_credit(stripped)
 
 
 def _is_nav(line: str) -> bool:
@@ -178,11 +175,7 @@ def parse_article(
     first paragraph's dateline, never from the story ("February 11, 2016" in a photo caption
     is not the publication date), and a date without a year stays without a year.
     """
-    lines = [
-        kept
-        for ln in _lines(text)
-        if not _is_junk(ln.text) and (kept := _without_credit(ln)) is not None
-    ]
+    lines = [ln for ln in _lines(text) if not _is_junk(ln.text) and not _is_bare_credit(ln.text)]
     title, date, date_text, body = _header_and_body(lines)
     outlet, date, date_text = _dateline(text, body, _detect_outlet(text), date, date_text)
     if title is None:

@@ -41,7 +41,7 @@ def passage_around(meta: ArticleMeta, text: str, start: int, end: int) -> Passag
     para_start = line_start(text, start)
     para_end = line_end(text, end)
     while para_end - para_start < MIN_PASSAGE_CHARS:
-        prev = line_start(text, max(para_start - 1, 0)) - 1
+        prev = text.rfind("\n", 0, max(para_start - 1, 0))
         nxt = text.find("\n", para_end + 1)
         grew = False
         if para_start > 0:
