@@ -25,8 +25,7 @@ from dataclasses import replace
 
 from qa_bot.answer_types import AnswerType
 from qa_bot.article_answer import headline_citation, stated
-from qa_bot.models import Answer, Chunk, Citation, Span, quoted_text
-from qa_bot.passages import overlaps
+from qa_bot.models import Answer, Chunk, Citation, Span, overlaps, quoted_text
 from qa_bot.query import speaker
 from qa_bot.quote_choice import (
     QuoteModel,

@@ -199,6 +199,12 @@ class SourceInfo:
 Span = tuple[str, int, int]
 
 
+def overlaps(span: Span, spans: Iterable[Span]) -> bool:
+    """Whether ``span`` shares text with any of ``spans`` (same article, overlapping range)."""
+    article, start, end = span
+    return any(a == article and s < end and start < e for a, s, e in spans)
+
+
 @dataclass(frozen=True)
 class IndexStatus:
     """How fresh the index is and what it was built with (``qa-bot status``, ``/status``)."""

@@ -9,10 +9,10 @@ each other, and the speaker's sentence is only the sentence that names them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 from qa_bot.corpus import is_furniture
-from qa_bot.models import Answer, ArticleMeta, Citation, Passage, Span, quoted_text
+from qa_bot.models import Answer, ArticleMeta, Citation, Passage, Span, overlaps, quoted_text
 from qa_bot.retrieval import Hit, near_duplicate
 from qa_bot.speakers import named_speaker, sentences_in, speaker_of
 from qa_bot.text import line_end, line_start, sentence_spans
@@ -25,12 +25,6 @@ NO_SPEAKER = "The article does not name who said this near the quote."
 #: A passage grows by whole paragraphs around the quote until it has at least this many
 #: characters (or the article ends).
 MIN_PASSAGE_CHARS = 700
-
-
-def overlaps(span: Span, spans: Iterable[Span]) -> bool:
-    """Whether ``span`` shares text with any of ``spans`` (same article, overlapping range)."""
-    article, start, end = span
-    return any(a == article and s < end and start < e for a, s, e in spans)
 
 
 def passage_around(meta: ArticleMeta, text: str, start: int, end: int) -> Passage | None:
@@ -142,7 +136,6 @@ __all__ = [
     "NO_SPEAKER",
     "further_answer",
     "further_citations",
-    "overlaps",
     "passage_around",
     "speaker_answer",
 ]

@@ -25,7 +25,7 @@ from qa_bot.decision import Verdict, decide, decide_about, learned_decision
 from qa_bot.embedding import Embedder
 from qa_bot.features import candidate_features, first_sentence_terms, question_features, share
 from qa_bot.filters import SearchFilters
-from qa_bot.models import Chunk, Hit
+from qa_bot.models import Chunk, Hit, Span, overlaps
 from qa_bot.query import Query, analyse
 from qa_bot.query_adapter import QueryAdapter, open_adapter
 from qa_bot.quote_choice import QuoteModel
@@ -116,6 +116,7 @@ def retrieve(
     extra_terms: Sequence[str] = (),
     boost_articles: Sequence[str] = (),
     ignore_terms: Sequence[str] = (),
+    avoid: Sequence[Span] = (),
     limit: int = 30,
     rankers: Rankers | None = None,
 ) -> Retrieval:
@@ -127,6 +128,8 @@ def retrieve(
     the terms join the lexical query at half weight, and the previously cited articles get a
     small bonus, so "when was that?" finds the passage about the previous question's event.
     ``ignore_terms`` are removed from the question (an outlet named only to filter by it).
+    ``avoid`` are places already quoted (a follow-up naming something they do not mention):
+    they are left out before the decision, which then judges only what is left.
     """
     query = analyse(
         question,
@@ -146,6 +149,9 @@ def retrieve(
     if pool.ids.size == 0:
         return Retrieval([], 0.0, False, q_terms, "no article matches the filters", query=query)
     hits, hand = hand_scored(snapshot, query, pool, settings, limit)
+    if avoid:
+        kept = [i for i, h in enumerate(hits) if not overlaps(h.place, avoid)]
+        hits, hand = [hits[i] for i in kept], {k: v[kept] for k, v in hand.items()}
     if not hits:
         return Retrieval([], 0.0, False, q_terms, "nothing matched", query=query)
     hits, verdict = rerank_and_decide(snapshot, query, qv, hits, hand, settings, rankers)

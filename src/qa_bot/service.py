@@ -34,7 +34,7 @@ from qa_bot.indexer import (
     windows_changed,
 )
 from qa_bot.models import Answer, ArticleMeta, IndexStatus, Passage, SourceInfo, Span
-from qa_bot.passages import further_answer, overlaps, passage_around, speaker_answer
+from qa_bot.passages import further_answer, passage_around, speaker_answer
 from qa_bot.query import speaker
 from qa_bot.reader_export import ensure_reader_export
 from qa_bot.reading_notes import reading_notes
@@ -282,17 +282,14 @@ class QAService:
         """The answer and the ranked passages behind it (what the evaluation scores).
 
         ``filters`` restrict the articles; ``boost_articles`` get a small bonus (a follow-up's
-        topic); ``avoid`` are places already quoted that must not be quoted again.
+        topic); ``avoid`` are places already quoted, left out before the decision.
         """
         question = self.check_question(question)
         snapshot = self.snapshot()
         self._check_model(snapshot)
         retrieval, notes = self._retrieve(
-            snapshot, question, filters, extra_terms, boost_articles, list(notes)
+            snapshot, question, filters, extra_terms, boost_articles, list(notes), avoid
         )
-        if avoid:
-            hits = [h for h in retrieval.hits if not overlaps(h.place, avoid)]
-            retrieval = replace(retrieval, hits=hits)
         answer = compose(
             question,
             retrieval,
@@ -340,6 +337,7 @@ class QAService:
         extra_terms: Sequence[str],
         boost_articles: Sequence[str],
         notes: list[str],
+        avoid: Sequence[Span] = (),
     ) -> tuple[Retrieval, list[str]]:
         ignore: list[str] = []
         if filters is None or not filters.outlets:
@@ -367,6 +365,7 @@ class QAService:
             extra_terms=extra_terms,
             boost_articles=boost_articles,
             ignore_terms=ignore,
+            avoid=avoid,
         )
         notes.extend(reading_notes(question, retrieval))
         return retrieval, notes
