@@ -192,6 +192,8 @@ class RecordingService:
     calls: list[dict[str, Any]] = field(default_factory=list)
     settings: Settings = field(default_factory=Settings)
     quotes: tuple[str, ...] = ("a quote",)
+    #: The learned order's probability that a quote answers (below ``keep_quoted_score``).
+    score: float = 0.5
 
     def check_question(self, question: str) -> str:
         return validate_question(question)
@@ -210,7 +212,7 @@ class RecordingService:
         at = 0
         for quote in self.quotes:
             if (self.article, at, at + len(quote)) not in avoid:
-                citation = Citation(1, meta, quote, at, at + len(quote), 1.0)
+                citation = Citation(1, meta, quote, at, at + len(quote), self.score)
                 notes = tuple(kwargs.get("notes", ()))
                 return Answer(question, True, f"“{quote}” [1]", (citation,), notes)
             at += len(quote) + 1
@@ -349,6 +351,39 @@ def test_a_follow_up_naming_someone_new_never_gets_the_previous_answer_back() ->
     assert "avoid" not in service.calls[-1]
 
 
+def test_a_follow_up_keeps_the_previous_quote_when_the_learned_order_is_sure_it_answers() -> None:
+    """ "How long did it last?" brings back the quote about the ceasefire's collapse, which
+    holds no word of it but says "after one week": the learned order, confident that it
+    answers, keeps it; below ``conversation.keep_quoted_score`` it is asked again without it."""
+    ceasefire = ("The ceasefire collapsed after one week.", "Talks resume in Geneva.")
+    threshold = Settings().conversation.keep_quoted_score
+    for score, kept in [(threshold, True), (threshold - 0.01, False)]:
+        service = RecordingService(quotes=ceasefire, score=score)
+        conversation = Conversation(ttl_seconds=100, max_turns=3)
+        first = ask_in_conversation(
+            service,
+            conversation,
+            "Why did the ceasefire fail?",
+            now=0,  # type: ignore[arg-type]
+        )
+        reply = ask_in_conversation(
+            service,
+            conversation,
+            "how long did it even last",
+            now=1,  # type: ignore[arg-type]
+        )
+        assert reply.follow_up
+        assert (reply.answer.citations == first.answer.citations) is kept
+        assert ("avoid" in service.calls[-1]) is not kept
+    # the hand ranker's scores are no probabilities: the quote is never kept on them
+    hand = Settings(retrieval={"ranker": "hand"})  # type: ignore[arg-type]
+    service = RecordingService(quotes=ceasefire, score=1.0, settings=hand)
+    conversation = Conversation(ttl_seconds=100, max_turns=3)
+    ask_in_conversation(service, conversation, "Why did the ceasefire fail?", now=0)  # type: ignore[arg-type]
+    ask_in_conversation(service, conversation, "how long did it even last", now=1)  # type: ignore[arg-type]
+    assert "avoid" in service.calls[-1]
+
+
 def test_a_follow_up_naming_someone_new_searches_the_previous_topic(
     tmp_path: Path,
 ) -> None:
@@ -372,7 +407,11 @@ def test_a_follow_up_naming_someone_new_searches_the_previous_topic(
         "Rooftop bees",
         "Churkin, a beekeeper in Oslo, said the hives survived the winter.",
     )
-    service = QAService(make_settings(tmp_path, seeds), embedder=CountingEmbedder())
+    # The previous quote is left out before the decision, which then judges Churkin's
+    # passage alone: the stand-in embedder's cosines are low, so the evidence bar is lowered
+    # to make this a test of what is searched, not of the decision.
+    settings = make_settings(tmp_path, seeds, retrieval={"min_evidence": 0.9})
+    service = QAService(settings, embedder=CountingEmbedder())
     service.index()
     conversation = Conversation()
     first = ask_in_conversation(
@@ -384,6 +423,30 @@ def test_a_follow_up_naming_someone_new_searches_the_previous_topic(
     quotes = [c.quote for c in reply.answer.citations]
     assert quotes != [c.quote for c in first.answer.citations]
     assert "Churkin said the strike" in quotes[0]
+
+
+def test_places_already_quoted_are_left_out_before_the_decision(tmp_path: Path) -> None:
+    """A follow-up asked again without the previous quotes is decided on what is left: when
+    nothing else answers, it is declined, not answered with whatever ranked next under the
+    verdict the left-out quote earned."""
+    seeds = tmp_path / "seeds"
+    write_article(
+        seeds,
+        "convoy.txt",
+        "Convoy attacked",
+        "The aid convoy near Aleppo was attacked on Monday evening. Twenty people were "
+        "reported killed in the attack, and the trucks burned through the night.\n\n"
+        "Bees in Oslo survived the winter on the rooftops of the old town. The beekeepers "
+        "said the hives were strong, and honey sales rose again in the spring.",
+    )
+    service = QAService(make_settings(tmp_path, seeds), embedder=CountingEmbedder())
+    service.index()
+    question = "When was the aid convoy near Aleppo attacked?"
+    answer, found = service.explain(question)
+    assert answer.answered and "Monday" in answer.citations[0].quote
+    left_out, rest = service.explain(question, avoid=(found.hits[0].place,))
+    assert not left_out.answered and not left_out.citations
+    assert all(h.place != found.hits[0].place for h in rest.hits)
 
 
 # --- a tiny real index ----------------------------------------------------------------------------

@@ -155,6 +155,11 @@ def test_other_questions_keep_the_words_first(question: str, settings: dict) -> 
         ("who said the agreement has too many foes", False),
         ("who said that the convoy was hit?", False),
         ("who is that", False),
+        ("who's claiming that", True),
+        ("Who made that statement?", True),
+        ("Who is quoted as reporting that?", True),
+        ("who made it", False),
+        ("who made that decision", False),
     ],
 )
 def test_a_question_asks_only_whose_words_were_just_quoted(question: str, asks: bool) -> None:

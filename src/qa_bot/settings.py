@@ -290,6 +290,9 @@ class TelegramSettings(BaseModel):
 class ConversationSettings(BaseModel):
     ttl_seconds: int = Field(900, ge=0)
     max_turns: int = Field(3, ge=1, le=20)
+    #: A follow-up that brings back the previous quotes keeps them when the learned order gives
+    #: the first this probability of answering it; else it is asked again without them.
+    keep_quoted_score: float = Field(0.9, ge=0.0, le=1.0)
     #: The bot keeps its chats' state (context, /outlet and /dates, the data behind buttons)
     #: in this file between restarts (python-telegram-bot's PicklePersistence); off by default.
     persist_path: Path | None = None

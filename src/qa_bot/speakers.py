@@ -59,11 +59,14 @@ def asks_speaker(question: str) -> bool:
 
 #: "who said that?", "and who said so", "whose words are those?": the question asks whose
 #: words an earlier answer quoted, and names nothing else.
+_THAT = r"(?:that|this|it|so|those|these)"
+_WORDS = r"(?:words?|quotes?|line|statement|remarks?|claims?|comments?|one)"
 _WHO_SAID_IT = re.compile(
     r"^\W*(?:(?:and|so|but|ok|okay)\W+)?(?:"
-    r"(?:who|whom)(?:\s+[\w’'-]+){0,3}?\s+(?:said|says|say|told|wrote|claimed|stated|"
-    r"came\s+out\s+with)(?:\s+(?:that|this|it|so|those|these))?"
-    r"(?:\s+(?:words?|quotes?|line|statement|remarks?|one))?"
+    r"(?:who|whom)(?:['’]?s)?(?:\s+[\w’'-]+){0,3}?\s+(?:said|says|say|saying|told|wrote|"
+    r"claimed|claims|claiming|stated|reported|reporting|came\s+out\s+with)"
+    rf"(?:\s+{_THAT})?(?:\s+{_WORDS})?"
+    rf"|(?:who|whom)(?:['’]?s)?\s+(?:made|makes|making)\s+{_THAT}\s+{_WORDS}"
     r"|whose\s+(?:words|quote|line|statement|remarks?)\s+(?:is|are|was|were)\s+"
     r"(?:that|this|it|those|these)"
     r")\W*$",

@@ -140,7 +140,7 @@ def _follow_up(
         "notes": (context_note(previous.topic, replied=replied),),
     }
     answer = service.ask(asked, **kwargs)
-    if _repeats(answer, previous, reading.new_words):
+    if _repeats(answer, previous, reading.new_words) and not _still_answers(service, answer):
         answer = service.ask(asked, avoid=previous.quoted, **kwargs)
     searched = answer.question
     if asked != question:
@@ -189,6 +189,18 @@ def _repeats(answer: Answer, previous: Turn, new_words: Sequence[str]) -> bool:
         return False
     wanted = {t for w in new_words for t in terms(w)}
     return not any(wanted & set(terms(c.quote)) for c in answer.citations)
+
+
+def _still_answers(service: QAService, answer: Answer) -> bool:
+    """Whether the learned order is confident that the previous quotes, brought back by a
+    follow-up whose new words they do not hold, answer it all the same (the ceasefire's
+    quote, which says how long it lasted): their word overlap alone cannot tell that from a
+    follow-up about someone else ("And what did Churkin say?"). A citation's score is the
+    learned order's probability only under the learned ranker."""
+    settings = service.settings
+    if settings.retrieval.ranker != "learned" or not answer.citations:
+        return False
+    return answer.citations[0].score >= settings.conversation.keep_quoted_score
 
 
 def ask_in_conversation(
