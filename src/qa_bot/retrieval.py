@@ -148,10 +148,7 @@ def retrieve(
     pool = candidates(snapshot, query, qv, settings, filters)
     if pool.ids.size == 0:
         return Retrieval([], 0.0, False, q_terms, "no article matches the filters", query=query)
-    hits, hand = hand_scored(snapshot, query, pool, settings, limit)
-    if avoid:
-        kept = [i for i, h in enumerate(hits) if not overlaps(h.place, avoid)]
-        hits, hand = [hits[i] for i in kept], {k: v[kept] for k, v in hand.items()}
+    hits, hand = hand_scored(snapshot, query, pool, settings, limit, avoid)
     if not hits:
         return Retrieval([], 0.0, False, q_terms, "nothing matched", query=query)
     hits, verdict = rerank_and_decide(snapshot, query, qv, hits, hand, settings, rankers)
@@ -197,9 +194,10 @@ def hand_scored(
     pool: Candidates,
     settings: RetrievalSettings,
     limit: int,
+    avoid: Sequence[Span] = (),
 ) -> tuple[list[Hit], dict[str, np.ndarray]]:
-    """The best ``limit`` candidates by the fused score plus the hand-set bonuses, and each
-    bonus's per-hit value (features of the learned ranker)."""
+    """The best ``limit`` candidates by the fused score plus the hand-set bonuses, less those
+    overlapping ``avoid``, and each bonus's per-hit value (features of the learned ranker)."""
     ids = pool.ids
     chunks = snapshot.chunks([int(i) for i in ids])
     texts = [chunks[int(i)].text for i in ids]
@@ -222,7 +220,11 @@ def hand_scored(
     if query.context_articles:
         boosted = set(snapshot.chunk_ids_of(list(query.context_articles)).tolist())
         fused = fused + settings.previous_topic_bonus * np.isin(ids, list(boosted))
-    order = np.argsort(-fused, kind="stable")[:limit]
+    order = np.argsort(-fused, kind="stable")
+    if avoid:
+        at = [chunks[int(ids[i])] for i in order]
+        order = order[[not overlaps((c.article_id, c.start, c.end), avoid) for c in at]]
+    order = order[:limit]
     metas = snapshot.articles_by_id(sorted({chunks[int(ids[i])].article_id for i in order}))
     hits = [
         Hit(
