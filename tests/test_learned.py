@@ -344,3 +344,8 @@ def test_a_part_of_the_article_as_the_source_names_no_one(small: QAService) -> N
     assert named.unknown_names == ("Merkel",)
     minister = analyse("according to the closing minister who flew the drone", lexical)
     assert minister.unknown_names == ("closing",)
+    # A photo caption is a part of the article too, whatever words no article holds it uses.
+    caption = "In which city were the talks held, according to the photo caption?"
+    assert not any(lexical.holds(t) for t in terms("caption"))
+    assert analyse(caption, lexical).unknown_names == ()
+    assert analyse("according to the photograph, who flew the drone?", lexical).unknown_names == ()

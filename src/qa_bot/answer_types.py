@@ -275,9 +275,19 @@ _ARTICLE_WORDS = (
 ).split()
 
 
+#: Parts of an article that a question may give as its source ("according to the photo
+#: caption", "the closing paragraph"): like the article, they name no one it must mention.
+_ARTICLE_PARTS = frozenset(
+    "caption captions photo photos photograph photographs picture pictures image images "
+    "paragraph paragraphs".split()
+)
+
+
 def points_at_article(word: str) -> bool:
-    """Whether a word names the article rather than its story ("article", "report")."""
-    return word.casefold() in _ARTICLE_WORDS
+    """Whether a word names the article, or a part of it, rather than its story ("article",
+    "report", "caption")."""
+    low = word.casefold()
+    return low in _ARTICLE_WORDS or low in _ARTICLE_PARTS
 
 
 def article_words(question: str) -> tuple[str, ...]:
