@@ -56,6 +56,12 @@ GROUPS = {
     "thirty-second-h92-h93": Group(("h92", "h93"), 0.95, 0.97, 0.83),
     # H94, the gate of an outlet named as the source (S32, adopted).
     "thirty-second-h94": Group(("h94",), 0.95, 0.95, 0.70),
+    # The thirty-third round's, scored with the path it adopted (a part of the article as the
+    # source, H34): H95 written before any change, H96 and H97 the gate of H34, H98 and H99
+    # that of A34 (not adopted). Their writers were asked for three questions about the
+    # article itself per article in H98 and H99, and to paraphrase: harder than earlier sets.
+    "thirty-third-h95-h97": Group(("h95", "h96", "h97"), 0.91, 0.95, 0.81),
+    "thirty-third-h98-h99": Group(("h98", "h99"), 0.85, 0.90, 0.78),
 }
 
 

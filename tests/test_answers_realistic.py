@@ -148,6 +148,8 @@ GROUPS = {
     "thirty-second-p84-p85": Group(("p84", "p85"), 0.88, 0.93, 0.86),
     "thirty-second-p86-p88": Group(("p86", "p87", "p88"), 0.87, 0.94, 0.85),
     "thirty-second-p89": Group(("p89",), 0.86, 0.91, 0.72),
+    # The thirty-third round's: P90 written before any change, P91 the gate of H34.
+    "thirty-third-p90-p91": Group(("p90", "p91"), 0.85, 0.94, 0.84),
 }
 
 
