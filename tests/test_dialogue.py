@@ -577,6 +577,50 @@ def test_dialogue_set_is_sound() -> None:
         assert not is_dialogue_file(DEV_QUESTIONS)
 
 
+def test_a_dialogue_report_breaks_down_by_class_and_counts_unanswerable_follow_ups(
+    tmp_path: Path,
+) -> None:
+    """Blind sets name the kind of each last turn; the report scores each kind, and the
+    follow-ups the articles do not answer apart (right when declined)."""
+    rows = [
+        {
+            "id": "a",
+            "turns": [CONVOY, "When was that?"],
+            "answers": ["a quote"],
+            "class": "pronoun",
+        },
+        {"id": "b", "turns": [CONVOY, "When?"], "answers": ["elsewhere"], "class": "pronoun"},
+        {
+            "id": "c",
+            "turns": [CONVOY, "Who paid for it?"],
+            "unanswerable": True,
+            "class": "unanswerable",
+        },
+        {
+            "id": "d",
+            "turns": [CONVOY, "Who is Churkin?"],
+            "answers": ["a quote"],
+            "follow_up": False,
+        },
+    ]
+    path = tmp_path / "d.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    report = evaluate_dialogues(RecordingService(), path)  # type: ignore[arg-type]
+    assert report.by_class == {
+        "pronoun": {"dialogues": 2, "right": 0.5},
+        "unanswerable": {"dialogues": 1, "right": 1.0},
+    }
+    # the quote holds nothing of "paid", so it is asked again without it: nothing is left
+    assert report.unanswerable_follow_ups == 1 and report.unanswerable_declined == 1.0
+    assert report.to_json()["by_class"]["pronoun"]["dialogues"] == 2
+    text = report.render()
+    assert "of 1 follow-ups the articles do not answer, declined" in text
+    assert "pronoun (2), right" in text
+    plain = tmp_path / "plain.jsonl"
+    plain.write_text(json.dumps({k: v for k, v in rows[0].items() if k != "class"}) + "\n")
+    assert evaluate_dialogues(RecordingService(), plain).by_class == {}  # type: ignore[arg-type]
+
+
 @pytest.mark.parametrize(
     ("line", "message"),
     [

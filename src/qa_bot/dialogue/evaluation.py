@@ -9,7 +9,9 @@ Every turn but the last is asked first, in one conversation; the last turn is ju
 are gold strings for it (verbatim in the article) and ``docs`` file-name prefixes of the gold
 articles. ``"follow_up": false`` marks a *control*: a self-contained question after an unrelated
 one, which must get exactly the answer it gets when asked alone (``"unanswerable": true`` when
-the right answer is to decline).
+the right answer is to decline, for a follow-up too: one the articles do not answer). An
+optional ``"class"`` names the kind of last turn ("pronoun", "new-person", "outlet-switch",
+"control", ...), and the report breaks its scores down by it, as blind sets are written.
 
 The headline numbers are *answer@1*: the share of follow-ups whose first quote holds a gold
 answer (compared after :func:`qa_bot.text.fold`), with the context and without it.
@@ -51,6 +53,8 @@ class Dialogue:
     unanswerable: bool = False
     #: The follow-up written out as a self-contained question: what a perfect rewrite scores.
     rewrite: str | None = None
+    #: The kind of last turn the set's writer meant ("pronoun", "control", ...), if given.
+    kind: str | None = None
 
 
 def is_dialogue_file(path: Path) -> bool:
@@ -82,6 +86,7 @@ def load_dialogues(path: Path | str) -> list[Dialogue]:
                 follow_up=bool(data.get("follow_up", True)),
                 unanswerable=bool(data.get("unanswerable", False)),
                 rewrite=str(data["rewrite"]) if data.get("rewrite") else None,
+                kind=str(data["class"]) if data.get("class") else None,
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise DialogueDataError(f"{path}:{number}: not a dialogue ({exc})") from exc
@@ -136,6 +141,13 @@ class DialogueReport:
     controls_taken_as_follow_ups: int
     #: Controls whose answer is exactly the one they get when asked alone.
     controls_unchanged: float | None
+    #: Follow-ups the articles do not answer (counted in answer@1 as hits when declined), and
+    #: the share of them declined with the context.
+    unanswerable_follow_ups: int = 0
+    unanswerable_declined: float | None = None
+    #: By the set's ``class`` of last turn: dialogues, and the share right with the context
+    #: (a gold first quote, or a decline where the articles do not answer).
+    by_class: dict[str, dict[str, float | int]] = field(default_factory=dict)
     failures: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
@@ -163,6 +175,13 @@ class DialogueReport:
                 f"{self.controls_taken_as_follow_ups:>5}  self-contained questions taken for "
                 "follow-ups"
             )
+        if self.unanswerable_follow_ups:
+            lines.append(
+                f"{pct(self.unanswerable_declined)}  of {self.unanswerable_follow_ups} "
+                "follow-ups the articles do not answer, declined"
+            )
+        for kind, row in self.by_class.items():
+            lines.append(f"{pct(float(row['right']))}  {kind} ({row['dialogues']}), right")
         for row in self.failures:
             lines.append(f"- {row['id']} ({row['failure']}): {' / '.join(row['turns'])}")
             lines.append(f"    gold: {' | '.join(row['gold']) or '(decline)'}")
@@ -232,6 +251,7 @@ def judge(dialogue: Dialogue, answer: Answer) -> Attempt:
 def summarize(outcomes: Sequence[DialogueOutcome]) -> DialogueReport:
     follow = [o for o in outcomes if o.dialogue.follow_up]
     controls = [o for o in outcomes if not o.dialogue.follow_up]
+    unanswerable = [o for o in follow if o.dialogue.unanswerable]
 
     def share(items: Sequence[DialogueOutcome], test: Any) -> float | None:
         return sum(1 for o in items if test(o)) / len(items) if items else None
@@ -275,8 +295,21 @@ def summarize(outcomes: Sequence[DialogueOutcome]) -> DialogueReport:
         ),
         controls_taken_as_follow_ups=sum(1 for o in controls if o.used_context),
         controls_unchanged=share(controls, lambda o: o.with_context.text == o.alone.text),
+        unanswerable_follow_ups=len(unanswerable),
+        unanswerable_declined=share(unanswerable, lambda o: not o.with_context.answered),
+        by_class=_by_class(outcomes),
         failures=failures,
     )
+
+
+def _by_class(outcomes: Sequence[DialogueOutcome]) -> dict[str, dict[str, float | int]]:
+    """Dialogues and the share right with the context, by the kind of last turn, in the order
+    the kinds first appear (empty when the set names none)."""
+    kinds: dict[str, list[bool]] = {}
+    for o in outcomes:
+        if o.dialogue.kind is not None:
+            kinds.setdefault(o.dialogue.kind, []).append(o.with_context.hit)
+    return {k: {"dialogues": len(h), "right": round(sum(h) / len(h), 4)} for k, h in kinds.items()}
 
 
 __all__ = [
