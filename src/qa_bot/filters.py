@@ -140,6 +140,13 @@ def outlet_in_question(question: str, outlets: Iterable[str]) -> str | None:
     return None
 
 
+def without_outlet(question: str, outlet: str) -> str:
+    """The question with the outlet's name taken out ("how many died per rt" -> "how many died
+    per"): what is left of it to ask of another outlet's articles."""
+    found = re.sub(rf"(?<![\w-]){re.escape(outlet)}(?![\w-])", " ", question, flags=re.IGNORECASE)
+    return re.sub(r"\s+", " ", found).strip()
+
+
 def source_outlet(source: str | None, known: Iterable[str]) -> str | None:
     """The outlet a question gives as its whole source ("according to Reuters", "what did
     AFP say"), among ``known``; None when the source is someone or something else, or only

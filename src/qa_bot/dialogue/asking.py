@@ -30,14 +30,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from qa_bot.answer_types import points_at_article
 from qa_bot.dialogue.cues import Reading, key_words, read_message
 from qa_bot.dialogue.memory import Conversation, Turn
+from qa_bot.filters import SearchFilters, outlet_in_question, without_outlet
 from qa_bot.models import Span
 from qa_bot.speakers import asks_who_said_it
 from qa_bot.text import terms
 
 if TYPE_CHECKING:
-    from qa_bot.filters import SearchFilters
     from qa_bot.models import Answer
     from qa_bot.service import QAService
 
@@ -128,12 +129,21 @@ def _follow_up(
     now: float,
     replied: bool,
 ) -> Reply:
-    in_question = set(terms(question))
+    switch = _outlet_switch(service, previous, question, reading)
+    base = question
+    if switch is not None:  # "and what does tass say?": the topic's question, at that outlet
+        base, outlet = switch
+        filters = SearchFilters(
+            outlets=(outlet,),
+            since=filters.since if filters else None,
+            until=filters.until if filters else None,
+        )
+    in_question = set(terms(base))
     missing = [w for w in previous.words if not all(t in in_question for t in terms(w))]
     extra_words = missing[:MAX_CONTEXT_WORDS]
-    asked = f"{question.rstrip()} {' '.join(extra_words)}" if extra_words else question
+    asked = f"{base.rstrip()} {' '.join(extra_words)}" if extra_words else base
     if len(asked) > service.settings.max_question_chars:
-        asked = question
+        asked = base
     kwargs = {
         "filters": filters,
         "boost_articles": previous.articles,
@@ -157,6 +167,23 @@ def _follow_up(
     return Reply(
         answer, follow_up=True, cue=reading.cue, topic=previous.topic, searched=searched, turn=turn
     )
+
+
+def _outlet_switch(
+    service: QAService, previous: Turn, question: str, reading: Reading
+) -> tuple[str, str] | None:
+    """A follow-up that only names another outlet ("and according to TASS?", "what does the rt
+    piece say"): the topic's question without the outlet it named, and the outlet now asked
+    about; None for any other follow-up (one with words of its own, other than words naming
+    the article, is searched with the topic's words)."""
+    if any(not points_at_article(w) for w in reading.new_words):
+        return None
+    outlets = service.outlets()
+    named = outlet_in_question(question, outlets)
+    before = outlet_in_question(previous.topic, outlets)
+    if named is None or named == before:
+        return None
+    return (without_outlet(previous.topic, before) if before else previous.topic), named
 
 
 def _who_said_it(
