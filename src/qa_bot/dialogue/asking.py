@@ -131,7 +131,7 @@ def _follow_up(
 ) -> Reply:
     switch = _outlet_switch(service, previous, question, reading)
     base = question
-    if switch is not None:  # "and what does tass say?": the topic's question, at that outlet
+    if switch is not None:  # "and what does tass say?": the previous question, at that outlet
         base, outlet = switch
         filters = SearchFilters(
             outlets=(outlet,),
@@ -173,17 +173,18 @@ def _outlet_switch(
     service: QAService, previous: Turn, question: str, reading: Reading
 ) -> tuple[str, str] | None:
     """A follow-up that only names another outlet ("and according to TASS?", "what does the rt
-    piece say"): the topic's question without the outlet it named, and the outlet now asked
-    about; None for any other follow-up (one with words of its own, other than words naming
-    the article, is searched with the topic's words)."""
+    piece say"): the previous question without the outlet it named (the topic's words are
+    added to it as to any follow-up), and the outlet now asked about. None for any other
+    follow-up: one with words of its own, other than words naming the article, is searched
+    with the topic's words."""
     if any(not points_at_article(w) for w in reading.new_words):
         return None
     outlets = service.outlets()
     named = outlet_in_question(question, outlets)
-    before = outlet_in_question(previous.topic, outlets)
+    before = outlet_in_question(previous.question, outlets)
     if named is None or named == before:
         return None
-    return (without_outlet(previous.topic, before) if before else previous.topic), named
+    return (without_outlet(previous.question, before) if before else previous.question), named
 
 
 def _who_said_it(
