@@ -6,6 +6,7 @@ and the dialogue evaluation use the session's real model over the seeds.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,7 @@ from qa_bot.dialogue.evaluation import (
 )
 from qa_bot.dialogue.memory import Conversation, Turn
 from qa_bot.errors import InvalidQuestionError
+from qa_bot.filters import SearchFilters
 from qa_bot.models import Answer, ArticleMeta, Citation
 from qa_bot.passages import NO_SPEAKER
 from qa_bot.service import QAService, validate_question
@@ -245,9 +247,48 @@ def test_follow_up_is_asked_with_the_topic_and_says_so() -> None:
     assert reply.answer.question == "When was that?"
     assert reply.answer.notes[0].startswith("Taking your previous question into account: “Who")
 
-    # a chain keeps the original topic
+    # a chain keeps the original topic; naming only an outlet asks the previous question there
     ask_in_conversation(service, conversation, "And according to TASS?", now=2)  # type: ignore[arg-type]
-    assert service.calls[-1]["question"] == "And according to TASS? US attacked convoy"
+    assert service.calls[-1]["question"] == "When was that? US attacked convoy"
+    assert service.calls[-1]["filters"] == SearchFilters(outlets=("TASS",))
+
+
+@pytest.mark.parametrize(
+    "follow_up",
+    ["what does tass say", "and the tass article?", "TASS?", "what did the TASS report say"],
+)
+def test_a_follow_up_naming_only_another_outlet_asks_the_previous_question_there(
+    follow_up: str,
+) -> None:
+    service = RecordingService()
+    conversation = Conversation(ttl_seconds=100, max_turns=3)
+    dates = SearchFilters(since=dt.date(2016, 9, 1))
+    first = "how many died in the convoy attack per rt"
+    ask_in_conversation(service, conversation, first, filters=dates, now=0)  # type: ignore[arg-type]
+    assert service.calls[-1]["question"] == first  # RT narrows the search inside the service
+    reply = ask_in_conversation(service, conversation, follow_up, filters=dates, now=1)  # type: ignore[arg-type]
+    assert reply.follow_up
+    call = service.calls[-1]
+    assert call["question"] == "how many died in the convoy attack per"
+    assert call["filters"] == SearchFilters(outlets=("TASS",), since=dt.date(2016, 9, 1))
+    assert reply.answer.question == follow_up
+
+
+@pytest.mark.parametrize(
+    "follow_up",
+    [
+        "does tass mention the drone",  # a word of its own: searched with the topic's words
+        "and according to rt?",  # the outlet already asked about
+    ],
+)
+def test_other_follow_ups_naming_an_outlet_are_not_a_switch(follow_up: str) -> None:
+    service = RecordingService()
+    conversation = Conversation(ttl_seconds=100, max_turns=3)
+    ask_in_conversation(service, conversation, "how many died in the convoy attack per rt", now=0)  # type: ignore[arg-type]
+    ask_in_conversation(service, conversation, follow_up, now=1)  # type: ignore[arg-type]
+    call = service.calls[-1]
+    assert call["question"].startswith(follow_up)
+    assert call["filters"] is None
 
 
 def test_self_contained_question_is_asked_as_if_alone() -> None:

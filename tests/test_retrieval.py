@@ -17,7 +17,13 @@ from qa_bot.answer import compose, first_quote, pivot_weights
 from qa_bot.answer_types import definition, expected_answer
 from qa_bot.corpus import KNOWN_OUTLETS
 from qa_bot.features import first_sentence_terms, share
-from qa_bot.filters import SearchFilters, date_bound, outlet_in_question, source_outlet
+from qa_bot.filters import (
+    SearchFilters,
+    date_bound,
+    outlet_in_question,
+    source_outlet,
+    without_outlet,
+)
 from qa_bot.models import ArticleMeta, Chunk
 from qa_bot.query import analyse, speaker
 from qa_bot.reading_notes import correction_note
@@ -1039,3 +1045,18 @@ def test_the_passage_around_a_quote_leaves_the_page_furniture_out(tmp_path: Path
     assert "The drone was registered" in passage.text and "thirty minutes" in passage.text
     for furniture in ("icon", "READ MORE", "© Reuters"):
         assert furniture not in passage.text
+
+
+@pytest.mark.parametrize(
+    ("question", "outlet", "left"),
+    [
+        ("how many died per rt", "RT", "how many died per"),
+        ("What did RT report about the convoy?", "RT", "What did report about the convoy?"),
+        ("what did press tv say about the issg", "Press TV", "what did say about the issg"),
+        ("what did the art critic say", "RT", "what did the art critic say"),
+    ],
+)
+def test_without_outlet_takes_out_the_outlet_name_only(
+    question: str, outlet: str, left: str
+) -> None:
+    assert without_outlet(question, outlet) == left
