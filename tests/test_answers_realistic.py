@@ -150,6 +150,9 @@ GROUPS = {
     "thirty-second-p89": Group(("p89",), 0.86, 0.91, 0.72),
     # The thirty-third round's: P90 written before any change, P91 the gate of H34.
     "thirty-third-p90-p91": Group(("p90", "p91"), 0.85, 0.94, 0.84),
+    # The thirty-fourth round's: P92 and P93, the gate of J35 (not adopted), scored with the
+    # adopted path (0.925 / 0.955 / 0.788).
+    "thirty-fourth-p92-p93": Group(("p92", "p93"), 0.90, 0.93, 0.74),
 }
 
 

@@ -31,15 +31,19 @@ GROUPS = {
     "thirty-third-d1-d5": ("d1", "d2", "d3", "d4", "d5"),
     "thirty-third-d6-d8": ("d6", "d7", "d8"),
     "thirty-third-d9-d10": ("d9", "d10"),
+    # The thirty-fourth round's, the gate of O35 (an outlet switch asks the previous question
+    # of the outlet named), ten outlet switches in each.
+    "thirty-fourth-d11-d14": ("d11", "d12", "d13", "d14"),
 }
 #: Group -> (answerable follow-ups whose first quote holds a gold answer, unanswerable
 #: follow-ups declined, controls answered as they should be): counts, two under the adopted
 #: path's (90 of 130, 24 of 40, 26 of 30; 44 of 78, 17 of 24, 18 of 18; 32 of 52, 9 of 16,
-#: 12 of 12).
+#: 12 of 12; 76 of 120, 19 of 24, 16 of 16).
 FLOORS = {
     "thirty-third-d1-d5": (88, 22, 24),
     "thirty-third-d6-d8": (42, 15, 16),
     "thirty-third-d9-d10": (30, 7, 10),
+    "thirty-fourth-d11-d14": (74, 17, 14),
 }
 CLASSES = {"pronoun", "new-person", "new-aspect", "outlet-switch", "who-said", "unanswerable"}
 
