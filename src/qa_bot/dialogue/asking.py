@@ -16,6 +16,10 @@ A follow-up that names something new ("And what did Churkin say?") must not brin
 previous answer unchanged: when the topic's words pull the same quotes again and they do not
 mention the new words, it is asked again with those quotes left out.
 
+A follow-up that only names another outlet ("and what does tass say?") asks the previous
+question again, without the outlet it named, of that outlet's articles: the same question of
+another source, not the topic's words appended to "what does tass say".
+
 "Who said that?" after an answer asks whose words its first quote holds: the reply is the
 sentence of the article that names them (the quote's own, or the one naming the speaker of its
 "he said"), not a new search, or that the article does not name them there; only when the
