@@ -80,6 +80,11 @@ class Chunk:
     end: int
     text: str
 
+    @property
+    def place(self) -> Span:
+        """Where the window stands in the index: (article id, start, end)."""
+        return (self.article_id, self.start, self.end)
+
 
 @dataclass(frozen=True)
 class Citation:
@@ -254,4 +259,4 @@ class Hit:
     @property
     def place(self) -> Span:
         """Where the window stands in the index: (article id, start, end)."""
-        return (self.article.id, self.chunk.start, self.chunk.end)
+        return self.chunk.place

@@ -222,8 +222,7 @@ def hand_scored(
         fused = fused + settings.previous_topic_bonus * np.isin(ids, list(boosted))
     order = np.argsort(-fused, kind="stable")
     if avoid:
-        at = [chunks[int(ids[i])] for i in order]
-        order = order[[not overlaps((c.article_id, c.start, c.end), avoid) for c in at]]
+        order = order[[not overlaps(chunks[int(ids[i])].place, avoid) for i in order]]
     order = order[:limit]
     metas = snapshot.articles_by_id(sorted({chunks[int(ids[i])].article_id for i in order}))
     hits = [

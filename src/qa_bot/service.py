@@ -344,8 +344,7 @@ class QAService:
             named = outlet_in_question(question, snapshot.outlets())
             named = named or source_outlet(speaker(question), KNOWN_OUTLETS)
             if named:
-                base = filters or SearchFilters()
-                filters = SearchFilters(outlets=(named,), since=base.since, until=base.until)
+                filters = replace(filters or SearchFilters(), outlets=(named,))
                 ignore.append(named)
         if filters is not None and filters.active:
             note = f"Searching only articles {filters.describe()}"

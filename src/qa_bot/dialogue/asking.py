@@ -120,7 +120,10 @@ def answer_in_context(
             turn=turn,
             topic_change=reading.topic_change,
         )
-    return _follow_up(service, previous, question, reading, own, filters, now, replied_context)
+    switch = _outlet_switch(previous, question, reading, outlets)
+    return _follow_up(
+        service, previous, question, reading, own, filters, now, replied_context, switch
+    )
 
 
 def _follow_up(
@@ -132,16 +135,12 @@ def _follow_up(
     filters: SearchFilters | None,
     now: float,
     replied: bool,
+    switch: tuple[str, str] | None,
 ) -> Reply:
-    switch = _outlet_switch(service, previous, question, reading)
     base = question
     if switch is not None:  # "and what does tass say?": the previous question, at that outlet
         base, outlet = switch
-        filters = SearchFilters(
-            outlets=(outlet,),
-            since=filters.since if filters else None,
-            until=filters.until if filters else None,
-        )
+        filters = dataclasses.replace(filters or SearchFilters(), outlets=(outlet,))
     in_question = set(terms(base))
     missing = [w for w in previous.words if not all(t in in_question for t in terms(w))]
     extra_words = missing[:MAX_CONTEXT_WORDS]
@@ -174,7 +173,7 @@ def _follow_up(
 
 
 def _outlet_switch(
-    service: QAService, previous: Turn, question: str, reading: Reading
+    previous: Turn, question: str, reading: Reading, outlets: Sequence[str]
 ) -> tuple[str, str] | None:
     """A follow-up that only names another outlet ("and according to TASS?", "what does the rt
     piece say"): the previous question without the outlet it named (the topic's words are
@@ -183,7 +182,6 @@ def _outlet_switch(
     with the topic's words."""
     if any(not points_at_article(w) for w in reading.new_words):
         return None
-    outlets = service.outlets()
     named = outlet_in_question(question, outlets)
     before = outlet_in_question(previous.question, outlets)
     if named is None or named == before:
