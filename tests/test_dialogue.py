@@ -221,6 +221,16 @@ class RecordingService:
         return Answer(question, False, "The articles don't cover this.")
 
 
+def _two_turns(service: RecordingService, first: str, second: str, **kw: Any) -> tuple[Any, Any]:
+    """The replies to ``first`` and then ``second`` in a new conversation with ``service``
+    (``kw``, filters say, go with both)."""
+    conversation = Conversation(ttl_seconds=100, max_turns=3)
+    return (
+        ask_in_conversation(service, conversation, first, now=0, **kw),  # type: ignore[arg-type]
+        ask_in_conversation(service, conversation, second, now=1, **kw),  # type: ignore[arg-type]
+    )
+
+
 def test_follow_up_is_asked_with_the_topic_and_says_so() -> None:
     service = RecordingService()
     conversation = Conversation(ttl_seconds=100, max_turns=3)
@@ -261,12 +271,10 @@ def test_a_follow_up_naming_only_another_outlet_asks_the_previous_question_there
     follow_up: str,
 ) -> None:
     service = RecordingService()
-    conversation = Conversation(ttl_seconds=100, max_turns=3)
     dates = SearchFilters(since=dt.date(2016, 9, 1))
     first = "how many died in the convoy attack per rt"
-    ask_in_conversation(service, conversation, first, filters=dates, now=0)  # type: ignore[arg-type]
-    assert service.calls[-1]["question"] == first  # RT narrows the search inside the service
-    reply = ask_in_conversation(service, conversation, follow_up, filters=dates, now=1)  # type: ignore[arg-type]
+    _, reply = _two_turns(service, first, follow_up, filters=dates)
+    assert service.calls[-2]["question"] == first  # RT narrows the search inside the service
     assert reply.follow_up
     call = service.calls[-1]
     assert call["question"] == "how many died in the convoy attack per"
@@ -283,9 +291,7 @@ def test_a_follow_up_naming_only_another_outlet_asks_the_previous_question_there
 )
 def test_other_follow_ups_naming_an_outlet_are_not_a_switch(follow_up: str) -> None:
     service = RecordingService()
-    conversation = Conversation(ttl_seconds=100, max_turns=3)
-    ask_in_conversation(service, conversation, "how many died in the convoy attack per rt", now=0)  # type: ignore[arg-type]
-    ask_in_conversation(service, conversation, follow_up, now=1)  # type: ignore[arg-type]
+    _two_turns(service, "how many died in the convoy attack per rt", follow_up)
     call = service.calls[-1]
     assert call["question"].startswith(follow_up)
     assert call["filters"] is None
@@ -372,23 +378,14 @@ def test_a_follow_up_naming_someone_new_never_gets_the_previous_answer_back() ->
     """When the topic's words pull the previous quote again and it does not mention the new
     name, the follow-up is asked again with that quote left out."""
     service = RecordingService(quotes=("The US blamed Russian planes.", "Churkin called it a lie."))
-    conversation = Conversation(ttl_seconds=100, max_turns=3)
-    first = ask_in_conversation(service, conversation, CONVOY, now=0)  # type: ignore[arg-type]
-    reply = ask_in_conversation(
-        service,
-        conversation,
-        "And what did Churkin say?",
-        now=1,  # type: ignore[arg-type]
-    )
+    first, reply = _two_turns(service, CONVOY, "And what did Churkin say?")
     assert reply.follow_up
     assert reply.answer.citations != first.answer.citations
     assert reply.answer.citations[0].quote == "Churkin called it a lie."
     assert service.calls[-1]["avoid"] == (("a1", 0, 29),)
     # a quote that does mention the new name may come back: it answers
     service = RecordingService(quotes=("Churkin and the US clashed.",))
-    conversation = Conversation(ttl_seconds=100, max_turns=3)
-    ask_in_conversation(service, conversation, CONVOY, now=0)  # type: ignore[arg-type]
-    ask_in_conversation(service, conversation, "And Churkin?", now=1)  # type: ignore[arg-type]
+    _two_turns(service, CONVOY, "And Churkin?")
     assert "avoid" not in service.calls[-1]
 
 
@@ -400,18 +397,8 @@ def test_a_follow_up_keeps_the_previous_quote_when_the_learned_order_is_sure_it_
     threshold = Settings().conversation.keep_quoted_score
     for score, kept in [(threshold, True), (threshold - 0.01, False)]:
         service = RecordingService(quotes=ceasefire, score=score)
-        conversation = Conversation(ttl_seconds=100, max_turns=3)
-        first = ask_in_conversation(
-            service,
-            conversation,
-            "Why did the ceasefire fail?",
-            now=0,  # type: ignore[arg-type]
-        )
-        reply = ask_in_conversation(
-            service,
-            conversation,
-            "how long did it even last",
-            now=1,  # type: ignore[arg-type]
+        first, reply = _two_turns(
+            service, "Why did the ceasefire fail?", "how long did it even last"
         )
         assert reply.follow_up
         assert (reply.answer.citations == first.answer.citations) is kept
@@ -419,9 +406,7 @@ def test_a_follow_up_keeps_the_previous_quote_when_the_learned_order_is_sure_it_
     # the hand ranker's scores are no probabilities: the quote is never kept on them
     hand = Settings(retrieval={"ranker": "hand"})  # type: ignore[arg-type]
     service = RecordingService(quotes=ceasefire, score=1.0, settings=hand)
-    conversation = Conversation(ttl_seconds=100, max_turns=3)
-    ask_in_conversation(service, conversation, "Why did the ceasefire fail?", now=0)  # type: ignore[arg-type]
-    ask_in_conversation(service, conversation, "how long did it even last", now=1)  # type: ignore[arg-type]
+    _two_turns(service, "Why did the ceasefire fail?", "how long did it even last")
     assert "avoid" in service.calls[-1]
 
 
