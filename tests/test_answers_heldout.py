@@ -65,6 +65,11 @@ GROUPS = {
     # The thirty-fourth round's: H100 and H101, the gate of J35 (not adopted), scored with
     # the adopted path (0.971 / 0.986 / 0.850).
     "thirty-fourth-h100-h101": Group(("h100", "h101"), 0.95, 0.96, 0.80),
+    # The thirty-fifth round's, scored with the shipped path: H102 and H103 written after a
+    # candidate decision froze (R36, dropped before its gate), H104 and H105 the gate of a
+    # threshold (T36, not adopted) (0.964 / 0.971 / 0.917 and 0.964 / 0.979 / 0.850).
+    "thirty-fifth-h102-h103": Group(("h102", "h103"), 0.94, 0.95, 0.86),
+    "thirty-fifth-h104-h105": Group(("h104", "h105"), 0.94, 0.95, 0.80),
 }
 
 

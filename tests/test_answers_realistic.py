@@ -153,6 +153,10 @@ GROUPS = {
     # The thirty-fourth round's: P92 and P93, the gate of J35 (not adopted), scored with the
     # adopted path (0.925 / 0.955 / 0.788).
     "thirty-fourth-p92-p93": Group(("p92", "p93"), 0.90, 0.93, 0.74),
+    # The thirty-fifth round's, scored with the shipped path: P94 to P96 written after R36
+    # froze, P97 to P99 the gate of T36 (0.935 / 0.975 / 0.758 and 0.915 / 0.965 / 0.798).
+    "thirty-fifth-p94-p96": Group(("p94", "p95", "p96"), 0.92, 0.96, 0.72),
+    "thirty-fifth-p97-p99": Group(("p97", "p98", "p99"), 0.90, 0.95, 0.76),
 }
 
 
