@@ -70,6 +70,9 @@ GROUPS = {
     # threshold (T36, not adopted) (0.964 / 0.971 / 0.917 and 0.964 / 0.979 / 0.850).
     "thirty-fifth-h102-h103": Group(("h102", "h103"), 0.94, 0.95, 0.86),
     "thirty-fifth-h104-h105": Group(("h104", "h105"), 0.94, 0.95, 0.80),
+    # H106, the gate of a topic model fitted on more off-topic questions (K36, not adopted)
+    # (0.957 / 0.971 / 0.800).
+    "thirty-fifth-h106": Group(("h106",), 0.91, 0.92, 0.70),
 }
 
 

@@ -157,6 +157,8 @@ GROUPS = {
     # froze, P97 to P99 the gate of T36 (0.935 / 0.975 / 0.758 and 0.915 / 0.965 / 0.798).
     "thirty-fifth-p94-p96": Group(("p94", "p95", "p96"), 0.92, 0.96, 0.72),
     "thirty-fifth-p97-p99": Group(("p97", "p98", "p99"), 0.90, 0.95, 0.76),
+    # P100, the gate of K36 (not adopted) (0.910 / 0.970 / 0.727).
+    "thirty-fifth-p100": Group(("p100",), 0.86, 0.92, 0.63),
 }
 
 
