@@ -36,18 +36,22 @@ def test_windows_respect_limits_and_overlap() -> None:
     assert chunks[1].text.startswith("Sentence number 1")
 
 
-def test_no_window_spans_a_line_the_cleaning_left_out() -> None:
-    """A promo line between two paragraphs is not article text; a window (hence a quote)
-    taking the sentences on both sides would show it."""
+def test_a_link_to_another_story_is_a_window_of_its_own() -> None:
+    """A "READ MORE" line between two paragraphs is the page's words about another story:
+    quotable alone (people ask about it), but a window (hence a quote) taking it with the
+    sentences on either side would run two stories together."""
     text = (
         "Title\n\nIt is hard to believe, he said.\n\n"
-        "READ MORE: US airstrikes on Syrian troops were intentional – Assad to AP\n\n"
+        "READ MORE: US airstrikes on Syrian troops were intentional, lasted nearly 1 hour and "
+        "hit positions near the airfield – Assad to AP\n\n"
         "The situation in Deir ez-Zor is different.\n\n"
         "Officials added nothing."
     )
     chunks = windows(text)
     assert [c.text for c in chunks] == [
         "It is hard to believe, he said.",
+        "READ MORE: US airstrikes on Syrian troops were intentional, lasted nearly 1 hour and "
+        "hit positions near the airfield – Assad to AP",
         "The situation in Deir ez-Zor is different.\n\nOfficials added nothing.",
         "Officials added nothing.",
     ]

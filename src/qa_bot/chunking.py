@@ -2,7 +2,7 @@
 
 A window starts at every sentence and takes up to ``max_sentences`` following sentences of the
 same paragraph run while it stays under ``max_chars``, never across a line the cleaning left
-out (a "READ MORE" promo between two paragraphs would otherwise sit inside a quote). Short
+out or a "READ MORE" link to another story (which is a window of its own). Short
 windows make each hit a quotable answer (one to three sentences) instead of a wall of text; a
 window never takes in a heading after its first sentence (a subhead belongs to the text after
 it). Starting one at every sentence is the overlap: whatever sentence answers a question is the

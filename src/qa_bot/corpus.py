@@ -1,8 +1,9 @@
 """From messy article files to :class:`Article` objects: decoding, cleaning and metadata.
 
-The files are web copies: menu strips, "READ MORE" promos, podcast timers, photo credits and
-footers surround the article. Cleaning does not rewrite the text; it only decides which lines
-are the article's body, so every quote cut from the body is verbatim.
+The files are web copies: menu strips, podcast timers, photo credits and footers surround the
+article ("READ MORE" links to other stories stay: the page says them). Cleaning does not
+rewrite the text; it only decides which lines are the article's body, so every quote cut from
+the body is verbatim.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from qa_bot.html_article import HTML_SUFFIXES, extract_page
 from qa_bot.models import Article, ArticleMeta
 from qa_bot.seed_files import SourceFile, UnsafeFileError, read_regular
 from qa_bot.sidecar import sidecar_fingerprint
-from qa_bot.text import MONTHS, clean_inline, fold, line_end, line_start
+from qa_bot.text import LINK_LINE, MONTHS, clean_inline, fold, line_end, line_start
 
 # --- parsing -----------------------------------------------------------------------------------
 
@@ -65,9 +66,11 @@ _NAV_WORDS = frozenset(
     share print advertisement skip to content main navigation latest top stories live""".split()
 )
 
-# Lines that are never article content, whatever the site.
+# Lines that are never article content, whatever the site. A link to another story ("READ
+# MORE: <headline>", ``LINK_LINE``) is not one of them: the page says it, and people ask about
+# it; it is indexed as a window of its own (``text.apart``) and left out of passages around
+# other quotes (``is_furniture``).
 _JUNK_LINE = (
-    re.compile(r"^\s*(?:read more|read also|related|see also|also read)\s*[:\-–]", re.IGNORECASE),
     re.compile(
         r"^\s*(?:podcasts?|share this article|share this|subscribe.*|advertisement)\s*$",
         re.IGNORECASE,
@@ -129,7 +132,12 @@ def is_furniture(line: str) -> bool:
     stripped = line.strip()
     if not stripped:
         return False
-    return _is_junk(stripped) or _is_nav(stripped) or _is_bare_credit(stripped)
+    return (
+        _is_junk(stripped)
+        or _is_nav(stripped)
+        or _is_bare_credit(stripped)
+        or LINK_LINE.match(stripped) is not None
+    )
 
 
 def _is_nav(line: str) -> bool:

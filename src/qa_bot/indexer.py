@@ -93,8 +93,9 @@ def chunking_key(settings: Settings) -> dict[str, object]:
     return {
         **settings.chunking.model_dump(),
         "hard_max_chars": HARD_MAX_CHARS,
-        # 4: a photo caption's window holds its credit ("... 2016 © AFP").
-        "scheme": 4,
+        # 4: a photo caption's window holds its credit ("... 2016 © AFP"); 5: a "READ MORE"
+        # link to another story is a window of its own.
+        "scheme": 5,
         "tokenizer": text.TOKENIZER_VERSION,
     }
 

@@ -304,12 +304,29 @@ def reads_as_prose(sentence: str) -> bool:
     return bool(_CLOSES.search(sentence)) or len(sentence.split()) >= HEADING_MAX_WORDS
 
 
+#: A line linking another story of the site, "READ MORE: <its headline>": the page's own
+#: words about that story, quotable on their own, never together with the story around them.
+LINK_LINE = re.compile(r"^\s*(?:read more|read also|related|see also|also read)\s*[:\-–]", re.I)
+
+
 def apart(text: str, end: int, start: int) -> bool:
     """The sentence ending at ``end`` and the one starting at ``start`` must not be quoted
     together: something other than blank space lies between them (a line the cleaning left
-    out, "READ MORE: ...", or a subhead), or one of them is a photo caption (its line ends in
-    a credit, "© AFP"), which describes a picture, not the story around it."""
-    return bool(text[end:start].strip()) or _credited(text, end) or _credited(text, start)
+    out, or a subhead), or one of them is a photo caption (its line ends in a credit, "©
+    AFP"), which describes a picture, not the story around it, or a link to another story
+    (:data:`LINK_LINE`)."""
+    return (
+        bool(text[end:start].strip())
+        or _credited(text, end)
+        or _credited(text, start)
+        or _linking(text, end)
+        or _linking(text, start)
+    )
+
+
+def _linking(text: str, pos: int) -> bool:
+    """The line holding ``pos`` links another story ("READ MORE: ...")."""
+    return LINK_LINE.match(text[line_start(text, pos) : line_end(text, pos)]) is not None
 
 
 def _credited(text: str, pos: int) -> bool:
