@@ -73,6 +73,11 @@ GROUPS = {
     # H106, the gate of a topic model fitted on more off-topic questions (K36, not adopted)
     # (0.957 / 0.971 / 0.800).
     "thirty-fifth-h106": Group(("h106",), 0.91, 0.92, 0.70),
+    # The thirty-sixth round's, scored with "READ MORE" links as article text (L37): H107
+    # and H108 the gate of a reader epoch with descriptor-swapped negatives (S37, not
+    # adopted), H109 and H110 that of L37 (0.964 / 0.971 / 0.817 and 0.964 / 0.971 / 0.850).
+    "thirty-sixth-h107-h108": Group(("h107", "h108"), 0.94, 0.95, 0.76),
+    "thirty-sixth-h109-h110": Group(("h109", "h110"), 0.94, 0.95, 0.80),
 }
 
 

@@ -159,6 +159,11 @@ GROUPS = {
     "thirty-fifth-p97-p99": Group(("p97", "p98", "p99"), 0.90, 0.95, 0.76),
     # P100, the gate of K36 (not adopted) (0.910 / 0.970 / 0.727).
     "thirty-fifth-p100": Group(("p100",), 0.86, 0.92, 0.63),
+    # The thirty-sixth round's, scored with "READ MORE" links as article text (L37): P101 to
+    # P103 the gate of S37 (not adopted), P104 and P105 that of L37 (0.925 / 0.990 / 0.758
+    # and 0.925 / 0.985 / 0.773).
+    "thirty-sixth-p101-p103": Group(("p101", "p102", "p103"), 0.91, 0.97, 0.72),
+    "thirty-sixth-p104-p105": Group(("p104", "p105"), 0.90, 0.96, 0.72),
 }
 
 
