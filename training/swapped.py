@@ -15,6 +15,7 @@ import random
 import re
 from collections import Counter
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from qa_bot.text import STOPWORDS, fold, words
 
@@ -77,34 +78,43 @@ ACRONYM_COUNTRIES = frozenset({"uk", "us"})
 #: How often a capitalised word must stand inside sentences of the passages to count as a
 #: name that may stand in for another (once is too often a stray heading word).
 MIN_NAME_COUNT = 2
+#: How many names of the pool a swap draws before it gives up.
+DRAWS = 200
 _FORMS = {form: (i, k) for i, pair in enumerate(COUNTRIES) for k, form in enumerate(pair)}
 #: A capitalised word or an acronym ("UN", "NATO") after a word of the same sentence.
 _CAPITALISED = re.compile(r"(?<=[a-z,;] )(?:[A-Z][a-z]{2,}|[A-Z]{2,5})\b")
 
 
-def name_pool(passages: Iterable[str]) -> tuple[str, ...]:
-    """Capitalised words standing inside sentences of ``passages`` at least MIN_NAME_COUNT
-    times (names of people, places, bodies), countries and stop words left out; sorted, so
-    that a seeded draw from it is the same on every run."""
+@dataclass(frozen=True)
+class NamePool:
+    """The names a swap may draw (sorted, so that a seeded draw is the same on every run),
+    and the same names folded, for telling whether a question's word is one."""
+
+    names: tuple[str, ...]
+    folded: frozenset[str]
+
+
+def name_pool(passages: Iterable[str]) -> NamePool:
+    """Capitalised words and acronyms standing inside sentences of ``passages`` at least
+    MIN_NAME_COUNT times (names of people, places, bodies), countries and stop words left
+    out."""
     counts = Counter(m.group() for text in passages for m in _CAPITALISED.finditer(text))
-    return tuple(
-        sorted(
-            word
-            for word, n in counts.items()
-            if n >= MIN_NAME_COUNT and fold(word) not in _FORMS and fold(word) not in STOPWORDS
-        )
+    names = sorted(
+        word
+        for word, n in counts.items()
+        if n >= MIN_NAME_COUNT and fold(word) not in _FORMS and fold(word) not in STOPWORDS
     )
+    return NamePool(tuple(names), frozenset(fold(w) for w in names))
 
 
-def swapped(question: str, passage: str, pool: tuple[str, ...], rng: random.Random) -> str | None:
+def swapped(question: str, passage: str, pool: NamePool, rng: random.Random) -> str | None:
     """``question`` with one of its names that ``passage`` mentions (a country or a word of
     ``pool``) replaced, everywhere, by another of its kind the passage does not mention, typed
     the way the question typed it (lowercase stays lowercase); None when it names nothing the
     passage holds."""
     held = set(words(passage))
     asked = words(question)
-    names = {fold(w) for w in pool}
-    candidates = sorted({w for w in asked if w in held and (w in _FORMS or w in names)})
+    candidates = sorted({w for w in asked if w in held and (w in _FORMS or w in pool.folded)})
     rng.shuffle(candidates)
     for word in candidates:
         stand_in = _stand_in(word, held | set(asked), pool, rng)
@@ -127,13 +137,19 @@ def _replaced(question: str, word: str, stand_in: str) -> str:
     return re.sub(rf"(?<![\w-]){re.escape(word)}(?![\w-])", typed, question, flags=re.IGNORECASE)
 
 
-def _stand_in(word: str, avoid: set[str], pool: tuple[str, ...], rng: random.Random) -> str | None:
+def _stand_in(word: str, avoid: set[str], pool: NamePool, rng: random.Random) -> str | None:
     """Another country in the same form as ``word`` (name or adjective), or another name of
-    ``pool`` (an acronym for an acronym): one that no word of ``avoid`` is a form of."""
+    ``pool`` (an acronym for an acronym): one that no word of ``avoid`` is a form of, drawn
+    at most DRAWS times (the pool is large, and nearly every draw is one)."""
     if word in _FORMS:
         _, form = _FORMS[word]
         others = [pair for pair in COUNTRIES if not avoid & set(pair)]
         return rng.choice(others)[form] if others else None
-    same_kind = [w for w in pool if w.isupper() == (word.upper() in pool)]
-    others = [w for w in same_kind if fold(w) not in avoid]
-    return rng.choice(others) if others else None
+    if not pool.names:
+        return None
+    acronym = word.upper() in pool.names
+    for _ in range(DRAWS):
+        name = rng.choice(pool.names)
+        if name.isupper() == acronym and fold(name) not in avoid:
+            return name
+    return None
