@@ -17,7 +17,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from qa_bot.text import STOPWORDS, fold, words
+from qa_bot.text import MONTHS, STOPWORDS, fold, words
 
 #: Countries as news names them, each with the adjective it takes ("russia", "russian"): a
 #: country in a question is swapped for another country, in the same form.
@@ -81,6 +81,12 @@ MIN_NAME_COUNT = 2
 #: How many names of the pool a swap draws before it gives up.
 DRAWS = 200
 _FORMS = {form: (i, k) for i, pair in enumerate(COUNTRIES) for k, form in enumerate(pair)}
+#: At most how many of a word's appearances may be in lowercase for it to count as a name.
+MAX_LOWERCASE_SHARE = 0.1
+_CALENDAR = frozenset(MONTHS) | frozenset(
+    "monday tuesday wednesday thursday friday saturday sunday".split()
+)
+_LOWERCASE = re.compile(r"\b[a-z]{3,}\b")
 #: A capitalised word or an acronym ("UN", "NATO") after a word of the same sentence.
 _CAPITALISED = re.compile(r"(?<=[a-z,;] )(?:[A-Z][a-z]{2,}|[A-Z]{2,5})\b")
 
@@ -96,13 +102,19 @@ class NamePool:
 
 def name_pool(passages: Iterable[str]) -> NamePool:
     """Capitalised words and acronyms standing inside sentences of ``passages`` at least
-    MIN_NAME_COUNT times (names of people, places, bodies), countries and stop words left
-    out."""
-    counts = Counter(m.group() for text in passages for m in _CAPITALISED.finditer(text))
+    MIN_NAME_COUNT times and hardly ever written in lowercase (names of people, places,
+    bodies, not the "Minister" or "Council" of a title); countries, days, months and stop
+    words left out."""
+    texts = list(passages)
+    capitalised = Counter(m.group() for text in texts for m in _CAPITALISED.finditer(text))
+    lowercase = Counter(m.group() for text in texts for m in _LOWERCASE.finditer(text))
     names = sorted(
         word
-        for word, n in counts.items()
-        if n >= MIN_NAME_COUNT and fold(word) not in _FORMS and fold(word) not in STOPWORDS
+        for word, n in capitalised.items()
+        if n >= MIN_NAME_COUNT
+        and lowercase[word.lower()] <= MAX_LOWERCASE_SHARE * (n + lowercase[word.lower()])
+        and fold(word) not in _FORMS
+        and fold(word) not in STOPWORDS | _CALENDAR
     )
     return NamePool(tuple(names), frozenset(fold(w) for w in names))
 
