@@ -450,6 +450,7 @@ def _epoch_args(**changes):
         "replay": 0,
         "removed_weight": 1.0,
         "masked": False,
+        "swapped": False,
         "news": False,
         "xquad": False,
         "reorder": 0,

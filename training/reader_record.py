@@ -19,6 +19,7 @@ EPOCH_RECORD = {
     "replay": 0,
     "removed_weight": 1.0,
     "masked": False,
+    "swapped": False,
     "news": False,
     "xquad": 0,
     "reorder": 0,

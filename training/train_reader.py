@@ -141,10 +141,12 @@ def pairs(
     limit: int | None = MAX_PAIRS,
     removed_weight: float = 1.0,
     mask: bool = False,
+    swap: Callable[[str, str], str | None] | None = None,
 ) -> list[Pair]:
     """Each question's pairs: its best two passages that answer, three that do not and one
     further down, the first answering one with its answer sentences removed (counted
-    ``removed_weight``) and, with ``mask``, with its answer replaced by a vague stand-in;
+    ``removed_weight``), with ``mask`` with its answer replaced by a vague stand-in, and with
+    ``swap`` asked the question with one of its names swapped (``swapped.swapped``);
     shuffled, the first ``limit`` of them (None: all)."""
     out: list[Pair] = []
     for e in items:
@@ -163,6 +165,9 @@ def pairs(
             hidden = masked(positive[0].chunk.text, q, answers) if mask else None
             if hidden:
                 out.append(Pair(q, hidden, 0.0, ()))
+            other = swap(q, positive[0].chunk.text) if swap else None
+            if other:
+                out.append(Pair(other, positive[0].chunk.text, 0.0, ()))
     rng.shuffle(out)
     return out[:limit]
 

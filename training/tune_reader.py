@@ -60,6 +60,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import fit_join
 import keyed_cache
+import swapped
 import train_reader
 from asked_examples import (
     FORMAL_QUESTIONS,
@@ -153,9 +154,10 @@ def epoch_pairs(
     base_training = [e for e in data if not e.test and not train_reader.stack_fold(e)]
     rng = random.Random(SEED)
     weight, mask = args.removed_weight, args.masked
-    pairs = train_reader.pairs(tuning, rng, None, weight, mask)
+    swap = swapper(tuning + base_training) if args.swapped else None
+    pairs = train_reader.pairs(tuning, rng, None, weight, mask, swap)
     # Every pair of the base's training questions, in the order the replay draws them.
-    drawn = train_reader.pairs(base_training, random.Random(SEED + 1), None, weight, mask)
+    drawn = train_reader.pairs(base_training, random.Random(SEED + 1), None, weight, mask, swap)
     pairs += drawn[: args.replay]
     if args.news:
         news_training = [e for e in news if not e.test]
@@ -169,6 +171,14 @@ def epoch_pairs(
         random.Random(SEED * 1000 + args.reorder).shuffle(pairs)
     print(f"tuning on {len(tuning)} questions, {len(pairs)} pairs", file=sys.stderr)
     return pairs, len(wiki)
+
+
+def swapper(items: list[Example]) -> Callable[[str, str], str | None]:
+    """``swapped.swapped`` over the names the passages of ``items`` hold, drawn with a fixed
+    seed: the same questions swap the same way on every run."""
+    pool = swapped.name_pool(h.chunk.text for e in items for h in e.hits)
+    rng = random.Random(SEED + 3)
+    return lambda question, passage: swapped.swapped(question, passage, pool, rng)
 
 
 def xquad_pairs(base_training: list[Example], left: list[train_reader.Pair]) -> list:
@@ -236,6 +246,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--masked",
         action="store_true",
         help="the epoch also reads each answering passage with its answer masked, a negative",
+    )
+    parser.add_argument(
+        "--swapped",
+        action="store_true",
+        help="the epoch also reads each answering passage asked its question with one of its "
+        "names swapped for one the passage lacks, a negative (swapped.py)",
     )
     parser.add_argument(
         "--news",
@@ -322,6 +338,7 @@ def main(argv: list[str] | None = None) -> int:
             "replay": args.replay,
             "removed_weight": args.removed_weight,
             "masked": args.masked,
+            "swapped": args.swapped,
             "news": args.news,
             "xquad": wiki,
             "reorder": args.reorder,
