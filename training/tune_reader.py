@@ -40,9 +40,9 @@ as the int8 export serving reads them (``--join-on-torch``: as the torch module 
 ``--join-only`` fits the join again over the weights already in ``--out`` (``--rows FILE``
 keeps the scored rows, so that a further refit takes seconds). ``--written`` fits the decision
 for the tuned articles on WRITTEN_QUESTIONS too; ``--writers``, ``--replay``,
-``--removed-weight``, ``--masked``, ``--news``, ``--xquad`` and ``--reorder`` change what the
-epoch reads; each was measured in a round of benchmarks/README.md and not adopted, and
-training/README.md tells each one's round and what it measured.
+``--removed-weight``, ``--masked``, ``--swapped``, ``--news``, ``--xquad`` and ``--reorder``
+change what the epoch reads; each was measured in a round of benchmarks/README.md and not
+adopted, and training/README.md tells each one's round and what it measured.
 """
 
 from __future__ import annotations
