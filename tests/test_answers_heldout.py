@@ -130,3 +130,31 @@ def test_first_quote_answers(seeds_service: QAService, question: str, answer: st
     assert "READ MORE" not in got.text
     # A photo credit is quoted only where it closes the caption it belongs to.
     assert all(re.fullmatch(r"[^©]*(©[^©\n]{1,60})?", c.quote) for c in got.citations)
+
+
+@pytest.mark.parametrize(
+    ("question", "link"),
+    [
+        (
+            "According to Assad, how long did the US airstrikes on Syrian troops last?",
+            "READ MORE: US airstrikes on Syrian troops were 'intentional,' lasted nearly 1 hour – "
+            "Assad to AP",
+        ),
+        (
+            # (Typed "who told rt that nato wont speculate on who hit the aid convoy" it is
+            # declined: the decision never read a headline's "– Stoltenberg to RT" as a speaker.)
+            "Who told RT that NATO would not speculate on who struck the aid convoy in Syria?",
+            "READ MORE: NATO won’t speculate on who struck aid convoy in Syria – Stoltenberg to RT",
+        ),
+    ],
+)
+def test_a_read_more_link_is_quoted_alone_when_asked_about(
+    seeds_service: QAService, question: str, link: str
+) -> None:
+    """A "READ MORE" link is the page's words about another story: asked about, it is the
+    first quote, exactly its line, with none of the story around it (benchmarks/README.md,
+    "Thirty-sixth round")."""
+    got = seeds_service.ask(question)
+    assert got.answered, got.notes
+    assert got.citations[0].quote == link
+    assert all(c.quote == link or "READ MORE" not in c.quote for c in got.citations)
