@@ -326,13 +326,18 @@ def apart(text: str, end: int, start: int) -> bool:
 
 def _linking(text: str, pos: int) -> bool:
     """The line holding ``pos`` links another story ("READ MORE: ...")."""
-    return LINK_LINE.match(text[line_start(text, pos) : line_end(text, pos)]) is not None
+    return LINK_LINE.match(_line_at(text, pos)) is not None
 
 
 def _credited(text: str, pos: int) -> bool:
     """The line holding ``pos`` carries a photo credit: a caption, whose credit the body
     keeps at its end."""
-    return "©" in text[line_start(text, pos) : line_end(text, pos)]
+    return "©" in _line_at(text, pos)
+
+
+def _line_at(text: str, pos: int) -> str:
+    """The line of ``text`` holding ``pos``."""
+    return text[line_start(text, pos) : line_end(text, pos)]
 
 
 def line_start(text: str, pos: int) -> int:
