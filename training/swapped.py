@@ -80,12 +80,15 @@ ACRONYM_COUNTRIES = frozenset({"uk", "us"})
 MIN_NAME_COUNT = 2
 #: How many names of the pool a swap draws before it gives up.
 DRAWS = 200
-_FORMS = {form: (i, k) for i, pair in enumerate(COUNTRIES) for k, form in enumerate(pair)}
+#: Each country word and its form: 0 for the name, 1 for the adjective.
+_FORMS = {form: k for pair in COUNTRIES for k, form in enumerate(pair)}
 #: At most how many of a word's appearances may be in lowercase for it to count as a name.
 MAX_LOWERCASE_SHARE = 0.1
 _CALENDAR = frozenset(MONTHS) | frozenset(
     "monday tuesday wednesday thursday friday saturday sunday".split()
 )
+#: Words never drawn as names: countries (swapped as countries), days, months, stop words.
+_NOT_NAMES = frozenset(_FORMS) | _CALENDAR | STOPWORDS
 _LOWERCASE = re.compile(r"\b[a-z]{3,}\b")
 #: A capitalised word or an acronym ("UN", "NATO") after a word of the same sentence.
 _CAPITALISED = re.compile(r"(?<=[a-z,;] )(?:[A-Z][a-z]{2,}|[A-Z]{2,5})\b")
@@ -113,8 +116,7 @@ def name_pool(passages: Iterable[str]) -> NamePool:
         for word, n in capitalised.items()
         if n >= MIN_NAME_COUNT
         and lowercase[word.lower()] <= MAX_LOWERCASE_SHARE * (n + lowercase[word.lower()])
-        and fold(word) not in _FORMS
-        and fold(word) not in STOPWORDS | _CALENDAR
+        and fold(word) not in _NOT_NAMES
     )
     return NamePool(tuple(names), frozenset(fold(w) for w in names))
 
@@ -154,7 +156,7 @@ def _stand_in(word: str, avoid: set[str], pool: NamePool, rng: random.Random) ->
     ``pool`` (an acronym for an acronym): one that no word of ``avoid`` is a form of, drawn
     at most DRAWS times (the pool is large, and nearly every draw is one)."""
     if word in _FORMS:
-        _, form = _FORMS[word]
+        form = _FORMS[word]
         others = [pair for pair in COUNTRIES if not avoid & set(pair)]
         return rng.choice(others)[form] if others else None
     if not pool.names:
