@@ -57,6 +57,22 @@ def test_a_link_to_another_story_is_a_window_of_its_own() -> None:
     ]
 
 
+def test_the_sites_note_of_its_addresses_is_a_window_with_the_address() -> None:
+    """The site's note of its other addresses is quotable with the address it announces, but
+    never with the story above it."""
+    text = (
+        "Title\n\nThe truce went into effect late February in Syria.\n\n"
+        "Press TV’s website can also be accessed at the following alternate addresses:\n\n"
+        "www.presstv.co.uk\n\nSHARE THIS ARTICLE"
+    )
+    assert [c.text for c in windows(text)] == [
+        "The truce went into effect late February in Syria.",
+        "Press TV’s website can also be accessed at the following alternate addresses:\n\n"
+        "www.presstv.co.uk",
+        "www.presstv.co.uk",
+    ]
+
+
 def test_a_photo_caption_is_a_window_of_its_own() -> None:
     text = (
         "Title\n\nLavrov expects a ministerial meeting soon.\n\n"

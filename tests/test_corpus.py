@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from qa_bot.corpus import parse_article, read_article
+from qa_bot.corpus import is_furniture, parse_article, read_article
 from qa_bot.decoding import decode
 from qa_bot.errors import SeedsError
 from qa_bot.seed_files import SourceFile, discover
@@ -56,8 +56,6 @@ JUNK = (
     "cameraicon",
     "Podcasts",
     "SHARE THIS ARTICLE",
-    "alternate addresses",
-    "www.presstv",
     "© Reuters",  # a bare credit line ("©Reuters" and "© AFP" close captions: kept)
     "Russian Foreign Minister Sergei Lavrov\n",  # a credit line's caption of five words
     "News   /   Russia",
@@ -94,6 +92,21 @@ def test_seed_body_is_clean_and_verbatim(stem: str) -> None:
     # The headline is not repeated inside the body.
     assert article.meta.title not in body
     assert len(body) > 1500
+
+
+def test_the_sites_note_of_its_addresses_is_kept_with_the_address() -> None:
+    """Press TV's note of its alternate address is the page's words, and people ask about it;
+    the bare address under it completes the note. An address alone on its line anywhere
+    else is page furniture."""
+    article, _ = _read(SEEDS / "002_752c9a2701acfc05.txt")
+    assert article is not None
+    lines = [article.text[s:e] for s, e in article.body]
+    note = "Press TV’s website can also be accessed at the following alternate addresses:"
+    assert lines[-2:] == [note, "www.presstv.co.uk"]
+    assert is_furniture(note) and is_furniture("www.presstv.co.uk")
+    text = "Title\n\nThe truce held.\n\nwww.example.com\n\nIt broke down later."
+    parsed = parse_article(text, article_id="x", path="x.txt", digest="d")
+    assert "www.example.com" not in "".join(parsed.text[s:e] for s, e in parsed.body)
 
 
 def test_a_caption_that_tells_something_is_kept_with_its_credit() -> None:

@@ -607,7 +607,8 @@ def test_a_question_about_a_name_no_article_mentions_is_declined(tiny: QAService
 
 def test_an_outlet_named_to_filter_by_is_no_unknown_name(tmp_path: Path) -> None:
     """ "According to Press TV, ..." filters by the outlet; that its name is only in the page
-    footer (never indexed) must not decline the question."""
+    footer (a note of the site, not a word of the story asked about) must not decline the
+    question."""
     seeds = tmp_path / "seeds"
     write_article(
         seeds,

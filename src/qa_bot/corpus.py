@@ -20,7 +20,16 @@ from qa_bot.html_article import HTML_SUFFIXES, extract_page
 from qa_bot.models import Article, ArticleMeta
 from qa_bot.seed_files import SourceFile, UnsafeFileError, read_regular
 from qa_bot.sidecar import sidecar_fingerprint
-from qa_bot.text import LINK_LINE, MONTHS, clean_inline, fold, line_end, line_start
+from qa_bot.text import (
+    BARE_ADDRESS,
+    LINK_LINE,
+    MONTHS,
+    SITE_NOTICE,
+    clean_inline,
+    fold,
+    line_end,
+    line_start,
+)
 
 # --- parsing -----------------------------------------------------------------------------------
 
@@ -67,17 +76,16 @@ _NAV_WORDS = frozenset(
 )
 
 # Lines that are never article content, whatever the site. A link to another story ("READ
-# MORE: <headline>", ``LINK_LINE``) is not one of them: the page says it, and people ask about
-# it; it is indexed as a window of its own (``text.apart``) and left out of passages around
-# other quotes (``is_furniture``).
+# MORE: <headline>", ``LINK_LINE``) and the site's note of its other addresses (``SITE_NOTICE``,
+# with the address it announces) are not among them: the page says them, and people ask about
+# them; each is indexed as a window of its own (``text.apart``) and left out of passages
+# around other quotes (``is_furniture``).
 _JUNK_LINE = (
     re.compile(
         r"^\s*(?:podcasts?|share this article|share this|subscribe.*|advertisement)\s*$",
         re.IGNORECASE,
     ),
     re.compile(r"^\s*\d{1,2}:\d{1,2}(?::\d{1,2})?\s*$"),  # media player timers
-    re.compile(r"^\s*(?:https?://|www\.)\S+\s*$", re.IGNORECASE),  # bare addresses
-    re.compile(r"can (?:also )?be accessed at the following alternate address", re.IGNORECASE),
     re.compile(r"^\s*(?:[\w.’']+\s*){1,4}(?:\s+/\s+(?:[\w.’']+\s*){1,4})+\s*$"),  # breadcrumbs
     re.compile(r"^\s*Press TV News Roku\s*$", re.IGNORECASE),
 )
@@ -123,7 +131,21 @@ def _is_bare_credit(line: str) -> bool:
 def _is_junk(line: str) -> bool:
     if line.casefold().count("icon") >= 5:  # icon-font strips ("icon bookmark-bicon ...")
         return True
-    return any(p.search(line) for p in _JUNK_LINE)
+    return BARE_ADDRESS.match(line) is not None or any(p.search(line) for p in _JUNK_LINE)
+
+
+def _body_lines(text: str) -> list[_Line]:
+    """The lines of ``text`` that can be article text: junk and bare credits left out, except
+    an address alone on its line right after the site's note announcing it (the note is
+    cut off without it)."""
+    kept: list[_Line] = []
+    previous = ""
+    for line in _lines(text):
+        announced = SITE_NOTICE.search(previous) is not None and BARE_ADDRESS.match(line.text)
+        if announced or not (_is_junk(line.text) or _is_bare_credit(line.text)):
+            kept.append(line)
+        previous = line.text
+    return kept
 
 
 def is_furniture(line: str) -> bool:
@@ -137,6 +159,7 @@ def is_furniture(line: str) -> bool:
         or _is_nav(stripped)
         or _is_bare_credit(stripped)
         or LINK_LINE.match(stripped) is not None
+        or SITE_NOTICE.search(stripped) is not None
     )
 
 
@@ -183,7 +206,7 @@ def parse_article(
     first paragraph's dateline, never from the story ("February 11, 2016" in a photo caption
     is not the publication date), and a date without a year stays without a year.
     """
-    lines = [ln for ln in _lines(text) if not _is_junk(ln.text) and not _is_bare_credit(ln.text)]
+    lines = _body_lines(text)
     title, date, date_text, body = _header_and_body(lines)
     outlet, date, date_text = _dateline(text, body, _detect_outlet(text), date, date_text)
     if title is None:

@@ -299,9 +299,15 @@ HEADING_MAX_WORDS = 12
 
 
 def reads_as_prose(sentence: str) -> bool:
-    """The sentence closes like prose, or is too long to be a heading."""
+    """The sentence closes like prose, or is too long to be a heading, or is a web address
+    (which the body keeps only after the note announcing it: part of that note, not a
+    subhead)."""
     sentence = sentence.rstrip()
-    return bool(_CLOSES.search(sentence)) or len(sentence.split()) >= HEADING_MAX_WORDS
+    return (
+        bool(_CLOSES.search(sentence))
+        or len(sentence.split()) >= HEADING_MAX_WORDS
+        or BARE_ADDRESS.match(sentence) is not None
+    )
 
 
 #: A line linking another story of the site, "READ MORE: <its headline>": the page's own
@@ -309,19 +315,35 @@ def reads_as_prose(sentence: str) -> bool:
 LINK_LINE = re.compile(r"^\s*(?:read more|read also|related|see also|also read)\s*[:\-–]", re.I)
 
 
+#: The site's note of where else it can be reached ("Press TV's website can also be accessed
+#: at the following alternate addresses:"), the outlet's own words about itself.
+SITE_NOTICE = re.compile(r"can (?:also )?be accessed at the following alternate address", re.I)
+
+#: A line that is only a web address ("www.presstv.co.uk").
+BARE_ADDRESS = re.compile(r"^\s*(?:https?://|www\.)\S+\s*$", re.I)
+
+
 def apart(text: str, end: int, start: int) -> bool:
     """The sentence ending at ``end`` and the one starting at ``start`` must not be quoted
     together: something other than blank space lies between them (a line the cleaning left
     out, or a subhead), or one of them is a photo caption (its line ends in a credit, "©
     AFP"), which describes a picture, not the story around it, or a link to another story
-    (:data:`LINK_LINE`)."""
+    (:data:`LINK_LINE`), or one is the site's note of its addresses and the other is not
+    (the note and the address it announces are quoted together, never with the story)."""
     return (
         bool(text[end:start].strip())
         or _credited(text, end)
         or _credited(text, start)
         or _linking(text, end)
         or _linking(text, start)
+        or _noting(text, end) != _noting(text, start)
     )
+
+
+def _noting(text: str, pos: int) -> bool:
+    """The line holding ``pos`` is the site's note of its addresses, or an address alone."""
+    line = _line_at(text, pos)
+    return SITE_NOTICE.search(line) is not None or BARE_ADDRESS.match(line) is not None
 
 
 def _linking(text: str, pos: int) -> bool:
