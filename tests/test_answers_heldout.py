@@ -78,6 +78,9 @@ GROUPS = {
     # adopted), H109 and H110 that of L37 (0.964 / 0.971 / 0.817 and 0.964 / 0.971 / 0.850).
     "thirty-sixth-h107-h108": Group(("h107", "h108"), 0.94, 0.95, 0.76),
     "thirty-sixth-h109-h110": Group(("h109", "h110"), 0.94, 0.95, 0.80),
+    # The thirty-seventh round's: H111 and H112, the gate of the site's note of its addresses
+    # as article text (M38), scored with it (0.964 / 0.964 / 0.783).
+    "thirty-seventh-h111-h112": Group(("h111", "h112"), 0.94, 0.94, 0.73),
 }
 
 
@@ -158,3 +161,22 @@ def test_a_read_more_link_is_quoted_alone_when_asked_about(
     assert got.answered, got.notes
     assert got.citations[0].quote == link
     assert all(c.quote == link or "READ MORE" not in c.quote for c in got.citations)
+
+
+def test_the_sites_note_of_its_addresses_is_quoted_with_the_address(
+    seeds_service: QAService,
+) -> None:
+    """Press TV's note of its alternate address is the page's words: asked about, it is the
+    first quote with the address it announces; it is never shown as part of the story, in a
+    quote or in the passage around one (benchmarks/README.md, "Thirty-seventh round")."""
+    note = "Press TV’s website can also be accessed at the following alternate addresses:"
+    got = seeds_service.ask("At what alternate web address can Press TV's website be accessed?")
+    assert got.answered, got.notes
+    assert got.citations[0].quote == f"{note}\n\nwww.presstv.co.uk"
+    story = seeds_service.ask("What did the escalation in missile attacks do to the ceasefire?")
+    first = story.citations[0]
+    assert "left the ceasefire in tatters" in first.quote
+    shown = seeds_service.passage(first.article.id, first.start, first.end)
+    assert shown is not None and "tatters" in shown.text
+    assert all(note not in c.quote for c in story.citations)
+    assert note not in shown.text and "presstv.co.uk" not in shown.text
