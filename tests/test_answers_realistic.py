@@ -167,6 +167,9 @@ GROUPS = {
     # The thirty-seventh round's: P106 and P107, the gate of M38, scored with it
     # (0.955 / 0.985 / 0.742).
     "thirty-seventh-p106-p107": Group(("p106", "p107"), 0.93, 0.96, 0.69),
+    # P108 to P110, the gate of T38 (not adopted), scored with the shipped path
+    # (0.930 / 0.985 / 0.677).
+    "thirty-seventh-p108-p110": Group(("p108", "p109", "p110"), 0.91, 0.97, 0.64),
 }
 
 
