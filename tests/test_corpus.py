@@ -107,6 +107,14 @@ def test_the_sites_note_of_its_addresses_is_kept_with_the_address() -> None:
     text = "Title\n\nThe truce held.\n\nwww.example.com\n\nIt broke down later."
     parsed = parse_article(text, article_id="x", path="x.txt", digest="d")
     assert "www.example.com" not in "".join(parsed.text[s:e] for s, e in parsed.body)
+    # Every address the note lists is kept; an address after the story's next line is not.
+    listed = (
+        "Title\n\nThe truce held.\n\n"
+        f"{note}\n\nwww.presstv.co.uk\nwww.presstv.tv\n\nSHARE THIS ARTICLE\n\nwww.example.com"
+    )
+    parsed = parse_article(listed, article_id="y", path="y.txt", digest="d")
+    body = [parsed.text[s:e] for s, e in parsed.body]
+    assert body[-3:] == [note, "www.presstv.co.uk", "www.presstv.tv"]
 
 
 def test_a_caption_that_tells_something_is_kept_with_its_credit() -> None:

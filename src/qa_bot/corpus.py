@@ -136,15 +136,15 @@ def _is_junk(line: str) -> bool:
 
 def _body_lines(text: str) -> list[_Line]:
     """The lines of ``text`` that can be article text: junk and bare credits left out, except
-    an address alone on its line right after the site's note announcing it (the note is
-    cut off without it)."""
+    the addresses alone on their lines right after the site's note announcing them (the
+    note is cut off without them)."""
     kept: list[_Line] = []
-    previous = ""
+    announcing = False
     for line in _lines(text):
-        announced = SITE_NOTICE.search(previous) is not None and BARE_ADDRESS.match(line.text)
-        if announced or not (_is_junk(line.text) or _is_bare_credit(line.text)):
+        address = BARE_ADDRESS.match(line.text) is not None
+        if (announcing and address) or not (_is_junk(line.text) or _is_bare_credit(line.text)):
             kept.append(line)
-        previous = line.text
+        announcing = SITE_NOTICE.search(line.text) is not None or (announcing and address)
     return kept
 
 

@@ -95,7 +95,7 @@ def chunking_key(settings: Settings) -> dict[str, object]:
         "hard_max_chars": HARD_MAX_CHARS,
         # 4: a photo caption's window holds its credit ("... 2016 © AFP"); 5: a "READ MORE"
         # link to another story is a window of its own; 6: so is the site's note of its other
-        # addresses, with the address.
+        # addresses, with the addresses it lists.
         "scheme": 6,
         "tokenizer": text.TOKENIZER_VERSION,
     }
