@@ -86,6 +86,7 @@ _JUNK_LINE = (
         re.IGNORECASE,
     ),
     re.compile(r"^\s*\d{1,2}:\d{1,2}(?::\d{1,2})?\s*$"),  # media player timers
+    BARE_ADDRESS,  # kept only right after the site's note listing it (``_body_lines``)
     re.compile(r"^\s*(?:[\w.’']+\s*){1,4}(?:\s+/\s+(?:[\w.’']+\s*){1,4})+\s*$"),  # breadcrumbs
     re.compile(r"^\s*Press TV News Roku\s*$", re.IGNORECASE),
 )
@@ -131,7 +132,7 @@ def _is_bare_credit(line: str) -> bool:
 def _is_junk(line: str) -> bool:
     if line.casefold().count("icon") >= 5:  # icon-font strips ("icon bookmark-bicon ...")
         return True
-    return BARE_ADDRESS.match(line) is not None or any(p.search(line) for p in _JUNK_LINE)
+    return any(p.search(line) for p in _JUNK_LINE)
 
 
 def _body_lines(text: str) -> list[_Line]:

@@ -330,31 +330,21 @@ def apart(text: str, end: int, start: int) -> bool:
     AFP"), which describes a picture, not the story around it, or a link to another story
     (:data:`LINK_LINE`), or one is the site's note of its addresses and the other is not
     (the note and the address it announces are quoted together, never with the story)."""
-    return (
-        bool(text[end:start].strip())
-        or _credited(text, end)
-        or _credited(text, start)
-        or _linking(text, end)
-        or _linking(text, start)
-        or _noting(text, end) != _noting(text, start)
-    )
+    if text[end:start].strip():
+        return True
+    before, after = _line_at(text, end), _line_at(text, start)
+    return _alone(before) or _alone(after) or _noting(before) != _noting(after)
 
 
-def _noting(text: str, pos: int) -> bool:
-    """The line holding ``pos`` is the site's note of its addresses, or an address alone."""
-    line = _line_at(text, pos)
+def _alone(line: str) -> bool:
+    """The line is quoted only on its own: a photo caption, whose credit ("©") the body keeps
+    at its end, or a link to another story ("READ MORE: ...")."""
+    return "©" in line or LINK_LINE.match(line) is not None
+
+
+def _noting(line: str) -> bool:
+    """The line is the site's note of its addresses, or an address alone."""
     return SITE_NOTICE.search(line) is not None or BARE_ADDRESS.match(line) is not None
-
-
-def _linking(text: str, pos: int) -> bool:
-    """The line holding ``pos`` links another story ("READ MORE: ...")."""
-    return LINK_LINE.match(_line_at(text, pos)) is not None
-
-
-def _credited(text: str, pos: int) -> bool:
-    """The line holding ``pos`` carries a photo credit: a caption, whose credit the body
-    keeps at its end."""
-    return "©" in _line_at(text, pos)
 
 
 def _line_at(text: str, pos: int) -> str:
