@@ -10,14 +10,17 @@ fit and to check it. Fixed seed; run from the repository root, after the two scr
     python training/train_ranker.py                                 # and its question cache
     python training/train_reader.py --out /tmp/qa-train/reader      # the base reader, ~40 min
     python training/tune_reader.py --out /tmp/qa-train/tuned        # ~115 min
-    python training/tune_reader.py --base /tmp/qa-train/tuned \
-        --writers p11,p12,p13,p14,p15,p16,p17,p18                   # what ships, ~35 min
+    python training/tune_reader.py --base /tmp/qa-train/tuned --out /tmp/qa-train/served \
+        --writers p11,p12,p13,p14,p15,p16,p17,p18 --span-fits       # ~35 min
+    python training/tune_reader.py --base /tmp/qa-train/served --span-fits \
+        --writers p69,p70,...,p110                                  # what ships, ~60 min
 
 Split, by writer (``writers.py``: the set id that starts a question's id in
 ``tests/realistic_questions.jsonl``):
 
-* TRAIN_WRITERS (and, in the second epoch, SERVED_WRITERS) train the reader, with REPLAY pairs
-  from the base reader's own training questions, so that it keeps what it learned there;
+* TRAIN_WRITERS (in the second epoch SERVED_WRITERS, in the third LATER_SERVED_WRITERS) train
+  the reader, with REPLAY pairs from the base reader's own training questions, so that it keeps
+  what it learned there;
 * FIT_WRITERS (counted SEEDS_FIT_WEIGHT times) with the base reader's combination fold (one
   XQuAD article or Reuters story in five, which neither reader trained on) fit the join: the
   order's weights (held at ORDER; ``--fit-order`` chooses them), the decision and the topic

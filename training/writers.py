@@ -21,6 +21,10 @@ FIT_WRITERS = ("l", "m", *CHECKED_WRITERS)
 #: since the nineteenth round the shipped reader is the twelfth round's trained one more epoch
 #: on them (``--base`` that reader ``--writers`` these), and they leave the report.
 SERVED_WRITERS = tuple(f"p{i}" for i in range(11, 19))
+#: The blind checks of the twenty-ninth to thirty-seventh rounds (P69 to P110, once they had
+#: served), in no other list: since the thirty-eighth round the shipped reader is the
+#: SERVED_WRITERS reader trained one more epoch on them (``--base`` it ``--writers`` these).
+LATER_SERVED_WRITERS = tuple(f"p{i}" for i in range(69, 111))
 #: The blind checks of the seventeenth to twenty-third rounds (P19 to P40, once they had
 #: served), which the reader never trained on: since the twenty-sixth round they fit the
 #: decision for the tuned articles with FIT_WRITERS, boosted trees needing more rows.
