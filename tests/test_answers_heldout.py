@@ -86,6 +86,10 @@ GROUPS = {
     # H113 and H114, the gate of the tuned decision at 0.2 (T38, not adopted), scored with the
     # shipped path (0.971 / 0.971 / 0.850).
     "thirty-seventh-h113-h114": Group(("h113", "h114"), 0.95, 0.95, 0.80),
+    # The thirty-eighth round's, scored with the reader's third epoch (R38): H115 and H116 its
+    # first gate (0.964 / 0.986 / 0.850), H117 and H118 its second (0.950 / 0.979 / 0.883).
+    "thirty-eighth-h115-h116": Group(("h115", "h116"), 0.94, 0.96, 0.80),
+    "thirty-eighth-h117-h118": Group(("h117", "h118"), 0.92, 0.95, 0.83),
 }
 
 

@@ -172,6 +172,10 @@ GROUPS = {
     # P108 to P110, the gate of T38 (not adopted), scored with the shipped path
     # (0.930 / 0.985 / 0.677).
     "thirty-seventh-p108-p110": Group(("p108", "p109", "p110"), 0.91, 0.97, 0.64),
+    # The thirty-eighth round's, scored with the reader's third epoch (R38): P111 to P113 its
+    # first gate (0.950 / 0.965 / 0.818), P114 to P116 its second (0.945 / 0.980 / 0.889).
+    "thirty-eighth-p111-p113": Group(("p111", "p112", "p113"), 0.93, 0.95, 0.78),
+    "thirty-eighth-p114-p116": Group(("p114", "p115", "p116"), 0.93, 0.96, 0.85),
 }
 
 

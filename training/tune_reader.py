@@ -13,7 +13,7 @@ fit and to check it. Fixed seed; run from the repository root, after the two scr
     python training/tune_reader.py --base /tmp/qa-train/tuned --out /tmp/qa-train/served \
         --writers p11,p12,p13,p14,p15,p16,p17,p18 --span-fits       # ~35 min
     python training/tune_reader.py --base /tmp/qa-train/served --span-fits \
-        --writers p69,p70,...,p110                                  # what ships, ~60 min
+        --writers p69,p70,...,p110                                  # what ships, ~45 min
 
 Split, by writer (``writers.py``: the set id that starts a question's id in
 ``tests/realistic_questions.jsonl``):
