@@ -379,6 +379,11 @@ def test_a_served_check_the_epoch_read_leaves_the_report_and_a_fit_writer_is_ref
     # Nor may it train on the writers that fit the decision for the tuned articles alone.
     with pytest.raises(ValueError, match="p20, which fit the join"):
         writers.reported_writers(("p11", "p20"))
+    # Nor on the formal checks that fit it beside them.
+    with pytest.raises(ValueError, match="h60, which fit the join"):
+        writers.reported_writers(("h72", "h60"))
+    assert writers.reported_writers(writers.SERVED_FORMAL_SETS) == writers.REPORT_WRITERS
+    assert not {"h95", "h110"} & set(writers.SERVED_FORMAL_SETS)  # the read sets
     assert not set(writers.DECISION_WRITERS) & set(writers.REPORT_WRITERS)
     # What ships was trained on the served checks, and reports the rest.
     record = load_spec(PACKAGED_READER).provenance["writers"]
@@ -657,6 +662,11 @@ def test_an_epoch_on_written_questions_keeps_them_out_of_the_decision() -> None:
     assert not tune_reader.reads_written(args(("ta",), written=True, join_only=True), seeds)
     with pytest.raises(ValueError, match="--written"):
         tune_reader.reads_written(args(("ta",), written=True), seeds)
+    # The formal blind checks an epoch may read are neither written questions nor refused.
+    assert not tune_reader.reads_written(args(("p11", "h72", "h111")), seeds)
+    assert not tune_reader.reads_written(args(("h72",), written=True), seeds)
+    assert tune_reader.epoch_formal(args(("h72",), join_only=True)) == []
+    assert tune_reader.epoch_formal(args(("p11", "ta"))) == []
 
 
 def test_the_ranker_reads_the_seed_sets_it_was_trained_on_and_not_later_blind_checks() -> None:

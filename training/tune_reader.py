@@ -54,6 +54,7 @@ import argparse
 import json
 import pickle
 import random
+import re
 import sys
 from collections.abc import Callable
 from dataclasses import replace
@@ -123,6 +124,9 @@ SPAN_WEIGHT = 1.0
 #: The order's weights of the reader's logit and of the adapted cosine, held where the tenth
 #: round's join put them; ``--fit-order`` chooses them by best top-1 on the join's rows instead.
 ORDER = (2.0, 10.0)
+#: How a set of ``tests/heldout_questions.jsonl`` is named in ``--writers`` (h72): the formal
+#: blind checks an epoch may read (``writers.SERVED_FORMAL_SETS`` in the fourth epoch).
+FORMAL_SET = re.compile(r"h\d+")
 
 
 def scored_rows(
@@ -207,11 +211,19 @@ def train_epoch(args: argparse.Namespace, base: ReaderSpec, pairs: list) -> int:
     return len(pairs)
 
 
+def epoch_formal(args: argparse.Namespace) -> list[Example]:
+    """The formal blind checks ``--writers`` names (sets of ``tests/heldout_questions.jsonl``,
+    such as h72), asked of the seeds for the epoch: none when ``--join-only``."""
+    sets = tuple(w for w in args.writers if FORMAL_SET.fullmatch(w))
+    return [] if args.join_only or not sets else served_formal_examples(args.work, sets)
+
+
 def reads_written(args: argparse.Namespace, seed_writers: set[str]) -> bool:
     """Whether the epoch reads writers of WRITTEN_QUESTIONS (``--writers`` naming sets that
     are not the seeds' realistic ones). Refused (ValueError) with ``--written``, which would
     fit the decision on questions the reader trained on."""
-    reads = not args.join_only and not set(args.writers) <= seed_writers
+    formal = {w for w in args.writers if FORMAL_SET.fullmatch(w)}
+    reads = not args.join_only and not set(args.writers) - formal <= seed_writers
     if reads and args.written:
         raise ValueError("--written would fit the decision on questions this epoch reads")
     return reads
@@ -230,7 +242,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=lambda text: tuple(text.split(",")),
         default=TRAIN_WRITERS,
         help="comma-separated set ids the epoch trains on (default TRAIN_WRITERS), of "
-        "tests/realistic_questions.jsonl or WRITTEN_QUESTIONS",
+        "tests/realistic_questions.jsonl, WRITTEN_QUESTIONS or tests/heldout_questions.jsonl",
     )
     parser.add_argument("--replay", type=int, default=REPLAY, help="pairs from the base's data")
     parser.add_argument(
@@ -328,6 +340,7 @@ def main(argv: list[str] | None = None) -> int:
         print(error, file=sys.stderr)
         return 2
     written = written_examples(args.work) if args.written or epoch_written else []
+    formal_read = epoch_formal(args)
     if args.written:
         deciding += as_written(written)
     reported = as_written([e for e in seeds if writer(e) in report_writers])
@@ -335,7 +348,7 @@ def main(argv: list[str] | None = None) -> int:
     weights = args.out / WEIGHTS_FILE
     epoch = {key: made.get(key, default) for key, default in EPOCH_RECORD.items()}
     if not args.join_only:
-        pairs, wiki = epoch_pairs(args, seeds + written, data, news)
+        pairs, wiki = epoch_pairs(args, seeds + written + formal_read, data, news)
         epoch = {
             "pairs": train_epoch(args, base, pairs),
             "replay": args.replay,
