@@ -90,6 +90,11 @@ GROUPS = {
     # first gate (0.964 / 0.986 / 0.850), H117 and H118 its second (0.950 / 0.979 / 0.883).
     "thirty-eighth-h115-h116": Group(("h115", "h116"), 0.94, 0.96, 0.80),
     "thirty-eighth-h117-h118": Group(("h117", "h118"), 0.92, 0.95, 0.83),
+    # The thirty-ninth round's, scored with the shipped path: H119 and H120 the first gate of
+    # the formal epoch R39 (0.971 / 0.986 / 0.900), H123 and H124 that of C39 (0.979 / 0.993 /
+    # 0.883), both not adopted.
+    "thirty-ninth-h119-h120": Group(("h119", "h120"), 0.95, 0.96, 0.85),
+    "thirty-ninth-h123-h124": Group(("h123", "h124"), 0.95, 0.97, 0.83),
 }
 
 

@@ -176,6 +176,12 @@ GROUPS = {
     # first gate (0.950 / 0.965 / 0.818), P114 to P116 its second (0.945 / 0.980 / 0.889).
     "thirty-eighth-p111-p113": Group(("p111", "p112", "p113"), 0.93, 0.95, 0.78),
     "thirty-eighth-p114-p116": Group(("p114", "p115", "p116"), 0.93, 0.96, 0.85),
+    # The thirty-ninth round's, scored with the shipped path: P117 to P119 the first gate of
+    # the formal epoch R39 (0.960 / 0.980 / 0.798), P123 to P125 that of C39 (0.935 / 0.985 /
+    # 0.798), with O1 beside them, 100 off-topic questions typed as people ask a news bot
+    # (98 declined; the group declines 0.889), both not adopted.
+    "thirty-ninth-p117-p119": Group(("p117", "p118", "p119"), 0.94, 0.96, 0.76),
+    "thirty-ninth-p123-p125-o1": Group(("p123", "p124", "p125", "o1"), 0.92, 0.97, 0.87),
 }
 
 
