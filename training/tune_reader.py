@@ -40,6 +40,10 @@ decision says. The join reads what the service reads: the ranker's best READ_DEP
 the ``retrieval.adapter_reads`` nearest the question moved by the query adapter (``--adapter``),
 as the int8 export serving reads them (``--join-on-torch``: as the torch module does).
 
+``--writers`` may also name served formal checks (sets of ``tests/heldout_questions.jsonl``,
+such as h72; ``writers.SERVED_FORMAL_SETS`` in the thirty-ninth round, measured and not
+adopted); those fitting the decision are refused like the writers fitting the join.
+
 ``--join-only`` fits the join again over the weights already in ``--out`` (``--rows FILE``
 keeps the scored rows, so that a further refit takes seconds). ``--written`` fits the decision
 for the tuned articles on WRITTEN_QUESTIONS too; ``--writers``, ``--replay``,
@@ -125,7 +129,7 @@ SPAN_WEIGHT = 1.0
 #: round's join put them; ``--fit-order`` chooses them by best top-1 on the join's rows instead.
 ORDER = (2.0, 10.0)
 #: How a set of ``tests/heldout_questions.jsonl`` is named in ``--writers`` (h72): the formal
-#: blind checks an epoch may read (``writers.SERVED_FORMAL_SETS`` in the fourth epoch).
+#: blind checks an epoch may read (``writers.SERVED_FORMAL_SETS`` in the thirty-ninth round).
 FORMAL_SET = re.compile(r"h\d+")
 
 
