@@ -182,6 +182,9 @@ GROUPS = {
     # (98 declined; the group declines 0.889), both not adopted.
     "thirty-ninth-p117-p119": Group(("p117", "p118", "p119"), 0.94, 0.96, 0.76),
     "thirty-ninth-p123-p125-o1": Group(("p123", "p124", "p125", "o1"), 0.92, 0.97, 0.87),
+    # P120 to P122, the gate of R39m (not adopted), scored with the shipped path (0.950 /
+    # 0.985 / 0.838).
+    "thirty-ninth-p120-p122": Group(("p120", "p121", "p122"), 0.93, 0.97, 0.80),
 }
 
 
