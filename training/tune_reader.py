@@ -215,10 +215,16 @@ def train_epoch(args: argparse.Namespace, base: ReaderSpec, pairs: list) -> int:
     return len(pairs)
 
 
+def formal_sets(writers: tuple[str, ...]) -> tuple[str, ...]:
+    """The sets of ``tests/heldout_questions.jsonl`` among ``writers`` (h72): formal blind
+    checks, neither the seeds' realistic writers nor WRITTEN_QUESTIONS'."""
+    return tuple(w for w in writers if FORMAL_SET.fullmatch(w))
+
+
 def epoch_formal(args: argparse.Namespace) -> list[Example]:
-    """The formal blind checks ``--writers`` names (sets of ``tests/heldout_questions.jsonl``,
-    such as h72), asked of the seeds for the epoch: none when ``--join-only``."""
-    sets = tuple(w for w in args.writers if FORMAL_SET.fullmatch(w))
+    """The formal blind checks ``--writers`` names, asked of the seeds for the epoch: none
+    when ``--join-only``."""
+    sets = formal_sets(args.writers)
     return [] if args.join_only or not sets else served_formal_examples(args.work, sets)
 
 
@@ -226,8 +232,8 @@ def reads_written(args: argparse.Namespace, seed_writers: set[str]) -> bool:
     """Whether the epoch reads writers of WRITTEN_QUESTIONS (``--writers`` naming sets that
     are not the seeds' realistic ones). Refused (ValueError) with ``--written``, which would
     fit the decision on questions the reader trained on."""
-    formal = {w for w in args.writers if FORMAL_SET.fullmatch(w)}
-    reads = not args.join_only and not set(args.writers) - formal <= seed_writers
+    others = set(args.writers) - set(formal_sets(args.writers))
+    reads = not args.join_only and not others <= seed_writers
     if reads and args.written:
         raise ValueError("--written would fit the decision on questions this epoch reads")
     return reads
