@@ -98,6 +98,10 @@ GROUPS = {
     # H121 and H122, the gate of R39m (formal and people's checks, not adopted), scored with
     # the shipped path (0.964 / 0.979 / 0.867).
     "thirty-ninth-h121-h122": Group(("h121", "h122"), 0.94, 0.95, 0.81),
+    # The fortieth round's, the gate that adopted the reader's fourth epoch (R39m), scored with
+    # it: H125 and H126 (0.993 / 0.993 / 0.883), H127 and H128 (0.979 / 0.986 / 0.933).
+    "fortieth-h125-h126": Group(("h125", "h126"), 0.97, 0.97, 0.83),
+    "fortieth-h127-h128": Group(("h127", "h128"), 0.95, 0.96, 0.88),
 }
 
 
@@ -151,13 +155,12 @@ def test_first_quote_answers(seeds_service: QAService, question: str, answer: st
 @pytest.mark.parametrize(
     ("question", "link"),
     [
-        # Quoted second since the thirty-eighth round's reader, after Samantha Power's words
-        # on airstrikes: a known miss, kept so that a fix is seen (benchmarks/README.md).
-        pytest.param(
+        # Quoted second with the thirty-eighth round's reader, after Samantha Power's words on
+        # airstrikes; first again since the fortieth's (benchmarks/README.md).
+        (
             "According to Assad, how long did the US airstrikes on Syrian troops last?",
             "READ MORE: US airstrikes on Syrian troops were 'intentional,' lasted nearly 1 hour – "
             "Assad to AP",
-            marks=pytest.mark.xfail(strict=True, reason="quoted second since the 38th round"),
         ),
         (
             # (Typed "who told rt that nato wont speculate on who hit the aid convoy" it is

@@ -533,13 +533,12 @@ def test_new_question_is_not_polluted_by_the_old_one(
         ),
         # Declined from the twenty-sixth round to the thirtieth (the reader found no answer
         # span for a question this broad), answered from the thirty-first (the decision reads
-        # what the span holds), declined again since the thirty-eighth round's reader: a known
-        # miss, kept so that a fix is seen (benchmarks/README.md).
-        pytest.param(
+        # what the span holds), declined with the thirty-eighth round's reader, answered again
+        # since the fortieth's (benchmarks/README.md).
+        (
             "what did russia say about the convoy accusations",
             "who said that?",
             "Konashenkov",
-            marks=pytest.mark.xfail(strict=True, reason="declined since the 38th round"),
         ),
     ],
 )
