@@ -13,6 +13,7 @@ import os
 import shutil
 import tempfile
 import warnings
+from collections.abc import Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -272,8 +273,9 @@ def _verified(
     return config
 
 
-def _quantize(source: Path, target: Path) -> None:
-    """Dynamic int8 quantization: weights per output channel, activations at run time.
+def _quantize(source: Path, target: Path, keep_float: Sequence[str] = ()) -> None:
+    """Dynamic int8 quantization: weights per output channel, activations at run time; the
+    nodes named in ``keep_float`` stay fp32.
 
     Per-tensor scales are faster but drift far more from the fp32 vectors than per-channel
     ones (benchmarks/README.md, "Embedding backends"); INT8_RECIPE says why weights keep 7 bits.
@@ -281,7 +283,7 @@ def _quantize(source: Path, target: Path) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     recipe = dict(INT8_RECIPE, weight_type=QuantType[INT8_RECIPE["weight_type"]])
-    quantize_dynamic(source, target, **recipe)
+    quantize_dynamic(source, target, nodes_to_exclude=list(keep_float), **recipe)
 
 
 def _write_config(folder: Path, config: OnnxExportConfig) -> None:

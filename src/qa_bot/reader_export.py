@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -27,6 +28,7 @@ from qa_bot.onnx_export import _quantize, _replace_dir, trace_to_onnx
 from qa_bot.reader import (
     CHECK_PAIR,
     CONFIG_FILE,
+    FLOAT_LAYERS,
     GRAPH_FILE,
     SPAN_OUTPUT,
     TOKENIZER_FILE,
@@ -157,7 +159,8 @@ def export_reader(spec: ReaderSpec, weights: Path, out_dir: Path, *, opset: int 
         hf_tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(spec.base_model))
         Tokenizer.from_str(hf_tokenizer.backend_tokenizer.to_str()).save(str(tmp / TOKENIZER_FILE))
         _export_graph(module, hf_tokenizer, tmp / "reader.fp32.onnx", opset=opset, span=spec.span)
-        _quantize(tmp / "reader.fp32.onnx", tmp / GRAPH_FILE)
+        float_nodes = first_layers_products(tmp / "reader.fp32.onnx", FLOAT_LAYERS)
+        _quantize(tmp / "reader.fp32.onnx", tmp / GRAPH_FILE, keep_float=float_nodes)
         (tmp / "reader.fp32.onnx").unlink()
         tokenizer = Tokenizer.from_file(str(tmp / TOKENIZER_FILE))
         drift = _export_drift(module, tokenizer, spec, tmp / GRAPH_FILE)
@@ -176,6 +179,23 @@ def export_reader(spec: ReaderSpec, weights: Path, out_dir: Path, *, opset: int 
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out_dir
+
+
+#: How a traced encoder names the nodes of its layer N ("/bert/encoder/layer.0/...").
+_LAYER_NODE = re.compile(r"/encoder/layer\.(\d+)/")
+
+
+def first_layers_products(graph: Path, layers: int) -> list[str]:
+    """The matrix products of the graph's first ``layers`` encoder layers, by node name: what
+    the int8 export keeps in fp32 (``reader.FLOAT_LAYERS``)."""
+    import onnx
+
+    names = []
+    for node in onnx.load(str(graph), load_external_data=False).graph.node:
+        found = _LAYER_NODE.search(node.name)
+        if node.op_type in ("MatMul", "Gemm") and found and int(found.group(1)) < layers:
+            names.append(node.name)
+    return names
 
 
 def _export_drift(module: Any, tokenizer: Any, spec: ReaderSpec, graph: Path) -> float:
