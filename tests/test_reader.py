@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import qa_bot.reader as reader_impl
+import qa_bot.reader_export as reader_export_impl
 from qa_bot.cli.base import report_lines
 from qa_bot.errors import ModelError
 from qa_bot.onnx_embedding import INT8_RECIPE
@@ -19,6 +20,7 @@ from qa_bot.ranker import LinearModel
 from qa_bot.reader import (
     CONFIG_FILE,
     DECISION_INPUTS,
+    GRAPH_FILE,
     SPEC_FILE,
     WEIGHTS_FILE,
     PassageReader,
@@ -34,6 +36,7 @@ from qa_bot.reader_export import (
     FRESH_HEADS,
     assemble,
     export_reader,
+    first_layers_products,
     pack_deltas,
     reader_module,
     unpack_deltas,
@@ -185,8 +188,45 @@ def test_a_new_int8_recipe_exports_the_reader_afresh(
     before = reader_dir(tmp_path, tmp_path)
     monkeypatch.setattr(reader_impl, "INT8_RECIPE", {**INT8_RECIPE, "reduce_range": False})
     reader_impl._digest.cache_clear()
-    assert reader_dir(tmp_path, tmp_path) != before
+    recipe = reader_dir(tmp_path, tmp_path)
+    assert recipe != before
+    # Nor one that quantized other layers.
+    monkeypatch.setattr(reader_impl, "FLOAT_LAYERS", reader_impl.FLOAT_LAYERS + 1)
     reader_impl._digest.cache_clear()
+    assert reader_dir(tmp_path, tmp_path) not in {before, recipe}
+    reader_impl._digest.cache_clear()
+
+
+def test_the_export_keeps_the_first_layers_in_float_and_quantizes_the_rest(
+    tiny: tuple[ReaderSpec, Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import onnx
+
+    spec, weights, _ = tiny
+    monkeypatch.setattr(reader_export_impl, "FLOAT_LAYERS", 1)  # the tiny model has two
+    export = export_reader(spec, weights, tmp_path / "export")
+    nodes = onnx.load(str(export / GRAPH_FILE)).graph.node
+    ops = {layer: {n.op_type for n in nodes if f"/layer.{layer}/" in n.name} for layer in (0, 1)}
+    assert "MatMulInteger" not in ops[0]  # its weights' products, kept in float
+    assert "MatMulInteger" in ops[1]
+    assert PassageReader(export).scores("who flew", ["the drone flew"]).shape == (1,)
+
+
+def test_the_first_layers_products_are_found_by_their_layer_number(tmp_path: Path) -> None:
+    import onnx
+    from onnx import TensorProto, helper
+
+    names = ["/bert/encoder/layer.0/q/MatMul", "/bert/encoder/layer.1/q/MatMul"]
+    names += ["/bert/encoder/layer.10/q/MatMul", "/head/Gemm"]
+    vi = helper.make_tensor_value_info
+    nodes = [helper.make_node("MatMul", ["x", "x"], [f"y{i}"], name=n) for i, n in enumerate(names)]
+    nodes.append(helper.make_node("Add", ["x", "x"], ["z"], name="/bert/encoder/layer.0/Add"))
+    graph = helper.make_graph(
+        nodes, "g", [vi("x", TensorProto.FLOAT, [2, 2])], [vi("z", TensorProto.FLOAT, [2, 2])]
+    )
+    onnx.save(helper.make_model(graph), str(tmp_path / "g.onnx"))
+    assert first_layers_products(tmp_path / "g.onnx", 2) == names[:2]
+    assert first_layers_products(tmp_path / "g.onnx", 0) == []
 
 
 # --- the span head -------------------------------------------------------------------------------
