@@ -102,6 +102,12 @@ GROUPS = {
     # it: H125 and H126 (0.993 / 0.993 / 0.883), H127 and H128 (0.979 / 0.986 / 0.933).
     "fortieth-h125-h126": Group(("h125", "h126"), 0.97, 0.97, 0.83),
     "fortieth-h127-h128": Group(("h127", "h128"), 0.95, 0.96, 0.88),
+    # The forty-first round's first gate of the reader's fifth epoch (R40), scored with it:
+    # H129 and H130 (0.993 / 1.000 / 0.933), H131 and H132 (0.986 / 0.986 / 0.933), and H133,
+    # written after its export kept the first layers in float (1.000 / 1.000 / 0.967).
+    "forty-first-h129-h130": Group(("h129", "h130"), 0.97, 0.97, 0.88),
+    "forty-first-h131-h132": Group(("h131", "h132"), 0.96, 0.96, 0.88),
+    "forty-first-h133": Group(("h133",), 0.95, 0.95, 0.86),
 }
 
 

@@ -194,6 +194,12 @@ GROUPS = {
     # it: P126 to P128 (0.965 / 0.985 / 0.859), P129 to P131 (0.980 / 0.985 / 0.869).
     "fortieth-p126-p128": Group(("p126", "p127", "p128"), 0.95, 0.97, 0.82),
     "fortieth-p129-p131": Group(("p129", "p130", "p131"), 0.96, 0.97, 0.83),
+    # The forty-first round's first gate of the reader's fifth epoch (R40), scored with it:
+    # P132 to P134 (0.935 / 0.975 / 0.929), P135 to P137 (0.920 / 0.955 / 0.859), and P138
+    # and P139, written after its export kept the first layers in float (0.963 / 0.978 / 0.939).
+    "forty-first-p132-p134": Group(("p132", "p133", "p134"), 0.92, 0.96, 0.89),
+    "forty-first-p135-p137": Group(("p135", "p136", "p137"), 0.90, 0.94, 0.82),
+    "forty-first-p138-p139": Group(("p138", "p139"), 0.94, 0.95, 0.89),
 }
 
 

@@ -36,8 +36,8 @@ SERVED_FORMAL_SETS = tuple(f"h{i}" for i in [*range(72, 95), *range(111, 119)])
 #: reader ``--writers`` these).
 FOURTH_EPOCH_WRITERS = (*SERVED_FORMAL_SETS, *(f"p{i}" for i in range(91, 111)))
 #: The blind checks of the thirty-eighth to fortieth rounds, once they had served (H119 to
-#: H128 and P111 to P131), in no other list: the forty-first round trains the shipped reader one
-#: more epoch on them (``--base`` the fourth-epoch reader ``--writers`` these).
+#: H128 and P111 to P131), in no other list: what the shipped reader's fifth epoch read (since
+#: the forty-first round; ``--base`` the fourth-epoch reader ``--writers`` these).
 FIFTH_EPOCH_WRITERS = (*(f"h{i}" for i in range(119, 129)), *(f"p{i}" for i in range(111, 132)))
 #: The blind checks of the seventeenth to twenty-third rounds (P19 to P40, once they had
 #: served), which the reader never trained on: since the twenty-sixth round they fit the
