@@ -108,6 +108,10 @@ GROUPS = {
     "forty-first-h129-h130": Group(("h129", "h130"), 0.97, 0.97, 0.88),
     "forty-first-h131-h132": Group(("h131", "h132"), 0.96, 0.96, 0.88),
     "forty-first-h133": Group(("h133",), 0.95, 0.95, 0.86),
+    # Its second gate, which adopted it: H134 and H135 (0.964 / 0.979 / 0.983), H136 and H137
+    # (0.986 / 0.993 / 0.950).
+    "forty-first-h134-h135": Group(("h134", "h135"), 0.94, 0.95, 0.93),
+    "forty-first-h136-h137": Group(("h136", "h137"), 0.96, 0.97, 0.90),
 }
 
 

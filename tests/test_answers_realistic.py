@@ -200,6 +200,10 @@ GROUPS = {
     "forty-first-p132-p134": Group(("p132", "p133", "p134"), 0.92, 0.96, 0.89),
     "forty-first-p135-p137": Group(("p135", "p136", "p137"), 0.90, 0.94, 0.82),
     "forty-first-p138-p139": Group(("p138", "p139"), 0.94, 0.95, 0.89),
+    # Its second gate, which adopted it: P140 to P142 (0.920 / 0.985 / 0.899), P143 to P145
+    # (0.925 / 0.965 / 0.929).
+    "forty-first-p140-p142": Group(("p140", "p141", "p142"), 0.90, 0.97, 0.86),
+    "forty-first-p143-p145": Group(("p143", "p144", "p145"), 0.91, 0.95, 0.89),
 }
 
 
