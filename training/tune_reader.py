@@ -17,7 +17,7 @@ fit and to check it. Fixed seed; run from the repository root, after the two scr
     python training/tune_reader.py --base /tmp/qa-train/third --out /tmp/qa-train/fourth \
         --writers h72,...,h94,h111,...,h118,p91,...,p110 --span-fits  # ~50 min
     python training/tune_reader.py --base /tmp/qa-train/fourth --span-fits \
-        --writers h119,...,h128,p111,...,p131                       # what ships, ~50 min
+        --writers h119,...,h128,p111,...,p131                       # what ships, ~45 min
 
 Split, by writer (``writers.py``: the set id that starts a question's id in
 ``tests/realistic_questions.jsonl``):
