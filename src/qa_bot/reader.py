@@ -31,7 +31,7 @@ import numpy as np
 
 from qa_bot.errors import ModelError
 from qa_bot.features import QUESTION_FEATURES
-from qa_bot.onnx_embedding import INT8_RECIPE, cpu_session
+from qa_bot.onnx_embedding import FLOAT_LAYERS, INT8_RECIPE, cpu_session
 from qa_bot.ranker import LinearModel
 from qa_bot.reader_spans import SPAN_FIT_INPUTS, read_spans
 from qa_bot.trees import DecisionModel, decision_from_json
@@ -49,11 +49,6 @@ WEIGHTS_FILE = "reader_weights.npz"
 CONFIG_FILE = "reader.json"
 GRAPH_FILE = "reader.int8.onnx"
 TOKENIZER_FILE = "tokenizer.json"
-#: The reader's first encoder layers keep their products in fp32 in its int8 export: the
-#: first layers' activations carry the outliers that per-tensor activation scales lose, and
-#: the logits drift about half as far from torch's without them (benchmarks/README.md,
-#: "Forty-first round"). Part of the export's name, so a new value exports afresh.
-FLOAT_LAYERS = 2
 #: A pair the export scores when made and again when loaded: a damaged file is caught.
 CHECK_PAIR = (
     "how many people died in the flood",
@@ -433,8 +428,7 @@ def _digest(trained: Path, stamps: tuple[tuple[int, int], ...]) -> str:
     """The folder's files and the int8 recipe (with FLOAT_LAYERS) hashed once per process
     while the files' stamps stay the same (the weights are 10 MB, and every question's start
     and each refresh ask where the export is)."""
-    recipe = {**INT8_RECIPE, "float_layers": FLOAT_LAYERS}
-    digest = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode())
+    digest = hashlib.sha256(json.dumps([INT8_RECIPE, FLOAT_LAYERS], sort_keys=True).encode())
     for name in (SPEC_FILE, WEIGHTS_FILE):
         path = trained / name
         digest.update(path.read_bytes() if path.is_file() else b"")

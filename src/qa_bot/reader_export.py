@@ -24,11 +24,11 @@ import numpy as np
 from qa_bot.embedding import resolve_model_path
 from qa_bot.errors import QABotError
 from qa_bot.files import reading_arrays
+from qa_bot.onnx_embedding import FLOAT_LAYERS
 from qa_bot.onnx_export import _quantize, _replace_dir, trace_to_onnx
 from qa_bot.reader import (
     CHECK_PAIR,
     CONFIG_FILE,
-    FLOAT_LAYERS,
     GRAPH_FILE,
     SPAN_OUTPUT,
     TOKENIZER_FILE,
@@ -187,7 +187,7 @@ _LAYER_NODE = re.compile(r"/encoder/layer\.(\d+)/")
 
 def first_layers_products(graph: Path, layers: int) -> list[str]:
     """The matrix products of the graph's first ``layers`` encoder layers, by node name: what
-    the int8 export keeps in fp32 (``reader.FLOAT_LAYERS``)."""
+    the int8 export keeps in fp32 (``onnx_embedding.FLOAT_LAYERS``)."""
     import onnx
 
     names = []
