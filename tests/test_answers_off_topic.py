@@ -48,6 +48,6 @@ def _declined(service: QAService, path: Path) -> float:
     be off-topic and unanswerable), asked through the whole path."""
     questions = load_questions(path)
     assert {q.kind for q in questions} == {"off-topic"} and all(q.unanswerable for q in questions)
-    report = evaluate(service, questions, warmup=False)
+    report = evaluate(service, questions, warmup=False, timed=False)
     assert report.abstention_recall is not None
     return report.abstention_recall

@@ -214,3 +214,25 @@ def test_scores_per_kind_of_question(tmp_path: Path) -> None:
         },
     }
     assert report.to_json()["by_class"]["typo"]["questions"] == 2
+
+
+def test_an_untimed_run_embeds_each_question_once(corpus: Path, tmp_path: Path) -> None:
+    """The floors check answers only: without ``timed`` no baseline is measured, so each
+    question is embedded once (to answer it), not twice, and the report has no baseline."""
+    from qa_bot.evaluation import evaluate
+    from qa_bot.service import QAService
+
+    from .conftest import CountingEmbedder, make_settings
+
+    embedder = CountingEmbedder()
+    service = QAService(make_settings(tmp_path, corpus), embedder=embedder)
+    service.index()
+    question = EvalQuestion("1", "Where did the drone take off from?", ("Incirlik",), ("alpha",))
+    embedder.calls.clear()
+    untimed = evaluate(service, [question], warmup=False, timed=False)
+    assert embedder.embedded == [question.question]
+    assert untimed.baseline_mean_ms is None and untimed.questions == 1
+    embedder.calls.clear()
+    timed = evaluate(service, [question], warmup=False)
+    assert embedder.embedded == [question.question] * 2
+    assert timed.baseline_mean_ms is not None
