@@ -21,6 +21,11 @@ class Group:
     first_quote: float
     answered: float
     declined: float
+    #: Score every n-th of the group's questions (in file order), floors taken on those. Only
+    #: for groups whose every set the shipped reader trained on (``test_training.py`` checks):
+    #: their scores measure nothing blind, and at half the questions they still catch a
+    #: change that breaks the path, in half the suite's time for them.
+    every: int = 1
 
 
 def grouped_sets(groups: Mapping[str, Group]) -> set[str]:
@@ -31,9 +36,9 @@ def grouped_sets(groups: Mapping[str, Group]) -> set[str]:
 
 
 def floored_report(service: QAService, questions: Sequence[EvalQuestion], group: Group) -> Report:
-    """The group's questions scored, after checking that every quote is verbatim and that
-    first quotes, answers and declines keep the group's floors."""
-    report = evaluate(service, questions, warmup=False, timed=False)
+    """The group's questions (every ``group.every``-th) scored, after checking that every
+    quote is verbatim and that first quotes, answers and declines keep the group's floors."""
+    report = evaluate(service, questions[:: group.every], warmup=False, timed=False)
     assert report.faithfulness == 1.0
     assert report.first_quote_answer_rate is not None
     assert report.first_quote_answer_rate >= group.first_quote

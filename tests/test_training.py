@@ -408,6 +408,19 @@ def test_a_served_check_the_epoch_read_leaves_the_report_and_a_fit_writer_is_ref
     }
 
 
+def test_only_groups_the_shipped_reader_trained_on_are_sampled() -> None:
+    """A floor group scored on every n-th question measures nothing blind: all its sets are
+    ones an epoch of the shipped reader read (tests/floors.py, ``Group.every``)."""
+    from tests import test_answers_heldout, test_answers_realistic
+
+    shipped = set(reader_record.trained_writers(load_spec(PACKAGED_READER).provenance))
+    groups = {**test_answers_realistic.GROUPS, **test_answers_heldout.GROUPS}
+    sampled = {name: g for name, g in groups.items() if g.every > 1}
+    assert sampled  # the suite's time depends on them
+    for name, group in sampled.items():
+        assert set(group.sets) <= shipped, name
+
+
 def test_the_writers_a_reader_trained_on_are_read_back_through_its_bases() -> None:
     import writers
 
