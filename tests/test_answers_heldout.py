@@ -116,6 +116,11 @@ GROUPS = {
     # (0.986 / 0.993 / 0.950).
     "forty-first-h134-h135": Group(("h134", "h135"), 0.94, 0.95, 0.93),
     "forty-first-h136-h137": Group(("h136", "h137"), 0.96, 0.97, 0.90),
+    # The forty-second round's gates of the reader's sixth epoch (R41, not adopted), scored with
+    # the shipped reader: H138 and H139 written before the candidate existed (138 of 140 /
+    # 0.993 / 57 of 60 declined), H140 and H141 after its weights were frozen (138 / 0.993 / 58).
+    "forty-second-h138-h139": Group(("h138", "h139"), 0.96, 0.97, 0.90),
+    "forty-second-h140-h141": Group(("h140", "h141"), 0.96, 0.97, 0.91),
 }
 
 

@@ -212,6 +212,11 @@ GROUPS = {
     # (0.925 / 0.965 / 0.929).
     "forty-first-p140-p142": Group(("p140", "p141", "p142"), 0.90, 0.97, 0.86),
     "forty-first-p143-p145": Group(("p143", "p144", "p145"), 0.91, 0.95, 0.89),
+    # The forty-second round's gates of the reader's sixth epoch (R41, not adopted), scored with
+    # the shipped reader: P146 to P149 written before the candidate existed (0.903 / 0.937 /
+    # 0.924), P150 to P153 after its weights were frozen (0.914 / 0.955 / 0.955).
+    "forty-second-p146-p149": Group(("p146", "p147", "p148", "p149"), 0.89, 0.92, 0.90),
+    "forty-second-p150-p153": Group(("p150", "p151", "p152", "p153"), 0.90, 0.94, 0.93),
 }
 
 
