@@ -288,9 +288,8 @@ def summarize(judgements: Sequence[Judgement]) -> Report:
     quotes = [c for j in judgements for c in j.outcome.quotes]
     chars = [j.quoted_chars for j in judgements if j.outcome.answered]
     seconds = [j.outcome.seconds for j in judgements if not j.outcome.error]
-    baseline = [
-        j.outcome.baseline_seconds for j in judgements if j.outcome.baseline_seconds is not None
-    ]
+    baseline = [s for j in judgements if (s := j.outcome.baseline_seconds) is not None]
+    reciprocal = [1.0 / j.gold_rank if j.gold_rank else 0.0 for j in ranked]
     latency_mean = statistics.fmean(seconds) if seconds else None
     baseline_mean = statistics.fmean(baseline) if baseline else None
     return Report(
@@ -300,11 +299,7 @@ def summarize(judgements: Sequence[Judgement]) -> Report:
         hit_at_1=_share(ranked, lambda j: j.gold_rank is not None and j.gold_rank <= 1),
         hit_at_3=_share(ranked, lambda j: j.gold_rank is not None and j.gold_rank <= 3),
         hit_at_5=_share(ranked, lambda j: j.gold_rank is not None and j.gold_rank <= 5),
-        mrr_at_10=(
-            statistics.fmean(1.0 / j.gold_rank if j.gold_rank else 0.0 for j in ranked)
-            if ranked
-            else None
-        ),
+        mrr_at_10=statistics.fmean(reciprocal) if reciprocal else None,
         answered_rate=_share(answerable, lambda j: j.outcome.answered),
         first_quote_answer_rate=_share(gold, lambda j: j.first_quote_hit),
         answered_first_quote_rate=_share(answered, lambda j: j.first_quote_hit),
@@ -391,11 +386,9 @@ def evaluate(
 ) -> Report:
     """Ask every question the way ``ask`` does, judge the answers and summarize them.
 
-    Latency is measured warm: one question is asked first, untimed, to load the model and the
-    index. The baseline (embedding the question and one vector search) is timed per question
-    in the same run, so the ratio holds on a busy machine too. Without ``timed`` the baseline
-    is not measured: a check of the answers alone (the tests' floors) saves an embedding and a
-    search per question.
+    Latency is measured warm (one question asked first, untimed, loads the model and index),
+    beside a baseline timed per question in the same run (embedding it and one vector search),
+    so the ratio holds on a busy machine too; not ``timed``, the baseline is skipped.
     """
     if warmup and questions:
         _run_one(service, questions[0], {})
