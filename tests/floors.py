@@ -22,9 +22,9 @@ class Group:
     answered: float
     declined: float
     #: Score every n-th of the group's questions (in file order), floors taken on those. Only
-    #: for groups whose every set the shipped reader trained on (``test_training.py`` checks):
-    #: their scores measure nothing blind, and at half the questions they still catch a
-    #: change that breaks the path, in half the suite's time for them.
+    #: for groups whose every set a training script read (``test_training.py`` checks): their
+    #: scores measure nothing blind, and at half the questions they still catch a change that
+    #: breaks the path, in half the suite's time for them.
     every: int = 1
 
 
