@@ -1,4 +1,5 @@
-"""Judging answers against gold: pure code, no model, no index."""
+"""Judging answers against gold: pure code, no model (one run through a service embeds with
+the counting fake)."""
 
 from __future__ import annotations
 
@@ -14,10 +15,14 @@ from qa_bot.evaluation import (
     Quote,
     contains_answer,
     doc_matches,
+    evaluate,
     judge,
     load_questions,
     summarize,
 )
+from qa_bot.service import QAService
+
+from .conftest import CountingEmbedder, make_settings
 
 
 def test_reads_both_question_formats(tmp_path: Path) -> None:
@@ -219,11 +224,6 @@ def test_scores_per_kind_of_question(tmp_path: Path) -> None:
 def test_an_untimed_run_embeds_each_question_once(corpus: Path, tmp_path: Path) -> None:
     """The floors check answers only: without ``timed`` no baseline is measured, so each
     question is embedded once (to answer it), not twice, and the report has no baseline."""
-    from qa_bot.evaluation import evaluate
-    from qa_bot.service import QAService
-
-    from .conftest import CountingEmbedder, make_settings
-
     embedder = CountingEmbedder()
     service = QAService(make_settings(tmp_path, corpus), embedder=embedder)
     service.index()

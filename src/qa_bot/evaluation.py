@@ -391,7 +391,7 @@ def evaluate(
     so the ratio holds on a busy machine too; not ``timed``, the baseline is skipped.
     """
     if warmup and questions:
-        _run_one(service, questions[0], {})
+        _run_one(service, questions[0], {}, timed=False)  # discarded: no baseline to time
     file_texts: dict[str, str | None] = {}
     judgements = []
     for q in questions:
@@ -402,7 +402,7 @@ def evaluate(
 
 
 def _run_one(
-    service: QAService, q: EvalQuestion, file_texts: dict[str, str | None], timed: bool = True
+    service: QAService, q: EvalQuestion, file_texts: dict[str, str | None], timed: bool
 ) -> Outcome:
     started = time.perf_counter()
     try:
