@@ -21,11 +21,12 @@ class Group:
     first_quote: float
     answered: float
     declined: float
-    #: Score every n-th of the group's questions (in file order), floors taken on those. Only
-    #: for groups whose every set a training script read (``test_training.py`` checks): their
-    #: scores measure nothing blind, and at half the questions they still catch a change that
-    #: breaks the path, in half the suite's time for them.
-    every: int = 1
+    #: Score every n-th of the group's questions (in file order), floors taken on those: 4 for
+    #: groups whose every set a training script read (their scores measure nothing blind, and a
+    #: quarter still catches a change that breaks the path), 2 for the blind checks nothing
+    #: read (``test_training.py`` checks both). Every set was scored whole once, as a blind
+    #: check; here they guard against regressions, at a suite time CI can afford.
+    every: int
 
 
 def grouped_sets(groups: Mapping[str, Group]) -> set[str]:
