@@ -124,6 +124,10 @@ GROUPS = {
     # 0.993 / 57 of 60 declined), H140 and H141 after its weights were frozen (138 / 0.993 / 58).
     "forty-second-h138-h139": Group(("h138", "h139"), 0.92, 0.94, 0.84, every=2),
     "forty-second-h140-h141": Group(("h140", "h141"), 0.95, 0.95, 0.83, every=2),
+    # The forty-third round's gate of J43 (not adopted), scored with the shipped path: H142
+    # written before the candidate existed, H143 after it was frozen (whole: 137 of 140 /
+    # 0.993 / 58 of 60).
+    "forty-third-h142-h143": Group(("h142", "h143"), 0.95, 0.95, 0.84, every=2),
 }
 
 

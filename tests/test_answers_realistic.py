@@ -220,6 +220,10 @@ GROUPS = {
     # 0.924), P150 to P153 after its weights were frozen (0.914 / 0.955 / 0.955).
     "forty-second-p146-p149": Group(("p146", "p147", "p148", "p149"), 0.88, 0.90, 0.86, every=2),
     "forty-second-p150-p153": Group(("p150", "p151", "p152", "p153"), 0.88, 0.94, 0.90, every=2),
+    # The forty-third round's gate of a decision fitted on more blind checks (J43, not
+    # adopted), scored with the shipped path: P154 and P155 written before the candidate
+    # existed, P156 and P157 after it was frozen (whole: 249 of 268 / 0.955 / 124 of 132).
+    "forty-third-p154-p157": Group(("p154", "p155", "p156", "p157"), 0.92, 0.93, 0.92, every=2),
 }
 
 
