@@ -28,12 +28,6 @@ HELDOUT = Path(__file__).with_name("heldout_questions.jsonl")
 #: One test per group lets ``pytest -n 2`` share them. A set added to the file must join a
 #: group.
 GROUPS = {
-    # 56 of the 71 declined (58 before the decision read the question features;
-    # benchmarks/README.md, "Tenth round"): a question at the edge of the decision went with
-    # a package update (the model's numbers move in the last digits between releases), so the
-    # floor is no tighter.
-    # First quotes: since the thirty-eighth round's reader (0.914, 222 of 243) the rule the
-    # blind checks keep, three questions lower.
     "seed-sets-s1-s6": Group(("s1", "s2", "s3", "s4", "s5", "s6"), 0.88, 0.91, 0.72, every=4),
     "twenty-seventh-h57-h61": Group(("h57", "h58", "h59", "h60", "h61"), 0.94, 0.96, 0.90, every=4),
     "twenty-eighth-h62-h65": Group(("h62", "h63", "h64", "h65"), 0.94, 0.94, 0.83, every=4),
@@ -42,22 +36,19 @@ GROUPS = {
     "twenty-ninth-h66-h71": Group(
         ("h66", "h67", "h68", "h69", "h70", "h71"), 0.93, 0.96, 0.93, every=4
     ),
-    # The thirtieth round's sets (H72 and H73 written before its change, H74 and H75 after),
-    # scored with the change adopted, three questions lower.
+    # The thirtieth round's sets (H72 and H73 written before its change, H74 and H75 after).
     "thirtieth-h72-h75": Group(("h72", "h73", "h74", "h75"), 0.95, 0.95, 0.85, every=4),
     # H76 and H77, the gate of a candidate decision (not adopted), scored with the shipped path.
     "thirtieth-h76-h77": Group(("h76", "h77"), 0.91, 0.91, 0.78, every=4),
     # H78 and H79, the gate of a second candidate decision (not adopted), likewise.
     "thirtieth-h78-h79": Group(("h78", "h79"), 0.86, 0.88, 0.78, every=4),
-    # The thirty-first round's sets (H80 written before its change, H81 and H82 after),
-    # scored with the change adopted, three questions lower.
+    # The thirty-first round's sets (H80 written before its change, H81 and H82 after).
     "thirty-first-h80-h82": Group(("h80", "h81", "h82"), 0.90, 0.92, 0.80, every=4),
     # H83 and H84, written after both of the round's changes, scored with them.
     "thirty-first-h83-h84": Group(("h83", "h84"), 0.88, 0.88, 0.73, every=4),
     # H85 and H86, the gate of a candidate decision (E32, not adopted), scored with the path.
     "thirty-first-h85-h86": Group(("h85", "h86"), 0.86, 0.86, 0.75, every=4),
-    # The thirty-second round's sets, scored with the path it adopted (captions keep their
-    # credit), three questions lower: H87 written before any change, H88 and H89 the gate of
+    # The thirty-second round's sets: H87 written before any change, H88 and H89 the gate of
     # a threshold (T32, not adopted), H90 and H91 the gate of the captions' credit, H92 and
     # H93 the gate of a window size with a threshold (W32, not adopted).
     "thirty-second-h87-h89": Group(("h87", "h88", "h89"), 0.91, 0.91, 0.88, every=4),

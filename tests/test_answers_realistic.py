@@ -92,75 +92,61 @@ CLASSES = {
 #: whole sets scored before.
 GROUPS = {
     "reader-training-c-h": Group(tuple("cdefgh"), 0.91, 0.92, 0.79, every=4),
-    # Answered: what it scored with the nineteenth round's reader, three questions lower.
     "reader-training-i-q": Group(tuple("ijkopq"), 0.84, 0.91, 0.86, every=4),
     "join-writers-l-n": Group(tuple("lmn"), 0.88, 0.92, 0.77, every=2),
-    # Answered: since the thirty-eighth round's reader (0.913, 347 of 380), three questions
-    # lower; its third epoch read later writers, and these, read in its first, less.
     "training-s-w": Group(tuple("stuvw"), 0.85, 0.86, 0.81, every=4),
-    # Answered: since the fortieth round's reader (0.940, 233 of 248), three questions lower.
     "sixth-round-r-x-z": Group(tuple("rxyz"), 0.86, 0.89, 0.73, every=4),
     "seventh-eighth-1-7": Group(tuple("123467"), 0.80, 0.87, 0.75, every=4),
     "ninth-round-8-9": Group(tuple("89"), 0.77, 0.87, 0.33, every=4),
-    # Answered: what it scored with the twenty-sixth round's decision for the tuned articles,
-    # three questions lower (the reader trained on these writers; it declines 0.89 of their
-    # questions the articles do not answer, 0.70 before).
     "tenth-round-5-a-b": Group(tuple("5ab"), 0.72, 0.76, 0.53, every=4),
-    # Answered of P1 to P6 since the forty-first round's reader: 0.944, 351 of 372, three
-    # questions lower.
     "eleventh-twelfth-p1-p6": Group(
         ("p1", "p2", "p3", "p4", "p5", "p6"), 0.88, 0.93, 0.85, every=4
     ),
     "thirteenth-p7-p8": Group(("p7", "p8"), 0.80, 0.90, 0.66, every=4),
-    # Answered: since the fortieth round's reader (0.914, 170 of 186), three questions lower;
-    # its second epoch read these, its fourth later writers.
+    # The reader's second epoch read these.
     "fourteenth-p11-p13": Group(("p11", "p12", "p13"), 0.77, 0.84, 0.66, every=4),
     "fifteenth-p14-p16": Group(("p14", "p15", "p16"), 0.84, 0.92, 0.55, every=4),
-    # What they scored with the sixteenth round's join, three questions lower.
+    # Written in the sixteenth round.
     "sixteenth-p17-p19": Group(("p17", "p18", "p19"), 0.94, 0.94, 0.85, every=4),
-    # What they scored with the seventeenth round's quote model, three questions lower.
+    # Written in the seventeenth round.
     "seventeenth-p20-p22": Group(("p20", "p21", "p22"), 0.87, 0.93, 0.85, every=4),
-    # What they scored after the eighteenth round (its gates' sets), three questions lower.
+    # Written in the eighteenth round (its gates' sets).
     "eighteenth-p23-p25": Group(("p23", "p24", "p25"), 0.79, 0.83, 0.86, every=4),
-    # What they scored after the nineteenth round (its gates' sets), three questions lower.
+    # Written in the nineteenth round (its gates' sets).
     "nineteenth-p26-p27": Group(("p26", "p27"), 0.88, 0.91, 0.75, every=4),
     "nineteenth-p28-p29": Group(("p28", "p29"), 0.78, 0.90, 0.72, every=4),
-    # What they scored in the twentieth round (its gate's sets), three questions lower.
+    # Written in the twentieth round (its gate's sets).
     "twentieth-p30-p32": Group(("p30", "p31", "p32"), 0.86, 0.94, 0.84, every=4),
     "twentieth-p33-p34": Group(("p33", "p34"), 0.87, 0.87, 0.70, every=4),
-    # What they scored in the twenty-first round (its gate's sets), three questions lower.
+    # Written in the twenty-first round (its gate's sets).
     "twenty-first-p35-p37": Group(("p35", "p36", "p37"), 0.92, 0.92, 0.86, every=4),
-    # What they scored in the twenty-second round (its gate's sets), three questions lower.
+    # Written in the twenty-second round (its gate's sets).
     "twenty-second-p38-p40": Group(("p38", "p39", "p40"), 0.92, 0.94, 0.87, every=4),
-    # What they scored in the twenty-third round (its change's sets), three questions lower.
+    # Written in the twenty-third round (its change's sets).
     "twenty-third-p41-p42": Group(("p41", "p42"), 0.70, 0.80, 0.84, every=4),
-    # What they scored in the twenty-fourth round (its change's sets), three questions lower.
+    # Written in the twenty-fourth round (its change's sets).
     "twenty-fourth-p43-p46": Group(("p43", "p44", "p45", "p46"), 0.89, 0.92, 0.74, every=4),
-    # What they scored in the twenty-fifth round (its change's sets), three questions lower.
+    # Written in the twenty-fifth round (its change's sets).
     "twenty-fifth-p47-p50": Group(("p47", "p48", "p49", "p50"), 0.88, 0.95, 0.81, every=4),
-    # What they scored in the twenty-sixth round (its change's sets), three questions lower.
+    # Written in the twenty-sixth round (its change's sets).
     "twenty-sixth-p51-p53": Group(("p51", "p52", "p53"), 0.89, 0.92, 0.73, every=4),
-    # What they scored in the twenty-seventh round (its blind checks), three questions lower.
+    # Written in the twenty-seventh round (its blind checks).
     "twenty-seventh-p54-p58": Group(("p54", "p55", "p56", "p57", "p58"), 0.89, 0.94, 0.90, every=4),
-    # What they scored in the twenty-eighth round (its gate's sets), three questions lower.
+    # Written in the twenty-eighth round (its gate's sets).
     "twenty-eighth-p59-p60": Group(("p59", "p60"), 0.84, 0.84, 0.82, every=4),
     "twenty-eighth-p61-p62": Group(("p61", "p62"), 0.84, 0.90, 0.76, every=4),
-    # What they scored in the twenty-ninth round (its gate's sets), three questions lower.
+    # Written in the twenty-ninth round (its gate's sets).
     "twenty-ninth-p63-p65": Group(("p63", "p64", "p65"), 0.93, 0.93, 0.87, every=2),
-    # What they scored in the thirtieth round, three questions lower.
+    # Written in the thirtieth round.
     "thirtieth-p66-p68": Group(("p66", "p67", "p68"), 0.87, 0.92, 0.83, every=2),
-    # Answered since the forty-first round's reader: 0.948 (127 of 134) and 0.955 (128 of 134),
-    # three questions lower.
     "thirtieth-p69-p70": Group(("p69", "p70"), 0.77, 0.86, 0.78, every=4),
     "thirtieth-p71-p72": Group(("p71", "p72"), 0.74, 0.83, 0.78, every=4),
-    # What they scored in the thirty-first round (P73 before its change, P74 and P75 after),
-    # three questions lower.
+    # The thirty-first round's (P73 written before its change, P74 and P75 after).
     "thirty-first-p73-p75": Group(("p73", "p74", "p75"), 0.88, 0.94, 0.84, every=4),
     "thirty-first-p76-p77": Group(("p76", "p77"), 0.85, 0.91, 0.73, every=4),
     "thirty-first-p78-p79": Group(("p78", "p79"), 0.88, 0.91, 0.75, every=4),
     # The thirty-second round's (P80 before any change; P81 to P83, P84 and P85, P86 to P88
-    # the gates of its three candidates), scored with the path it adopted, three lower.
-    # Answered: since the fortieth round's reader (0.937, 251 of 268), three questions lower.
+    # the gates of its three candidates).
     "thirty-second-p80-p83": Group(("p80", "p81", "p82", "p83"), 0.82, 0.85, 0.88, every=4),
     "thirty-second-p84-p85": Group(("p84", "p85"), 0.85, 0.88, 0.75, every=4),
     "thirty-second-p86-p88": Group(("p86", "p87", "p88"), 0.93, 0.93, 0.74, every=4),
@@ -194,8 +180,7 @@ GROUPS = {
     # The thirty-ninth round's, scored with the shipped path: P117 to P119 the first gate of
     # the formal epoch R39 (0.960 / 0.980 / 0.798), P123 to P125 that of C39 (0.935 / 0.985 /
     # 0.798), with O1 beside them, 100 off-topic questions typed as people ask a news bot
-    # (98 declined; the group declines 0.889), both not adopted. Answered of P123 to P125
-    # since the fortieth round's reader: 0.965, 194 of 201, three questions lower.
+    # (98 declined; the group declines 0.889), both not adopted.
     "thirty-ninth-p117-p119": Group(("p117", "p118", "p119"), 0.88, 0.91, 0.80, every=4),
     "thirty-ninth-p123-p125-o1": Group(("p123", "p124", "p125", "o1"), 0.92, 0.93, 0.88, every=2),
     # P120 to P122, the gate of R39m (not adopted), scored with the shipped path (0.950 /
