@@ -23,8 +23,10 @@ HELDOUT = Path(__file__).with_name("heldout_questions.jsonl")
 #: or decision, the ranker), every second for the rest. Since the forty-third round every
 #: floor is what that sample scored with the shipped path then (the forty-first round's reader,
 #: R40), three questions lower and rounded down (benchmarks/README.md, "Test suite time, fourth
-#: part"); the comments tell where the sets came from, and any score they give is what the
-#: whole sets scored before.
+#: part"); the groups the forty-fourth round added or moved to every fourth question, what
+#: theirs scored with the reader adopted then (R44), which kept every other group's floors. The
+#: comments tell where the sets came from, and any score they give is what the whole sets
+#: scored before.
 #: One test per group lets ``pytest -n 2`` share them. A set added to the file must join a
 #: group.
 GROUPS = {
@@ -119,6 +121,10 @@ GROUPS = {
     # written before the candidate existed, H143 after it was frozen (whole: 137 of 140 /
     # 0.993 / 58 of 60).
     "forty-third-h142-h143": Group(("h142", "h143"), 0.95, 0.95, 0.84, every=2),
+    # The forty-fourth round's gate of the reader's sixth epoch (R44, adopted): H144 written
+    # before the candidate existed, H145 after its weights were frozen (whole, R40 -> R44: 136
+    # -> 136 of 140 / 0.986 -> 0.979 / 58 -> 56 of 60).
+    "forty-fourth-h144-h145": Group(("h144", "h145"), 0.90, 0.92, 0.80, every=2),
 }
 
 

@@ -521,7 +521,10 @@ def test_new_question_is_not_polluted_by_the_old_one(
 @pytest.mark.parametrize(
     ("first", "second", "speaker"),
     [
-        ("was the agreement described as balanced?", "who said so", "Ryabkov"),
+        # "was the agreement described as balanced?" until the forty-fourth round; its reader
+        # (R44) declines that wording (the article calls the agreement's wording balanced) and
+        # answers this one with the same quote (benchmarks/README.md, "Forty-fourth round").
+        ("was the wording of the agreement described as balanced?", "who said so", "Ryabkov"),
         ("what was described as barbarism", "whose words are those?", "Samantha Power"),
         # Since the thirty-eighth round's reader the answer quotes TASS's "The Russian Defense
         # Ministry said a Predator combat drone ...", whose speaker is the ministry; before, a

@@ -387,8 +387,17 @@ def test_a_served_check_the_epoch_read_leaves_the_report_and_a_fit_writer_is_ref
     assert not set(writers.DECISION_WRITERS) & set(writers.REPORT_WRITERS)
     # What ships was trained on the served checks, and reports the rest.
     record = load_spec(PACKAGED_READER).provenance["writers"]
-    assert tuple(record["train"]) == writers.FIFTH_EPOCH_WRITERS
+    assert tuple(record["train"]) == writers.SIXTH_EPOCH_WRITERS
     assert set(record["report"]) <= set(shipped)
+    assert not set(writers.SIXTH_EPOCH_WRITERS) & {
+        *writers.FIFTH_EPOCH_WRITERS,
+        *writers.FOURTH_EPOCH_WRITERS,
+        *writers.LATER_SERVED_WRITERS,
+        *writers.REPORT_WRITERS,
+        *writers.FIT_WRITERS,
+        *writers.DECISION_WRITERS,
+        *writers.DECISION_FORMAL_SETS,
+    }
     assert not set(writers.FIFTH_EPOCH_WRITERS) & {
         *writers.FOURTH_EPOCH_WRITERS,
         *writers.LATER_SERVED_WRITERS,
@@ -439,10 +448,11 @@ def test_the_writers_a_reader_trained_on_are_read_back_through_its_bases() -> No
     }
     assert reader_record.trained_writers(record) == ("p11", "p12", "c")
     assert reader_record.trained_writers({"script": "train_reader.py"}) == ()
-    # The shipped reader: its fifth, fourth, third and second epochs' served checks and its
-    # first epoch's writers.
+    # The shipped reader: its sixth epoch's written questions and served checks, its fifth,
+    # fourth, third and second epochs' served checks and its first epoch's writers.
     shipped = reader_record.trained_writers(load_spec(PACKAGED_READER).provenance)
     assert set(shipped) == {
+        *writers.SIXTH_EPOCH_WRITERS,
         *writers.FIFTH_EPOCH_WRITERS,
         *writers.FOURTH_EPOCH_WRITERS,
         *writers.LATER_SERVED_WRITERS,
@@ -602,8 +612,12 @@ def test_the_fourth_batch_quotes_its_stories_seven_questions_a_writer() -> None:
         ("FORMAL_QUESTIONS", {"fa": 120, "fb": 120}, 60),
         (
             "WRITTEN_QUESTIONS",
-            {**{f"f{c}": 120 for c in "cdef"}, **{f"t{c}": 100 for c in "abcdefghijklmnopqr"}},
-            4 * 30 + 18 * 33,
+            {
+                **{f"f{c}": 120 for c in "cdef"},
+                **{f"t{c}": 100 for c in "abcdefghijklmnopqr"},
+                **{f"d{c}": 100 for c in "abcdef"},
+            },
+            4 * 30 + 18 * 33 + 6 * 20,
         ),
     ],
 )

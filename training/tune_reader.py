@@ -16,14 +16,17 @@ fit and to check it. Fixed seed; run from the repository root, after the two scr
         --writers p69,p70,...,p110 --span-fits                      # ~45 min
     python training/tune_reader.py --base /tmp/qa-train/third --out /tmp/qa-train/fourth \
         --writers h72,...,h94,h111,...,h118,p91,...,p110 --span-fits  # ~50 min
-    python training/tune_reader.py --base /tmp/qa-train/fourth --span-fits \
-        --writers h119,...,h128,p111,...,p131                       # what ships, ~45 min
+    python training/tune_reader.py --base /tmp/qa-train/fourth --out /tmp/qa-train/fifth \
+        --writers h119,...,h128,p111,...,p131 --span-fits           # ~45 min
+    python training/tune_reader.py --base /tmp/qa-train/fifth --span-fits \
+        --writers da,db,dc,dd,de,df,p146,...,p157                   # what ships, ~80 min
 
 Split, by writer (``writers.py``: the set id that starts a question's id in
 ``tests/realistic_questions.jsonl``):
 
 * TRAIN_WRITERS (in the second epoch SERVED_WRITERS, in the third LATER_SERVED_WRITERS, in the
-  fourth FOURTH_EPOCH_WRITERS, in the fifth FIFTH_EPOCH_WRITERS) train the reader, with REPLAY
+  fourth FOURTH_EPOCH_WRITERS, in the fifth FIFTH_EPOCH_WRITERS, in the sixth
+  SIXTH_EPOCH_WRITERS) train the reader, with REPLAY
   pairs from the base reader's own training questions, so that it keeps what it learned there;
 * FIT_WRITERS (counted SEEDS_FIT_WEIGHT times) with the base reader's combination fold (one
   XQuAD article or Reuters story in five, which neither reader trained on) fit the join: the
@@ -46,8 +49,9 @@ as the int8 export serving reads them (``--join-on-torch``: as the torch module 
 
 ``--writers`` may also name served formal checks (sets of ``tests/heldout_questions.jsonl``,
 such as h72; ``writers.SERVED_FORMAL_SETS``, with P91 to P110 the fourth epoch, and
-``writers.FIFTH_EPOCH_WRITERS``, the fifth); those fitting the decision are refused like the
-writers fitting the join.
+``writers.FIFTH_EPOCH_WRITERS``, the fifth) and writers of WRITTEN_QUESTIONS (da to df with
+P146 to P157 are ``writers.SIXTH_EPOCH_WRITERS``, the sixth); those fitting the decision are
+refused like the writers fitting the join.
 
 ``--join-only`` fits the join again over the weights already in ``--out`` (``--rows FILE``
 keeps the scored rows, so that a further refit takes seconds). ``--written`` fits the decision

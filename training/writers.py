@@ -39,6 +39,11 @@ FOURTH_EPOCH_WRITERS = (*SERVED_FORMAL_SETS, *(f"p{i}" for i in range(91, 111)))
 #: H128 and P111 to P131), in no other list: what the shipped reader's fifth epoch read (since
 #: the forty-first round; ``--base`` the fourth-epoch reader ``--writers`` these).
 FIFTH_EPOCH_WRITERS = (*(f"h{i}" for i in range(119, 129)), *(f"p{i}" for i in range(111, 132)))
+#: What the shipped reader's sixth epoch read (since the forty-fourth round; R44): the questions
+#: written for training that describe where the articles name (WRITTEN_QUESTIONS' da to df) and
+#: the blind checks of the forty-second and forty-third rounds, once they had served (P146 to
+#: P157), in no other list (``--base`` the fifth-epoch reader ``--writers`` these).
+SIXTH_EPOCH_WRITERS = (*(f"d{c}" for c in "abcdef"), *(f"p{i}" for i in range(146, 158)))
 #: The blind checks of the seventeenth to twenty-third rounds (P19 to P40, once they had
 #: served), which the reader never trained on: since the twenty-sixth round they fit the
 #: decision for the tuned articles with FIT_WRITERS, boosted trees needing more rows.
