@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import platform
 import statistics
 import time
 from collections.abc import Sequence
@@ -55,6 +57,30 @@ QUESTIONS = {
 }
 #: Questions asked before timing: the first loads the rankers and the reader.
 WARM_UP = 5
+
+
+#: CPU flags that speed up the int8 matrix products the reader runs (onnxruntime uses them
+#: when present): question time is not comparable across machines that differ in them.
+INT8_DOT_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8")
+
+
+def cpu_summary() -> str:
+    """The CPU's model and its int8 dot-product flags (from /proc/cpuinfo where there is one),
+    printed with every run so that numbers from different machines are not mixed up."""
+    model, flags = platform.processor() or platform.machine(), set()
+    try:
+        text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        text = ""
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "model name":
+            model = value.strip()
+        elif key.strip() == "flags":
+            flags = set(value.split())
+    dot = [flag for flag in INT8_DOT_FLAGS if flag in flags] or ["none"]
+    cores = os.cpu_count()
+    return f"{model}, {cores} cores, int8 dot products: {'+'.join(dot)}"
 
 
 def scale_corpus(folder: Path, articles: int) -> int:
@@ -138,13 +164,16 @@ def main(argv: list[str] | None = None) -> int:
         "scale": settings_for(scale / "seeds", scale / "index"),
     }
     rows = [run(name, s, shared, args.questions) for name, s in corpora.items()]
+    cpu = cpu_summary()
     if args.json:
+        rows = [{**row, "cpu": cpu} for row in rows]
         print("\n".join(json.dumps(row) for row in rows))
         return 0
     keys = list(rows[0])
     print("| " + " | ".join(keys) + " |\n|" + "---|" * len(keys))
     for row in rows:
         print("| " + " | ".join(str(row[k]) for k in keys) + " |")
+    print(f"\nCPU: {cpu}")
     return 0
 
 
