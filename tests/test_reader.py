@@ -190,10 +190,14 @@ def test_a_new_int8_recipe_exports_the_reader_afresh(
     reader_impl._digest.cache_clear()
     recipe = reader_dir(tmp_path, tmp_path)
     assert recipe != before
-    # Nor one that quantized other layers.
+    # Nor one that quantized other layers, nor one traced with another attention.
     monkeypatch.setattr(reader_impl, "FLOAT_LAYERS", reader_impl.FLOAT_LAYERS + 1)
     reader_impl._digest.cache_clear()
-    assert reader_dir(tmp_path, tmp_path) not in {before, recipe}
+    layers = reader_dir(tmp_path, tmp_path)
+    assert layers not in {before, recipe}
+    monkeypatch.setattr(reader_impl, "READER_ATTENTION", "sdpa")
+    reader_impl._digest.cache_clear()
+    assert reader_dir(tmp_path, tmp_path) not in {before, recipe, layers}
     reader_impl._digest.cache_clear()
 
 
@@ -210,6 +214,16 @@ def test_the_export_keeps_the_first_layers_in_float_and_quantizes_the_rest(
     assert "MatMulInteger" not in ops[0]  # its weights' products, kept in float
     assert "MatMulInteger" in ops[1]
     assert PassageReader(export).scores("who flew", ["the drone flew"]).shape == (1,)
+
+
+def test_the_reader_is_traced_with_plain_attention(tiny: tuple[ReaderSpec, Path, Path]) -> None:
+    # torch's default attention traces its mask through Where and IsNaN in every layer.
+    import onnx
+
+    nodes = onnx.load(str(tiny[2] / GRAPH_FILE)).graph.node
+    layers = {n.op_type for n in nodes if "/layer." in n.name}
+    assert "Softmax" in layers
+    assert not layers & {"IsNaN", "Where"}
 
 
 def test_the_first_layers_products_are_found_by_their_layer_number(tmp_path: Path) -> None:

@@ -43,6 +43,11 @@ INT8_RECIPE = {"weight_type": "QInt8", "per_channel": True, "reduce_range": True
 #: the logits drift about half as far from torch's on the seeds' pairs (benchmarks/README.md,
 #: "Forty-first round"). Part of the reader export's name, like INT8_RECIPE.
 FLOAT_LAYERS = 2
+#: The attention the reader is traced with. "eager" is plain products and a softmax; torch's
+#: default traces its mask through Where and IsNaN nodes in every layer, which cost about a
+#: tenth of the reading time on CPU and compute the same logits (benchmarks/README.md,
+#: "Forty-fifth round"). Part of the reader export's name, like INT8_RECIPE.
+READER_ATTENTION = "eager"
 
 #: On loading, the export must give its check sentence (nearly) the vector it gave at export.
 CHECK_MIN_COSINE = 0.9999

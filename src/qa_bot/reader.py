@@ -31,7 +31,7 @@ import numpy as np
 
 from qa_bot.errors import ModelError
 from qa_bot.features import QUESTION_FEATURES
-from qa_bot.onnx_embedding import FLOAT_LAYERS, INT8_RECIPE, cpu_session
+from qa_bot.onnx_embedding import FLOAT_LAYERS, INT8_RECIPE, READER_ATTENTION, cpu_session
 from qa_bot.ranker import LinearModel
 from qa_bot.reader_spans import SPAN_FIT_INPUTS, read_spans
 from qa_bot.trees import DecisionModel, decision_from_json
@@ -425,10 +425,11 @@ def _stamp(path: Path) -> tuple[int, int]:
 
 @functools.lru_cache(maxsize=8)
 def _digest(trained: Path, stamps: tuple[tuple[int, int], ...]) -> str:
-    """The folder's files and the int8 recipe (with FLOAT_LAYERS) hashed once per process
-    while the files' stamps stay the same (the weights are 10 MB, and every question's start
-    and each refresh ask where the export is)."""
-    digest = hashlib.sha256(json.dumps([INT8_RECIPE, FLOAT_LAYERS], sort_keys=True).encode())
+    """The folder's files and how it is exported (the int8 recipe, FLOAT_LAYERS and
+    READER_ATTENTION) hashed once per process while the files' stamps stay the same (the
+    weights are 10 MB, and every question's start and each refresh ask where the export is)."""
+    recipe = [INT8_RECIPE, FLOAT_LAYERS, READER_ATTENTION]
+    digest = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode())
     for name in (SPEC_FILE, WEIGHTS_FILE):
         path = trained / name
         digest.update(path.read_bytes() if path.is_file() else b"")

@@ -24,7 +24,7 @@ import numpy as np
 from qa_bot.embedding import resolve_model_path
 from qa_bot.errors import QABotError
 from qa_bot.files import reading_arrays
-from qa_bot.onnx_embedding import FLOAT_LAYERS
+from qa_bot.onnx_embedding import FLOAT_LAYERS, READER_ATTENTION
 from qa_bot.onnx_export import _quantize, _replace_dir, trace_to_onnx
 from qa_bot.reader import (
     CHECK_PAIR,
@@ -156,6 +156,7 @@ def export_reader(spec: ReaderSpec, weights: Path, out_dir: Path, *, opset: int 
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
         module = assemble(spec, weights)
+        module.bert.set_attn_implementation(READER_ATTENTION)
         hf_tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(spec.base_model))
         Tokenizer.from_str(hf_tokenizer.backend_tokenizer.to_str()).save(str(tmp / TOKENIZER_FILE))
         _export_graph(module, hf_tokenizer, tmp / "reader.fp32.onnx", opset=opset, span=spec.span)
