@@ -15,7 +15,15 @@ class Group:
     """Some sets of a file and the floors they keep: what they scored when they joined (or
     were last changed on purpose), three questions lower and rounded down, so that a package
     update or another CPU moving a question at the edge of the decision does not fail the
-    suite."""
+    suite.
+
+    Since the forty-third round every floor is what the group's sample scored with the shipped
+    path then (the forty-first round's reader, R40; benchmarks/README.md, "Test suite time,
+    fourth part"). The groups the forty-fourth round added or moved to every fourth question
+    have what theirs scored with the reader adopted then (R44), and those the forty-fifth round
+    added what theirs scored with its export (plain attention). Each adoption kept every other
+    group's floors.
+    """
 
     sets: tuple[str, ...]
     first_quote: float

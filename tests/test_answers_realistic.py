@@ -83,14 +83,8 @@ CLASSES = {
 }
 
 
-#: Every group is scored on a sample (``Group.every``): every fourth question for groups that
-#: hold only sets a training script read (an epoch of the shipped reader, the fit of its join
-#: or decision, the ranker), every second for the rest. Since the forty-third round every
-#: floor is what that sample scored with the shipped path then (the forty-first round's reader,
-#: R40), three questions lower and rounded down (benchmarks/README.md, "Test suite time, fourth
-#: part"); the groups the forty-fourth round added or moved to every fourth question, what
-#: theirs scored with the reader adopted then (R44), which kept every other group's floors. The
-#: comments tell where the sets came from, and any score they give is what the whole sets
+#: Every group is scored on a sample and keeps floors taken on it, as ``floors.Group`` says.
+#: The comments tell where the sets came from, and any score they give is what the whole sets
 #: scored before.
 GROUPS = {
     "reader-training-c-h": Group(tuple("cdefgh"), 0.91, 0.92, 0.79, every=4),
@@ -219,6 +213,14 @@ GROUPS = {
     # -> 0.950 / 94 -> 97).
     "forty-fourth-p158-p160": Group(("p158", "p159", "p160"), 0.88, 0.93, 0.92, every=2),
     "forty-fourth-p161-p163": Group(("p161", "p162", "p163"), 0.89, 0.94, 0.90, every=2),
+    # The forty-fifth round's gates of the reader traced with plain attention (L45 not adopted,
+    # L45b adopted): P164 to P167 written before either existed (whole, main -> L45b: 250 ->
+    # 249 of 268 / 0.970 -> 0.966 / 126 -> 126 of 132), P168 to P171 after L45 was frozen and
+    # before L45b existed (239 -> 239 / 0.925 -> 0.925 / 127 -> 127), P172 to P175 after L45b
+    # was frozen (252 -> 252 / 0.959 -> 0.959 / 127 -> 127).
+    "forty-fifth-p164-p167": Group(("p164", "p165", "p166", "p167"), 0.89, 0.94, 0.88, every=2),
+    "forty-fifth-p168-p171": Group(("p168", "p169", "p170", "p171"), 0.85, 0.88, 0.92, every=2),
+    "forty-fifth-p172-p175": Group(("p172", "p173", "p174", "p175"), 0.93, 0.94, 0.92, every=2),
 }
 
 
