@@ -425,9 +425,8 @@ def _stamp(path: Path) -> tuple[int, int]:
 
 @functools.lru_cache(maxsize=8)
 def _digest(trained: Path, stamps: tuple[tuple[int, int], ...]) -> str:
-    """The folder's files and how it is exported (the int8 recipe, FLOAT_LAYERS and
-    READER_ATTENTION) hashed once per process while the files' stamps stay the same (the
-    weights are 10 MB, and every question's start and each refresh ask where the export is)."""
+    """The folder's files and how it is exported (INT8_RECIPE, FLOAT_LAYERS, READER_ATTENTION),
+    hashed once per process while the stamps stay (every question's start asks for it)."""
     recipe = [INT8_RECIPE, FLOAT_LAYERS, READER_ATTENTION]
     digest = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode())
     for name in (SPEC_FILE, WEIGHTS_FILE):
