@@ -21,8 +21,9 @@ class Group:
     path then (the forty-first round's reader, R40; benchmarks/README.md, "Test suite time,
     fourth part"). The groups the forty-fourth round added or moved to every fourth question
     have what theirs scored with the reader adopted then (R44), and those the forty-fifth round
-    added what theirs scored with its export (plain attention). Each adoption kept every other
-    group's floors.
+    added what theirs scored with its export (plain attention); those the forty-sixth round
+    added, what theirs scored with that same path. Each adoption kept every other group's
+    floors.
     """
 
     sets: tuple[str, ...]

@@ -123,6 +123,11 @@ GROUPS = {
     # L45b adopted): H146 written before either existed, H147 after L45 was frozen, H148 after
     # L45b was (whole, main -> L45b: 205 -> 205 of 210 / 0.986 -> 0.986 / 87 -> 88 of 90).
     "forty-fifth-h146-h148": Group(("h146", "h147", "h148"), 0.95, 0.95, 0.93, every=2),
+    # The forty-sixth round's gate of the reader distilled into three layers (D3, not
+    # adopted), scored with the shipped path: H149 written before the candidate existed, H150
+    # after it was frozen (whole, main -> D3: 136 -> 135 of 140 / 0.971 -> 0.971 / 57 -> 53 of
+    # 60).
+    "forty-sixth-h149-h150": Group(("h149", "h150"), 0.91, 0.91, 0.87, every=2),
 }
 
 

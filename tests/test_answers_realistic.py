@@ -221,6 +221,12 @@ GROUPS = {
     "forty-fifth-p164-p167": Group(("p164", "p165", "p166", "p167"), 0.89, 0.94, 0.88, every=2),
     "forty-fifth-p168-p171": Group(("p168", "p169", "p170", "p171"), 0.85, 0.88, 0.92, every=2),
     "forty-fifth-p172-p175": Group(("p172", "p173", "p174", "p175"), 0.93, 0.94, 0.92, every=2),
+    # The forty-sixth round's gate of the reader distilled into three layers (D3, not
+    # adopted), scored with the shipped path: P176 to P179 written before the candidate existed
+    # (whole, main -> D3: 248 -> 239 of 268 / 0.944 -> 0.944 / 124 -> 113 of 132), P180 to
+    # P183 after it was frozen (250 -> 232 / 0.951 -> 0.944 / 126 -> 114).
+    "forty-sixth-p176-p179": Group(("p176", "p177", "p178", "p179"), 0.91, 0.91, 0.87, every=2),
+    "forty-sixth-p180-p183": Group(("p180", "p181", "p182", "p183"), 0.90, 0.92, 0.92, every=2),
 }
 
 

@@ -23,6 +23,7 @@ EPOCH_RECORD = {
     "news": False,
     "xquad": 0,
     "reorder": 0,
+    "distilled": None,
 }
 
 
