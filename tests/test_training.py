@@ -45,15 +45,7 @@ def tokenizer():
 
 
 def _encode(tokenizer, batch: list[train_reader.Pair]):
-    return tokenizer(
-        [b[0] for b in batch],
-        [b[1] for b in batch],
-        truncation="only_second",
-        max_length=train_reader.MAX_LENGTH,
-        padding=True,
-        return_tensors="pt",
-        return_offsets_mapping=True,
-    )
+    return train_reader.encoded(tokenizer, batch, offsets=True)
 
 
 def test_span_targets_point_at_the_answer_or_at_not_there(tokenizer) -> None:

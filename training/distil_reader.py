@@ -108,26 +108,14 @@ def distil(teacher, student, pairs: list[train_reader.Pair]):
     torch.manual_seed(SEED)
     tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(train_reader.BASE_MODEL))
     rates = (train_reader.LEARNING_RATE, train_reader.HEAD_LEARNING_RATE)
-    body, groups = train_reader._parameter_groups(student, rates, 1.0)
-    optimiser = torch.optim.AdamW(groups, weight_decay=0.01)
+    body, groups = train_reader.parameter_groups(student, rates, 1.0)
     steps = math.ceil(len(pairs) / train_reader.BATCH)
-    warm = max(1, steps // 10)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimiser, lambda s: (s + 1) / warm if s < warm else max(0.0, (steps - s) / steps)
-    )
+    optimiser, schedule = train_reader.optimiser_for(groups, steps)
     teacher.eval(), student.train()
     running = 0.0
     for step in range(steps):
         batch = pairs[step * train_reader.BATCH : (step + 1) * train_reader.BATCH]
-        enc = tokenizer(
-            [b.question for b in batch],
-            [b.passage for b in batch],
-            truncation="only_second",
-            max_length=train_reader.MAX_LENGTH,
-            padding=True,
-            return_tensors="pt",
-            return_offsets_mapping=True,
-        )
+        enc = train_reader.encoded(tokenizer, batch, offsets=True)
         inputs = {k: enc[k] for k in ("input_ids", "attention_mask", "token_type_ids")}
         with torch.no_grad():
             t_logit, t_span = teacher(**inputs)

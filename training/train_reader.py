@@ -247,26 +247,14 @@ def train(
     module = reader_module(BASE_MODEL, layers) if start is None else start
     if span_weight and module.span_head is None:
         module.span_head = torch.nn.Linear(module.bert.config.hidden_size, 2)
-    body, groups = _parameter_groups(module, rates, span_weight)
-    optimiser = torch.optim.AdamW(groups, weight_decay=0.01)
+    body, groups = parameter_groups(module, rates, span_weight)
     steps = math.ceil(len(examples) / BATCH)
-    warm = max(1, steps // 10)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimiser, lambda s: (s + 1) / warm if s < warm else max(0.0, (steps - s) / steps)
-    )
+    optimiser, schedule = optimiser_for(groups, steps)
     module.train()
     running = 0.0
     for step in range(steps):
         batch = examples[step * BATCH : (step + 1) * BATCH]
-        enc = tokenizer(
-            [b[0] for b in batch],
-            [b[1] for b in batch],
-            truncation="only_second",
-            max_length=MAX_LENGTH,
-            padding=True,
-            return_tensors="pt",
-            return_offsets_mapping=bool(span_weight),
-        )
+        enc = encoded(tokenizer, batch, offsets=bool(span_weight))
         out = module(**{k: enc[k] for k in ("input_ids", "attention_mask", "token_type_ids")})
         logit, span = out if isinstance(out, tuple) else (out, None)
         loss = pair_loss(logit, batch)
@@ -281,7 +269,34 @@ def train(
     return module.eval()
 
 
-def _parameter_groups(module, rates: tuple[float, float], span_weight: float):
+def optimiser_for(groups: list[dict], steps: int):
+    """AdamW over ``groups`` with a linear warm-up over a tenth of ``steps``, then a linear
+    decay: what every epoch of the reader's training uses."""
+    import torch
+
+    optimiser = torch.optim.AdamW(groups, weight_decay=0.01)
+    warm = max(1, steps // 10)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimiser, lambda s: (s + 1) / warm if s < warm else max(0.0, (steps - s) / steps)
+    )
+    return optimiser, schedule
+
+
+def encoded(tokenizer, batch: list[Pair], *, offsets: bool):
+    """A batch of pairs as the reader reads them: the passage cut at MAX_LENGTH tokens, padded
+    to the longest pair (with ``offsets``, each token's characters, which the span needs)."""
+    return tokenizer(
+        [b[0] for b in batch],
+        [b[1] for b in batch],
+        truncation="only_second",
+        max_length=MAX_LENGTH,
+        padding=True,
+        return_tensors="pt",
+        return_offsets_mapping=offsets,
+    )
+
+
+def parameter_groups(module, rates: tuple[float, float], span_weight: float):
     """The encoder's layers (its embeddings stay frozen) at the body's rate, the logit's head
     at the head's, and a span head being trained at the base reader's head rate."""
     for p in module.bert.embeddings.parameters():
