@@ -128,3 +128,12 @@ def test_an_epoch_of_distillation_brings_the_student_s_logits_nearer_the_teacher
     before = gap(student)
     distil_reader.distil(teacher, student, epoch)
     assert gap(student) < 0.5 * before
+
+
+def test_the_teacher_s_folder_is_never_written_over(tmp_path: Path, capsys) -> None:
+    teacher = tmp_path / "reader"
+    teacher.mkdir()
+    (teacher / "reader.json").write_text("{}", "utf-8")
+    assert distil_reader.main(["--teacher", str(teacher), "--out", str(tmp_path / "reader")]) == 2
+    assert "overwrite" in capsys.readouterr().err
+    assert [p.name for p in teacher.iterdir()] == ["reader.json"]

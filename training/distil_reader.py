@@ -150,6 +150,9 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     torch.set_num_threads(2)
+    if args.out.resolve() == args.teacher.resolve():
+        print("--out must not be the teacher's folder: it would overwrite it", file=sys.stderr)
+        return 2
     spec = load_spec(args.teacher)
     if not 1 <= args.layers < spec.layers:
         print(f"--layers must be 1 to {spec.layers - 1}", file=sys.stderr)
