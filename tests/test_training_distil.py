@@ -128,6 +128,28 @@ def test_an_epoch_of_distillation_brings_the_student_s_logits_nearer_the_teacher
     before = gap(student)
     distil_reader.distil(teacher, student, epoch)
     assert gap(student) < 0.5 * before
+    # With the hidden states' share, the student's last states come nearer the teacher's too.
+
+    def states(module):
+        with torch.no_grad():
+            return module.bert(**inputs).last_hidden_state
+
+    plain, matched = distil_reader.student_of(teacher, 1), distil_reader.student_of(teacher, 1)
+    distil_reader.distil(teacher, plain, epoch)
+    distil_reader.distil(teacher, matched, epoch, hidden_weight=10.0)
+    mask, taught = inputs["attention_mask"], states(teacher)
+    apart = [float(distil_reader.hidden_gap(states(s), taught, mask)) for s in (plain, matched)]
+    assert apart[1] < apart[0]
+    assert not teacher.bert._forward_hooks and not matched.bert._forward_hooks
+
+
+def test_the_hidden_gap_counts_real_tokens_only() -> None:
+    import torch
+
+    teacher = torch.zeros(1, 3, 4)
+    student = torch.tensor([[[1.0] * 4, [1.0] * 4, [9.0] * 4]])
+    mask = torch.tensor([[1, 1, 0]])
+    assert float(distil_reader.hidden_gap(student, teacher, mask)) == 1.0
 
 
 def test_the_teacher_s_folder_is_never_written_over(tmp_path: Path, capsys) -> None:

@@ -47,6 +47,11 @@ BASE_PAIRS = 16000
 #: The gold labels' and spans' share of the loss, beside the teacher's.
 GOLD_WEIGHT = 0.5
 
+#: The share of the squared gap between the student's and the teacher's last hidden states
+#: (each token's, per dimension) in the loss; 0, the default, leaves it out (D3). Both heads read
+#: those states, and they tell the student far more per pair than one logit does.
+HIDDEN_WEIGHT = 0.0
+
 
 def distil_pairs(args: argparse.Namespace, teacher_record: dict) -> list[train_reader.Pair]:
     """The student's pairs (``teacher_pairs``) from the cached questions in ``args.work``."""
@@ -95,9 +100,27 @@ def soft_span_loss(student_span, teacher_span, allowed):
     return loss
 
 
-def distil(teacher, student, pairs: list[train_reader.Pair]):
-    """One epoch of the student against the teacher (and, GOLD_WEIGHT, the gold), with
-    ``train_reader``'s batch, rates, warm-up and decay; returns the student."""
+def hidden_gap(student_hidden, teacher_hidden, attention_mask):
+    """The mean squared gap between two sets of last hidden states, over real tokens only."""
+    weights = attention_mask.unsqueeze(-1).to(student_hidden.dtype)
+    gap = ((student_hidden - teacher_hidden) ** 2 * weights).sum()
+    return gap / (weights.sum() * student_hidden.shape[-1])
+
+
+def last_hidden(module) -> tuple[dict, object]:
+    """A dict that holds, after each forward of ``module``, its encoder's last hidden states,
+    and the hook's handle (``remove()`` it when done)."""
+    held: dict = {}
+    handle = module.bert.register_forward_hook(
+        lambda _, __, out: held.__setitem__("states", out.last_hidden_state)
+    )
+    return held, handle
+
+
+def distil(teacher, student, pairs: list[train_reader.Pair], hidden_weight: float = HIDDEN_WEIGHT):
+    """One epoch of the student against the teacher (and, GOLD_WEIGHT, the gold; with
+    ``hidden_weight``, the teacher's last hidden states), with ``train_reader``'s batch, rates,
+    warm-up and decay; returns the student."""
     import math
 
     import torch
@@ -112,6 +135,7 @@ def distil(teacher, student, pairs: list[train_reader.Pair]):
     steps = math.ceil(len(pairs) / train_reader.BATCH)
     optimiser, schedule = train_reader.optimiser_for(groups, steps)
     teacher.eval(), student.train()
+    (taught, hooked), (learnt, hooking) = last_hidden(teacher), last_hidden(student)
     running = 0.0
     for step in range(steps):
         batch = pairs[step * train_reader.BATCH : (step + 1) * train_reader.BATCH]
@@ -125,12 +149,16 @@ def distil(teacher, student, pairs: list[train_reader.Pair]):
         loss = loss + soft_span_loss(span, t_span, allowed)
         gold = train_reader.pair_loss(logit, batch) + train_reader.span_loss(span, enc, batch)
         loss = loss + GOLD_WEIGHT * gold
+        if hidden_weight:
+            mask = inputs["attention_mask"]
+            loss = loss + hidden_weight * hidden_gap(learnt["states"], taught["states"], mask)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(body, 1.0)
         optimiser.step(), schedule.step(), optimiser.zero_grad()
         running = 0.98 * running + 0.02 * loss.item()
         if step % 100 == 0:
             print(f"  step {step}/{steps} loss {running:.3f}", file=sys.stderr, flush=True)
+    hooked.remove(), hooking.remove()
     return student.eval()
 
 
@@ -142,6 +170,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--layers", type=int, default=3)
     parser.add_argument("--seed-pairs", type=int, default=SEED_PAIRS)
     parser.add_argument("--base-pairs", type=int, default=BASE_PAIRS)
+    parser.add_argument("--hidden-weight", type=float, default=HIDDEN_WEIGHT)
     return parser.parse_args(argv)
 
 
@@ -159,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     teacher = assemble(spec, args.teacher / WEIGHTS_FILE)
     pairs = distil_pairs(args, spec.provenance or {})
-    student = distil(teacher, student_of(teacher, args.layers), pairs)
+    student = distil(teacher, student_of(teacher, args.layers), pairs, args.hidden_weight)
     args.out.mkdir(parents=True, exist_ok=True)
     train_reader.save_weights(student, args.out / WEIGHTS_FILE)
     record = {
@@ -172,6 +201,7 @@ def main(argv: list[str] | None = None) -> int:
             "seed_pairs": args.seed_pairs,
             "base_pairs": args.base_pairs,
             "gold_weight": GOLD_WEIGHT,
+            "hidden_weight": args.hidden_weight,
         },
         "base": spec.provenance,
     }
