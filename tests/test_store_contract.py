@@ -389,6 +389,10 @@ class RecordedEmbedder:
         return np.stack([self._by_text[t] for t in texts]).astype(np.float32)
 
 
+#: How many held-out questions at most both stores are asked for the same answers.
+ASKED_ALIKE = 1200
+
+
 def test_the_seeds_are_answered_alike_on_milvus(seeds_service: QAService, milvus_uri: str) -> None:
     """With the real model's vectors, the held-out questions get the same answers from both
     stores."""
@@ -417,7 +421,9 @@ def test_the_seeds_are_answered_alike_on_milvus(seeds_service: QAService, milvus
     # with the ONNX export, whose cosines differ in the fourth decimal).
     update_index(milvus.settings, recorded)
     lines = (REPO / "tests" / "heldout_questions.jsonl").read_text().splitlines()
-    for line in lines[::6]:
+    # Every sixth question, and no more than ASKED_ALIKE spread over the file: the file grows
+    # by each round's sets, and this test's time (two stores, every question) grew with it.
+    for line in lines[:: max(6, -(-len(lines) // ASKED_ALIKE))]:
         question = json.loads(line)["question"]
         assert _same(milvus.ask(question), seeds_service.ask(question)), question
 
