@@ -152,12 +152,7 @@ def distil(teacher, student, pairs: list[train_reader.Pair], hidden_weight: floa
         if hidden_weight:
             mask = inputs["attention_mask"]
             loss = loss + hidden_weight * hidden_gap(learnt["states"], taught["states"], mask)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(body, 1.0)
-        optimiser.step(), schedule.step(), optimiser.zero_grad()
-        running = 0.98 * running + 0.02 * loss.item()
-        if step % 100 == 0:
-            print(f"  step {step}/{steps} loss {running:.3f}", file=sys.stderr, flush=True)
+        running = train_reader.stepped(loss, body, (optimiser, schedule), running, (step, steps))
     hooked.remove(), hooking.remove()
     return student.eval()
 

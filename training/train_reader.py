@@ -260,12 +260,7 @@ def train(
         loss = pair_loss(logit, batch)
         if span_weight:
             loss = loss + span_weight * span_loss(span, enc, batch)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(body, 1.0)
-        optimiser.step(), schedule.step(), optimiser.zero_grad()
-        running = 0.98 * running + 0.02 * loss.item()
-        if step % 100 == 0:
-            print(f"  step {step}/{steps} loss {running:.3f}", file=sys.stderr, flush=True)
+        running = stepped(loss, body, (optimiser, schedule), running, (step, steps))
     return module.eval()
 
 
@@ -280,6 +275,21 @@ def optimiser_for(groups: list[dict], steps: int):
         optimiser, lambda s: (s + 1) / warm if s < warm else max(0.0, (steps - s) / steps)
     )
     return optimiser, schedule
+
+
+def stepped(loss, body: list, optimising: tuple, running: float, at: tuple[int, int]) -> float:
+    """One optimiser step on ``loss`` (the body's gradients clipped to norm 1, the schedule
+    advanced); returns the running loss, printed every 100 steps (``at``: step, steps)."""
+    import torch
+
+    optimiser, schedule = optimising
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(body, 1.0)
+    optimiser.step(), schedule.step(), optimiser.zero_grad()
+    running = 0.98 * running + 0.02 * loss.item()
+    if at[0] % 100 == 0:
+        print(f"  step {at[0]}/{at[1]} loss {running:.3f}", file=sys.stderr, flush=True)
+    return running
 
 
 def encoded(tokenizer, batch: list[Pair], *, offsets: bool):
