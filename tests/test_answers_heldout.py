@@ -128,6 +128,11 @@ GROUPS = {
     # after it was frozen (whole, main -> D3: 136 -> 135 of 140 / 0.971 -> 0.971 / 57 -> 53 of
     # 60).
     "forty-sixth-h149-h150": Group(("h149", "h150"), 0.91, 0.91, 0.87, every=2),
+    # The forty-seventh round's gate of the reader distilled into four layers (D4, not
+    # adopted), scored with the shipped path: H151 written before the candidate existed, H152
+    # after its recipe was frozen (whole, main -> D4: 137 -> 137 of 140 / 0.979 -> 0.986 / 60
+    # -> 60 of 60).
+    "forty-seventh-h151-h152": Group(("h151", "h152"), 0.94, 0.94, 0.88, every=2),
 }
 
 

@@ -227,6 +227,12 @@ GROUPS = {
     # P183 after it was frozen (250 -> 232 / 0.951 -> 0.944 / 126 -> 114).
     "forty-sixth-p176-p179": Group(("p176", "p177", "p178", "p179"), 0.91, 0.91, 0.87, every=2),
     "forty-sixth-p180-p183": Group(("p180", "p181", "p182", "p183"), 0.90, 0.92, 0.92, every=2),
+    # The forty-seventh round's gate of the reader distilled into four layers (D4, not
+    # adopted), scored with the shipped path: P184 to P187 written before the candidate existed
+    # (whole, main -> D4: 243 -> 240 of 268 / 0.937 -> 0.933 / 124 -> 116 of 132), P188 to
+    # P191 after its recipe was frozen (236 -> 239 / 0.922 -> 0.940 / 125 -> 125).
+    "forty-seventh-p184-p187": Group(("p184", "p185", "p186", "p187"), 0.87, 0.92, 0.89, every=2),
+    "forty-seventh-p188-p191": Group(("p188", "p189", "p190", "p191"), 0.87, 0.91, 0.92, every=2),
 }
 
 
