@@ -80,15 +80,16 @@ def test_span_loss_is_lowest_when_the_head_points_at_the_targets(tokenizer) -> N
         train_reader.Pair("what flew", "Nothing about it here.", 0.0, ()),
     ]
     enc = _encode(tokenizer, batch)
-    starts, ends, _ = train_reader.span_targets(enc, batch)
+    targets = train_reader.span_targets(enc, batch)
+    starts, ends, _ = targets
     length = enc["input_ids"].shape[1]
     right = torch.zeros(2, length, 2)
     for row in range(2):
         right[row, int(starts[row]), 0] = right[row, int(ends[row]), 1] = 20.0
     wrong = torch.zeros(2, length, 2)
     wrong[:, 1, :] = 20.0  # a question token, which the loss never lets the head pick
-    assert float(train_reader.span_loss(right, enc, batch)) < 1e-3
-    assert float(train_reader.span_loss(wrong, enc, batch)) > 1.0
+    assert float(train_reader.span_loss(right, targets)) < 1e-3
+    assert float(train_reader.span_loss(wrong, targets)) > 1.0
 
 
 def _example(answers: tuple[str, ...], passages: list[tuple[str, bool]]):

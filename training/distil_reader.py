@@ -91,11 +91,10 @@ def soft_span_loss(student_span, teacher_span, allowed):
     the tokens a span may take."""
     import torch
 
-    low = torch.finfo(student_span.dtype).min / 2
     loss = 0.0
     for k in (0, 1):
-        target = torch.softmax(teacher_span[..., k].masked_fill(~allowed, low), -1)
-        guess = torch.log_softmax(student_span[..., k].masked_fill(~allowed, low), -1)
+        target = torch.softmax(train_reader.within_span(teacher_span[..., k], allowed), -1)
+        guess = torch.log_softmax(train_reader.within_span(student_span[..., k], allowed), -1)
         loss = loss + 0.5 * -(target * guess.masked_fill(~allowed, 0.0)).sum(-1).mean()
     return loss
 
@@ -144,10 +143,10 @@ def distil(teacher, student, pairs: list[train_reader.Pair], hidden_weight: floa
         with torch.no_grad():
             t_logit, t_span = teacher(**inputs)
         logit, span = student(**inputs)
-        _, _, allowed = train_reader.span_targets(enc, batch)
+        targets = train_reader.span_targets(enc, batch)
         loss = torch.nn.functional.mse_loss(logit, t_logit)
-        loss = loss + soft_span_loss(span, t_span, allowed)
-        gold = train_reader.pair_loss(logit, batch) + train_reader.span_loss(span, enc, batch)
+        loss = loss + soft_span_loss(span, t_span, targets[2])
+        gold = train_reader.pair_loss(logit, batch) + train_reader.span_loss(span, targets)
         loss = loss + GOLD_WEIGHT * gold
         if hidden_weight:
             mask = inputs["attention_mask"]

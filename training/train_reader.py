@@ -199,16 +199,23 @@ def span_targets(enc, batch: list[Pair]):
     return torch.tensor(starts), torch.tensor(ends), torch.tensor(allowed)
 
 
-def span_loss(span, enc, batch: list[Pair]):
-    """Cross-entropy of the span head's start and end over the tokens it may pick."""
+def span_loss(span, targets):
+    """Cross-entropy of the span head's start and end over the tokens it may pick
+    (``targets``: :func:`span_targets` of the batch)."""
     import torch
 
-    starts, ends, allowed = span_targets(enc, batch)
-    low = torch.finfo(span.dtype).min / 2
+    starts, ends, allowed = targets
     ce = torch.nn.functional.cross_entropy
-    start = span[..., 0].masked_fill(~allowed, low)
-    end = span[..., 1].masked_fill(~allowed, low)
+    start, end = (within_span(span[..., k], allowed) for k in (0, 1))
     return 0.5 * (ce(start, starts) + ce(end, ends))
+
+
+def within_span(values, allowed):
+    """``values`` with the tokens a span may not take set far below the rest, so that a
+    softmax over them gives those tokens nothing."""
+    import torch
+
+    return values.masked_fill(~allowed, torch.finfo(values.dtype).min / 2)
 
 
 def pair_loss(logit, batch: list[Pair]):
@@ -259,7 +266,7 @@ def train(
         logit, span = out if isinstance(out, tuple) else (out, None)
         loss = pair_loss(logit, batch)
         if span_weight:
-            loss = loss + span_weight * span_loss(span, enc, batch)
+            loss = loss + span_weight * span_loss(span, span_targets(enc, batch))
         running = stepped(loss, body, (optimiser, schedule), running, (step, steps))
     return module.eval()
 
