@@ -22,7 +22,8 @@ class Group:
     fourth part"). The groups the forty-fourth round added or moved to every fourth question
     have what theirs scored with the reader adopted then (R44), and those the forty-fifth round
     added what theirs scored with its export (plain attention); those the forty-sixth round
-    added, and those the forty-seventh round added, what theirs scored with that same path.
+    added, and those the forty-seventh and forty-eighth rounds added, what theirs scored with
+    that same path.
     Each adoption kept every other group's floors.
     """
 

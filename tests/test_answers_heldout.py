@@ -133,6 +133,11 @@ GROUPS = {
     # after its recipe was frozen (whole, main -> D4: 137 -> 137 of 140 / 0.979 -> 0.986 / 60
     # -> 60 of 60).
     "forty-seventh-h151-h152": Group(("h151", "h152"), 0.94, 0.94, 0.88, every=2),
+    # The forty-eighth round's gate of the four-layer reader distilled with the teacher's hidden
+    # states (H4, not adopted), scored with the shipped path: H153 written before the candidate
+    # existed, H154 after its recipe was frozen (whole, main -> H4: 133 -> 134 of 140 / 0.971 ->
+    # 0.971 / 60 -> 59 of 60). The sample holds all seven of main's missed first quotes.
+    "forty-eighth-h153-h154": Group(("h153", "h154"), 0.85, 0.89, 0.90, every=2),
 }
 
 

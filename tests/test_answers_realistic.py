@@ -233,6 +233,13 @@ GROUPS = {
     # P191 after its recipe was frozen (236 -> 239 / 0.922 -> 0.940 / 125 -> 125).
     "forty-seventh-p184-p187": Group(("p184", "p185", "p186", "p187"), 0.87, 0.92, 0.89, every=2),
     "forty-seventh-p188-p191": Group(("p188", "p189", "p190", "p191"), 0.87, 0.91, 0.92, every=2),
+    # The forty-eighth round's gate of the four-layer reader distilled with the teacher's hidden
+    # states (H4, not adopted), scored with the shipped path: P192 to P195 written before the
+    # candidate existed, P196 to P199 after its recipe was frozen (whole, main -> H4: 252 -> 251
+    # of 268 / 0.963 -> 0.970 / 125 -> 121 of 132 on P192 to P195; 249 -> 244 / 0.966 -> 0.955 /
+    # 127 -> 121 on P196 to P199).
+    "forty-eighth-p192-p195": Group(("p192", "p193", "p194", "p195"), 0.91, 0.94, 0.87, every=2),
+    "forty-eighth-p196-p199": Group(("p196", "p197", "p198", "p199"), 0.90, 0.94, 0.92, every=2),
 }
 
 

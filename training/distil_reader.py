@@ -49,7 +49,9 @@ GOLD_WEIGHT = 0.5
 
 #: The share of the squared gap between the student's and the teacher's last hidden states
 #: (each token's, per dimension) in the loss; 0, the default, leaves it out (D3). Both heads read
-#: those states, and they tell the student far more per pair than one logit does.
+#: those states. At 1.0, with four layers (H4), they moved the student along the trade between
+#: answering and declining, not above it, and it was not adopted (benchmarks/README.md,
+#: "Forty-eighth round").
 HIDDEN_WEIGHT = 0.0
 
 
