@@ -138,6 +138,10 @@ GROUPS = {
     # existed, H154 after its recipe was frozen (whole, main -> H4: 133 -> 134 of 140 / 0.971 ->
     # 0.971 / 60 -> 59 of 60). The sample holds all seven of main's missed first quotes.
     "forty-eighth-h153-h154": Group(("h153", "h154"), 0.85, 0.89, 0.90, every=2),
+    # The forty-ninth round's gates of reading in two steps (C4 adopted), scored with C4: H155
+    # and H156 written before it was frozen, H157 after (whole, main -> C4: 205 -> 205 of 210
+    # / 0.981 -> 0.981 / 86 -> 85 of 90).
+    "forty-ninth-h155-h157": Group(("h155", "h156", "h157"), 0.95, 0.96, 0.86, every=2),
 }
 
 

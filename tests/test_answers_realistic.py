@@ -240,6 +240,14 @@ GROUPS = {
     # 127 -> 121 on P196 to P199).
     "forty-eighth-p192-p195": Group(("p192", "p193", "p194", "p195"), 0.91, 0.94, 0.87, every=2),
     "forty-eighth-p196-p199": Group(("p196", "p197", "p198", "p199"), 0.90, 0.94, 0.92, every=2),
+    # The forty-ninth round's gates of reading in two steps (C2 not adopted, C4 adopted),
+    # scored with C4: P200 to P207 written before either candidate was frozen, P208 to P211
+    # after C4 was (whole, main -> C4: 253 -> 253 of 268 / 0.959 -> 0.959 / 124 -> 124 of 132
+    # on P200 to P203; 251 -> 250 / 0.974 -> 0.974 / 122 -> 122 on P204 to P207; 257 -> 255 /
+    # 0.966 -> 0.963 / 126 -> 126 on P208 to P211).
+    "forty-ninth-p200-p203": Group(("p200", "p201", "p202", "p203"), 0.92, 0.94, 0.89, every=2),
+    "forty-ninth-p204-p207": Group(("p204", "p205", "p206", "p207"), 0.91, 0.95, 0.85, every=2),
+    "forty-ninth-p208-p211": Group(("p208", "p209", "p210", "p211"), 0.92, 0.94, 0.89, every=2),
 }
 
 

@@ -111,14 +111,15 @@ TEXTS = [
 QUESTION = "what was near the convoy"
 
 
-def _service(tmp_path: Path, depth: int, reads: int) -> QAService:
-    """The learned stages over four passages, reading ``depth`` of them plus ``reads``."""
+def _service(tmp_path: Path, depth: int, reads: int, **more: object) -> QAService:
+    """The learned stages over four passages, reading ``depth`` of them plus ``reads`` (and
+    ``more`` retrieval settings)."""
     seeds = tmp_path / "seeds"
     for i, text in enumerate(TEXTS):
         write_article(seeds, f"{i}.txt", f"Convoy report {i}", text)
     path = tmp_path / "r.json"
     path.write_text(_weights("counting-fake", 3.0).to_json(), encoding="utf-8")
-    retrieval = {"ranker_path": path, "reader_depth": depth, "adapter_reads": reads}
+    retrieval = {"ranker_path": path, "reader_depth": depth, "adapter_reads": reads, **more}
     settings = make_settings(tmp_path, seeds, retrieval=retrieval)
     service = QAService(settings, embedder=CountingEmbedder())
     service.index()

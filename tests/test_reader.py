@@ -347,7 +347,8 @@ def _learned_service(tmp_path: Path, *, reader: Path | None = None) -> QAService
         write_article(seeds, f"{i}.txt", f"Convoy report {i}", text)
     path = tmp_path / "r.json"
     path.write_text(_weights("counting-fake", 3.0).to_json(), encoding="utf-8")
-    retrieval = {"ranker_path": path, "reader": reader}
+    # It reads its passages at once (tests/test_read_steps.py reads them in two steps).
+    retrieval = {"ranker_path": path, "reader": reader, "reader_first_depth": 30}
     service = QAService(
         make_settings(tmp_path, seeds, retrieval=retrieval), embedder=CountingEmbedder()
     )

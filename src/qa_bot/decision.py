@@ -77,13 +77,30 @@ def learned_decision(
             f"articles cover (needs {needs:g})"
         )
         return Verdict(False, coverage, reason, probability)
-    threshold = settings.reader_answer_threshold if read else settings.answer_threshold
-    threshold = settings.reader_tuned_threshold if read and tuned else threshold
+    threshold = answer_threshold(settings, read=read, tuned=tuned)
     answerable = probability >= threshold
     who = "the answer model and the reader give" if read else "the answer model gives"
     which = ", the decision for the articles the reader was tuned on" if read and tuned else ""
     reason = f"{who} {probability:.2f} that the best passages answer (needs {threshold:g}{which})"
     return Verdict(answerable, coverage, reason, probability)
+
+
+def answer_threshold(settings: RetrievalSettings, *, read: bool, tuned: bool) -> float:
+    """The probability the learned decision answers at: with the reader's passages read, at
+    the reader's threshold, or the tuned articles' when their decision weighed them."""
+    if not read:
+        return settings.answer_threshold
+    return settings.reader_tuned_threshold if tuned else settings.reader_answer_threshold
+
+
+def logit(probability: float) -> float:
+    """The logit of a probability (infinite at 0 and 1: a threshold there always or never
+    holds)."""
+    if probability <= 0.0:
+        return -math.inf
+    if probability >= 1.0:
+        return math.inf
+    return math.log(probability / (1.0 - probability))
 
 
 def sigmoid(logit: float) -> float:

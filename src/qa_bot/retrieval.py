@@ -30,7 +30,7 @@ from qa_bot.query import Query, analyse
 from qa_bot.query_adapter import QueryAdapter, open_adapter
 from qa_bot.quote_choice import QuoteModel
 from qa_bot.ranker import CrossEncoderReranker, LearnedRanker
-from qa_bot.read_stage import read_passages, rescored, to_read
+from qa_bot.read_stage import Ranked, read_in_steps, rescored, to_read
 from qa_bot.reader import PassageReader, open_reader
 from qa_bot.settings import RetrievalSettings
 from qa_bot.store_api import Candidates, IndexView
@@ -274,12 +274,10 @@ def rerank_and_decide(
         reader, topic, tuned = rankers.reader if rankers else None, None, False
         if reader is not None:
             adapter = rankers.adapter if rankers else None
-            picked, near = to_read(snapshot, qv, head, settings, adapter)
-            ordered = logits[order]
-            head, reading = read_passages(reader, query, head, ordered, picked, near, settings)
-            topic = reader.spec.topic_logit(answer_logit, reading, asked)
-            answer_logit = reader.spec.answer_logit(answer_logit, reading, asked)
-            tuned = reader.spec.tuned_reading(reading)
+            positions = to_read(snapshot, qv, head, settings, adapter)
+            ranked = Ranked(head, logits[order], answer_logit, asked)
+            read = read_in_steps(reader, query, ranked, positions, settings)
+            head, topic, answer_logit, tuned = read.hits, read.topic, read.answer, read.tuned
         verdict = learned_decision(
             query, head, answer_logit, settings, read=reader is not None, topic=topic, tuned=tuned
         )

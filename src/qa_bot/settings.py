@@ -205,6 +205,15 @@ class RetrievalSettings(BaseModel):
     about_model: Path | None = PACKAGED_ABOUT_MODEL
     about_threshold: float = Field(0.5, ge=0.0, le=1.0)
     adapter_reads: int = Field(2, ge=0, le=30)
+    #: Reading in two steps: the reader first reads the best ``reader_first_depth`` and the
+    #: ``reader_first_adapter_reads`` nearest the adapted question (a part of what it reads in
+    #: all), and reads the rest only when the decision over those is not settled: when the
+    #: topic or the answer logit is within ``reader_settled_margin`` of its threshold
+    #: (``training/fit_settled.py`` chooses it). At ``reader_depth`` and ``adapter_reads`` or
+    #: above, it reads everything at once.
+    reader_first_depth: int = Field(2, ge=1, le=30)
+    reader_first_adapter_reads: int = Field(1, ge=0, le=30)
+    reader_settled_margin: float = Field(3.25, ge=0.0, le=50.0)
     #: Weight of a follow-up's carried-over terms in the BM25 query.
     context_term_weight: float = Field(0.5, ge=0.0, le=2.0)
     #: Bonus for passages of the articles a follow-up's previous answer cited.
