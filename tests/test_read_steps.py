@@ -122,7 +122,7 @@ def _outcome(answer: float, *, answered: bool, right: bool) -> fit_settled.Outco
 def test_the_script_settles_the_most_questions_that_keep_the_answers_of_reading_all() -> None:
     """Settling a question whose answer logit is 0.8 from the threshold loses its first quote,
     so the margin chosen must leave it unsettled; those further out settle, and a question the
-    reader did not read (None) counts as settled."""
+    reader did not read (None) counts as settled, having read nothing."""
     s = RetrievalSettings()
     at = logit(s.reader_answer_threshold)
     sure = _outcome(at + 9.0, answered=True, right=True)
@@ -135,13 +135,27 @@ def test_the_script_settles_the_most_questions_that_keep_the_answers_of_reading_
     unread = fit_settled.Outcome(None, answered=True, right=True)
     pairs = [(True, sure, sure)] * 5 + [near] * 2 + [(False, declined, declined)] * 4
     pairs += [(True, unread, unread)]
-    result = fit_settled.choose(pairs, 0.0)
+    result = fit_settled.choose(pairs, 0.0, 5)
     assert result["all"]["first_quote"] == 1.0
     assert result["first_only"]["first_quote"] == 0.75
     chosen = result["chosen"]
     assert chosen["first_quote"] == 1.0 and chosen["declined"] == 1.0
     assert chosen["settled"] == pytest.approx(10 / 12, abs=1e-4)
     assert chosen["margin"] >= 0.8
+    # two passages read first (``_reading``), five when not settled, none when unread
+    assert chosen["reads"] == pytest.approx((9 * 2 + 2 * 5 + 0) / 12, abs=1e-3)
+    assert result["all"]["reads"] == pytest.approx(11 * 5 / 12, abs=1e-3)
+
+
+def test_the_script_keeps_the_split_of_first_reads_that_reads_fewest() -> None:
+    """Reading fewer passages is what the split buys; a tie goes to more first quotes."""
+    assert fit_settled.split_of("2+1") == (2, 1) and fit_settled.split_of("3") == (3, 0)
+
+    def tried(name: str, reads: float, first: float) -> dict:
+        return {"first_reads": name, "chosen": {"reads": reads, "first_quote": first}}
+
+    results = [tried("2+1", 3.5, 0.92), tried("1+1", 2.9, 0.91), tried("1+2", 2.9, 0.93)]
+    assert fit_settled.fewest_reads(results)["first_reads"] == "1+2"
 
 
 def test_writers_are_named_one_by_one_or_by_range() -> None:

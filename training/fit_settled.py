@@ -1,23 +1,27 @@
-r"""Choose when the reader's first reads settle a question (``retrieval.reader_settled_margin``,
+r"""Choose which passages the reader reads first and when they settle a question
+(``retrieval.reader_first_depth``, ``reader_first_adapter_reads`` and ``reader_settled_margin``,
 ``qa_bot.read_stage.settled``).
 
 The reader reads the best ``reader_first_depth`` passages and the ``reader_first_adapter_reads``
 nearest the adapted question first, and the rest of its ``reader_depth`` and ``adapter_reads``
-only when the decision over those is not settled. This script asks every question of the
-chosen writers twice, as ``qa-bot eval`` asks it: once stopping after the first reads, once
-reading all, keeping what the first reads decided. It then keeps the margin that settles the
-most questions while the first quotes that hold an answer and the declines of unanswerable
-questions each stay within ``--tolerance`` of reading all.
+only when the decision over those is not settled. For each split of the first reads named
+(``--splits``; the settings' own without it), this script asks every question of the chosen
+writers twice, as ``qa-bot eval`` asks it: once stopping after the first reads, once reading
+all, keeping what the first reads decided. It keeps the margin that settles the most questions
+while the first quotes that hold an answer and the declines of unanswerable questions each stay
+within ``--tolerance`` of reading all, and then the split that, at its margin, reads the fewest
+passages on average (each read costs about as much as the rest of the question).
 
 The writers are the realistic sets written blind after the shipped reader and its join were
 fitted (``tests/realistic_questions.jsonl``, P158 to P199): questions the reader never trained
 on, typed the way people chat, as the served gate sets are. Rows the reader's own scripts
 keep would be cheaper, but on them reading three passages lost nothing while on people's
 questions it lost two points (benchmarks/README.md, "Forty-ninth round"). Run from the
-repository root with the settings ``qa-bot eval`` reads, the seeds indexed (about 20 min)::
+repository root with the settings ``qa-bot eval`` reads, the seeds indexed (about 20 min a
+split; the shipped settings come from the second command)::
 
     qa-bot index
-    python training/fit_settled.py --writers p158-p199
+    python training/fit_settled.py --writers p158-p199 --splits 2+1,1+2,1+1
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ from qa_bot.evaluation import EvalQuestion, evaluate, load_questions
 from qa_bot.read_stage import Read, settled
 from qa_bot.runtime import prepare_process
 from qa_bot.service import QAService
-from qa_bot.settings import RetrievalSettings, load_settings
+from qa_bot.settings import RetrievalSettings, Settings, load_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 QUESTIONS = ROOT / "tests" / "realistic_questions.jsonl"
@@ -90,13 +94,18 @@ def asked(service: QAService, questions: list[EvalQuestion], after_first: bool) 
     return out
 
 
-def scores(pairs: list[tuple[bool, Outcome, Outcome]], stop: Callable[[Read], bool]) -> dict:
-    """First quotes that hold an answer, declines and the share settled, stopping by ``stop``."""
-    right, declined, stopped = [], [], []
+Pairs = list[tuple[bool, Outcome, Outcome]]
+
+
+def scores(pairs: Pairs, stop: Callable[[Read], bool], total: int) -> dict:
+    """First quotes that hold an answer, declines, the share settled and the passages read on
+    average, stopping by ``stop`` (``total`` read when not stopped, none when nothing is)."""
+    right, declined, stopped, reads = [], [], [], []
     for answerable, first, full in pairs:
         done = first.read is None or stop(first.read)
         got = first if done else full
         stopped.append(done)
+        reads.append(0 if first.read is None else len(first.read.reading.logits) if done else total)
         if answerable:
             right.append(got.answered and got.right)
         else:
@@ -105,17 +114,18 @@ def scores(pairs: list[tuple[bool, Outcome, Outcome]], stop: Callable[[Read], bo
         "first_quote": round(float(np.mean(right)), 4),
         "declined": round(float(np.mean(declined)), 4),
         "settled": round(float(np.mean(stopped)), 4),
+        "reads": round(float(np.mean(reads)), 3),
     }
 
 
-def choose(pairs: list[tuple[bool, Outcome, Outcome]], tolerance: float) -> dict:
+def choose(pairs: Pairs, tolerance: float, total: int) -> dict:
     """The margin settling the most questions within ``tolerance`` of reading all (the larger
     margin on a tie)."""
-    full = scores(pairs, lambda read: False)
+    full = scores(pairs, lambda read: False, total)
     tried = []
     for margin in MARGINS:
         s = RetrievalSettings(reader_settled_margin=margin)
-        tried.append({"margin": margin, **scores(pairs, lambda read, s=s: settled(read, s))})
+        tried.append({"margin": margin, **scores(pairs, lambda read, s=s: settled(read, s), total)})
     fine = [
         t
         for t in tried
@@ -123,7 +133,7 @@ def choose(pairs: list[tuple[bool, Outcome, Outcome]], tolerance: float) -> dict
         and t["declined"] >= full["declined"] - tolerance
     ]
     best = max(fine, key=lambda t: (t["settled"], t["margin"]))
-    first_only = scores(pairs, lambda read: True)
+    first_only = scores(pairs, lambda read: True, total)
     return {"all": full, "first_only": first_only, "chosen": best, "tried": tried}
 
 
@@ -138,25 +148,72 @@ def writers(spec: str) -> set[str]:
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--questions", type=Path, default=QUESTIONS)
-    parser.add_argument("--writers", default="p158-p199")
-    parser.add_argument("--tolerance", type=float, default=TOLERANCE)
-    args = parser.parse_args(argv)
-    named = writers(args.writers)
-    questions = [q for q in load_questions(args.questions) if q.set_id in named]
-    service = QAService(load_settings())
+def split_of(spec: str) -> tuple[int, int]:
+    """``2+1``: the best two passages and one adapter read first."""
+    best, _, near = spec.partition("+")
+    return int(best), int(near or 0)
+
+
+def fitted(settings: Settings, questions: list[EvalQuestion], tolerance: float) -> dict:
+    """The margin ``choose`` keeps for the first reads ``settings`` names, each question asked
+    both ways."""
+    service = QAService(settings)
     if service.rankers.reader is None:
         raise SystemExit("the settings name no reader: there is nothing to read in two steps")
     first = asked(service, questions, after_first=True)
     full = asked(service, questions, after_first=False)
     pairs = [(not q.unanswerable, a, b) for q, a, b in zip(questions, first, full, strict=True)]
-    result = choose(pairs, args.tolerance)
-    print(json.dumps({k: v for k, v in result.items() if k != "tried"}, indent=1))
-    print(f"{len(questions)} questions of {len(named)} writers", file=sys.stderr)
-    for t in result["tried"]:
-        print(json.dumps(t), file=sys.stderr)
+    r = settings.retrieval
+    return choose(pairs, tolerance, r.reader_depth + r.adapter_reads)
+
+
+def fewest_reads(results: list[dict]) -> dict:
+    """Of the splits tried, the one reading the fewest passages on average at its margin (the
+    more first quotes on a tie)."""
+    return min(results, key=lambda r: (r["chosen"]["reads"], -r["chosen"]["first_quote"]))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--questions", type=Path, default=QUESTIONS)
+    parser.add_argument("--writers", default="p158-p199")
+    parser.add_argument("--tolerance", type=float, default=TOLERANCE)
+    parser.add_argument(
+        "--splits",
+        default="",
+        help="first reads to try, best+adapter, comma-separated ('2+1,1+2,1+1'); the one reading"
+        " the fewest passages on average at its margin is kept (default: the settings' own)",
+    )
+    args = parser.parse_args(argv)
+    named = writers(args.writers)
+    questions = [q for q in load_questions(args.questions) if q.set_id in named]
+    settings = load_settings()
+    splits = [split_of(x) for x in args.splits.split(",") if x.strip()]
+    if not splits:
+        r = settings.retrieval
+        splits = [(r.reader_first_depth, r.reader_first_adapter_reads)]
+    results = []
+    for best, near in splits:
+        update = {"reader_first_depth": best, "reader_first_adapter_reads": near}
+        retrieval = settings.retrieval.model_copy(update=update)
+        result = fitted(
+            settings.model_copy(update={"retrieval": retrieval}), questions, args.tolerance
+        )
+        results.append({"first_reads": f"{best}+{near}", **result})
+        print(
+            f"{len(questions)} questions of {len(named)} writers, first reads {best}+{near}",
+            file=sys.stderr,
+        )
+        for t in result["tried"]:
+            print(json.dumps(t), file=sys.stderr)
+    kept = fewest_reads(results)
+    shown = [{k: v for k, v in r.items() if k != "tried"} for r in results]
+    print(
+        json.dumps(
+            {"kept": kept["first_reads"], "margin": kept["chosen"]["margin"], "splits": shown},
+            indent=1,
+        )
+    )
     return 0
 
 

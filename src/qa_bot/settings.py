@@ -209,11 +209,11 @@ class RetrievalSettings(BaseModel):
     #: ``reader_first_adapter_reads`` nearest the adapted question (a part of what it reads in
     #: all), and reads the rest only when the decision over those is not settled: when the
     #: topic or the answer logit is within ``reader_settled_margin`` of its threshold
-    #: (``training/fit_settled.py`` chooses it). At ``reader_depth`` and ``adapter_reads`` or
+    #: (``training/fit_settled.py`` chooses all three). At ``reader_depth`` and ``adapter_reads`` or
     #: above, it reads everything at once.
-    reader_first_depth: int = Field(2, ge=1, le=30)
+    reader_first_depth: int = Field(1, ge=1, le=30)
     reader_first_adapter_reads: int = Field(1, ge=0, le=30)
-    reader_settled_margin: float = Field(3.25, ge=0.0, le=50.0)
+    reader_settled_margin: float = Field(3.5, ge=0.0, le=50.0)
     #: Weight of a follow-up's carried-over terms in the BM25 query.
     context_term_weight: float = Field(0.5, ge=0.0, le=2.0)
     #: Bonus for passages of the articles a follow-up's previous answer cited.
