@@ -23,8 +23,9 @@ class Group:
     have what theirs scored with the reader adopted then (R44), and those the forty-fifth round
     added what theirs scored with its export (plain attention); those the forty-sixth round
     added, and those the forty-seventh and forty-eighth rounds added, what theirs scored with
-    that same path; those the forty-ninth round added, what theirs scored reading in two steps.
-    Each adoption kept every other group's floors.
+    that same path; those the forty-ninth round added, what theirs scored reading in two steps;
+    those the fiftieth round added, what theirs scored reading one passage and one adapter read
+    first. Each adoption kept every other group's floors.
     """
 
     sets: tuple[str, ...]

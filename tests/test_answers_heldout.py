@@ -142,6 +142,10 @@ GROUPS = {
     # and H156 written before it was frozen, H157 after (whole, main -> C4: 205 -> 205 of 210
     # / 0.981 -> 0.981 / 86 -> 85 of 90).
     "forty-ninth-h155-h157": Group(("h155", "h156", "h157"), 0.95, 0.96, 0.86, every=2),
+    # The fiftieth round's gate of reading one passage and one adapter read first (C11
+    # adopted), scored with C11: H158 and H159 written before it was frozen, H160 after (whole,
+    # main -> C11: 209 -> 207 of 210 / 0.995 -> 0.986 / 83 -> 83 of 90).
+    "fiftieth-h158-h160": Group(("h158", "h159", "h160"), 0.96, 0.96, 0.88, every=2),
 }
 
 

@@ -248,6 +248,14 @@ GROUPS = {
     "forty-ninth-p200-p203": Group(("p200", "p201", "p202", "p203"), 0.92, 0.94, 0.89, every=2),
     "forty-ninth-p204-p207": Group(("p204", "p205", "p206", "p207"), 0.91, 0.95, 0.85, every=2),
     "forty-ninth-p208-p211": Group(("p208", "p209", "p210", "p211"), 0.92, 0.94, 0.89, every=2),
+    # The fiftieth round's gate of reading one passage and one adapter read first (C11
+    # adopted), scored with C11: P212 to P217 written before it was frozen, P218 to P221 after
+    # (whole, main -> C11: 187 -> 188 of 201 / 0.960 -> 0.960 / 96 -> 97 of 99 on P212 to P214;
+    # 179 -> 181 / 0.945 -> 0.955 / 91 -> 91 on P215 to P217; 246 -> 245 of 268 / 0.963 -> 0.955
+    # / 129 -> 129 of 132 on P218 to P221).
+    "fiftieth-p212-p214": Group(("p212", "p213", "p214"), 0.90, 0.94, 0.92, every=2),
+    "fiftieth-p215-p217": Group(("p215", "p216", "p217"), 0.87, 0.93, 0.87, every=2),
+    "fiftieth-p218-p221": Group(("p218", "p219", "p220", "p221"), 0.88, 0.94, 0.92, every=2),
 }
 
 
