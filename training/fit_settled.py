@@ -188,7 +188,12 @@ def main(argv: list[str] | None = None) -> int:
     named = writers(args.writers)
     questions = [q for q in load_questions(args.questions) if q.set_id in named]
     settings = load_settings()
-    splits = [split_of(x) for x in args.splits.split(",") if x.strip()]
+    try:
+        splits = [split_of(x) for x in args.splits.split(",") if x.strip()]
+    except ValueError:
+        parser.error(f"--splits {args.splits!r}: give best+adapter reads, such as 2+1,1+1")
+    if any(best < 1 or near < 0 for best, near in splits):
+        parser.error("--splits: at least the best passage is read first")
     if not splits:
         r = settings.retrieval
         splits = [(r.reader_first_depth, r.reader_first_adapter_reads)]
