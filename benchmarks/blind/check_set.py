@@ -3,8 +3,8 @@ it is scored: its shape, ids and class mix, and every gold answer verbatim in an
 names. The writer runs it until it prints OK, so that a set fails on its writing, never on
 the bot.
 
-    python benchmarks/blind/check_set.py P212.jsonl --seeds seeds
-    python benchmarks/blind/check_set.py H158.jsonl --seeds seeds --formal
+    .venv/bin/python benchmarks/blind/check_set.py P212.jsonl --seeds seeds
+    .venv/bin/python benchmarks/blind/check_set.py H158.jsonl --seeds seeds --formal
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ import re
 import sys
 from collections import Counter
 from pathlib import Path
+
+from qa_bot.text import fold
 
 #: The class mix of a set of 100, as the prompts ask for it.
 REALISTIC_MIX = {
@@ -33,14 +35,15 @@ FORMAL_MIX = {"formal": 70, "unanswerable": 20, "off-topic": 10}
 FIELDS = ("id", "question", "answers", "docs", "class")
 
 
-def fold(text: str) -> str:
-    """Case and runs of white space ignored, as the scorer's answer match ignores them."""
-    return re.sub(r"\s+", " ", text).casefold()
+def folded(text: str) -> str:
+    """The text as the scorer matches answers in quotes (``qa_bot.text.fold``), runs of white
+    space (no-break spaces too) as one space, as the index keeps an article's lines."""
+    return fold(re.sub(r"\s+", " ", text))
 
 
 def articles(seeds: Path) -> dict[str, str]:
     """Each article's text by its doc id, the three-digit prefix of its file name."""
-    return {p.name[:3]: fold(p.read_text(encoding="utf-8")) for p in sorted(seeds.glob("*.txt"))}
+    return {p.name[:3]: folded(p.read_text(encoding="utf-8")) for p in sorted(seeds.glob("*.txt"))}
 
 
 def row_problems(row: dict, texts: dict[str, str]) -> list[str]:
@@ -60,7 +63,7 @@ def row_problems(row: dict, texts: dict[str, str]) -> list[str]:
     if unknown:
         out.append(f"{name}: unknown docs {unknown}")
     for answer in answers:
-        if not any(fold(answer) in texts[d] for d in docs if d in texts):
+        if not any(folded(answer) in texts[d] for d in docs if d in texts):
             out.append(f"{name}: answer {answer!r} is not verbatim in docs {docs}")
     return out
 
