@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 from collections import Counter
 from pathlib import Path
 
-from qa_bot.text import fold
+from qa_bot.text import clean_inline, fold
 
 #: The class mix of a set of 100, as the prompts ask for it.
 REALISTIC_MIX = {
@@ -37,8 +36,9 @@ FIELDS = ("id", "question", "answers", "docs", "class")
 
 def folded(text: str) -> str:
     """The text as the scorer matches answers in quotes (``qa_bot.text.fold``), runs of white
-    space (no-break spaces too) as one space, as the index keeps an article's lines."""
-    return fold(re.sub(r"\s+", " ", text))
+    space (no-break spaces too) as one space (``clean_inline``), so that an answer written on
+    one line matches an article that breaks it over two."""
+    return fold(clean_inline(text))
 
 
 def articles(seeds: Path) -> dict[str, str]:
