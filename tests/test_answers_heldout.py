@@ -146,6 +146,10 @@ GROUPS = {
     # adopted), scored with C11: H158 and H159 written before it was frozen, H160 after (whole,
     # main -> C11: 209 -> 207 of 210 / 0.995 -> 0.986 / 83 -> 83 of 90).
     "fiftieth-h158-h160": Group(("h158", "h159", "h160"), 0.96, 0.96, 0.88, every=2),
+    # The fifty-first round's gate of the query adapter trained on the served checks too (A51,
+    # not adopted), scored with the shipped path: H161 written before it was frozen, H162 and
+    # H163 after (whole, main -> A51: 205 -> 206 of 210 / 0.990 -> 0.990 / 87 -> 87 of 90).
+    "fifty-first-h161-h163": Group(("h161", "h162", "h163"), 0.95, 0.96, 0.90, every=2),
 }
 
 

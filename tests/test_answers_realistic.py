@@ -259,6 +259,14 @@ GROUPS = {
     # Written after C11 was adopted, with the prompt of benchmarks/blind (no example question):
     # whole, main (C4) -> C11: 245 -> 244 of 268 / 0.955 -> 0.955 / 124 -> 125 of 132.
     "fiftieth-p222-p225": Group(("p222", "p223", "p224", "p225"), 0.87, 0.91, 0.86, every=2),
+    # The fifty-first round's gate of the query adapter trained on the served checks P69 to
+    # P199 too (A51, not adopted), scored with the shipped path: P226 to P228 written before it
+    # was frozen, P229 to P234 after (whole, main -> A51: 177 -> 178 of 201 / 0.930 -> 0.935 /
+    # 96 -> 96 of 99 on P226 to P228; 182 -> 181 / 0.945 -> 0.945 / 94 -> 93 on P229 to P231;
+    # 184 -> 184 / 0.945 -> 0.945 / 95 -> 99 on P232 to P234).
+    "fifty-first-p226-p228": Group(("p226", "p227", "p228"), 0.85, 0.89, 0.92, every=2),
+    "fifty-first-p229-p231": Group(("p229", "p230", "p231"), 0.86, 0.91, 0.87, every=2),
+    "fifty-first-p232-p234": Group(("p232", "p233", "p234"), 0.86, 0.89, 0.93, every=2),
 }
 
 

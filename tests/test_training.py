@@ -404,6 +404,23 @@ def test_a_served_check_the_epoch_read_leaves_the_report_and_a_fit_writer_is_ref
     }
 
 
+def test_the_adapter_trains_on_served_checks_that_fit_or_report_nothing_else() -> None:
+    """``train_adapter.py --served``: its added checks fit no join or decision and leave no
+    report of the reader's, and the checks it reports instead are none it trains on."""
+    import writers
+
+    served = set(writers.ADAPTER_SERVED_WRITERS)
+    assert len(served) == 131 and {"p69", "p199"} <= served
+    assert not served & {
+        *writers.FIT_WRITERS,
+        *writers.DECISION_WRITERS,
+        *writers.REPORT_WRITERS,
+        *writers.ADAPTER_WRITERS,
+    }
+    assert not served & set(writers.ADAPTER_SERVED_REPORT)
+    assert {"p200", "p225"} <= set(writers.ADAPTER_SERVED_REPORT)
+
+
 def test_groups_a_training_script_read_are_sampled_sparser_than_blind_checks() -> None:
     """A floor group (tests/floors.py, ``Group.every``) whose every set a training script read
     (an epoch of the shipped reader, the fit of its join or decision, or the ranker) is scored

@@ -116,8 +116,12 @@ def outside_fold(
     return [q for q in questions if held_out(q) or not train_reader.in_fold(q)]
 
 
-def collect(work: Path, shared: Path, rng: random.Random) -> tuple[list[Asked], str]:
-    """The questions asked of XQuAD and Reuters and of the seeds, and the query model's name."""
+def collect(
+    work: Path, shared: Path, rng: random.Random, served: bool = False
+) -> tuple[list[Asked], str]:
+    """The questions asked of XQuAD and Reuters and of the seeds, and the query model's name;
+    ``served`` adds the served blind checks of ``writers.ADAPTER_SERVED_WRITERS`` to the
+    training questions and reports ``writers.ADAPTER_SERVED_REPORT``."""
     xr = train_ranker.service_for(work / "xr_seeds", work / "xr_index")
     seeds = train_ranker.service_for(ROOT / "seeds", work / "seeds_index")
     xquad = load_questions(shared / "external/xquad_en/questions_dev.jsonl")
@@ -131,9 +135,10 @@ def collect(work: Path, shared: Path, rng: random.Random) -> tuple[list[Asked], 
         data += asked(xr, "reuters", reuters, train_ranker.reuters_test, rng)
     data += asked(seeds, "seeds", train_ranker.seed_sets(), lambda q: True, rng)
     realistic = load_questions(asked_examples.REALISTIC)
-    asked_writers = writers.ADAPTER_WRITERS + REPORT_WRITERS
-    chosen = [q for q in realistic if q.set_id in asked_writers]
-    data += asked(seeds, "realistic", chosen, lambda q: q.set_id in REPORT_WRITERS, rng)
+    report = REPORT_WRITERS + (writers.ADAPTER_SERVED_REPORT if served else ())
+    trained = writers.ADAPTER_WRITERS + (writers.ADAPTER_SERVED_WRITERS if served else ())
+    chosen = [q for q in realistic if q.set_id in trained + report]
+    data += asked(seeds, "realistic", chosen, lambda q: q.set_id in report, rng)
     return data, Path(seeds.query_embedder.model_id).name
 
 
@@ -223,8 +228,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shared", type=Path, default=ROOT.parent / "shared")
     parser.add_argument("--work", type=Path, default=Path("/tmp/qa-train"))
     parser.add_argument("--out", type=Path, default=PACKAGED_ADAPTER)
+    parser.add_argument(
+        "--served",
+        action="store_true",
+        help="train on the served blind checks P69 to P199 too, and report P200 to P225",
+    )
     args = parser.parse_args(argv)
-    data, model_id = collect(args.work, args.shared, random.Random(SEED))
+    data, model_id = collect(args.work, args.shared, random.Random(SEED), args.served)
     training = [a for a in data if not a.held_out]
     print(
         f"questions asked: {len(training)} training, {len(data) - len(training)} held out",
@@ -237,6 +247,7 @@ def main(argv: list[str] | None = None) -> int:
         "script": "training/train_adapter.py",
         "seed": SEED,
         "training_questions": len(training),
+        **({"served": True} if args.served else {}),
         "held_out": held,
     }
     QueryAdapter(model_id, matrix, provenance).save(args.out)

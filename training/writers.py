@@ -44,6 +44,12 @@ FIFTH_EPOCH_WRITERS = (*(f"h{i}" for i in range(119, 129)), *(f"p{i}" for i in r
 #: the blind checks of the forty-second and forty-third rounds, once they had served (P146 to
 #: P157), in no other list (``--base`` the fifth-epoch reader ``--writers`` these).
 SIXTH_EPOCH_WRITERS = (*(f"d{c}" for c in "abcdef"), *(f"p{i}" for i in range(146, 158)))
+#: The blind checks of people's questions that served in the twenty-ninth to forty-ninth rounds
+#: (P69 to P199), none of which fit the join or the decision or is reported by
+#: ``tune_reader.py``: what ``train_adapter.py --served`` adds to ADAPTER_WRITERS (fifty-first
+#: round), reporting the later checks P200 to P225 (ADAPTER_SERVED_REPORT) instead.
+ADAPTER_SERVED_WRITERS = tuple(f"p{i}" for i in range(69, 200))
+ADAPTER_SERVED_REPORT = tuple(f"p{i}" for i in range(200, 226))
 #: The blind checks of the seventeenth to twenty-third rounds (P19 to P40, once they had
 #: served), which the reader never trained on: since the twenty-sixth round they fit the
 #: decision for the tuned articles with FIT_WRITERS, boosted trees needing more rows.
