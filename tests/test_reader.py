@@ -151,6 +151,10 @@ def test_a_damaged_export_is_refused_and_left_unused(
     with caplog.at_level(logging.WARNING):
         assert open_reader(tmp_path, trained) is None
     assert "without the reader" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):  # not exported at all: said too, not silent
+        assert open_reader(tmp_path / "elsewhere", trained) is None
+    assert "not exported" in caplog.text and "qa-bot index" in caplog.text
     (folder / CONFIG_FILE).write_text("{", encoding="utf-8")
     with pytest.raises(ReaderError, match="no usable reader export"):
         PassageReader(folder)
@@ -577,3 +581,27 @@ def test_an_index_made_before_the_reader_was_named_gets_its_export(
     assert service.rankers.reader is not None
     retrieval = service.search("how long were syrian troops besieged at deir ez-zor")
     assert retrieval is not None and "the reader give" in retrieval.reason
+
+
+def test_a_named_reader_without_its_export_is_said_when_questions_load_the_rankers(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A new or retrained reader answers nothing until ``qa-bot index`` exports it: the
+    question path says so, once the export exists it says nothing, nor without the learned
+    stages the reader joins."""
+    from qa_bot.ranker import LearnedRanker
+    from qa_bot.retrieval import say_if_unexported
+    from qa_bot.settings import RetrievalSettings
+
+    settings = RetrievalSettings(reader=PACKAGED_READER)
+    learned = Rankers(learned=LearnedRanker.load())
+    with caplog.at_level(logging.WARNING):
+        say_if_unexported(learned, settings, tmp_path)
+    assert "not exported" in caplog.text and "qa-bot index" in caplog.text
+    caplog.clear()
+    reader_dir(tmp_path, PACKAGED_READER).mkdir(parents=True)
+    with caplog.at_level(logging.WARNING):
+        say_if_unexported(learned, settings, tmp_path)  # exported (refused ones say why)
+        say_if_unexported(Rankers(), settings, tmp_path / "other")  # no learned stages
+        say_if_unexported(learned, RetrievalSettings(reader=None), tmp_path / "other")
+    assert caplog.text == ""

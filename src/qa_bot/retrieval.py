@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -31,13 +32,15 @@ from qa_bot.query_adapter import QueryAdapter, open_adapter
 from qa_bot.quote_choice import QuoteModel
 from qa_bot.ranker import CrossEncoderReranker, LearnedRanker
 from qa_bot.read_stage import Ranked, read_in_steps, rescored, to_read
-from qa_bot.reader import PassageReader, open_reader
+from qa_bot.reader import PassageReader, open_reader, reader_dir
 from qa_bot.settings import RetrievalSettings
 from qa_bot.store_api import Candidates, IndexView
 from qa_bot.text import fold, terms
 
 #: How many windows either side of the best hit are fetched for growing the first quote.
 CONTEXT_REACH = 3
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -104,6 +107,22 @@ def load_rankers(
     about = ArticleAskedModel.load(settings.about_model) if settings.about_model else None
     adapted = adapter if settings.adapter_reads else None
     return Rankers(learned, cross, reader, adapted, quote, about)
+
+
+def say_if_unexported(rankers: Rankers, settings: RetrievalSettings, index_dir: Path) -> None:
+    """A reader the settings name with no export yet (a new or retrained one before ``qa-bot
+    index``) leaves questions to the learned ranker alone, worse and otherwise silently: say so
+    when the rankers load for a question (not while indexing, which exports it)."""
+    trained = settings.reader
+    if rankers.learned is None or rankers.reader is not None or trained is None:
+        return
+    if not reader_dir(index_dir, trained).is_dir():
+        logger.warning(
+            "the reader in %s is not exported into %s yet (qa-bot index exports it); "
+            "questions are answered without it meanwhile",
+            trained,
+            index_dir,
+        )
 
 
 def retrieve(

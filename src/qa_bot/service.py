@@ -38,7 +38,7 @@ from qa_bot.passages import further_answer, passage_around, speaker_answer
 from qa_bot.query import speaker
 from qa_bot.reader_export import ensure_reader_export
 from qa_bot.reading_notes import reading_notes
-from qa_bot.retrieval import Rankers, Retrieval, load_rankers, retrieve
+from qa_bot.retrieval import Rankers, Retrieval, load_rankers, retrieve, say_if_unexported
 from qa_bot.settings import Settings
 from qa_bot.store_api import index_status
 from qa_bot.stores import IndexView, open_store
@@ -89,7 +89,9 @@ class QAService:
             return self.query_embedder.embed([question])[0], self.rankers
         with ThreadPoolExecutor(1) as pool:
             pending = pool.submit(lambda: self.rankers)
-            return self.query_embedder.embed([question])[0], pending.result()
+            vector, rankers = self.query_embedder.embed([question])[0], pending.result()
+        say_if_unexported(rankers, self.settings.retrieval, self.settings.index_dir)
+        return vector, rankers
 
     @property
     def embedder(self) -> Embedder:
