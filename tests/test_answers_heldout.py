@@ -150,6 +150,9 @@ GROUPS = {
     # not adopted), scored with the shipped path: H161 written before it was frozen, H162 and
     # H163 after (whole, main -> A51: 205 -> 206 of 210 / 0.990 -> 0.990 / 87 -> 87 of 90).
     "fifty-first-h161-h163": Group(("h161", "h162", "h163"), 0.95, 0.96, 0.90, every=2),
+    # The same round's gate of R51b (adopted), scored with it: H164 (whole, main -> R51b: 70
+    # -> 70 of 70 / 1.000 -> 1.000 / 28 -> 28 of 30).
+    "fifty-first-h164": Group(("h164",), 0.91, 0.91, 0.69, every=2),
 }
 
 

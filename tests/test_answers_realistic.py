@@ -267,6 +267,13 @@ GROUPS = {
     "fifty-first-p226-p228": Group(("p226", "p227", "p228"), 0.85, 0.89, 0.92, every=2),
     "fifty-first-p229-p231": Group(("p229", "p230", "p231"), 0.86, 0.91, 0.87, every=2),
     "fifty-first-p232-p234": Group(("p232", "p233", "p234"), 0.86, 0.89, 0.93, every=2),
+    # The fifty-first round's gate of the adapter's reads among all the first stage's
+    # candidates (R51b, adopted: ``retrieval.rerank_depth`` 50 and the hand-scored list that
+    # long), scored with R51b: P235 to P240 written before it was scored (whole, main -> R51b:
+    # 181 -> 188 of 201 / 0.955 -> 0.995 / 96 -> 97 of 99 on P235 to P237; 185 -> 189 / 0.975
+    # -> 0.995 / 96 -> 96 on P238 to P240).
+    "fifty-first-p235-p237": Group(("p235", "p236", "p237"), 0.92, 0.96, 0.90, every=2),
+    "fifty-first-p238-p240": Group(("p238", "p239", "p240"), 0.90, 0.95, 0.90, every=2),
 }
 
 

@@ -20,7 +20,7 @@ from qa_bot.query_adapter import AdapterError, QueryAdapter, open_adapter
 from qa_bot.ranker import LearnedRanker
 from qa_bot.read_stage import reading_positions
 from qa_bot.reader import ReaderSpec
-from qa_bot.retrieval import Rankers, load_rankers
+from qa_bot.retrieval import Rankers, load_rankers, retrieve
 from qa_bot.service import QAService
 from qa_bot.settings import PACKAGED_ADAPTER, RetrievalSettings, load_settings
 
@@ -223,3 +223,30 @@ def test_the_reader_reads_the_first_passages_then_the_nearest_of_the_rest() -> N
     assert reading_positions(cosines, 2, 2) == [0, 1, 3, 5]  # a tie keeps the ranked order
     assert reading_positions(cosines, 2, 9) == [0, 1, 3, 5, 4, 2]
     assert reading_positions(cosines[:1], 3, 2) == [0]
+
+
+def test_the_adapter_reads_among_all_the_ranker_reorders_not_only_the_hand_limit(
+    tmp_path: Path,
+) -> None:
+    """The adapter was trained over all the first stage's candidates: its reads are picked
+    among the ``rerank_depth`` passages the learned stages re-order, even past the ``limit``
+    best by hand (fifty-first round)."""
+    service = _service(tmp_path, depth=1, reads=1)
+    snapshot = service.snapshot()
+    qv = service.query_embedder.embed([QUESTION])[0]
+    learned = service.rankers.learned
+    base = service.settings.retrieval
+    alone = base.model_copy(update={"rerank_depth": 1})
+    best = retrieve(snapshot, QUESTION, qv, alone, limit=1, rankers=Rankers(learned))
+    word = next(
+        w for w in ("Incirlik", "noon", "dawn", "flour") if w not in best.hits[0].chunk.text
+    )
+    spec = ReaderSpec("m", 6, 128, 1.0, _answer(0.0))
+    found = {}
+    for depth in (1, len(TEXTS)):
+        settings = base.model_copy(update={"rerank_depth": depth})
+        reader = SteeredReader(word, spec)
+        rankers = Rankers(learned, None, reader, _towards(service, word))  # type: ignore[arg-type]
+        got = retrieve(snapshot, QUESTION, qv, settings, limit=1, rankers=rankers)
+        found[depth] = word in got.hits[0].chunk.text
+    assert found == {1: False, len(TEXTS): True}

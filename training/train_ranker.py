@@ -125,6 +125,13 @@ def service_for(seeds: Path, index: Path) -> QAService:
     return service
 
 
+#: How many hand-scored windows each question's examples hold: the learned ranker, the adapter
+#: and the reader's join that ship were fitted over 30 (``retrieval.rerank_depth`` before the
+#: fifty-first round, which serves 50: the adapter's reads among all the first stage's
+#: candidates), so the scripts remake them as they are.
+TRAINED_DEPTH = 30
+
+
 def examples(
     service: QAService, set_name: str, questions: Sequence[EvalQuestion], test_of, rng
 ) -> list[Example]:
@@ -138,7 +145,7 @@ def examples(
     for (q, text), qv in zip(asked, vectors, strict=True):
         query = analyse(text, snapshot.lexical, typo_tolerance=settings.typo_tolerance)
         pool = candidates(snapshot, query, qv, settings, None)
-        hits, hand = hand_scored(snapshot, query, pool, settings, settings.rerank_depth)
+        hits, hand = hand_scored(snapshot, query, pool, settings, TRAINED_DEPTH)
         if not hits:
             continue
         rows = candidate_features(query, hits, snapshot, qv, hand)

@@ -167,7 +167,8 @@ def retrieve(
     pool = candidates(snapshot, query, qv, settings, filters)
     if pool.ids.size == 0:
         return Retrieval([], 0.0, False, q_terms, "no article matches the filters", query=query)
-    hits, hand = hand_scored(snapshot, query, pool, settings, limit, avoid)
+    depth = max(limit, settings.rerank_depth)  # the learned stages see all they re-order
+    hits, hand = hand_scored(snapshot, query, pool, settings, depth, avoid)
     if not hits:
         return Retrieval([], 0.0, False, q_terms, "nothing matched", query=query)
     hits, verdict = rerank_and_decide(snapshot, query, qv, hits, hand, settings, rankers)

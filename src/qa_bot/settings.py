@@ -161,8 +161,10 @@ class RetrievalSettings(BaseModel):
     ranker: Literal["learned", "hand"] = "learned"
     #: Another weights file for the learned ranker (default: the one shipped in the package).
     ranker_path: Path | None = None
-    #: The learned ranker re-orders this many of the best hand-scored candidates.
-    rerank_depth: int = Field(30, ge=1, le=200)
+    #: The learned ranker re-orders this many of the best hand-scored candidates, and the
+    #: reader's adapter reads are picked among them (50, all the first stage's candidates,
+    #: since the fifty-first round: benchmarks/README.md).
+    rerank_depth: int = Field(50, ge=1, le=200)
     #: The learned decision answers when its probability reaches this.
     answer_threshold: float = Field(0.35, ge=0.0, le=1.0)
     #: Optional: any sentence-transformers CrossEncoder (name or path) that re-orders the best
