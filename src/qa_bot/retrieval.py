@@ -139,16 +139,15 @@ def retrieve(
     limit: int = 30,
     rankers: Rankers | None = None,
 ) -> Retrieval:
-    """Rank passages for a question and decide whether they answer it, in named stages:
-    analyse the question, gather candidates, score them by hand, rerank them with the learned
-    ranker (or a cross-encoder), and decide.
+    """Rank passages for a question and decide whether they answer it, in named stages: analyse
+    the question, gather candidates, score by hand, rerank (learned or cross-encoder), decide.
 
     ``extra_terms`` and ``boost_articles`` carry a conversation's context into a follow-up:
     the terms join the lexical query at half weight, and the previously cited articles get a
     small bonus, so "when was that?" finds the passage about the previous question's event.
     ``ignore_terms`` are removed from the question (an outlet named only to filter by it).
-    ``avoid`` are places already quoted (a follow-up naming something they do not mention):
-    they are left out before the decision, which then judges only what is left.
+    ``avoid`` are places already quoted (a follow-up naming something they do not mention),
+    left out before the decision. The learned stages see ``rerank_depth`` windows at least.
     """
     query = analyse(
         question,
@@ -167,7 +166,7 @@ def retrieve(
     pool = candidates(snapshot, query, qv, settings, filters)
     if pool.ids.size == 0:
         return Retrieval([], 0.0, False, q_terms, "no article matches the filters", query=query)
-    depth = max(limit, settings.rerank_depth)  # the learned stages see all they re-order
+    depth = max(limit, settings.rerank_depth)
     hits, hand = hand_scored(snapshot, query, pool, settings, depth, avoid)
     if not hits:
         return Retrieval([], 0.0, False, q_terms, "nothing matched", query=query)
