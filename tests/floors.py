@@ -25,7 +25,9 @@ class Group:
     added, and those the forty-seventh and forty-eighth rounds added, what theirs scored with
     that same path; those the forty-ninth round added, what theirs scored reading in two steps;
     those the fiftieth round added, what theirs scored reading one passage and one adapter read
-    first. Each adoption kept every other group's floors.
+    first; those the fifty-first round added, what theirs scored with that path (the adapter's
+    gate) or with the adapter's reads among all the first stage's candidates (R51b's gate and
+    after). Each adoption kept every other group's floors.
     """
 
     sets: tuple[str, ...]

@@ -153,6 +153,9 @@ GROUPS = {
     # The same round's gate of R51b (adopted), scored with it: H164 (whole, main -> R51b: 70
     # -> 70 of 70 / 1.000 -> 1.000 / 28 -> 28 of 30).
     "fifty-first-h164": Group(("h164",), 0.91, 0.91, 0.69, every=2),
+    # Written after R51b was adopted (whole, before -> R51b: 69 -> 69 of 70 / 0.986 -> 0.986 /
+    # 28 -> 28 of 30).
+    "fifty-first-h165": Group(("h165",), 0.88, 0.88, 0.73, every=2),
 }
 
 

@@ -274,6 +274,9 @@ GROUPS = {
     # -> 0.995 / 96 -> 96 on P238 to P240).
     "fifty-first-p235-p237": Group(("p235", "p236", "p237"), 0.92, 0.96, 0.90, every=2),
     "fifty-first-p238-p240": Group(("p238", "p239", "p240"), 0.90, 0.95, 0.90, every=2),
+    # Written after R51b was adopted (whole, before -> R51b: 182 -> 186 of 201 / 0.955 -> 0.975
+    # / 98 -> 98 of 99).
+    "fifty-first-p241-p243": Group(("p241", "p242", "p243"), 0.89, 0.92, 0.92, every=2),
 }
 
 
