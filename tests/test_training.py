@@ -794,3 +794,37 @@ def test_the_fitted_rule_is_written_as_the_settings_write_it() -> None:
     weight, threshold = fit_about_evidence.fitted(x, y, 10.0)
     answered = x[:, 0] + weight * x[:, 1] >= threshold
     assert weight > 0 and answered[:60].mean() > 0.95 and answered[60:].mean() < 0.05
+
+
+def test_asked_examples_read_the_further_files_as_if_appended_and_key_the_cache_by_all(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asked_examples
+    import train_ranker
+
+    def row(qid: str) -> str:
+        return json.dumps({"id": qid, "question": f"q {qid}", "answers": ["a"], "docs": ["000"]})
+
+    first, vague = tmp_path / "written.jsonl", tmp_path / "vague.jsonl"
+    first.write_text(row("fa-001") + "\n" + row("fa-002") + "\n", encoding="utf-8")
+    vague.write_text(row("va-001") + "\n", encoding="utf-8")
+    asked: list[list[str]] = []
+
+    def examples(
+        service: object, set_name: str, questions: list, test_of: object, rng: object
+    ) -> list:
+        asked.append([q.id for q in questions])
+        return [q.id for q in questions]
+
+    monkeypatch.setattr(asked_examples, "corpus_service", lambda work, corpus: None)
+    monkeypatch.setattr(train_ranker, "examples", examples)
+
+    def run() -> list:
+        return asked_examples.asked_examples(
+            tmp_path, first, "written", lambda q: False, "written", more=(vague,)
+        )
+
+    assert run() == ["fa-001", "fa-002", "va-001"]
+    assert run() == ["fa-001", "fa-002", "va-001"] and len(asked) == 1  # cached
+    vague.write_text(row("va-001") + "\n" + row("va-002") + "\n", encoding="utf-8")
+    assert run()[-1] == "va-002" and len(asked) == 2  # the further file keys the cache too

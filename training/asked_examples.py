@@ -40,6 +40,12 @@ FORMAL_QUESTIONS = ROOT / "training" / "data" / "formal_questions.jsonl"
 #: ones (writers fc to ff) and people's (ta to tr, in the blind checks' mix of kinds);
 #: ``tune_reader.py --written`` fits the decision on them too (measured, not adopted).
 WRITTEN_QUESTIONS = ROOT / "training" / "data" / "written_questions.jsonl"
+#: Questions over the seeds written blind for the reader's seventh epoch (fifty-second round,
+#: writers va to vf): vague and loose yes/no ones as people half-remembering the news type
+#: them, and on-topic ones worded the same way that the articles do not answer. A file apart,
+#: so that what reads only WRITTEN_QUESTIONS (the about model, the quote model) is unchanged;
+#: ``written_examples`` reads it after WRITTEN_QUESTIONS, as if appended to it.
+VAGUE_QUESTIONS = ROOT / "training" / "data" / "vague_questions.jsonl"
 #: The seeds' formal blind checks, appended once they had served.
 HELDOUT = ROOT / "tests" / "heldout_questions.jsonl"
 
@@ -75,9 +81,12 @@ def served_formal_examples(work: Path, sets: tuple[str, ...]) -> list[Example]:
 
 
 def written_examples(work: Path) -> list[Example]:
-    """WRITTEN_QUESTIONS asked of the seeds, ranked and featurised (cached by the file's
-    content); with ``--written`` all of them fit the decision, none is reported."""
-    return asked_examples(work, WRITTEN_QUESTIONS, "written", lambda q: False, "written")
+    """WRITTEN_QUESTIONS and then VAGUE_QUESTIONS asked of the seeds, ranked and featurised
+    (cached by the files' content); with ``--written`` all of them fit the decision, none is
+    reported."""
+    return asked_examples(
+        work, WRITTEN_QUESTIONS, "written", lambda q: False, "written", more=(VAGUE_QUESTIONS,)
+    )
 
 
 def news_examples(work: Path) -> list[Example]:
@@ -95,15 +104,18 @@ def asked_examples(
     stem: str,
     corpus: str = "seeds",
     sets: tuple[str, ...] = (),
+    more: tuple[Path, ...] = (),
 ) -> list[Example]:
-    """The questions in ``path`` (only those of ``sets``, when given) asked of the seeds
-    (``corpus`` "xr": of XQuAD and Reuters) as ``set_name``, ranked and featurised, cached in
-    ``work`` as ``stem`` and the first digits of the file's digest."""
-    cache = work / f"{stem}_{keyed_cache.digest([path], list(sets))[:12]}.pkl"
+    """The questions in ``path`` and then in ``more`` (only those of ``sets``, when given)
+    asked of the seeds (``corpus`` "xr": of XQuAD and Reuters) as ``set_name``, ranked and
+    featurised, cached in ``work`` as ``stem`` and the first digits of the files' digest."""
+    files = [path, *more]
+    cache = work / f"{stem}_{keyed_cache.digest(files, list(sets))[:12]}.pkl"
     if cache.is_file():
         return pickle.loads(cache.read_bytes())
     service = corpus_service(work, corpus)
-    questions = [q for q in load_questions(path) if not sets or q.set_id in sets]
+    asked = [q for f in files for q in load_questions(f)]
+    questions = [q for q in asked if not sets or q.set_id in sets]
     data = train_ranker.examples(service, set_name, questions, test_of, random.Random(SEED))
     cache.write_bytes(pickle.dumps(data))
     return data

@@ -82,6 +82,7 @@ import train_reader
 from asked_examples import (
     FORMAL_QUESTIONS,
     OFF_TOPIC_QUESTIONS,
+    VAGUE_QUESTIONS,
     WRITTEN_QUESTIONS,
     adapted_cosines,
     formal_examples,
@@ -451,7 +452,10 @@ def main(argv: list[str] | None = None) -> int:
             "decide_formal_sets": DECISION_FORMAL_SETS,
             "decide_written": [
                 str(path.relative_to(ROOT))
-                for path in (FORMAL_QUESTIONS, *([WRITTEN_QUESTIONS] if args.written else []))
+                for path in (
+                    FORMAL_QUESTIONS,
+                    *([WRITTEN_QUESTIONS, VAGUE_QUESTIONS] if args.written else []),
+                )
             ],
             "report": report_writers,
         },
