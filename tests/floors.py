@@ -27,7 +27,8 @@ class Group:
     those the fiftieth round added, what theirs scored reading one passage and one adapter read
     first; those the fifty-first round added, what theirs scored with that path (the adapter's
     gate) or with the adapter's reads among all the first stage's candidates (R51b's gate and
-    after). Each adoption kept every other group's floors.
+    after); those the fifty-second round added, what theirs scored with the shipped path (R52
+    was not adopted). Each adoption kept every other group's floors.
     """
 
     sets: tuple[str, ...]

@@ -156,6 +156,12 @@ GROUPS = {
     # Written after R51b was adopted (whole, before -> R51b: 69 -> 69 of 70 / 0.986 -> 0.986 /
     # 28 -> 28 of 30).
     "fifty-first-h165": Group(("h165",), 0.88, 0.88, 0.73, every=2),
+    # The fifty-second round's gate of the reader's seventh epoch (R52, not adopted), scored
+    # with the shipped path: H166 written before it existed, H167 after its weights were frozen
+    # (whole, main -> R52: 67 -> 67 of 70 / 0.971 -> 0.957 / 29 -> 29 of 30 on H166; 67 -> 67
+    # / 0.986 -> 0.986 / 28 -> 28 on H167).
+    "fifty-second-h166": Group(("h166",), 0.88, 0.91, 0.81, every=2),
+    "fifty-second-h167": Group(("h167",), 0.89, 0.89, 0.76, every=2),
 }
 
 

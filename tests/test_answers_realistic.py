@@ -277,6 +277,16 @@ GROUPS = {
     # Written after R51b was adopted (whole, before -> R51b: 182 -> 186 of 201 / 0.955 -> 0.975
     # / 98 -> 98 of 99).
     "fifty-first-p241-p243": Group(("p241", "p242", "p243"), 0.89, 0.92, 0.92, every=2),
+    # The fifty-second round's gate of the reader's seventh epoch (R52, not adopted: 756 first
+    # quotes of 804 against main's 749, under the bar's 758), scored with the shipped path: P244
+    # to P249 written before it existed, P250 to P255 after its weights were frozen (whole,
+    # main -> R52: 184 -> 186 of 201 / 0.950 -> 0.965 / 95 -> 96 of 99 on P244 to P246; 193 ->
+    # 195 / 0.980 -> 0.995 / 93 -> 95 on P247 to P249; 191 -> 189 / 0.970 -> 0.970 / 98 -> 96
+    # on P250 to P252; 181 -> 186 / 0.960 -> 0.960 / 97 -> 94 on P253 to P255).
+    "fifty-second-p244-p246": Group(("p244", "p245", "p246"), 0.86, 0.89, 0.90, every=2),
+    "fifty-second-p247-p249": Group(("p247", "p248", "p249"), 0.94, 0.95, 0.88, every=2),
+    "fifty-second-p250-p252": Group(("p250", "p251", "p252"), 0.92, 0.93, 0.94, every=2),
+    "fifty-second-p253-p255": Group(("p253", "p254", "p255"), 0.87, 0.93, 0.93, every=2),
 }
 
 

@@ -44,10 +44,10 @@ FIFTH_EPOCH_WRITERS = (*(f"h{i}" for i in range(119, 129)), *(f"p{i}" for i in r
 #: the blind checks of the forty-second and forty-third rounds, once they had served (P146 to
 #: P157), in no other list (``--base`` the fifth-epoch reader ``--writers`` these).
 SIXTH_EPOCH_WRITERS = (*(f"d{c}" for c in "abcdef"), *(f"p{i}" for i in range(146, 158)))
-#: What the seventh epoch read (fifty-second round, R52): the vague and yes/no questions written
-#: for training (``asked_examples.VAGUE_QUESTIONS``' va to vf) and the blind checks of the
-#: forty-fifth and forty-sixth rounds, once they had served (P158 to P169), which no epoch and
-#: no fit had read (``--base`` the sixth-epoch reader ``--writers`` these).
+#: What a seventh epoch read (fifty-second round, R52, measured and not adopted): the vague and
+#: yes/no questions written for training (``asked_examples.VAGUE_QUESTIONS``' va to vf) and the
+#: blind checks P158 to P169, once they had served, which no epoch and no fit had read
+#: (``--base`` the shipped sixth-epoch reader ``--writers`` these).
 SEVENTH_EPOCH_WRITERS = (*(f"v{c}" for c in "abcdef"), *(f"p{i}" for i in range(158, 170)))
 #: The blind checks of people's questions that served in the twenty-ninth to forty-ninth rounds
 #: (P69 to P199), none of which fit the join or the decision or is reported by
