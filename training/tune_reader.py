@@ -308,8 +308,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--written",
         action="store_true",
-        help="the decision for the tuned articles is fitted on WRITTEN_QUESTIONS too "
-        "(twenty-seventh and twenty-eighth rounds, measured, not adopted)",
+        help="the decision for the tuned articles is fitted on WRITTEN_QUESTIONS and "
+        "VAGUE_QUESTIONS too (twenty-seventh and twenty-eighth rounds, measured, not adopted)",
     )
     parser.add_argument(
         "--span-fits",
